@@ -1,0 +1,425 @@
+// Interactions: the file parser (memory-mapped, from_chars numbers), id maps
+// and the CSR builder (two counting sorts, duplicates summed).
+#include "ranking/interactions.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/file_util.h"
+#include "proto/status_macros.h"
+#include "proto/string_view.h"
+
+namespace recbandit::ranking {
+
+// ------------------------------------------------------------------ IdMap
+
+IdMap::IdMap(const IdMap& other) { *this = other; }
+
+IdMap& IdMap::operator=(const IdMap& other) {
+  if (this == &other) return *this;
+  names_.clear();
+  index_.clear();
+  index_.reserve(other.names_.size());
+  for (const std::string& name : other.names_) GetOrAdd(name);
+  return *this;
+}
+
+int32_t IdMap::GetOrAdd(std::string_view id) {
+  auto it = index_.find(id);
+  if (it != index_.end()) return it->second;
+  const int32_t next = static_cast<int32_t>(names_.size());
+  names_.emplace_back(id);
+  index_.emplace(std::string_view(names_.back()), next);
+  return next;
+}
+
+int32_t IdMap::Find(std::string_view id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? -1 : it->second;
+}
+
+size_t IdMap::MemoryBytes() const {
+  size_t bytes = index_.capacity() * (sizeof(std::string_view) + sizeof(int32_t) + 1);
+  for (const std::string& s : names_) {
+    bytes += sizeof(std::string) + (s.size() > 15 ? s.capacity() + 1 : 0);
+  }
+  return bytes;
+}
+
+size_t InteractionLog::MemoryBytes() const {
+  return users.MemoryBytes() + items.MemoryBytes() +
+         user.capacity() * sizeof(int32_t) + item.capacity() * sizeof(int32_t) +
+         weight.capacity() * sizeof(float) + timestamp.capacity() * sizeof(int64_t);
+}
+
+// ------------------------------------------------------------------ parsing
+
+namespace {
+
+constexpr int kMaxFields = 4;
+
+inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::string_view Unquote(std::string_view s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') {
+    return s.substr(1, s.size() - 2);
+  }
+  return s;
+}
+
+// Splits `line` into at most kMaxFields + 1 fields (one more than allowed, so
+// the caller can report too many). Returns the number of fields found, which
+// may exceed the array size (counted but not stored).
+int SplitFields(std::string_view line, char delim,
+                std::array<std::string_view, kMaxFields + 1>& out) {
+  int n = 0;
+  if (delim == ' ') {
+    size_t i = 0;
+    const size_t size = line.size();
+    while (i < size) {
+      while (i < size && IsBlank(line[i])) ++i;
+      if (i >= size) break;
+      const size_t start = i;
+      while (i < size && !IsBlank(line[i])) ++i;
+      if (n <= kMaxFields) out[n] = line.substr(start, i - start);
+      ++n;
+    }
+    return n;
+  }
+  size_t start = 0;
+  for (;;) {
+    const void* hit = std::memchr(line.data() + start, delim, line.size() - start);
+    const size_t end = hit == nullptr
+                           ? line.size()
+                           : static_cast<size_t>(static_cast<const char*>(hit) - line.data());
+    if (n <= kMaxFields) out[n] = Trim(line.substr(start, end - start));
+    ++n;
+    if (hit == nullptr) break;
+    start = end + 1;
+  }
+  return n;
+}
+
+bool ParseFloat(std::string_view s, float* out) {
+  if (s.empty()) return false;
+  if (s.front() == '+') s.remove_prefix(1);
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+bool ParseTimestamp(std::string_view s, int64_t* out) {
+  if (s.empty()) return false;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  if (ec == std::errc() && ptr == s.data() + s.size()) return true;
+  double d;
+  auto [p2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (ec2 != std::errc() || p2 != s.data() + s.size() || !std::isfinite(d)) {
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool LooksLikeUserColumn(std::string_view field) {
+  std::string lower = absl::AsciiStrToLower(ToAbsl(Unquote(field)));
+  return lower == "user" || lower == "userid" || lower == "user_id" ||
+         lower == "uid" || lower == "users";
+}
+
+char DetectDelimiter(std::string_view first_line) {
+  if (first_line.find(',') != std::string_view::npos) return ',';
+  if (first_line.find('\t') != std::string_view::npos) return '\t';
+  return ' ';
+}
+
+}  // namespace
+
+absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
+                                                 std::string_view name,
+                                                 const LoadOptions& options,
+                                                 LoadStats* stats) {
+  LoadStats local_stats;
+  LoadStats& st = stats != nullptr ? *stats : local_stats;
+  st = LoadStats();
+  InteractionLog log;
+  // A rough reserve: ~20 bytes per line for typical files.
+  const size_t guess = contents.size() / 20 + 16;
+  log.user.reserve(guess);
+  log.item.reserve(guess);
+  log.weight.reserve(guess);
+  log.timestamp.reserve(guess);
+
+  char delim = options.delimiter == '\t' || options.delimiter == ','
+                   ? options.delimiter
+                   : (options.delimiter != 0 ? ' ' : 0);
+  bool first_data_line = true;
+  std::array<std::string_view, kMaxFields + 1> fields;
+  int64_t line_no = 0;
+  size_t pos = 0;
+  const size_t size = contents.size();
+
+  auto bad_line = [&](int64_t line, std::string what) -> absl::Status {
+    std::string msg = absl::StrFormat("%s:%d: %s", name, line, what);
+    if (!options.skip_bad_lines) return absl::InvalidArgumentError(msg);
+    if (st.skipped_lines == 0) st.first_error = msg;
+    ++st.skipped_lines;
+    return absl::OkStatus();
+  };
+
+  while (pos < size) {
+    const void* nl = std::memchr(contents.data() + pos, '\n', size - pos);
+    const size_t end = nl == nullptr
+                           ? size
+                           : static_cast<size_t>(static_cast<const char*>(nl) - contents.data());
+    std::string_view line = contents.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    // Blank lines are ignored.
+    size_t k = 0;
+    while (k < line.size() && IsBlank(line[k])) ++k;
+    if (k == line.size()) continue;
+
+    if (delim == 0) delim = DetectDelimiter(line);
+    const int n = SplitFields(line, delim, fields);
+
+    if (first_data_line) {
+      first_data_line = false;
+      bool header = options.header == LoadOptions::Header::kYes;
+      if (options.header == LoadOptions::Header::kAuto) {
+        float f;
+        int64_t t;
+        header = (n >= 1 && LooksLikeUserColumn(fields[0])) ||
+                 (n >= 3 && n <= kMaxFields && !ParseFloat(fields[2], &f)) ||
+                 (n == 4 && !ParseTimestamp(fields[3], &t));
+      }
+      if (header) {
+        st.had_header = true;
+        continue;
+      }
+    }
+
+    if (n < 2 || n > kMaxFields) {
+      RETURN_IF_ERROR(bad_line(
+          line_no, absl::StrFormat("expected 2 to 4 fields "
+                                   "(user,item[,weight[,timestamp]]), got %d", n)));
+      continue;
+    }
+    const std::string_view user = Unquote(fields[0]);
+    const std::string_view item = Unquote(fields[1]);
+    if (user.empty() || item.empty()) {
+      RETURN_IF_ERROR(bad_line(line_no, user.empty() ? "empty user id" : "empty item id"));
+      continue;
+    }
+    float weight = 1.0f;
+    if (n >= 3) {
+      if (!ParseFloat(fields[2], &weight) || !std::isfinite(weight)) {
+        RETURN_IF_ERROR(bad_line(
+            line_no, absl::StrCat("weight '", ToAbsl(fields[2]), "' is not a finite number")));
+        continue;
+      }
+      if (weight < 0) {
+        RETURN_IF_ERROR(bad_line(
+            line_no, absl::StrCat("weight ", ToAbsl(fields[2]), " is negative (must be >= 0)")));
+        continue;
+      }
+    }
+    int64_t ts = 0;
+    if (n == 4) {
+      if (!ParseTimestamp(fields[3], &ts)) {
+        RETURN_IF_ERROR(bad_line(
+            line_no, absl::StrCat("timestamp '", ToAbsl(fields[3]), "' is not a number")));
+        continue;
+      }
+      log.has_timestamps = true;
+    }
+    log.Add(log.users.GetOrAdd(user), log.items.GetOrAdd(item), weight, ts);
+    ++st.lines;
+  }
+  return log;
+}
+
+absl::StatusOr<InteractionLog> LoadInteractions(const std::string& path,
+                                                const LoadOptions& options,
+                                                LoadStats* stats) {
+  ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
+  return ParseInteractions(file->data(), path, options, stats);
+}
+
+absl::Status WriteInteractions(const std::string& path, const InteractionLog& log,
+                               absl::Span<const int64_t> rows) {
+  std::string out;
+  out.reserve(rows.size() * 32 + 32);
+  out.append("user,item,weight,timestamp\n");
+  char buf[64];
+  for (int64_t r : rows) {
+    out.append(log.users.Name(log.user[r]));
+    out.push_back(',');
+    out.append(log.items.Name(log.item[r]));
+    out.push_back(',');
+    auto res = std::to_chars(buf, buf + sizeof(buf), log.weight[r]);
+    out.append(buf, res.ptr);
+    out.push_back(',');
+    res = std::to_chars(buf, buf + sizeof(buf), log.timestamp[r]);
+    out.append(buf, res.ptr);
+    out.push_back('\n');
+  }
+  return WriteFileAtomically(path, out);
+}
+
+absl::Status WriteInteractions(const std::string& path, const InteractionLog& log) {
+  std::vector<int64_t> rows(log.size());
+  for (int64_t i = 0; i < log.size(); ++i) rows[i] = i;
+  return WriteInteractions(path, log, rows);
+}
+
+// ------------------------------------------------------------------ CSR
+
+bool CsrMatrix::Contains(int32_t r, int32_t c) const {
+  auto row = RowIndices(r);
+  return std::binary_search(row.begin(), row.end(), c);
+}
+
+CsrMatrix CsrMatrix::Transpose() const {
+  CsrMatrix t;
+  t.rows = cols;
+  t.cols = rows;
+  t.indptr.assign(static_cast<size_t>(cols) + 1, 0);
+  for (int32_t c : indices) ++t.indptr[c + 1];
+  for (int32_t c = 0; c < cols; ++c) t.indptr[c + 1] += t.indptr[c];
+  t.indices.resize(indices.size());
+  t.values.resize(values.size());
+  std::vector<int64_t> next(t.indptr.begin(), t.indptr.end() - 1);
+  // Rows ascending, so each transposed row's indices come out sorted.
+  for (int32_t r = 0; r < rows; ++r) {
+    for (int64_t k = indptr[r]; k < indptr[r + 1]; ++k) {
+      const int64_t dst = next[indices[k]]++;
+      t.indices[dst] = r;
+      t.values[dst] = values[k];
+    }
+  }
+  return t;
+}
+
+size_t CsrMatrix::MemoryBytes() const {
+  return indptr.capacity() * sizeof(int64_t) + indices.capacity() * sizeof(int32_t) +
+         values.capacity() * sizeof(float);
+}
+
+CsrMatrix Interactions::BuildCsr(int32_t rows, int32_t cols,
+                                 absl::Span<const int32_t> r,
+                                 absl::Span<const int32_t> c,
+                                 absl::Span<const float> v) {
+  const size_t n = r.size();
+  // Pass 1: order entries by column (counting sort).
+  std::vector<int64_t> col_start(static_cast<size_t>(cols) + 1, 0);
+  for (int32_t ci : c) ++col_start[ci + 1];
+  for (int32_t i = 0; i < cols; ++i) col_start[i + 1] += col_start[i];
+  std::vector<int32_t> by_col(n);
+  {
+    std::vector<int64_t> next(col_start.begin(), col_start.end() - 1);
+    for (size_t k = 0; k < n; ++k) by_col[next[c[k]]++] = static_cast<int32_t>(k);
+  }
+  // Pass 2: stable scatter into rows, so each row's columns come out sorted.
+  CsrMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.indptr.assign(static_cast<size_t>(rows) + 1, 0);
+  for (int32_t ri : r) ++m.indptr[ri + 1];
+  for (int32_t i = 0; i < rows; ++i) m.indptr[i + 1] += m.indptr[i];
+  m.indices.resize(n);
+  m.values.resize(n);
+  {
+    std::vector<int64_t> next(m.indptr.begin(), m.indptr.end() - 1);
+    for (int32_t k : by_col) {
+      const int64_t dst = next[r[k]]++;
+      m.indices[dst] = c[k];
+      m.values[dst] = v[k];
+    }
+  }
+  // Pass 3: sum duplicates in place.
+  int64_t out = 0;
+  int64_t row_begin = 0;
+  for (int32_t i = 0; i < rows; ++i) {
+    const int64_t end = m.indptr[i + 1];
+    const int64_t new_begin = out;
+    for (int64_t k = row_begin; k < end; ++k) {
+      if (out > new_begin && m.indices[out - 1] == m.indices[k]) {
+        m.values[out - 1] += m.values[k];
+      } else {
+        m.indices[out] = m.indices[k];
+        m.values[out] = m.values[k];
+        ++out;
+      }
+    }
+    row_begin = end;
+    m.indptr[i + 1] = out;
+  }
+  m.indices.resize(out);
+  m.values.resize(out);
+  m.indices.shrink_to_fit();
+  m.values.shrink_to_fit();
+  return m;
+}
+
+Interactions Interactions::FromLog(const InteractionLog& log) {
+  Interactions x;
+  x.users_ = log.users;
+  x.items_ = log.items;
+  x.user_items_ = BuildCsr(log.users.size(), log.items.size(), log.user, log.item,
+                           log.weight);
+  x.item_users_ = x.user_items_.Transpose();
+  return x;
+}
+
+Interactions Interactions::FromLogWithIds(const InteractionLog& log,
+                                          const IdMap& users, const IdMap& items,
+                                          int64_t* dropped) {
+  std::vector<int32_t> r, c;
+  std::vector<float> v;
+  r.reserve(log.size());
+  c.reserve(log.size());
+  v.reserve(log.size());
+  int64_t drop = 0;
+  // Translate the log's dense ids to the fixed maps once per distinct id.
+  std::vector<int32_t> user_map(log.users.size()), item_map(log.items.size());
+  for (int32_t i = 0; i < log.users.size(); ++i) user_map[i] = users.Find(log.users.Name(i));
+  for (int32_t i = 0; i < log.items.size(); ++i) item_map[i] = items.Find(log.items.Name(i));
+  for (int64_t k = 0; k < log.size(); ++k) {
+    const int32_t u = user_map[log.user[k]];
+    const int32_t i = item_map[log.item[k]];
+    if (u < 0 || i < 0) {
+      ++drop;
+      continue;
+    }
+    r.push_back(u);
+    c.push_back(i);
+    v.push_back(log.weight[k]);
+  }
+  if (dropped != nullptr) *dropped = drop;
+  Interactions x;
+  x.users_ = users;
+  x.items_ = items;
+  x.user_items_ = BuildCsr(users.size(), items.size(), r, c, v);
+  x.item_users_ = x.user_items_.Transpose();
+  return x;
+}
+
+size_t Interactions::MemoryBytes() const {
+  return users_.MemoryBytes() + items_.MemoryBytes() + user_items_.MemoryBytes() +
+         item_users_.MemoryBytes();
+}
+
+}  // namespace recbandit::ranking

@@ -1,0 +1,165 @@
+// Implicit-feedback interactions: string id maps, the raw interaction log read
+// from CSV/TSV/whitespace files, and the CSR user x item matrix built from it.
+#ifndef RECBANDIT_RANKING_INTERACTIONS_H_
+#define RECBANDIT_RANKING_INTERACTIONS_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace recbandit::ranking {
+
+// Maps external string ids to dense ints 0..size()-1 and back, in first-seen
+// order. Thread-compatible.
+class IdMap {
+ public:
+  IdMap() = default;
+  IdMap(IdMap&&) = default;
+  IdMap& operator=(IdMap&&) = default;
+  // Copies rebuild the index (string_views point into the names).
+  IdMap(const IdMap& other);
+  IdMap& operator=(const IdMap& other);
+
+  // Returns the dense id of `id`, adding it when new.
+  int32_t GetOrAdd(std::string_view id);
+  // Returns the dense id of `id`, or -1 when unknown.
+  int32_t Find(std::string_view id) const;
+  // Returns the external id of dense id `i`. REQUIRES: 0 <= i < size().
+  const std::string& Name(int32_t i) const { return names_[i]; }
+  int32_t size() const { return static_cast<int32_t>(names_.size()); }
+  // Returns an estimate of the bytes held.
+  size_t MemoryBytes() const;
+
+ private:
+  std::deque<std::string> names_;  // stable addresses for the index keys
+  absl::flat_hash_map<std::string_view, int32_t> index_;
+};
+
+// The interactions as read, one entry per input line, in file order (user and
+// item are dense ids into `users` / `items`). Thread-compatible.
+struct InteractionLog {
+  IdMap users;
+  IdMap items;
+  std::vector<int32_t> user;
+  std::vector<int32_t> item;
+  std::vector<float> weight;      // 1 when the file has no weight column
+  std::vector<int64_t> timestamp; // 0 when the file has no timestamp column
+  bool has_timestamps = false;
+
+  int64_t size() const { return static_cast<int64_t>(user.size()); }
+  void Add(int32_t u, int32_t i, float w, int64_t ts) {
+    user.push_back(u);
+    item.push_back(i);
+    weight.push_back(w);
+    timestamp.push_back(ts);
+  }
+  size_t MemoryBytes() const;
+};
+
+struct LoadOptions {
+  // Skip malformed lines (counted in LoadStats) instead of failing.
+  bool skip_bad_lines = false;
+  // Whether the first line is a header. kAuto: it is when its weight or
+  // timestamp column is not a number, or its first field names a user column
+  // ("user", "userId", "user_id", ...).
+  enum class Header { kAuto, kYes, kNo } header = Header::kAuto;
+  // Field separator; 0 detects it from the first line (',' then '\t' then
+  // runs of spaces/tabs).
+  char delimiter = 0;
+};
+
+struct LoadStats {
+  int64_t lines = 0;          // data lines read (header and blank lines excluded)
+  int64_t skipped_lines = 0;  // malformed lines skipped (skip_bad_lines)
+  std::string first_error;    // message for the first skipped line
+  bool had_header = false;
+};
+
+// Returns the interactions in `path`: columns user,item[,weight[,timestamp]],
+// comma, tab or whitespace separated, optional header. MovieLens u.data and
+// ratings.csv load as they are. A malformed line is INVALID_ARGUMENT naming
+// the file, line number and problem (unless options.skip_bad_lines).
+absl::StatusOr<InteractionLog> LoadInteractions(const std::string& path,
+                                                const LoadOptions& options = {},
+                                                LoadStats* stats = nullptr);
+
+// Same, over in-memory `contents`; `name` is used in error messages.
+absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
+                                                 std::string_view name,
+                                                 const LoadOptions& options = {},
+                                                 LoadStats* stats = nullptr);
+
+// Writes `log` rows [all, or those in `rows`] as CSV with the header
+// user,item,weight,timestamp, atomically.
+absl::Status WriteInteractions(const std::string& path, const InteractionLog& log,
+                               absl::Span<const int64_t> rows);
+absl::Status WriteInteractions(const std::string& path, const InteractionLog& log);
+
+// Compressed sparse rows: row r's columns are indices[indptr[r]..indptr[r+1])
+// sorted ascending with matching values. Thread-compatible.
+struct CsrMatrix {
+  int32_t rows = 0;
+  int32_t cols = 0;
+  std::vector<int64_t> indptr;   // rows + 1 entries
+  std::vector<int32_t> indices;  // nnz
+  std::vector<float> values;     // nnz
+
+  int64_t nnz() const { return static_cast<int64_t>(indices.size()); }
+  int32_t RowSize(int32_t r) const {
+    return static_cast<int32_t>(indptr[r + 1] - indptr[r]);
+  }
+  absl::Span<const int32_t> RowIndices(int32_t r) const {
+    return absl::MakeConstSpan(indices.data() + indptr[r], RowSize(r));
+  }
+  absl::Span<const float> RowValues(int32_t r) const {
+    return absl::MakeConstSpan(values.data() + indptr[r], RowSize(r));
+  }
+  // Returns whether (r, c) is stored (binary search).
+  bool Contains(int32_t r, int32_t c) const;
+  // Returns the transpose (cols x rows).
+  CsrMatrix Transpose() const;
+  size_t MemoryBytes() const;
+};
+
+// The user x item matrix used for training: duplicates (same user and item)
+// summed, with its transpose and the id maps. Immutable after construction.
+// Thread-safe for concurrent reads.
+class Interactions {
+ public:
+  Interactions() = default;
+  // Builds from a log; duplicate (user, item) pairs sum their weights.
+  static Interactions FromLog(const InteractionLog& log);
+  // Builds from a log whose id maps are fixed externally (e.g. a model's):
+  // rows with users/items unknown to `users`/`items` are dropped and counted.
+  static Interactions FromLogWithIds(const InteractionLog& log, const IdMap& users,
+                                     const IdMap& items, int64_t* dropped);
+
+  const CsrMatrix& user_items() const { return user_items_; }
+  const CsrMatrix& item_users() const { return item_users_; }
+  const IdMap& users() const { return users_; }
+  const IdMap& items() const { return items_; }
+  int32_t num_users() const { return user_items_.rows; }
+  int32_t num_items() const { return user_items_.cols; }
+  int64_t nnz() const { return user_items_.nnz(); }
+  size_t MemoryBytes() const;
+
+ private:
+  static CsrMatrix BuildCsr(int32_t rows, int32_t cols,
+                            absl::Span<const int32_t> r, absl::Span<const int32_t> c,
+                            absl::Span<const float> v);
+  IdMap users_;
+  IdMap items_;
+  CsrMatrix user_items_;
+  CsrMatrix item_users_;
+};
+
+}  // namespace recbandit::ranking
+
+#endif  // RECBANDIT_RANKING_INTERACTIONS_H_

@@ -1,0 +1,82 @@
+// Every command-line flag of the `recbandit` binary, declared in one place
+// (defined in flags.cc) because subcommands share names like --seed and --out.
+#ifndef RECBANDIT_SERVICES_FLAGS_H_
+#define RECBANDIT_SERVICES_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+
+// Data generation and splitting.
+ABSL_DECLARE_FLAG(int32_t, users);
+ABSL_DECLARE_FLAG(int32_t, items);
+ABSL_DECLARE_FLAG(int64_t, nnz);
+ABSL_DECLARE_FLAG(int32_t, factors);
+ABSL_DECLARE_FLAG(uint64_t, seed);
+ABSL_DECLARE_FLAG(std::string, out);
+ABSL_DECLARE_FLAG(std::string, truth_out);
+ABSL_DECLARE_FLAG(std::string, input);
+ABSL_DECLARE_FLAG(bool, skip_bad_lines);
+ABSL_DECLARE_FLAG(std::string, header);
+ABSL_DECLARE_FLAG(std::string, scheme);
+ABSL_DECLARE_FLAG(double, test_fraction);
+ABSL_DECLARE_FLAG(std::string, train_out);
+ABSL_DECLARE_FLAG(std::string, test_out);
+
+// Training, evaluation, recommendation.
+ABSL_DECLARE_FLAG(std::string, algo);
+ABSL_DECLARE_FLAG(int32_t, iterations);
+ABSL_DECLARE_FLAG(double, regularization);
+ABSL_DECLARE_FLAG(double, alpha);
+ABSL_DECLARE_FLAG(double, learning_rate);
+ABSL_DECLARE_FLAG(int32_t, threads);
+ABSL_DECLARE_FLAG(std::string, test);
+ABSL_DECLARE_FLAG(std::string, train);
+ABSL_DECLARE_FLAG(int32_t, k);
+ABSL_DECLARE_FLAG(std::string, index);
+ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, user);
+ABSL_DECLARE_FLAG(bool, all_users);
+ABSL_DECLARE_FLAG(bool, exclude_seen);
+ABSL_DECLARE_FLAG(int32_t, ef_search);
+ABSL_DECLARE_FLAG(int32_t, nprobe);
+ABSL_DECLARE_FLAG(std::string, item);
+
+// Event log, offline evaluation, simulation.
+ABSL_DECLARE_FLAG(std::string, data_dir);
+ABSL_DECLARE_FLAG(std::string, experiment);
+ABSL_DECLARE_FLAG(std::string, format);
+ABSL_DECLARE_FLAG(std::string, log);
+ABSL_DECLARE_FLAG(std::string, obd);
+ABSL_DECLARE_FLAG(std::string, target);
+ABSL_DECLARE_FLAG(std::string, target_pmf);
+ABSL_DECLARE_FLAG(std::string, target_pmf_from);
+ABSL_DECLARE_FLAG(std::string, estimators);
+ABSL_DECLARE_FLAG(double, clip);
+ABSL_DECLARE_FLAG(int32_t, bootstrap);
+ABSL_DECLARE_FLAG(std::string, env);
+ABSL_DECLARE_FLAG(std::string, means);
+ABSL_DECLARE_FLAG(int32_t, arms);
+ABSL_DECLARE_FLAG(int32_t, dim);
+ABSL_DECLARE_FLAG(double, gap);
+ABSL_DECLARE_FLAG(int64_t, horizon);
+ABSL_DECLARE_FLAG(int32_t, runs);
+ABSL_DECLARE_FLAG(std::string, policies);
+ABSL_DECLARE_FLAG(std::string, plot);
+
+// Serving and load testing.
+ABSL_DECLARE_FLAG(std::string, host);
+ABSL_DECLARE_FLAG(int32_t, port);
+ABSL_DECLARE_FLAG(bool, demo);
+ABSL_DECLARE_FLAG(int32_t, metrics_port);
+ABSL_DECLARE_FLAG(std::string, tls_cert);
+ABSL_DECLARE_FLAG(std::string, tls_key);
+ABSL_DECLARE_FLAG(std::string, auth_token_file);
+ABSL_DECLARE_FLAG(std::string, rpc);
+ABSL_DECLARE_FLAG(int32_t, concurrency);
+ABSL_DECLARE_FLAG(double, duration_s);
+ABSL_DECLARE_FLAG(int64_t, requests);
+
+#endif  // RECBANDIT_SERVICES_FLAGS_H_

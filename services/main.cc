@@ -1,0 +1,49 @@
+// main() of the `recbandit` binary: parses flags and runs one subcommand.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "services/cli.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "recbandit: recommendation and bandit experimentation.\n"
+    "usage: recbandit <command> [--flag=value ...]\n"
+    "commands:\n"
+    "  gen interactions   synthetic interactions with planted structure\n"
+    "  split              train/test split of an interactions file\n"
+    "  serve              the gRPC service\n"
+    "Run `recbandit --helpfull` for every flag.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) {
+    std::fprintf(stderr, "%s\n", kUsage);
+    return 2;
+  }
+  const std::string command = positional[1];
+  recbandit::services::CommandArgs args(positional.begin() + 2, positional.end());
+  absl::Status status;
+  if (command == "gen") {
+    status = recbandit::services::RunGen(args);
+  } else if (command == "split") {
+    status = recbandit::services::RunSplit(args);
+  } else if (command == "serve") {
+    status = recbandit::services::RunServe(args);
+  } else {
+    std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
+    return 2;
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "recbandit %s: %s\n", command.c_str(),
+                 std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,250 @@
+// Tests for ranking/interactions.h: every input format, headers, string ids,
+// duplicates, empty files, bad lines and the CSR matrices.
+#include "ranking/interactions.h"
+
+#include <algorithm>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/random.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::ranking {
+namespace {
+
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::StatusIs;
+using ::recbandit::testing::WriteTextFile;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Returns (user, item, weight, ts) tuples by external id, in file order.
+std::vector<std::tuple<std::string, std::string, float, int64_t>> Rows(
+    const InteractionLog& log) {
+  std::vector<std::tuple<std::string, std::string, float, int64_t>> rows;
+  for (int64_t k = 0; k < log.size(); ++k) {
+    rows.emplace_back(log.users.Name(log.user[k]), log.items.Name(log.item[k]),
+                      log.weight[k], log.timestamp[k]);
+  }
+  return rows;
+}
+
+TEST(IdMapTest, MapsBothWaysInFirstSeenOrder) {
+  IdMap m;
+  EXPECT_EQ(m.GetOrAdd("alice"), 0);
+  EXPECT_EQ(m.GetOrAdd("bob"), 1);
+  EXPECT_EQ(m.GetOrAdd("alice"), 0);
+  EXPECT_EQ(m.Find("bob"), 1);
+  EXPECT_EQ(m.Find("carol"), -1);
+  EXPECT_EQ(m.Name(1), "bob");
+  IdMap copy = m;  // copies rebuild the index
+  EXPECT_EQ(copy.Find("alice"), 0);
+  EXPECT_EQ(copy.size(), 2);
+}
+
+TEST(IdMapTest, ManyIdsKeepStableLookups) {
+  IdMap m;
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.Find("id" + std::to_string(i)), i);
+}
+
+TEST(ParseInteractionsTest, CsvWithHeaderAndStringIds) {
+  ASSERT_OK_AND_ASSIGN(
+      InteractionLog log,
+      ParseInteractions("user,item,weight,timestamp\nalice,book-1,2.5,100\n"
+                        "bob,book-2,1,200\n",
+                        "x.csv"));
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("alice", "book-1", 2.5f, 100),
+                                     std::make_tuple("bob", "book-2", 1.0f, 200)));
+  EXPECT_TRUE(log.has_timestamps);
+}
+
+TEST(ParseInteractionsTest, TwoColumnsWithoutHeaderDefaultWeightOne) {
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("1,10\n2,20\n", "x.csv", {}, &stats));
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("1", "10", 1.0f, 0),
+                                     std::make_tuple("2", "20", 1.0f, 0)));
+  EXPECT_FALSE(stats.had_header);
+  EXPECT_FALSE(log.has_timestamps);
+}
+
+TEST(ParseInteractionsTest, MovieLensUData) {
+  // u.data: tab separated user item rating timestamp, no header.
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("196\t242\t3\t881250949\n186\t302\t3\t891717742\n",
+                                         "u.data"));
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("196", "242", 3.0f, 881250949),
+                                     std::make_tuple("186", "302", 3.0f, 891717742)));
+}
+
+TEST(ParseInteractionsTest, MovieLensRatingsCsv) {
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(
+      InteractionLog log,
+      ParseInteractions("userId,movieId,rating,timestamp\r\n1,1,4.0,964982703\r\n"
+                        "1,3,4.5,964981247\r\n",
+                        "ratings.csv", {}, &stats));
+  EXPECT_TRUE(stats.had_header);
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("1", "1", 4.0f, 964982703),
+                                     std::make_tuple("1", "3", 4.5f, 964981247)));
+}
+
+TEST(ParseInteractionsTest, WhitespaceSeparatedWithBlankLines) {
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("\n  a   x  2\n\n b y\t3 \n   \n", "ws.txt"));
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("a", "x", 2.0f, 0),
+                                     std::make_tuple("b", "y", 3.0f, 0)));
+}
+
+TEST(ParseInteractionsTest, TsvHeaderDetectedByNonNumericWeight) {
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("visitor\tsku\tclicks\nv1\ts1\t7\n", "x.tsv",
+                                         {}, &stats));
+  EXPECT_TRUE(stats.had_header);
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("v1", "s1", 7.0f, 0)));
+}
+
+TEST(ParseInteractionsTest, ExplicitHeaderOptions) {
+  LoadOptions yes;
+  yes.header = LoadOptions::Header::kYes;
+  ASSERT_OK_AND_ASSIGN(InteractionLog a, ParseInteractions("u,i\n1,2\n", "x", yes));
+  EXPECT_EQ(a.size(), 1);
+  LoadOptions no;
+  no.header = LoadOptions::Header::kNo;
+  ASSERT_OK_AND_ASSIGN(InteractionLog b, ParseInteractions("user,item\n1,2\n", "x", no));
+  EXPECT_EQ(b.size(), 2);
+  EXPECT_EQ(b.users.Name(0), "user");
+}
+
+TEST(ParseInteractionsTest, QuotedIdsAreUnquoted) {
+  ASSERT_OK_AND_ASSIGN(InteractionLog log, ParseInteractions("\"u1\",\"i1\"\n", "q"));
+  EXPECT_EQ(log.users.Name(0), "u1");
+  EXPECT_EQ(log.items.Name(0), "i1");
+}
+
+TEST(ParseInteractionsTest, EmptyInputGivesEmptyLog) {
+  ASSERT_OK_AND_ASSIGN(InteractionLog a, ParseInteractions("", "empty.csv"));
+  EXPECT_EQ(a.size(), 0);
+  ASSERT_OK_AND_ASSIGN(InteractionLog b, ParseInteractions("user,item\n", "hdr.csv"));
+  EXPECT_EQ(b.size(), 0);
+}
+
+TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
+  EXPECT_THAT(ParseInteractions("a,b,1\nc,d,1\nonlyone\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:3: expected 2 to 4 fields")));
+  EXPECT_THAT(ParseInteractions("a,b,1\nc,d,xyz\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:2: weight 'xyz' is not a finite number")));
+  EXPECT_THAT(ParseInteractions("a,b,1\nc,d,-2\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: weight -2 is negative")));
+  EXPECT_THAT(ParseInteractions("a,b,1,5\nc,d,1,soon\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:2: timestamp 'soon' is not a number")));
+  EXPECT_THAT(ParseInteractions("a,b\n,d\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: empty user id")));
+  EXPECT_THAT(ParseInteractions("a,b\nc,d,1,2,3\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 5")));
+  EXPECT_THAT(ParseInteractions("a,b,nan\n", "data.csv", {}, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ParseInteractionsTest, SkipBadLinesCountsThem) {
+  LoadOptions options;
+  options.skip_bad_lines = true;
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("a,b,1\nbroken\nc,d,oops\ne,f,2\n", "s.csv",
+                                         options, &stats));
+  EXPECT_EQ(log.size(), 2);
+  EXPECT_EQ(stats.skipped_lines, 2);
+  EXPECT_EQ(stats.lines, 2);
+  EXPECT_THAT(stats.first_error, HasSubstr("s.csv:2:"));
+}
+
+TEST(LoadInteractionsTest, ReadsFileAndReportsMissingFile) {
+  ScratchDir dir;
+  WriteTextFile(dir.File("a.csv"), "u1,i1,1\nu1,i2,3\n");
+  ASSERT_OK_AND_ASSIGN(InteractionLog log, LoadInteractions(dir.File("a.csv")));
+  EXPECT_EQ(log.size(), 2);
+  EXPECT_THAT(LoadInteractions(dir.File("missing.csv")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.csv")));
+}
+
+TEST(WriteInteractionsTest, RoundTripsExactly) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("x,y,0.1,5\nz,y,3.25,-7\n", "in"));
+  ASSERT_OK(WriteInteractions(dir.File("out.csv"), log));
+  ASSERT_OK_AND_ASSIGN(InteractionLog back, LoadInteractions(dir.File("out.csv")));
+  EXPECT_EQ(Rows(back), Rows(log));
+}
+
+TEST(InteractionsTest, DuplicatesSumAndCsrIsSorted) {
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("u,c,1\nu,a,2\nv,b,1\nu,c,4\nv,a,1\n", "d"));
+  Interactions x = Interactions::FromLog(log);
+  EXPECT_EQ(x.num_users(), 2);
+  EXPECT_EQ(x.num_items(), 3);
+  EXPECT_EQ(x.nnz(), 4);  // (u,c) merged
+  const int32_t u = x.users().Find("u");
+  const int32_t a = x.items().Find("a"), c = x.items().Find("c");
+  auto idx = x.user_items().RowIndices(u);
+  auto val = x.user_items().RowValues(u);
+  ASSERT_EQ(idx.size(), 2u);
+  EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
+  for (size_t k = 0; k < idx.size(); ++k) {
+    if (idx[k] == c) EXPECT_FLOAT_EQ(val[k], 5.0f);
+    if (idx[k] == a) EXPECT_FLOAT_EQ(val[k], 2.0f);
+  }
+  EXPECT_TRUE(x.user_items().Contains(u, c));
+  EXPECT_FALSE(x.user_items().Contains(x.users().Find("v"), c));
+}
+
+TEST(InteractionsTest, TransposeMatchesOnRandomData) {
+  Rng rng(7);
+  InteractionLog log;
+  for (int k = 0; k < 5000; ++k) {
+    log.Add(log.users.GetOrAdd(std::to_string(rng.UniformInt(200))),
+            log.items.GetOrAdd(std::to_string(rng.UniformInt(100))),
+            static_cast<float>(rng.UniformInt(5) + 1), 0);
+  }
+  Interactions x = Interactions::FromLog(log);
+  // Oracle: dense sums.
+  std::vector<double> dense(static_cast<size_t>(x.num_users()) * x.num_items(), 0);
+  for (int64_t k = 0; k < log.size(); ++k) dense[log.user[k] * x.num_items() + log.item[k]] += log.weight[k];
+  int64_t nonzero = 0;
+  for (double d : dense) nonzero += d != 0;
+  EXPECT_EQ(x.nnz(), nonzero);
+  for (int32_t u = 0; u < x.num_users(); ++u) {
+    auto idx = x.user_items().RowIndices(u);
+    auto val = x.user_items().RowValues(u);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      ASSERT_FLOAT_EQ(val[k], dense[u * x.num_items() + idx[k]]);
+    }
+  }
+  for (int32_t i = 0; i < x.num_items(); ++i) {
+    auto idx = x.item_users().RowIndices(i);
+    auto val = x.item_users().RowValues(i);
+    ASSERT_TRUE(std::is_sorted(idx.begin(), idx.end()));
+    for (size_t k = 0; k < idx.size(); ++k) {
+      ASSERT_FLOAT_EQ(val[k], dense[idx[k] * x.num_items() + i]);
+    }
+  }
+}
+
+TEST(InteractionsTest, FromLogWithIdsDropsUnknown) {
+  ASSERT_OK_AND_ASSIGN(InteractionLog train, ParseInteractions("a,x\nb,y\n", "t"));
+  ASSERT_OK_AND_ASSIGN(InteractionLog test, ParseInteractions("b,x\nc,x\na,z\n", "s"));
+  int64_t dropped = 0;
+  Interactions x = Interactions::FromLogWithIds(test, train.users, train.items, &dropped);
+  EXPECT_EQ(dropped, 2);
+  EXPECT_EQ(x.nnz(), 1);
+  EXPECT_TRUE(x.user_items().Contains(train.users.Find("b"), train.items.Find("x")));
+}
+
+}  // namespace
+}  // namespace recbandit::ranking

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts `recbandit serve` on a free port and checks it with an independent
+# Python client (Debian's python3-grpcio): health SERVING, reflection lists our
+# services, rpcs not landed answer with a message; then SIGTERM stops it
+# cleanly (exit 0).
+set -euo pipefail
+BIN="${RECBANDIT_BINARY:?}"
+SRC="${RECBANDIT_SOURCE_DIR:?}"
+PY=/usr/bin/python3
+work="$(mktemp -d)"
+trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# Stubs from our proto/ and from grpc-proto's health and reflection protos.
+mkdir -p "$work/stubs"
+"$PY" -m grpc_tools.protoc -I"$SRC" -I/usr/share/grpc-proto \
+  --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
+  "$SRC"/proto/*.proto \
+  /usr/share/grpc-proto/grpc/health/v1/health.proto \
+  /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto
+for d in proto grpc grpc/health grpc/health/v1 grpc/reflection grpc/reflection/v1alpha; do
+  touch "$work/stubs/$d/__init__.py"
+done
+cp "$SRC/tests/services/grpc_reflection_stubs.py" "$work/stubs/"
+
+"$BIN" serve --port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
+pid=$!
+for _ in $(seq 1 100); do
+  grep -q '"port"' "$work/out" 2>/dev/null && break
+  sleep 0.1
+done
+port="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/out")"
+echo "server on port $port"
+
+"$PY" "$SRC/tests/services/health_client.py" "127.0.0.1:$port" "$work/stubs"
+
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+cat "$work/err"
+if [ "$status" -ne 0 ]; then
+  echo "FAIL: serve exited with $status after SIGTERM" >&2
+  exit 1
+fi
+grep -q "stopped" "$work/err"
+echo "PASS"
