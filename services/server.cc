@@ -99,6 +99,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->recommender_ = std::make_unique<RecommenderService>();
   server->experiments_ = std::make_unique<ExperimentsService>();
   grpc::ServerBuilder builder;
+  // Without this a second server could bind the same port and silently take
+  // half the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   const std::string address = absl::StrCat(
       options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host,
       ":", options.port);

@@ -1,6 +1,7 @@
 """Lists a server's services through grpc.reflection.v1alpha, using stubs
 generated from grpc-proto's reflection.proto (no grpcio-reflection needed)."""
-from grpc.reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+import reflection_pb2
+import reflection_pb2_grpc
 
 
 def list_services(channel):

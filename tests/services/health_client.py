@@ -10,7 +10,8 @@ import sys
 import grpc
 
 sys.path.insert(0, sys.argv[2])
-from grpc.health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
+import health_pb2  # noqa: E402
+import health_pb2_grpc  # noqa: E402
 from proto import recommender_pb2, recommender_pb2_grpc  # noqa: E402
 from proto import experiments_pb2, experiments_pb2_grpc  # noqa: E402
 
@@ -25,7 +26,7 @@ def main():
         print("health: SERVING")
 
         # Server reflection lists our services (v1alpha is what gRPC 1.51 serves).
-        from grpc_reflection_stubs import list_services  # generated below
+        from grpc_reflection_stubs import list_services
         services = list_services(channel)
         for name in ("recbandit.Recommender", "recbandit.Experiments",
                      "grpc.health.v1.Health"):

@@ -10,16 +10,15 @@ PY=/usr/bin/python3
 work="$(mktemp -d)"
 trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# Stubs from our proto/ and from grpc-proto's health and reflection protos.
-mkdir -p "$work/stubs"
-"$PY" -m grpc_tools.protoc -I"$SRC" -I/usr/share/grpc-proto \
+# Stubs from our proto/ and from grpc-proto's health and reflection protos
+# (copied flat, so their modules do not shadow the installed `grpc` package).
+mkdir -p "$work/stubs/proto" "$work/extra"
+cp /usr/share/grpc-proto/grpc/health/v1/health.proto "$work/extra/health.proto"
+cp /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto "$work/extra/reflection.proto"
+"$PY" -m grpc_tools.protoc -I"$SRC" -I"$work/extra" \
   --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
-  "$SRC"/proto/*.proto \
-  /usr/share/grpc-proto/grpc/health/v1/health.proto \
-  /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto
-for d in proto grpc grpc/health grpc/health/v1 grpc/reflection grpc/reflection/v1alpha; do
-  touch "$work/stubs/$d/__init__.py"
-done
+  "$SRC"/proto/*.proto "$work/extra/health.proto" "$work/extra/reflection.proto"
+touch "$work/stubs/proto/__init__.py"
 cp "$SRC/tests/services/grpc_reflection_stubs.py" "$work/stubs/"
 
 "$BIN" serve --port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
