@@ -16,6 +16,25 @@ namespace {
 
 int64_t g_lines = 10000000;
 std::string g_path;
+std::string g_numeric_path;
+
+const std::string& DataFile();
+
+// The same data with MovieLens-style integer ids ("17" instead of "u17").
+const std::string& NumericDataFile() {
+  if (!g_numeric_path.empty()) return g_numeric_path;
+  g_numeric_path = absl::StrCat("/tmp/recbandit_bench_interactions_", g_lines, "_numeric.csv");
+  if (recbandit::PathExists(g_numeric_path)) return g_numeric_path;
+  auto log = recbandit::ranking::LoadInteractions(DataFile());
+  std::string out = "user,item,weight,timestamp\n";
+  for (int64_t k = 0; k < log->size(); ++k) {
+    absl::StrAppend(&out, log->users.Name(log->user[k]).substr(1), ",",
+                    log->items.Name(log->item[k]).substr(1), ",", log->weight[k], ",",
+                    log->timestamp[k], "\n");
+  }
+  if (!recbandit::WriteFileAtomically(g_numeric_path, out).ok()) std::exit(1);
+  return g_numeric_path;
+}
 
 const std::string& DataFile() {
   if (!g_path.empty()) return g_path;
@@ -34,8 +53,9 @@ const std::string& DataFile() {
   return g_path;
 }
 
+// Arg 0: string ids ("u17"); arg 1: integer ids ("17").
 void BM_LoadInteractions(benchmark::State& state) {
-  const std::string& path = DataFile();
+  const std::string& path = state.range(0) == 0 ? DataFile() : NumericDataFile();
   int64_t lines = 0;
   size_t bytes = 0;
   for (auto _ : state) {
@@ -49,7 +69,8 @@ void BM_LoadInteractions(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(lines), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["log_bytes_per_interaction"] = static_cast<double>(bytes) / lines;
 }
-BENCHMARK(BM_LoadInteractions)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoadInteractions)->ArgName("numeric_ids")->Arg(0)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_BuildCsr(benchmark::State& state) {
   auto log = recbandit::ranking::LoadInteractions(DataFile());

@@ -25,27 +25,56 @@ IdMap& IdMap::operator=(const IdMap& other) {
   if (this == &other) return *this;
   names_.clear();
   index_.clear();
+  numeric_.clear();
   index_.reserve(other.names_.size());
   for (const std::string& name : other.names_) GetOrAdd(name);
   return *this;
 }
 
+int64_t IdMap::NumericValue(std::string_view id) {
+  if (id.empty() || id.size() > 8 || (id[0] == '0' && id.size() > 1)) return -1;
+  int64_t v = 0;
+  for (char c : id) {
+    const unsigned d = static_cast<unsigned char>(c) - '0';
+    if (d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v < kMaxNumericId ? v : -1;
+}
+
 int32_t IdMap::GetOrAdd(std::string_view id) {
-  auto it = index_.find(id);
+  const int64_t numeric = NumericValue(id);
+  if (numeric >= 0) {
+    if (static_cast<size_t>(numeric) >= numeric_.size()) {
+      numeric_.resize(std::max<size_t>(numeric + 1, numeric_.size() * 2), 0);
+    }
+    int32_t& slot = numeric_[numeric];
+    if (slot == 0) {
+      names_.emplace_back(id);
+      slot = static_cast<int32_t>(names_.size());
+    }
+    return slot - 1;
+  }
+  auto it = index_.find(ToAbsl(id));
   if (it != index_.end()) return it->second;
   const int32_t next = static_cast<int32_t>(names_.size());
   names_.emplace_back(id);
-  index_.emplace(std::string_view(names_.back()), next);
+  index_.emplace(absl::string_view(names_.back()), next);
   return next;
 }
 
 int32_t IdMap::Find(std::string_view id) const {
-  auto it = index_.find(id);
+  const int64_t numeric = NumericValue(id);
+  if (numeric >= 0) {
+    return static_cast<size_t>(numeric) < numeric_.size() ? numeric_[numeric] - 1 : -1;
+  }
+  auto it = index_.find(ToAbsl(id));
   return it == index_.end() ? -1 : it->second;
 }
 
 size_t IdMap::MemoryBytes() const {
-  size_t bytes = index_.capacity() * (sizeof(std::string_view) + sizeof(int32_t) + 1);
+  size_t bytes = index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
+                 numeric_.capacity() * sizeof(int32_t);
   for (const std::string& s : names_) {
     bytes += sizeof(std::string) + (s.size() > 15 ? s.capacity() + 1 : 0);
   }
@@ -98,29 +127,61 @@ int SplitFields(std::string_view line, char delim,
     }
     return n;
   }
-  size_t start = 0;
+  const char* p = line.data();
+  const char* const end = p + line.size();
   for (;;) {
-    const void* hit = std::memchr(line.data() + start, delim, line.size() - start);
-    const size_t end = hit == nullptr
-                           ? line.size()
-                           : static_cast<size_t>(static_cast<const char*>(hit) - line.data());
-    if (n <= kMaxFields) out[n] = Trim(line.substr(start, end - start));
+    const char* start = p;
+    while (p < end && *p != delim) ++p;
+    if (n <= kMaxFields) {
+      std::string_view field(start, static_cast<size_t>(p - start));
+      if (!field.empty() && (IsBlank(field.front()) || IsBlank(field.back()))) {
+        field = Trim(field);
+      }
+      out[n] = field;
+    }
     ++n;
-    if (hit == nullptr) break;
-    start = end + 1;
+    if (p == end) break;
+    ++p;  // skip the delimiter
   }
   return n;
+}
+
+// Parses a plain decimal integer of at most 18 digits (optional '-').
+// Returns false for anything else, so callers fall back to from_chars.
+inline bool ParseSmallInt(std::string_view s, int64_t* out) {
+  size_t i = 0;
+  bool negative = false;
+  if (!s.empty() && s[0] == '-') {
+    negative = true;
+    i = 1;
+  }
+  if (i == s.size() || s.size() - i > 18) return false;
+  int64_t v = 0;
+  for (; i < s.size(); ++i) {
+    const unsigned d = static_cast<unsigned char>(s[i]) - '0';
+    if (d > 9) return false;
+    v = v * 10 + d;
+  }
+  *out = negative ? -v : v;
+  return true;
 }
 
 bool ParseFloat(std::string_view s, float* out) {
   if (s.empty()) return false;
   if (s.front() == '+') s.remove_prefix(1);
+  // Fast path: small integers ("1", "5") are exact in float.
+  int64_t small;
+  if (s.size() <= 7 && ParseSmallInt(s, &small)) {
+    *out = static_cast<float>(small);
+    return true;
+  }
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
 bool ParseTimestamp(std::string_view s, int64_t* out) {
   if (s.empty()) return false;
+  if (ParseSmallInt(s, out)) return true;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
   if (ec == std::errc() && ptr == s.data() + s.size()) return true;
   double d;
@@ -166,6 +227,8 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                    : (options.delimiter != 0 ? ' ' : 0);
   bool first_data_line = true;
   std::array<std::string_view, kMaxFields + 1> fields;
+  std::string_view last_user, last_item;
+  int32_t last_user_id = -1, last_item_id = -1;
   int64_t line_no = 0;
   size_t pos = 0;
   const size_t size = contents.size();
@@ -245,7 +308,17 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       }
       log.has_timestamps = true;
     }
-    log.Add(log.users.GetOrAdd(user), log.items.GetOrAdd(item), weight, ts);
+    // Files are often grouped by user (MovieLens ratings.csv): remember the
+    // previous line's ids to skip the hash lookups.
+    if (user != last_user || last_user_id < 0) {
+      last_user_id = log.users.GetOrAdd(user);
+      last_user = log.users.Name(last_user_id);
+    }
+    if (item != last_item || last_item_id < 0) {
+      last_item_id = log.items.GetOrAdd(item);
+      last_item = log.items.Name(last_item_id);
+    }
+    log.Add(last_user_id, last_item_id, weight, ts);
     ++st.lines;
   }
   return log;

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace recbandit::ranking {
@@ -38,8 +39,17 @@ class IdMap {
   size_t MemoryBytes() const;
 
  private:
+  // Returns the value of a canonical decimal id ("0", "42"; no sign, no
+  // leading zero) below kMaxNumericId, or -1.
+  static int64_t NumericValue(std::string_view id);
+  static constexpr int64_t kMaxNumericId = int64_t{1} << 26;
+
   std::deque<std::string> names_;  // stable addresses for the index keys
-  absl::flat_hash_map<std::string_view, int32_t> index_;
+  // Numeric ids (MovieLens-style) skip hashing: numeric_[value] = dense id + 1.
+  std::vector<int32_t> numeric_;
+  // absl::string_view keys: hashed with absl's fast hash (std::string_view
+  // would fall back to std::hash in Debian's abseil build).
+  absl::flat_hash_map<absl::string_view, int32_t> index_;
 };
 
 // The interactions as read, one entry per input line, in file order (user and

@@ -43,6 +43,23 @@ TEST(IdMapTest, MapsBothWaysInFirstSeenOrder) {
   EXPECT_EQ(copy.size(), 2);
 }
 
+TEST(IdMapTest, NumericAndTextIdsNeverCollide) {
+  // Canonical decimal ids take a fast path; "007", "-7", "7.0" and "x7" do not.
+  IdMap m;
+  const std::vector<std::string> ids = {"7", "007", "-7", "7.0", "x7", "0", "00",
+                                        "99999999", "123456789012", "67108864"};
+  for (size_t k = 0; k < ids.size(); ++k) ASSERT_EQ(m.GetOrAdd(ids[k]), static_cast<int32_t>(k));
+  for (size_t k = 0; k < ids.size(); ++k) {
+    EXPECT_EQ(m.Find(ids[k]), static_cast<int32_t>(k)) << ids[k];
+    EXPECT_EQ(m.Name(static_cast<int32_t>(k)), ids[k]);
+  }
+  EXPECT_EQ(m.Find("8"), -1);
+  EXPECT_EQ(m.Find("100000000"), -1);
+  IdMap copy = m;
+  EXPECT_EQ(copy.Find("7"), 0);
+  EXPECT_EQ(copy.Find("007"), 1);
+}
+
 TEST(IdMapTest, ManyIdsKeepStableLookups) {
   IdMap m;
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
