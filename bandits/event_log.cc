@@ -1,0 +1,500 @@
+// EventLog: the RocksDB wrapper. Every rocksdb::Status becomes an absl::Status
+// here, and nothing RocksDB-specific leaves this file.
+#include "bandits/event_log.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "proto/file_util.h"
+#include "proto/random.h"
+#include "proto/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace recbandit::bandits {
+namespace {
+
+// Converts a RocksDB status, keeping its message and prefixing `context`.
+absl::Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string msg = absl::StrCat(context, ": ", s.ToString());
+  if (s.IsNotFound() || s.IsPathNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  if (s.IsNotSupported()) return absl::UnimplementedError(msg);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain() || s.IsShutdownInProgress() ||
+      s.IsIncomplete()) {
+    return absl::UnavailableError(msg);
+  }
+  if (s.IsAborted()) return absl::AbortedError(msg);
+  if (s.IsNoSpace()) return absl::ResourceExhaustedError(msg);
+  if (s.IsIOError()) {
+    // A held LOCK file (another writer) and transient I/O are retryable.
+    return absl::UnavailableError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+void AppendBigEndian64(uint64_t v, std::string* out) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
+}
+
+uint64_t ReadBigEndian64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+const char* CfName(int cf) { return EventLog::ColumnFamilyNames()[cf].c_str(); }
+
+// The smallest key greater than every key starting with `prefix`.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty()) {
+    unsigned char last = static_cast<unsigned char>(prefix.back());
+    if (last != 0xff) {
+      prefix.back() = static_cast<char>(last + 1);
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return std::string(1, '\xff');  // not reached for our non-empty prefixes
+}
+
+int64_t SystemNowUs() { return absl::ToUnixMicros(absl::Now()); }
+
+}  // namespace
+
+std::string PrintableKey(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+    }
+  }
+  return out;
+}
+
+const std::vector<std::string>& EventLog::ColumnFamilyNames() {
+  static const auto* names = new std::vector<std::string>{
+      rocksdb::kDefaultColumnFamilyName, "decisions", "rewards", "snapshots",
+      "experiments", "event_index", "learned"};
+  return *names;
+}
+
+std::string EventLog::DecisionKey(const std::string& experiment, int64_t timestamp_us,
+                                  const std::string& event_id) {
+  std::string key;
+  key.reserve(experiment.size() + 9 + event_id.size());
+  key.append(experiment);
+  key.push_back('\0');
+  AppendBigEndian64(static_cast<uint64_t>(timestamp_us), &key);
+  key.append(event_id);
+  return key;
+}
+
+std::string EventLog::SeqKey(const std::string& experiment, uint64_t seq) {
+  std::string key = experiment;
+  key.push_back('\0');
+  AppendBigEndian64(seq, &key);
+  return key;
+}
+
+std::string EventLog::SnapshotKey(const std::string& experiment, const std::string& variant,
+                                  uint64_t version) {
+  std::string key = experiment;
+  key.push_back('\0');
+  key.append(variant);
+  key.push_back('\0');
+  AppendBigEndian64(version, &key);
+  return key;
+}
+
+absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data_dir,
+                                                         EventLogOptions options) {
+  if (data_dir.empty()) return absl::InvalidArgumentError("event log: --data_dir is empty");
+  if (!options.now_us) options.now_us = SystemNowUs;
+  const std::string path = data_dir + "/events";
+  const bool writer = options.mode == EventLogOptions::Mode::kReadWrite;
+  if (!writer && !PathExists(path + "/CURRENT")) {
+    return absl::NotFoundError(absl::StrCat("no event log at ", path));
+  }
+  if (writer) RETURN_IF_ERROR(MakeDirs(data_dir));
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = writer;
+  db_options.create_missing_column_families = writer;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 4;
+  if (options.mode == EventLogOptions::Mode::kSecondary) db_options.max_open_files = -1;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.compression = rocksdb::kNoCompression;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : ColumnFamilyNames()) families.emplace_back(name, cf_options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  switch (options.mode) {
+    case EventLogOptions::Mode::kReadWrite:
+      s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
+      break;
+    case EventLogOptions::Mode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles, &raw);
+      break;
+    case EventLogOptions::Mode::kSecondary: {
+      std::string secondary = options.secondary_dir;
+      if (secondary.empty()) {
+        secondary = absl::StrFormat("/tmp/recbandit-secondary-%d-%x", getpid(),
+                                    Mix64(reinterpret_cast<uintptr_t>(&handles) ^
+                                          static_cast<uint64_t>(SystemNowUs())));
+      }
+      RETURN_IF_ERROR(MakeDirs(secondary));
+      s = rocksdb::DB::OpenAsSecondary(db_options, path, secondary, families, &handles, &raw);
+      break;
+    }
+  }
+  RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening event log ", path)));
+  return std::unique_ptr<EventLog>(
+      new EventLog(std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+}
+
+EventLog::EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
+                   std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : options_(std::move(options)), db_(std::move(db)), handles_(std::move(handles)) {}
+
+EventLog::~EventLog() {
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+  db_->Close().PermitUncheckedError();
+}
+
+absl::Status EventLog::Write(rocksdb::WriteBatch* batch) const {
+  if (options_.mode != EventLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("event log opened read-only");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return FromRocks(db_->Write(wo, batch), "event log write");
+}
+
+absl::StatusOr<std::optional<std::string>> EventLog::RawGet(Cf cf, const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading ", CfName(cf), " key '",
+                                            PrintableKey(key), "'")));
+  return std::optional<std::string>(std::move(value));
+}
+
+namespace {
+template <typename Message>
+absl::Status ParseValue(const std::string& bytes, const char* cf, const std::string& key,
+                        Message* message) {
+  if (!message->ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("corrupt ", message->GetTypeName(), " in ", cf,
+                                            " key '", PrintableKey(key), "' (",
+                                            bytes.size(), " bytes)"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+// ------------------------------------------------------------------ experiments
+
+absl::Status EventLog::CreateExperiment(const ExperimentConfig& config) {
+  absl::MutexLock lock(&experiment_mu_);
+  ASSIGN_OR_RETURN(std::optional<std::string> existing, RawGet(kExperiments, config.name()));
+  if (existing) {
+    return absl::AlreadyExistsError(absl::StrCat("experiment '", config.name(), "' exists"));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kExperiments], config.name(), config.SerializeAsString());
+  return Write(&batch);
+}
+
+absl::StatusOr<ExperimentConfig> EventLog::GetExperiment(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kExperiments, name));
+  if (!bytes) return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
+  ExperimentConfig config;
+  RETURN_IF_ERROR(ParseValue(*bytes, "experiments", name, &config));
+  return config;
+}
+
+absl::StatusOr<std::vector<ExperimentConfig>> EventLog::ListExperiments() const {
+  std::vector<ExperimentConfig> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kExperiments]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ExperimentConfig config;
+    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "experiments", it->key().ToString(),
+                               &config));
+    out.push_back(std::move(config));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "listing experiments"));
+  return out;
+}
+
+// ------------------------------------------------------------------ decisions
+
+absl::Status EventLog::AppendDecision(const DecisionEvent& event) {
+  if (event.event_id().empty() || event.experiment().empty()) {
+    return absl::InvalidArgumentError("decision event needs event_id and experiment");
+  }
+  if (event.timestamp_us() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decision timestamp_us must be >= 0, got ", event.timestamp_us()));
+  }
+  const std::string& id = event.event_id();
+  {
+    absl::MutexLock lock(&pending_mu_);
+    if (!pending_.insert(id).second) {
+      return absl::AlreadyExistsError(absl::StrCat("event id '", id, "' is being logged"));
+    }
+  }
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<std::string> existing, RawGet(kEventIndex, id));
+    if (existing) {
+      return absl::AlreadyExistsError(absl::StrCat("event id '", id, "' already has a decision"));
+    }
+    const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), id);
+    rocksdb::WriteBatch batch;
+    batch.Put(handles_[kDecisions], key, event.SerializeAsString());
+    batch.Put(handles_[kEventIndex], id, key);
+    return Write(&batch);
+  }();
+  absl::MutexLock lock(&pending_mu_);
+  pending_.erase(id);
+  return status;
+}
+
+absl::StatusOr<DecisionEvent> EventLog::GetDecision(const std::string& event_id) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> key, RawGet(kEventIndex, event_id));
+  if (!key) return absl::NotFoundError(absl::StrCat("unknown event id '", event_id, "'"));
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kDecisions, *key));
+  if (!bytes) {
+    return absl::DataLossError(absl::StrCat("event index of '", event_id,
+                                            "' points to a missing decision"));
+  }
+  DecisionEvent event;
+  RETURN_IF_ERROR(ParseValue(*bytes, "decisions", *key, &event));
+  return event;
+}
+
+absl::Status EventLog::ScanDecisions(const std::string& experiment, int64_t start_us,
+                                     int64_t end_us,
+                                     const std::function<absl::Status(const DecisionEvent&)>& fn,
+                                     bool skip_corrupt, ScanStats* stats) const {
+  ScanStats local;
+  if (stats == nullptr) stats = &local;
+  std::string prefix = experiment;
+  prefix.push_back('\0');
+  const std::string lower = DecisionKey(experiment, std::max<int64_t>(start_us, 0), "");
+  const std::string upper = end_us > 0 ? DecisionKey(experiment, end_us, "") : PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kDecisions]));
+  DecisionEvent event;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    event.Clear();
+    absl::Status parsed =
+        ParseValue(it->value().ToString(), "decisions", it->key().ToString(), &event);
+    if (!parsed.ok()) {
+      if (!skip_corrupt) return parsed;
+      ++stats->skipped_corrupt;
+      continue;
+    }
+    ++stats->records;
+    RETURN_IF_ERROR(fn(event));
+  }
+  return FromRocks(it->status(), absl::StrCat("scanning decisions of '", experiment, "'"));
+}
+
+// ------------------------------------------------------------------ rewards
+
+absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config,
+                                                  const std::string& event_id, double value,
+                                                  const std::function<int64_t()>& next_learn_seq) {
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(absl::StrCat("reward value must be finite, got ", value));
+  }
+  absl::MutexLock lock(&reward_mu_[StableHash64(event_id) % kRewardStripes]);
+  RewardOutcome out;
+  ASSIGN_OR_RETURN(out.decision, GetDecision(event_id));
+  if (out.decision.experiment() != config.name()) {
+    return absl::InvalidArgumentError(absl::StrCat("event id '", event_id,
+                                                   "' belongs to experiment '",
+                                                   out.decision.experiment(), "', not '",
+                                                   config.name(), "'"));
+  }
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kRewards, event_id));
+  if (bytes) {
+    RETURN_IF_ERROR(ParseValue(*bytes, "rewards", event_id, &out.record));
+  } else {
+    out.record.set_event_id(event_id);
+  }
+  int non_late_before = 0;
+  for (const RewardEvent& r : out.record.rewards()) non_late_before += r.late() ? 0 : 1;
+
+  const int64_t now = options_.now_us();
+  out.late = config.reward_window_ms() > 0 &&
+             now - out.decision.timestamp_us() > config.reward_window_ms() * 1000;
+  RewardEvent* event = out.record.add_rewards();
+  event->set_event_id(event_id);
+  event->set_value(value);
+  event->set_timestamp_us(now);
+  event->set_late(out.late);
+
+  if (!out.late) {
+    const double previous = out.record.aggregated();
+    double aggregated = previous;
+    if (non_late_before == 0) {
+      aggregated = value;
+      out.learned = true;
+      out.learn_value = value;
+    } else {
+      switch (config.reward_aggregation()) {
+        case FIRST:
+          break;
+        case LAST:
+          aggregated = value;
+          break;
+        case SUM:
+        default:
+          aggregated = previous + value;
+          break;
+      }
+      out.learn_value = aggregated - previous;
+      out.learned = out.learn_value != 0;
+    }
+    out.record.set_aggregated(aggregated);
+  }
+
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kRewards], event_id, out.record.SerializeAsString());
+  if (out.learned) {
+    out.learn_seq = next_learn_seq();
+    LearnedReward learned;
+    learned.set_event_id(event_id);
+    learned.set_variant(out.decision.variant());
+    learned.set_value(out.learn_value);
+    learned.set_timestamp_us(now);
+    batch.Put(handles_[kLearned], SeqKey(config.name(), out.learn_seq),
+              learned.SerializeAsString());
+  }
+  RETURN_IF_ERROR(Write(&batch));
+  return out;
+}
+
+absl::StatusOr<RewardRecord> EventLog::GetRewards(const std::string& event_id) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kRewards, event_id));
+  if (!bytes) return absl::NotFoundError(absl::StrCat("no reward for event id '", event_id, "'"));
+  RewardRecord record;
+  RETURN_IF_ERROR(ParseValue(*bytes, "rewards", event_id, &record));
+  return record;
+}
+
+// ------------------------------------------------------------------ learned journal
+
+absl::StatusOr<int64_t> EventLog::LastLearnSeq(const std::string& experiment) const {
+  std::string prefix = experiment;
+  prefix.push_back('\0');
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice lower_slice(prefix), upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kLearned]));
+  it->SeekToLast();
+  int64_t seq = 0;
+  if (it->Valid() && it->key().size() == prefix.size() + 8) {
+    seq = static_cast<int64_t>(ReadBigEndian64(it->key().data() + prefix.size()));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the learned journal"));
+  return seq;
+}
+
+absl::Status EventLog::ScanLearned(
+    const std::string& experiment, int64_t after_seq,
+    const std::function<absl::Status(int64_t, const LearnedReward&)>& fn) const {
+  std::string prefix = experiment;
+  prefix.push_back('\0');
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kLearned]));
+  LearnedReward entry;
+  for (it->Seek(SeqKey(experiment, static_cast<uint64_t>(after_seq) + 1)); it->Valid();
+       it->Next()) {
+    const std::string key = it->key().ToString();
+    if (key.size() != prefix.size() + 8) {
+      return absl::DataLossError(absl::StrCat("bad learned key '", PrintableKey(key), "'"));
+    }
+    entry.Clear();
+    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "learned", key, &entry));
+    RETURN_IF_ERROR(fn(static_cast<int64_t>(ReadBigEndian64(key.data() + prefix.size())), entry));
+  }
+  return FromRocks(it->status(), "scanning the learned journal");
+}
+
+// ------------------------------------------------------------------ snapshots
+
+absl::Status EventLog::PutSnapshot(const PolicySnapshot& snapshot) {
+  if (options_.mode != EventLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("event log opened read-only");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  return FromRocks(
+      db_->Put(wo, handles_[kSnapshots],
+               SnapshotKey(snapshot.experiment(), snapshot.variant(), snapshot.version()),
+               snapshot.SerializeAsString()),
+      "writing a policy snapshot");
+}
+
+absl::StatusOr<std::optional<PolicySnapshot>> EventLog::LatestSnapshot(
+    const std::string& experiment, const std::string& variant) const {
+  std::string prefix = experiment;
+  prefix.push_back('\0');
+  prefix.append(variant);
+  prefix.push_back('\0');
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice lower_slice(prefix), upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kSnapshots]));
+  it->SeekToLast();
+  std::optional<PolicySnapshot> out;
+  if (it->Valid()) {
+    PolicySnapshot snapshot;
+    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "snapshots", it->key().ToString(),
+                               &snapshot));
+    out = std::move(snapshot);
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading snapshots"));
+  return out;
+}
+
+absl::Status EventLog::CatchUp() {
+  if (options_.mode != EventLogOptions::Mode::kSecondary) return absl::OkStatus();
+  return FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the event log writer");
+}
+
+}  // namespace recbandit::bandits

@@ -1,0 +1,187 @@
+// The durable bandit event log: decisions, rewards, learned-reward journal,
+// policy snapshots and experiment configs in RocksDB under <data_dir>/events.
+// Key layout and value types: bandits/log_format.md.
+#ifndef RECBANDIT_BANDITS_EVENT_LOG_H_
+#define RECBANDIT_BANDITS_EVENT_LOG_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/events.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace recbandit::bandits {
+
+struct EventLogOptions {
+  enum class Mode {
+    kReadWrite,   // the one writer (the server); creates the log if missing
+    kReadOnly,    // a frozen view of the log as it was at Open
+    kSecondary,   // follows a live writer: CatchUp() sees its new writes
+  };
+  Mode mode = Mode::kReadWrite;
+  // Secondary mode only: directory for the secondary's own files (info log).
+  // Default: a fresh directory under /tmp.
+  std::string secondary_dir;
+  // Returns the current time in microseconds since the Unix epoch. Default:
+  // the system clock. Tests inject a fake clock (reward windows).
+  std::function<int64_t()> now_us;
+  // true (default): every decision, reward and config write fsyncs the WAL
+  // before returning (concurrent writers share one fsync: group commit).
+  // false only for benchmarks and tests that do not need durability.
+  bool sync = true;
+};
+
+// Outcome of AddReward.
+struct RewardOutcome {
+  DecisionEvent decision;     // the decision the reward joined
+  RewardRecord record;        // every reward of that decision, this one included
+  bool late = false;          // arrived after the reward window
+  // True when the policy learns from this reward: `learn_value` is passed to
+  // Policy::Update and `learn_seq` orders it in the learned journal.
+  bool learned = false;
+  double learn_value = 0;
+  int64_t learn_seq = -1;
+};
+
+// Counts of a scan.
+struct ScanStats {
+  int64_t records = 0;          // records passed to the callback
+  int64_t skipped_corrupt = 0;  // records whose value did not parse (skipped)
+};
+
+// The RocksDB event log. Thread-safe: any number of threads may append and
+// read concurrently. Exactly one process may open a log read-write; others
+// open it kReadOnly or kSecondary.
+//
+//   ASSIGN_OR_RETURN(auto log, EventLog::Open(data_dir, {}));
+//   RETURN_IF_ERROR(log->AppendDecision(event));   // durable on return
+//   ASSIGN_OR_RETURN(RewardOutcome r, log->AddReward(config, event_id, 1.0, alloc));
+class EventLog {
+ public:
+  // Returns the log under `data_dir`/events. NOT_FOUND when opening a missing
+  // log read-only or as a secondary; UNAVAILABLE when another process holds it
+  // read-write; DATA_LOSS when RocksDB reports corruption.
+  static absl::StatusOr<std::unique_ptr<EventLog>> Open(const std::string& data_dir,
+                                                        EventLogOptions options);
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Returns the current time of the log's clock (microseconds).
+  int64_t NowUs() const { return options_.now_us(); }
+
+  // ---- experiments
+  // Stores `config` durably. ALREADY_EXISTS when the name is taken.
+  absl::Status CreateExperiment(const ExperimentConfig& config);
+  // NOT_FOUND for an unknown name; DATA_LOSS for a corrupt record.
+  absl::StatusOr<ExperimentConfig> GetExperiment(const std::string& name) const;
+  // Returns every experiment sorted by name (corrupt records fail: DATA_LOSS).
+  absl::StatusOr<std::vector<ExperimentConfig>> ListExperiments() const;
+
+  // ---- decisions
+  // Appends `event` (event_id, experiment and timestamp_us set) durably: when
+  // this returns OK the decision survives a crash. ALREADY_EXISTS when the
+  // event id is already logged (or being logged by another thread).
+  absl::Status AppendDecision(const DecisionEvent& event);
+  // Returns the decision with `event_id`. NOT_FOUND; DATA_LOSS naming the key.
+  absl::StatusOr<DecisionEvent> GetDecision(const std::string& event_id) const;
+  // Calls `fn` for each decision of `experiment` with start_us <= timestamp_us
+  // < end_us (end_us 0 = no end), in time order (ties by event id). Stops at
+  // the first non-OK status `fn` returns. A value that does not parse fails
+  // with DATA_LOSS naming its key, or is skipped and counted with
+  // `skip_corrupt`. `stats` may be null.
+  absl::Status ScanDecisions(const std::string& experiment, int64_t start_us, int64_t end_us,
+                             const std::function<absl::Status(const DecisionEvent&)>& fn,
+                             bool skip_corrupt = false, ScanStats* stats = nullptr) const;
+
+  // ---- rewards
+  // Joins a reward of `value` to decision `event_id` of experiment `config`:
+  // stores it (late when it arrives more than reward_window_ms after the
+  // decision), recomputes the aggregate, and decides whether the policy learns
+  // (see bandits/log_format.md, "Learning from rewards"). When it does,
+  // `next_learn_seq` is called once (under the event's lock) for the journal
+  // sequence number, and the journal entry is written in the same atomic,
+  // durable batch as the reward record. NOT_FOUND: unknown event id;
+  // INVALID_ARGUMENT: non-finite value or a decision of another experiment.
+  absl::StatusOr<RewardOutcome> AddReward(const ExperimentConfig& config,
+                                          const std::string& event_id, double value,
+                                          const std::function<int64_t()>& next_learn_seq);
+  // Returns the rewards of `event_id`. NOT_FOUND when none arrived.
+  absl::StatusOr<RewardRecord> GetRewards(const std::string& event_id) const;
+
+  // ---- learned journal
+  // Returns the largest learn_seq stored for `experiment`, or 0 when none.
+  absl::StatusOr<int64_t> LastLearnSeq(const std::string& experiment) const;
+  // Calls `fn(seq, entry)` for each learned reward of `experiment` with
+  // seq > after_seq, in sequence order.
+  absl::Status ScanLearned(
+      const std::string& experiment, int64_t after_seq,
+      const std::function<absl::Status(int64_t, const LearnedReward&)>& fn) const;
+
+  // ---- snapshots
+  // Stores `snapshot` (experiment, variant, version set). Not synced on its
+  // own: the journal it summarises is durable, so a lost snapshot only means
+  // a longer replay.
+  absl::Status PutSnapshot(const PolicySnapshot& snapshot);
+  // Returns the snapshot of (experiment, variant) with the highest version, or
+  // nullopt when there is none.
+  absl::StatusOr<std::optional<PolicySnapshot>> LatestSnapshot(const std::string& experiment,
+                                                               const std::string& variant) const;
+
+  // ---- readers
+  // Secondary mode: applies the writer's new writes to this view. OK (no-op)
+  // in other modes.
+  absl::Status CatchUp();
+
+  // Key encodings (bandits/log_format.md), exposed for tests and tools.
+  static std::string DecisionKey(const std::string& experiment, int64_t timestamp_us,
+                                 const std::string& event_id);
+  static std::string SeqKey(const std::string& experiment, uint64_t seq);
+  static std::string SnapshotKey(const std::string& experiment, const std::string& variant,
+                                 uint64_t version);
+  // Column family names in the order they are opened.
+  static const std::vector<std::string>& ColumnFamilyNames();
+
+ private:
+  enum Cf { kDefault = 0, kDecisions, kRewards, kSnapshots, kExperiments, kEventIndex,
+            kLearned, kNumCf };
+  EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
+           std::vector<rocksdb::ColumnFamilyHandle*> handles);
+
+  absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
+  absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
+
+  EventLogOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  // Event ids being appended right now (duplicate detection without holding a
+  // lock across the fsync).
+  mutable absl::Mutex pending_mu_;
+  absl::flat_hash_set<std::string> pending_ ABSL_GUARDED_BY(pending_mu_);
+  // Serialises read-modify-write of one event's reward record (striped).
+  static constexpr int kRewardStripes = 64;
+  std::array<absl::Mutex, kRewardStripes> reward_mu_;
+  absl::Mutex experiment_mu_;   // serialises CreateExperiment
+};
+
+// Returns `bytes` with non-printable bytes hex-escaped (for error messages).
+std::string PrintableKey(const std::string& bytes);
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_EVENT_LOG_H_
