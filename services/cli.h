@@ -17,6 +17,7 @@ using CommandArgs = std::vector<std::string>;
 absl::Status RunGen(const CommandArgs& args);    // gen interactions
 absl::Status RunSplit(const CommandArgs& args);  // split
 absl::Status RunServe(const CommandArgs& args);  // serve
+absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
 
 // Writes `json` plus a newline to stdout and flushes.
 void PrintJsonLine(const std::string& json);

@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  gen interactions   synthetic interactions with planted structure\n"
     "  split              train/test split of an interactions file\n"
     "  serve              the gRPC service\n"
+    "  export             an experiment's logged decisions as CSV or JSONL\n"
     "Run `recbandit --helpfull` for every flag.";
 
 }  // namespace
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunSplit(args);
   } else if (command == "serve") {
     status = recbandit::services::RunServe(args);
+  } else if (command == "export") {
+    status = recbandit::services::RunExport(args);
   } else {
     std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
     return 2;

@@ -1,0 +1,267 @@
+// FactorModel construction, scoring, and the atomic, checksummed artifact
+// directory (manifest + users.txt + items.txt + *.bin float32 files).
+#include "ranking/factor_model.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/text_format.h"
+#include "proto/file_util.h"
+#include "proto/status_macros.h"
+#include "proto/string_view.h"
+
+namespace recbandit::ranking {
+namespace {
+
+constexpr char kManifest[] = "manifest";
+constexpr char kUsers[] = "users.txt";
+constexpr char kItems[] = "items.txt";
+constexpr char kUserFactors[] = "user_factors.bin";
+constexpr char kItemFactors[] = "item_factors.bin";
+constexpr char kItemBias[] = "item_bias.bin";
+
+std::string FloatBytes(const std::vector<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+
+absl::StatusOr<std::string> IdBytes(const IdMap& ids, const char* what) {
+  std::string out;
+  for (int32_t i = 0; i < ids.size(); ++i) {
+    const std::string& name = ids.Name(i);
+    if (name.find('\n') != std::string::npos || name.find('\r') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " id ", i, " contains a line break; cannot be saved"));
+    }
+    out.append(name);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("remove ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("rename ", from, " -> ", to, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+std::string ParentDir(const std::string& dir) {
+  std::filesystem::path p(dir);
+  std::string parent = p.parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+absl::Status DataLoss(const std::string& dir, const std::string& file,
+                      const std::string& what) {
+  return absl::DataLossError(absl::StrCat(dir, "/", file, ": ", what));
+}
+
+// Reads `name` from `dir` and checks it against the manifest entry.
+absl::StatusOr<std::string> ReadChecked(const std::string& dir, const ModelManifest& m,
+                                        const std::string& name) {
+  const FileChecksum* entry = nullptr;
+  for (const FileChecksum& f : m.files()) {
+    if (f.name() == name) entry = &f;
+  }
+  if (entry == nullptr) return DataLoss(dir, kManifest, "does not list " + name);
+  absl::StatusOr<std::string> data = ReadFileToString(dir + "/" + name);
+  if (!data.ok()) return DataLoss(dir, name, "missing or unreadable");
+  if (data->size() != entry->size_bytes()) {
+    return DataLoss(dir, name,
+                    absl::StrCat("truncated or resized: ", data->size(),
+                                 " bytes, manifest says ", entry->size_bytes()));
+  }
+  if (Crc32c(*data) != entry->crc32c()) return DataLoss(dir, name, "checksum mismatch");
+  return data;
+}
+
+absl::StatusOr<IdMap> ParseIds(const std::string& dir, const std::string& name,
+                               const std::string& data, int64_t expected) {
+  IdMap ids;
+  if (!data.empty() && data.back() != '\n') return DataLoss(dir, name, "no final newline");
+  int64_t line_no = 0;
+  size_t start = 0;
+  while (start < data.size()) {
+    const size_t end = data.find('\n', start);
+    ++line_no;
+    const std::string_view line(data.data() + start, end - start);
+    const int32_t before = ids.size();
+    ids.GetOrAdd(line);
+    if (ids.size() == before) {
+      return DataLoss(dir, name, absl::StrCat("duplicate id '", ToAbsl(line), "' on line ", line_no));
+    }
+    start = end + 1;
+  }
+  if (ids.size() != expected) {
+    return DataLoss(dir, name,
+                    absl::StrCat(ids.size(), " ids, manifest says ", expected));
+  }
+  return ids;
+}
+
+absl::StatusOr<std::vector<float>> ParseFloats(const std::string& dir,
+                                               const std::string& name,
+                                               const std::string& data, int64_t expected) {
+  if (data.size() != static_cast<size_t>(expected) * sizeof(float)) {
+    return DataLoss(dir, name,
+                    absl::StrCat(data.size(), " bytes, expected ", expected * 4,
+                                 " from the manifest's shape"));
+  }
+  std::vector<float> out(expected);
+  if (expected > 0) std::memcpy(out.data(), data.data(), data.size());
+  return out;
+}
+
+}  // namespace
+
+std::string AlgorithmName(Algorithm algo) {
+  switch (algo) {
+    case ALS: return "als";
+    case BPR: return "bpr";
+    case POPULARITY: return "popularity";
+    default: return "unspecified";
+  }
+}
+
+absl::StatusOr<FactorModel> FactorModel::Create(IdMap users, IdMap items, int32_t factors,
+                                                std::vector<float> user_factors,
+                                                std::vector<float> item_factors,
+                                                std::vector<float> item_bias,
+                                                ModelManifest manifest) {
+  if (factors < 1) return absl::InvalidArgumentError("factors must be >= 1");
+  if (user_factors.size() != static_cast<size_t>(users.size()) * factors) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "user_factors has ", user_factors.size(), " floats, expected ",
+        static_cast<int64_t>(users.size()) * factors));
+  }
+  if (item_factors.size() != static_cast<size_t>(items.size()) * factors) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item_factors has ", item_factors.size(), " floats, expected ",
+        static_cast<int64_t>(items.size()) * factors));
+  }
+  if (!item_bias.empty() && item_bias.size() != static_cast<size_t>(items.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item_bias has ", item_bias.size(), " floats, expected ", items.size()));
+  }
+  FactorModel m;
+  m.factors_ = factors;
+  manifest.set_factors(factors);
+  manifest.set_num_users(users.size());
+  manifest.set_num_items(items.size());
+  manifest.set_has_item_bias(!item_bias.empty());
+  manifest.clear_files();
+  m.users_ = std::move(users);
+  m.items_ = std::move(items);
+  m.user_factors_ = std::move(user_factors);
+  m.item_factors_ = std::move(item_factors);
+  m.item_bias_ = std::move(item_bias);
+  m.manifest_ = std::move(manifest);
+  return m;
+}
+
+float FactorModel::Score(int32_t u, int32_t i) const {
+  const float* x = user_factors_.data() + int64_t{u} * factors_;
+  const float* y = item_factors_.data() + int64_t{i} * factors_;
+  float s = 0;
+  for (int32_t f = 0; f < factors_; ++f) s += x[f] * y[f];
+  if (!item_bias_.empty()) s += item_bias_[i];
+  return s;
+}
+
+absl::Status FactorModel::Save(const std::string& dir_in) const {
+  std::string dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  static std::atomic<int> counter{0};
+  const std::string suffix = absl::StrCat(".", ::getpid(), ".", counter++);
+  const std::string tmp = dir + ".tmp" + suffix;
+  RETURN_IF_ERROR(MakeDirs(ParentDir(dir)));
+  RETURN_IF_ERROR(RemoveTree(tmp));
+  RETURN_IF_ERROR(MakeDirs(tmp));
+  ModelManifest manifest = manifest_;
+  manifest.clear_files();
+  std::vector<std::pair<std::string, std::string>> files;
+  ASSIGN_OR_RETURN(std::string users, IdBytes(users_, "user"));
+  ASSIGN_OR_RETURN(std::string items, IdBytes(items_, "item"));
+  files.emplace_back(kUsers, std::move(users));
+  files.emplace_back(kItems, std::move(items));
+  files.emplace_back(kUserFactors, FloatBytes(user_factors_));
+  files.emplace_back(kItemFactors, FloatBytes(item_factors_));
+  if (!item_bias_.empty()) files.emplace_back(kItemBias, FloatBytes(item_bias_));
+  for (const auto& [name, data] : files) {
+    RETURN_IF_ERROR(WriteFileSynced(tmp + "/" + name, data));
+    FileChecksum* f = manifest.add_files();
+    f->set_name(name);
+    f->set_size_bytes(data.size());
+    f->set_crc32c(Crc32c(data));
+  }
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(manifest, &text)) {
+    return absl::InternalError("cannot print the manifest");
+  }
+  RETURN_IF_ERROR(WriteFileSynced(tmp + "/" + kManifest, text));
+  RETURN_IF_ERROR(SyncDir(tmp));
+  if (PathExists(dir)) {
+    const std::string old = dir + ".old" + suffix;
+    RETURN_IF_ERROR(Rename(dir, old));
+    RETURN_IF_ERROR(Rename(tmp, dir));
+    RETURN_IF_ERROR(SyncDir(ParentDir(dir)));
+    return RemoveTree(old);
+  }
+  RETURN_IF_ERROR(Rename(tmp, dir));
+  return SyncDir(ParentDir(dir));
+}
+
+absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
+  if (!PathExists(dir)) return absl::NotFoundError(absl::StrCat(dir, ": no such model directory"));
+  absl::StatusOr<std::string> text = ReadFileToString(dir + "/" + kManifest);
+  if (!text.ok()) return DataLoss(dir, kManifest, "missing or unreadable");
+  ModelManifest manifest;
+  if (!google::protobuf::TextFormat::ParseFromString(*text, &manifest)) {
+    return DataLoss(dir, kManifest, "not a valid manifest (proto text)");
+  }
+  if (manifest.factors() < 1 || manifest.factors() > 1024 || manifest.num_users() < 0 ||
+      manifest.num_items() < 0 || manifest.num_users() > (int64_t{1} << 31) ||
+      manifest.num_items() > (int64_t{1} << 31)) {
+    return DataLoss(dir, kManifest, "factors or counts out of range");
+  }
+  const int64_t d = manifest.factors();
+  ASSIGN_OR_RETURN(std::string users_data, ReadChecked(dir, manifest, kUsers));
+  ASSIGN_OR_RETURN(std::string items_data, ReadChecked(dir, manifest, kItems));
+  ASSIGN_OR_RETURN(std::string uf_data, ReadChecked(dir, manifest, kUserFactors));
+  ASSIGN_OR_RETURN(std::string if_data, ReadChecked(dir, manifest, kItemFactors));
+  ASSIGN_OR_RETURN(IdMap users, ParseIds(dir, kUsers, users_data, manifest.num_users()));
+  ASSIGN_OR_RETURN(IdMap items, ParseIds(dir, kItems, items_data, manifest.num_items()));
+  ASSIGN_OR_RETURN(std::vector<float> uf,
+                   ParseFloats(dir, kUserFactors, uf_data, manifest.num_users() * d));
+  ASSIGN_OR_RETURN(std::vector<float> itf,
+                   ParseFloats(dir, kItemFactors, if_data, manifest.num_items() * d));
+  std::vector<float> bias;
+  if (manifest.has_item_bias()) {
+    ASSIGN_OR_RETURN(std::string b_data, ReadChecked(dir, manifest, kItemBias));
+    ASSIGN_OR_RETURN(bias, ParseFloats(dir, kItemBias, b_data, manifest.num_items()));
+  }
+  FactorModel m;
+  m.factors_ = static_cast<int32_t>(d);
+  m.users_ = std::move(users);
+  m.items_ = std::move(items);
+  m.user_factors_ = std::move(uf);
+  m.item_factors_ = std::move(itf);
+  m.item_bias_ = std::move(bias);
+  m.manifest_ = std::move(manifest);
+  return m;
+}
+
+}  // namespace recbandit::ranking

@@ -1,0 +1,41 @@
+// Small float32 kernels for the learners' hot loops (dot, axpy, symmetric
+// mat-vec), written so the compiler vectorizes them (OpenMP simd), and the
+// RECBANDIT_MULTIVERSION attribute that compiles a function for AVX2+FMA and
+// for the baseline, picking one at load time (the build is portable).
+#ifndef RECBANDIT_RANKING_SIMD_H_
+#define RECBANDIT_RANKING_SIMD_H_
+
+#include <cstdint>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RECBANDIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define RECBANDIT_MULTIVERSION
+#endif
+
+namespace recbandit::ranking::simd {
+
+// Returns sum a[i] * b[i].
+inline __attribute__((always_inline)) float Dot(const float* a, const float* b, int32_t n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int32_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y += a * x.
+inline __attribute__((always_inline)) void Axpy(float a, const float* x, float* y,
+                                                int32_t n) {
+#pragma omp simd
+  for (int32_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// out = m * x for a d x d row-major matrix m.
+inline __attribute__((always_inline)) void MatVec(const float* m, const float* x,
+                                                  float* out, int32_t d) {
+  for (int32_t r = 0; r < d; ++r) out[r] = Dot(m + int64_t{r} * d, x, d);
+}
+
+}  // namespace recbandit::ranking::simd
+
+#endif  // RECBANDIT_RANKING_SIMD_H_

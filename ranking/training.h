@@ -1,0 +1,39 @@
+// Types shared by the learners (ALS, BPR): the factor state they produce and
+// resume from, per-iteration progress, and the callback that receives both.
+#ifndef RECBANDIT_RANKING_TRAINING_H_
+#define RECBANDIT_RANKING_TRAINING_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace recbandit::ranking {
+
+// Factors being trained: row-major users x factors and items x factors.
+// Thread-compatible.
+struct FactorState {
+  int32_t factors = 0;
+  std::vector<float> user_factors;
+  std::vector<float> item_factors;
+  std::vector<float> item_bias;  // empty unless the learner uses item bias
+  int32_t iterations_done = 0;   // ALS iterations or BPR epochs finished
+};
+
+// What one finished iteration (ALS) or epoch (BPR) reports.
+struct TrainingProgress {
+  int32_t iteration = 0;  // iterations done so far, 1-based
+  int32_t total = 0;      // iterations requested
+  double loss = 0;        // training loss, NaN when not computed
+  double seconds = 0;     // wall-clock seconds of this iteration
+};
+
+// Called after every iteration with the progress and the current state (valid
+// only during the call). A non-OK status stops training and is returned.
+using IterationCallback =
+    std::function<absl::Status(const TrainingProgress&, const FactorState&)>;
+
+}  // namespace recbandit::ranking
+
+#endif  // RECBANDIT_RANKING_TRAINING_H_
