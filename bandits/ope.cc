@@ -366,6 +366,15 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
       est->set_ci_high(est->normal_ci_high());
       est->set_ci_method("normal");
     }
+    if (t.name == "replay") {
+      const auto [lo, hi] = std::minmax_element(rounds.propensity.begin(), rounds.propensity.end());
+      if (*hi > *lo * (1 + 1e-6)) {
+        report.add_warnings(absl::StrFormat(
+            "replay assumes a uniformly random logging policy, but logged propensities range "
+            "from %g to %g: its estimate is biased here (prefer ips/snips/dr)",
+            *lo, *hi));
+      }
+    }
     if (t.name == "replay" && t.rounds_used == 0) {
       report.add_warnings("replay: the target never chose the logged action; no estimate");
     }
