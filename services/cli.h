@@ -18,6 +18,7 @@ absl::Status RunGen(const CommandArgs& args);    // gen interactions
 absl::Status RunSplit(const CommandArgs& args);  // split
 absl::Status RunServe(const CommandArgs& args);  // serve
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
+absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 
 // Writes `json` plus a newline to stdout and flushes.
 void PrintJsonLine(const std::string& json);

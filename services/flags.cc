@@ -60,6 +60,14 @@ ABSL_FLAG(std::string, estimators, "ips,snips,dm,dr",
           "ope: comma list of ips,snips,dm,dr,sndr,switch_dr,replay");
 ABSL_FLAG(double, clip, 0, "ope: clip importance weights at this value (0 = off)");
 ABSL_FLAG(int32_t, bootstrap, 200, "ope: bootstrap resamples for intervals (0 = normal only)");
+ABSL_FLAG(std::string, reward_model, "ridge",
+          "ope: reward model of dm/dr/sndr/switch_dr: ridge | logistic");
+ABSL_FLAG(int32_t, folds, 5, "ope: cross-fitting folds of the reward model (>= 2)");
+ABSL_FLAG(double, switch_tau, 10, "ope: Switch-DR weight threshold (DR term where w <= tau)");
+ABSL_FLAG(double, default_reward, 0,
+          "ope: reward of exported decisions that have none (the experiment default)");
+ABSL_FLAG(double, support_threshold, 1e-3,
+          "ope: warn when the target puts mass on actions logged with probability below this");
 ABSL_FLAG(std::string, env, "bernoulli",
           "simulate: bernoulli|gaussian|linear|logistic|nonstationary|obd_replay");
 ABSL_FLAG(std::string, means, "", "simulate: comma list of arm means");

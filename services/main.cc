@@ -17,6 +17,7 @@ constexpr char kUsage[] =
     "  split              train/test split of an interactions file\n"
     "  serve              the gRPC service\n"
     "  export             an experiment's logged decisions as CSV or JSONL\n"
+    "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
     "Run `recbandit --helpfull` for every flag.";
 
 }  // namespace
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunServe(args);
   } else if (command == "export") {
     status = recbandit::services::RunExport(args);
+  } else if (command == "ope") {
+    status = recbandit::services::RunOpe(args);
   } else {
     std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
     return 2;
