@@ -1,0 +1,128 @@
+// The bandit policy interface: a policy turns a context and the offered actions
+// into a full pmf and one seeded draw from it, learns from rewards, and saves
+// and restores its state (proto PolicyState). Specs: bandits/log_format.md.
+#ifndef RECBANDIT_BANDITS_POLICY_H_
+#define RECBANDIT_BANDITS_POLICY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/events.pb.h"
+
+namespace recbandit::bandits {
+
+// One offered action: external id and optional action features (ADF-style;
+// dense action features, then the action's hashed sparse slots). Per-arm
+// policies identify arms by `id`; shared linear policies read `features`.
+struct ActionInput {
+  std::string id;
+  std::vector<double> features;
+};
+
+// What a policy sees for one decision: the context feature vector (dense
+// features, then sparse named features hashed into a fixed number of slots;
+// length PolicyOptions::context_dim) and the offered actions (they may differ
+// from call to call; ids unique within one input). Build it from protos with
+// bandits/features.h.
+struct DecisionInput {
+  std::vector<double> context;
+  std::vector<ActionInput> actions;
+};
+
+// The outcome: index of the chosen action and the full pmf over the offered
+// actions (same order, sums to 1); the chosen action is always drawn from pmf
+// with SampleFromPmf (bandits/explore.h). Reuse one Decision across calls so
+// hot loops do not allocate.
+struct Decision {
+  int32_t chosen = -1;
+  std::vector<double> pmf;
+};
+
+// Options shared by every policy family (the family's own parameters come from
+// the spec string).
+struct PolicyOptions {
+  // Length of DecisionInput::context (dense features plus hashed slots).
+  // 0..1<<20; linear policies additionally require a model dimension <= 4096.
+  int32_t context_dim = 0;
+  // Every offered action gets probability >= min(floor, 1/n): the policy's pmf
+  // is mixed with the uniform distribution. 0..1; 0 = no floor.
+  double exploration_floor = 0;
+  // Monte Carlo posterior draws for Thompson sampling pmfs. 1..1000000.
+  int32_t thompson_pmf_draws = 1000;
+  // false: simulation may skip the Monte Carlo pmf (the chosen action is still
+  // drawn from the same distribution; pmf may then be left empty).
+  bool compute_pmf = true;
+};
+
+// A bandit policy. Choose is thread-safe (const, pure given state and seed);
+// Update and Restore are thread-safe (internal mutex).
+//
+//   ASSIGN_OR_RETURN(auto policy, CreatePolicy("linucb:alpha=1", {.context_dim = 8}));
+//   Decision d;
+//   RETURN_IF_ERROR(policy->Choose(input, StableHash64(event_id), &d));
+//   RETURN_IF_ERROR(policy->Update(input, d.chosen, reward));
+class Policy {
+ public:
+  virtual ~Policy() = default;
+
+  // Returns the canonical spec string, e.g. "linucb:alpha=1,lambda=1" (every
+  // parameter, in a fixed order); CreatePolicy(spec()) builds the same policy.
+  virtual const std::string& spec() const = 0;
+
+  // Returns the family name, e.g. "linucb" (DecisionEvent.policy_name).
+  virtual const std::string& family() const = 0;
+
+  // Fills *decision for `input` using Rng(seed) for every random number.
+  // INVALID_ARGUMENT: no actions, duplicate ids, wrong context length.
+  virtual absl::Status Choose(const DecisionInput& input, uint64_t seed,
+                              Decision* decision) const = 0;
+
+  // Learns `reward` (finite) for input.actions[chosen].
+  virtual absl::Status Update(const DecisionInput& input, int32_t chosen,
+                              double reward) = 0;
+
+  // Returns the learned state (proto/events.proto PolicyState).
+  virtual PolicyState Snapshot() const = 0;
+
+  // Replaces the learned state with `state`. INVALID_ARGUMENT when it does not
+  // belong to this family or its dimensions differ.
+  virtual absl::Status Restore(const PolicyState& state) = 0;
+
+  // Returns the number of updates applied so far.
+  virtual int64_t version() const = 0;
+};
+
+// A parsed spec: family plus key=value parameters in the order written.
+struct PolicySpec {
+  std::string family;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
+// Returns the parsed `spec` ("family[:key=value[,key=value...]]"); keys and
+// values are not checked against the family here. INVALID_ARGUMENT on syntax.
+absl::StatusOr<PolicySpec> ParsePolicySpec(absl::string_view spec);
+
+// Returns the specs of a comma-separated list: a token without ':' that
+// contains '=' continues the previous spec's parameters, so
+// "linucb:alpha=1,lambda=2,ucb1" is {"linucb:alpha=1,lambda=2", "ucb1"}.
+absl::StatusOr<std::vector<std::string>> ParsePolicySpecList(absl::string_view list);
+
+// Parses a spec (grammar in bandits/log_format.md) and returns a fresh policy;
+// INVALID_ARGUMENT naming the family or key for a bad spec.
+absl::StatusOr<std::unique_ptr<Policy>> CreatePolicy(absl::string_view spec,
+                                                     const PolicyOptions& options);
+
+// Returns the canonical form of `spec` (what CreatePolicy(spec)->spec() is).
+absl::StatusOr<std::string> CanonicalPolicySpec(absl::string_view spec);
+
+// Returns the family names CreatePolicy accepts.
+const std::vector<std::string>& PolicyFamilies();
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_POLICY_H_
