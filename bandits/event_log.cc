@@ -4,7 +4,11 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <utility>
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -148,6 +152,7 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
+  std::string owned_secondary_dir;
   switch (options.mode) {
     case EventLogOptions::Mode::kReadWrite:
       s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
@@ -161,15 +166,22 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
         secondary = absl::StrFormat("/tmp/recbandit-secondary-%d-%x", getpid(),
                                     Mix64(reinterpret_cast<uintptr_t>(&handles) ^
                                           static_cast<uint64_t>(SystemNowUs())));
+        owned_secondary_dir = secondary;
       }
       RETURN_IF_ERROR(MakeDirs(secondary));
       s = rocksdb::DB::OpenAsSecondary(db_options, path, secondary, families, &handles, &raw);
       break;
     }
   }
+  if (!s.ok() && !owned_secondary_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(owned_secondary_dir, ignored);
+  }
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening event log ", path)));
-  return std::unique_ptr<EventLog>(
+  auto log = std::unique_ptr<EventLog>(
       new EventLog(std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+  log->owned_secondary_dir_ = std::move(owned_secondary_dir);
+  return log;
 }
 
 EventLog::EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
@@ -181,6 +193,11 @@ EventLog::~EventLog() {
     db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   db_->Close().PermitUncheckedError();
+  db_.reset();
+  if (!owned_secondary_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(owned_secondary_dir_, ignored);
+  }
 }
 
 absl::Status EventLog::Write(rocksdb::WriteBatch* batch) const {

@@ -34,7 +34,7 @@ struct EventLogOptions {
   };
   Mode mode = Mode::kReadWrite;
   // Secondary mode only: directory for the secondary's own files (info log).
-  // Default: a fresh directory under /tmp.
+  // Default: a fresh directory under /tmp, removed when the log is closed.
   std::string secondary_dir;
   // Returns the current time in microseconds since the Unix epoch. Default:
   // the system clock. Tests inject a fake clock (reward windows).
@@ -166,6 +166,7 @@ class EventLog {
   absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
 
   EventLogOptions options_;
+  std::string owned_secondary_dir_;  // a temp dir we created; removed on close
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 
