@@ -125,6 +125,15 @@ absl::StatusOr<std::vector<float>> ParseFloats(const std::string& dir,
   return out;
 }
 
+// Keeps the first parse error instead of logging every one to stderr.
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first.empty()) first = absl::StrCat("line ", line + 1, ": ", message);
+  }
+  std::string first;
+};
+
 }  // namespace
 
 std::string AlgorithmName(Algorithm algo) {
@@ -229,8 +238,11 @@ absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
   absl::StatusOr<std::string> text = ReadFileToString(dir + "/" + kManifest);
   if (!text.ok()) return DataLoss(dir, kManifest, "missing or unreadable");
   ModelManifest manifest;
-  if (!google::protobuf::TextFormat::ParseFromString(*text, &manifest)) {
-    return DataLoss(dir, kManifest, "not a valid manifest (proto text)");
+  FirstError errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(*text, &manifest)) {
+    return DataLoss(dir, kManifest, "not a valid manifest (proto text): " + errors.first);
   }
   if (manifest.factors() < 1 || manifest.factors() > 1024 || manifest.num_users() < 0 ||
       manifest.num_items() < 0 || manifest.num_users() > (int64_t{1} << 31) ||

@@ -1,0 +1,79 @@
+// Tests for ranking/fold_in.h: a trained user's folded-in vector is close to
+// its trained vector; bad input is rejected.
+#include "ranking/fold_in.h"
+
+#include <cmath>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ranking/als.h"
+#include "ranking/synthetic.h"
+#include "tests/testing/status_matchers.h"
+
+namespace recbandit::ranking {
+namespace {
+
+using ::recbandit::testing::StatusIs;
+
+TEST(FoldInTest, TrainedUserFoldsInWithinCosine0999) {
+  SyntheticOptions so;
+  so.users = 300;
+  so.items = 120;
+  so.nnz = 10000;
+  so.factors = 4;
+  const Interactions x = Interactions::FromLog(GenerateInteractions(so)->log);
+  AlsOptions o;
+  o.factors = 8;
+  o.iterations = 15;
+  o.alpha = 2;
+  o.regularization = 0.5f;
+  o.solver = AlsOptions::Solver::kCholesky;
+  ASSERT_OK_AND_ASSIGN(FactorState s, AlsTrainer(o).Fit(x));
+  ModelManifest manifest;
+  *manifest.mutable_params() = AlsOptionsToParams(o);
+  ASSERT_OK_AND_ASSIGN(FactorModel m,
+                       FactorModel::Create(x.users(), x.items(), o.factors, s.user_factors,
+                                           s.item_factors, {}, manifest));
+  const FoldInOptions fo = FoldInOptionsFor(m);
+  EXPECT_EQ(fo.alpha, 2.0f);
+  EXPECT_EQ(fo.regularization, 0.5f);
+  FoldIn fold_in(m, fo);
+  double worst = 1;
+  for (int32_t u = 0; u < x.num_users(); ++u) {
+    ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                         fold_in.UserVector(x.user_items().RowIndices(u),
+                                            x.user_items().RowValues(u)));
+    const absl::Span<const float> t = m.UserVector(u);
+    double dot = 0, a = 0, b = 0;
+    for (int f = 0; f < o.factors; ++f) {
+      dot += v[f] * t[f];
+      a += v[f] * v[f];
+      b += t[f] * t[f];
+    }
+    worst = std::min(worst, dot / std::sqrt(a * b));
+  }
+  // The trained vector was solved against the previous iteration's item
+  // factors; after 15 iterations the two agree to cosine >= 0.999.
+  EXPECT_GE(worst, 0.999);
+}
+
+TEST(FoldInTest, RejectsBadItemsAndWeights) {
+  IdMap users, items;
+  users.GetOrAdd("u");
+  items.GetOrAdd("a");
+  items.GetOrAdd("b");
+  ASSERT_OK_AND_ASSIGN(FactorModel m, FactorModel::Create(users, items, 2, {1, 1},
+                                                          {1, 0, 0, 1}, {}, ModelManifest()));
+  FoldIn f(m, FoldInOptions());
+  const std::vector<int32_t> bad = {5};
+  EXPECT_THAT(f.UserVector(bad, {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  const std::vector<int32_t> good = {0};
+  const std::vector<float> two = {1, 2};
+  EXPECT_THAT(f.UserVector(good, two), StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v, f.UserVector(good, {}));
+  EXPECT_GT(v[0], 0.1f);  // leans toward item a
+  EXPECT_NEAR(v[1], 0.0f, 1e-6);
+}
+
+}  // namespace
+}  // namespace recbandit::ranking
