@@ -25,6 +25,26 @@ constexpr char kItems[] = "items.txt";
 constexpr char kUserFactors[] = "user_factors.bin";
 constexpr char kItemFactors[] = "item_factors.bin";
 constexpr char kItemBias[] = "item_bias.bin";
+constexpr char kSeenIndptr[] = "seen_indptr.bin";
+constexpr char kSeenItems[] = "seen_items.bin";
+constexpr char kPopularity[] = "item_popularity.bin";
+
+template <typename T>
+std::string Bytes(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+template <typename T>
+absl::StatusOr<std::vector<T>> ParseArray(const std::string& dir, const std::string& name,
+                                          const std::string& data) {
+  if (data.size() % sizeof(T) != 0) {
+    return absl::DataLossError(absl::StrCat(dir, "/", name, ": size ", data.size(),
+                                            " is not a multiple of ", sizeof(T)));
+  }
+  std::vector<T> out(data.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), data.data(), data.size());
+  return out;
+}
 
 std::string FloatBytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
@@ -150,7 +170,8 @@ absl::StatusOr<FactorModel> FactorModel::Create(IdMap users, IdMap items, int32_
                                                 std::vector<float> user_factors,
                                                 std::vector<float> item_factors,
                                                 std::vector<float> item_bias,
-                                                ModelManifest manifest) {
+                                                ModelManifest manifest,
+                                                const CsrMatrix* user_items) {
   if (factors < 1) return absl::InvalidArgumentError("factors must be >= 1");
   if (user_factors.size() != static_cast<size_t>(users.size()) * factors) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -179,7 +200,25 @@ absl::StatusOr<FactorModel> FactorModel::Create(IdMap users, IdMap items, int32_
   m.item_factors_ = std::move(item_factors);
   m.item_bias_ = std::move(item_bias);
   m.manifest_ = std::move(manifest);
+  if (user_items != nullptr) {
+    if (user_items->rows != m.users_.size() || user_items->cols != m.items_.size()) {
+      return absl::InvalidArgumentError("user_items shape does not match the id maps");
+    }
+    m.seen_indptr_ = user_items->indptr;
+    m.seen_items_ = user_items->indices;
+    m.item_popularity_.assign(user_items->cols, 0.0f);
+    for (int32_t i : user_items->indices) m.item_popularity_[i] += 1.0f;
+    if (user_items->nnz() > 0) {
+      for (float& p : m.item_popularity_) p /= static_cast<float>(user_items->nnz());
+    }
+  }
   return m;
+}
+
+absl::Span<const int32_t> FactorModel::SeenItems(int32_t u) const {
+  if (seen_indptr_.empty()) return {};
+  return absl::MakeConstSpan(seen_items_.data() + seen_indptr_[u],
+                             seen_indptr_[u + 1] - seen_indptr_[u]);
 }
 
 float FactorModel::Score(int32_t u, int32_t i) const {
@@ -210,6 +249,11 @@ absl::Status FactorModel::Save(const std::string& dir_in) const {
   files.emplace_back(kUserFactors, FloatBytes(user_factors_));
   files.emplace_back(kItemFactors, FloatBytes(item_factors_));
   if (!item_bias_.empty()) files.emplace_back(kItemBias, FloatBytes(item_bias_));
+  if (!seen_indptr_.empty()) {
+    files.emplace_back(kSeenIndptr, Bytes(seen_indptr_));
+    files.emplace_back(kSeenItems, Bytes(seen_items_));
+    files.emplace_back(kPopularity, Bytes(item_popularity_));
+  }
   for (const auto& [name, data] : files) {
     RETURN_IF_ERROR(WriteFileSynced(tmp + "/" + name, data));
     FileChecksum* f = manifest.add_files();
@@ -267,6 +311,25 @@ absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
     ASSIGN_OR_RETURN(bias, ParseFloats(dir, kItemBias, b_data, manifest.num_items()));
   }
   FactorModel m;
+  bool has_seen = false;
+  for (const FileChecksum& f : manifest.files()) has_seen |= f.name() == kSeenIndptr;
+  if (has_seen) {
+    ASSIGN_OR_RETURN(std::string ip, ReadChecked(dir, manifest, kSeenIndptr));
+    ASSIGN_OR_RETURN(std::string it, ReadChecked(dir, manifest, kSeenItems));
+    ASSIGN_OR_RETURN(std::string pop, ReadChecked(dir, manifest, kPopularity));
+    ASSIGN_OR_RETURN(m.seen_indptr_, ParseArray<int64_t>(dir, kSeenIndptr, ip));
+    ASSIGN_OR_RETURN(m.seen_items_, ParseArray<int32_t>(dir, kSeenItems, it));
+    ASSIGN_OR_RETURN(m.item_popularity_, ParseFloats(dir, kPopularity, pop, manifest.num_items()));
+    // Validate the CSR so SeenItems never reads out of bounds.
+    const auto& ptr = m.seen_indptr_;
+    bool ok = ptr.size() == static_cast<size_t>(manifest.num_users()) + 1 && ptr.front() == 0 &&
+              ptr.back() == static_cast<int64_t>(m.seen_items_.size());
+    for (size_t k = 1; ok && k < ptr.size(); ++k) ok = ptr[k] >= ptr[k - 1];
+    for (size_t k = 0; ok && k < m.seen_items_.size(); ++k) {
+      ok = m.seen_items_[k] >= 0 && m.seen_items_[k] < manifest.num_items();
+    }
+    if (!ok) return DataLoss(dir, kSeenIndptr, "inconsistent seen-items index");
+  }
   m.factors_ = static_cast<int32_t>(d);
   m.users_ = std::move(users);
   m.items_ = std::move(items);

@@ -26,12 +26,15 @@ class FactorModel {
   // Returns a model, or INVALID_ARGUMENT when shapes disagree: user_factors
   // must hold users.size() * factors floats, item_factors items.size() *
   // factors, item_bias either nothing or items.size(). `manifest` has its
-  // factors / counts / has_item_bias fields overwritten to match.
+  // factors / counts / has_item_bias fields overwritten to match. When
+  // `user_items` (users x items) is given, the model keeps each user's seen
+  // items (for --exclude_seen) and the item popularity (cold-start fallback).
   static absl::StatusOr<FactorModel> Create(IdMap users, IdMap items, int32_t factors,
                                             std::vector<float> user_factors,
                                             std::vector<float> item_factors,
                                             std::vector<float> item_bias,
-                                            ModelManifest manifest);
+                                            ModelManifest manifest,
+                                            const CsrMatrix* user_items = nullptr);
 
   // Writes the model to directory `dir` (created or replaced): files go to a
   // sibling temp dir, are fsynced with their CRC-32C in `manifest` (written
@@ -60,6 +63,10 @@ class FactorModel {
   // Empty when the model has no item bias.
   const std::vector<float>& item_bias() const { return item_bias_; }
   const ModelManifest& manifest() const { return manifest_; }
+  // Returns user u's training items, ascending (empty without interactions).
+  absl::Span<const int32_t> SeenItems(int32_t u) const;
+  // Per-item share of training interactions; empty without interactions.
+  const std::vector<float>& item_popularity() const { return item_popularity_; }
 
  private:
   FactorModel() = default;
@@ -69,6 +76,9 @@ class FactorModel {
   std::vector<float> user_factors_;
   std::vector<float> item_factors_;
   std::vector<float> item_bias_;
+  std::vector<int64_t> seen_indptr_;  // users + 1, or empty
+  std::vector<int32_t> seen_items_;
+  std::vector<float> item_popularity_;
   ModelManifest manifest_;
 };
 

@@ -148,3 +148,32 @@ TEST(FactorModelTest, EveryTruncationOfEveryFileFailsCleanly) {
 
 }  // namespace
 }  // namespace recbandit::ranking
+
+namespace recbandit::ranking {
+namespace {
+
+TEST(FactorModelTest, KeepsSeenItemsAndPopularityThroughSaveLoad) {
+  IdMap users, items;
+  users.GetOrAdd("u0");
+  users.GetOrAdd("u1");
+  items.GetOrAdd("a");
+  items.GetOrAdd("b");
+  CsrMatrix seen;
+  seen.rows = 2;
+  seen.cols = 2;
+  seen.indptr = {0, 2, 3};
+  seen.indices = {0, 1, 1};
+  seen.values = {1, 1, 1};
+  ASSERT_OK_AND_ASSIGN(FactorModel m,
+                       FactorModel::Create(users, items, 1, {1, 2}, {3, 4}, {}, ModelManifest(),
+                                           &seen));
+  recbandit::testing::ScratchDir dir;
+  ASSERT_OK(m.Save(dir.File("m")));
+  ASSERT_OK_AND_ASSIGN(FactorModel back, FactorModel::Load(dir.File("m")));
+  EXPECT_THAT(back.SeenItems(0), ::testing::ElementsAre(0, 1));
+  EXPECT_THAT(back.SeenItems(1), ::testing::ElementsAre(1));
+  EXPECT_THAT(back.item_popularity(), ::testing::ElementsAre(1.0f / 3, 2.0f / 3));
+}
+
+}  // namespace
+}  // namespace recbandit::ranking
