@@ -43,12 +43,20 @@ struct Decision {
   std::vector<double> pmf;
 };
 
+// Largest model dimension of a linear policy (it keeps dim x dim matrices):
+// context_dim for disjoint models, the joint dimension for shared ones.
+inline constexpr int32_t kMaxLinearDim = 4096;
+
 // Options shared by every policy family (the family's own parameters come from
 // the spec string).
 struct PolicyOptions {
-  // Length of DecisionInput::context (dense features plus hashed slots).
-  // 0..1<<20; linear policies additionally require a model dimension <= 4096.
+  // Length of DecisionInput::context (dense features plus hashed slots;
+  // bandits/features.h ContextLength). 0..4096 + 2^16; linear policies
+  // additionally require their model dimension to be <= kMaxLinearDim.
   int32_t context_dim = 0;
+  // Length of every ActionInput::features, read only by shared linear models
+  // (model=shared); -1 = fixed by the first input they learn from. -1..4096.
+  int32_t action_dim = -1;
   // Every offered action gets probability >= min(floor, 1/n): the policy's pmf
   // is mixed with the uniform distribution. 0..1; 0 = no floor.
   double exploration_floor = 0;
@@ -78,7 +86,8 @@ class Policy {
   virtual const std::string& family() const = 0;
 
   // Fills *decision for `input` using Rng(seed) for every random number.
-  // INVALID_ARGUMENT: no actions, duplicate ids, wrong context length.
+  // INVALID_ARGUMENT: no actions, wrong context length. Action ids must be
+  // unique (BuildDecisionInput checks it; Choose does not, for speed).
   virtual absl::Status Choose(const DecisionInput& input, uint64_t seed,
                               Decision* decision) const = 0;
 

@@ -1,0 +1,48 @@
+// Exploration: turns scores into a probability distribution over the offered
+// actions (greedy with ties split, epsilon-greedy, softmax, exploration floor)
+// and holds the only sampler, a pure function of the pmf and the Rng.
+#ifndef RECBANDIT_BANDITS_EXPLORE_H_
+#define RECBANDIT_BANDITS_EXPLORE_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "proto/random.h"
+
+namespace recbandit::bandits {
+
+// Returns an index drawn from `pmf` by inverse CDF with exactly one
+// rng.Uniform() draw: the first i with u < pmf[0] + ... + pmf[i]. When rounding
+// leaves u at or above the total, returns the last index with positive mass.
+// REQUIRES: pmf non-empty, entries >= 0, some entry > 0.
+int32_t SampleFromPmf(absl::Span<const double> pmf, Rng& rng);
+
+// Writes into `pmf` the greedy distribution over `scores`: every maximal score
+// gets 1/(number of maxima), the others 0 (exact comparison; +inf is allowed).
+// `pmf` may be the same buffer as `scores`. REQUIRES: same non-zero length, no
+// NaN.
+void GreedyPmf(absl::Span<const double> scores, absl::Span<double> pmf);
+
+// Writes epsilon/n + (1-epsilon) * greedy into `pmf`. REQUIRES: epsilon in
+// [0, 1]; as GreedyPmf.
+void EpsilonGreedyPmf(absl::Span<const double> scores, double epsilon,
+                      absl::Span<double> pmf);
+
+// Writes the softmax distribution exp(s_i / tau) / sum_j exp(s_j / tau) into
+// `pmf` (computed stably by subtracting the maximum). REQUIRES: tau > 0,
+// finite scores; as GreedyPmf.
+void SoftmaxPmf(absl::Span<const double> scores, double tau, absl::Span<double> pmf);
+
+// Mixes `pmf` with the uniform distribution so that every entry is at least
+// f = min(floor, 1/n): p_i <- (1 - n f) p_i + f. The mixture weight does not
+// depend on the pmf, so a policy that never builds its pmf can draw from the
+// same distribution (uniform with probability n f). floor <= 0 is a no-op.
+void ApplyExplorationFloor(double floor, absl::Span<double> pmf);
+
+// Returns the uniform mixture weight n * min(floor, 1/n) ApplyExplorationFloor
+// uses for `n` actions (0 when floor <= 0).
+double FloorMixWeight(double floor, int64_t n);
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_EXPLORE_H_
