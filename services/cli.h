@@ -17,6 +17,9 @@ using CommandArgs = std::vector<std::string>;
 absl::Status RunGen(const CommandArgs& args);    // gen interactions
 absl::Status RunSplit(const CommandArgs& args);  // split
 absl::Status RunServe(const CommandArgs& args);  // serve
+absl::Status RunTrain(const CommandArgs& args);     // train
+absl::Status RunEvaluate(const CommandArgs& args);  // evaluate
+absl::Status RunRecommend(const CommandArgs& args); // recommend
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 

@@ -45,6 +45,19 @@ ABSL_FLAG(bool, exclude_seen, true, "recommend: never return the user's items");
 ABSL_FLAG(int32_t, ef_search, 0, "HNSW efSearch (0 = index default)");
 ABSL_FLAG(int32_t, nprobe, 0, "IVF nprobe (0 = index default)");
 ABSL_FLAG(std::string, item, "", "similar: item id");
+ABSL_FLAG(std::string, solver, "cg", "train: ALS per-row solver: cg | cholesky");
+ABSL_FLAG(int32_t, cg_steps, 3, "train: ALS conjugate-gradient steps per row per sweep (1..64)");
+ABSL_FLAG(bool, scale_regularization, false,
+          "train: ALS-WR, scale lambda by each row's interaction count");
+ABSL_FLAG(bool, compute_loss, false,
+          "train: report the training loss after each iteration (ALS: an extra pass)");
+ABSL_FLAG(std::string, negative_sampling, "uniform",
+          "train: BPR negatives: uniform | popularity");
+ABSL_FLAG(bool, item_bias, false, "train: BPR learns a per-item bias");
+ABSL_FLAG(int32_t, checkpoint_every, 0,
+          "train: write the model to --out every N iterations (0 = only at the end)");
+ABSL_FLAG(bool, resume, false,
+          "train: continue from the checkpoint in --out (same data and parameters)");
 
 ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)");
 ABSL_FLAG(std::string, experiment, "", "experiment name");

@@ -43,6 +43,14 @@ ABSL_DECLARE_FLAG(bool, exclude_seen);
 ABSL_DECLARE_FLAG(int32_t, ef_search);
 ABSL_DECLARE_FLAG(int32_t, nprobe);
 ABSL_DECLARE_FLAG(std::string, item);
+ABSL_DECLARE_FLAG(std::string, solver);
+ABSL_DECLARE_FLAG(int32_t, cg_steps);
+ABSL_DECLARE_FLAG(bool, scale_regularization);
+ABSL_DECLARE_FLAG(bool, compute_loss);
+ABSL_DECLARE_FLAG(std::string, negative_sampling);
+ABSL_DECLARE_FLAG(bool, item_bias);
+ABSL_DECLARE_FLAG(int32_t, checkpoint_every);
+ABSL_DECLARE_FLAG(bool, resume);
 
 // Event log, offline evaluation, simulation.
 ABSL_DECLARE_FLAG(std::string, data_dir);

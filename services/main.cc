@@ -16,6 +16,9 @@ constexpr char kUsage[] =
     "  gen interactions   synthetic interactions with planted structure\n"
     "  split              train/test split of an interactions file\n"
     "  serve              the gRPC service\n"
+    "  train              train an ALS or BPR model\n"
+    "  evaluate           ranking metrics of a model on a test file\n"
+    "  recommend          top K items for a user\n"
     "  export             an experiment's logged decisions as CSV or JSONL\n"
     "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
     "Run `recbandit --helpfull` for every flag.";
@@ -38,6 +41,12 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunSplit(args);
   } else if (command == "serve") {
     status = recbandit::services::RunServe(args);
+  } else if (command == "train") {
+    status = recbandit::services::RunTrain(args);
+  } else if (command == "evaluate") {
+    status = recbandit::services::RunEvaluate(args);
+  } else if (command == "recommend") {
+    status = recbandit::services::RunRecommend(args);
   } else if (command == "export") {
     status = recbandit::services::RunExport(args);
   } else if (command == "ope") {
