@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "proto/file_util.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
@@ -239,13 +240,14 @@ absl::StatusOr<TargetPmfTable> ReadTargetPmfCsv(const std::string& path) {
     pmf.emplace_back(std::string(fields[1]), p);
   }
   if (table.pmfs.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no rows"));
-  for (const auto& [key, pmf] : table.pmfs) {
+  for (auto& [key, pmf] : table.pmfs) {
     double sum = 0;
     for (const auto& entry : pmf) sum += entry.second;
-    if (std::abs(sum - 1) > 1e-6) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": probabilities of context key '", key, "' sum to ", sum, ", not 1"));
+    if (std::abs(sum - 1) > 1e-5) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: probabilities of context key '%s' sum to %.9g, not 1", path, key, sum));
     }
+    for (auto& entry : pmf) entry.second /= sum;  // exact 1 despite rounded input
   }
   return table;
 }

@@ -30,7 +30,8 @@ struct TargetPmfTable {
 
 // Returns the table at `path`. INVALID_ARGUMENT naming file:line for a wrong
 // field count, a probability outside [0, 1], a repeated (key, action), or a
-// key whose probabilities do not sum to 1 (within 1e-6).
+// key whose probabilities do not sum to 1 (within 1e-5; rows are then
+// renormalized to sum exactly to 1).
 absl::StatusOr<TargetPmfTable> ReadTargetPmfCsv(const std::string& path);
 
 // Returns per-position OBD pmfs from a table keyed by position ("1", "2", ...;
