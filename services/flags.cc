@@ -56,6 +56,9 @@ ABSL_FLAG(std::string, negative_sampling, "uniform",
 ABSL_FLAG(bool, item_bias, false, "train: BPR learns a per-item bias");
 ABSL_FLAG(int32_t, checkpoint_every, 0,
           "train: write the model to --out every N iterations (0 = only at the end)");
+ABSL_FLAG(int32_t, stop_after, 0,
+          "train: stop after N iterations with a checkpoint in --out, exit 1 (to be "
+          "continued with --resume; 0 = off)");
 ABSL_FLAG(bool, resume, false,
           "train: continue from the checkpoint in --out (same data and parameters)");
 

@@ -50,6 +50,7 @@ ABSL_DECLARE_FLAG(bool, compute_loss);
 ABSL_DECLARE_FLAG(std::string, negative_sampling);
 ABSL_DECLARE_FLAG(bool, item_bias);
 ABSL_DECLARE_FLAG(int32_t, checkpoint_every);
+ABSL_DECLARE_FLAG(int32_t, stop_after);
 ABSL_DECLARE_FLAG(bool, resume);
 
 // Event log, offline evaluation, simulation.

@@ -220,6 +220,7 @@ absl::Status RunTrain(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--checkpoint_every = ", checkpoint_every, " must be >= 0"));
   }
+  const int32_t stop_after = absl::GetFlag(FLAGS_stop_after);
   const int32_t k = absl::GetFlag(FLAGS_k);
   ASSIGN_OR_RETURN(TrainParams params, ParamsFromFlags());
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
@@ -256,9 +257,16 @@ absl::Status RunTrain(const CommandArgs& args) {
       detail = absl::StrFormat("loss=%.6g", p.loss);
     }
     progress.Update(p.iteration, detail);
-    if (checkpoint_every > 0 && p.iteration % checkpoint_every == 0 && p.iteration < p.total) {
+    const bool stop = stop_after > 0 && p.iteration == stop_after && p.iteration < p.total;
+    if (p.iteration < p.total &&
+        (stop || (checkpoint_every > 0 && p.iteration % checkpoint_every == 0))) {
       ASSIGN_OR_RETURN(ranking::FactorModel checkpoint, MakeModel(data, params, s, out, nullptr));
       RETURN_IF_ERROR(checkpoint.Save(out));
+    }
+    if (stop) {
+      return absl::AbortedError(absl::StrCat(
+          "stopped after ", p.iteration, " of ", p.total,
+          " iterations (--stop_after); checkpoint in ", out, ", continue with --resume"));
     }
     return absl::OkStatus();
   };

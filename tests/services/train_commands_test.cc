@@ -1,0 +1,169 @@
+// End-to-end tests of `recbandit train`, `evaluate` and `recommend` through
+// the built binary: JSON reports, model directories, checkpoint + resume,
+// the popularity fallback, and one-line errors for bad input.
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ranking/factor_model.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::services {
+namespace {
+
+using ::recbandit::testing::CommandResult;
+using ::recbandit::testing::ReadTextFile;
+using ::recbandit::testing::RunRecbandit;
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::WriteTextFile;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+int Lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+class TrainCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CommandResult gen = RunRecbandit({"gen", "interactions", "--users=300", "--items=120",
+                                      "--nnz=8000", "--factors=4", "--seed=3",
+                                      "--out=" + dir_.File("all.csv")});
+    ASSERT_EQ(gen.exit_code, 0) << gen.err;
+    CommandResult split = RunRecbandit({"split", "--input=" + dir_.File("all.csv"),
+                                        "--train_out=" + train_, "--test_out=" + test_});
+    ASSERT_EQ(split.exit_code, 0) << split.err;
+  }
+  CommandResult Train(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--input=" + train_, "--factors=8",
+                                     "--threads=1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunRecbandit(args);
+  }
+  ScratchDir dir_;
+  std::string train_ = dir_.File("train.csv");
+  std::string test_ = dir_.File("test.csv");
+};
+
+TEST_F(TrainCommandTest, AlsTrainEvaluateRecommend) {
+  const std::string model = dir_.File("als");
+  CommandResult t = Train({"--algo=als", "--iterations=5", "--test=" + test_,
+                           "--out=" + model, "--compute_loss"});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_EQ(Lines(t.out), 1);
+  for (const char* key : {"\"algo\":\"als\"", "\"factors\":8", "\"iterations\":5",
+                          "\"seconds_per_iteration\":", "\"train_seconds\":",
+                          "\"peak_rss_bytes\":", "\"ndcg_at_k\":", "\"loss\":["}) {
+    EXPECT_THAT(t.out, HasSubstr(key));
+  }
+  EXPECT_THAT(t.err, HasSubstr("als 5/5"));  // progress on stderr
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel m, ranking::FactorModel::Load(model));
+  EXPECT_EQ(m.manifest().iterations_done(), 5);
+  EXPECT_GT(m.manifest().metrics().users_evaluated(), 0);
+
+  CommandResult e = RunRecbandit({"evaluate", "--model=" + model, "--train=" + train_,
+                                  "--test=" + test_, "--k=5"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_THAT(e.out, HasSubstr("\"metrics\":{\"k\":5"));
+  EXPECT_THAT(e.out, HasSubstr("\"popularity_baseline\":{\"k\":5"));
+
+  const std::string user = m.users().Name(0);
+  CommandResult r = RunRecbandit({"recommend", "--model=" + model, "--user=" + user, "--k=4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"fallback\":false"));
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '{'), 5);  // result + 4 items
+  for (int32_t i : m.SeenItems(0)) {  // --exclude_seen is on by default
+    EXPECT_THAT(r.out, Not(HasSubstr("\"item\":\"" + m.items().Name(i) + "\"")));
+  }
+  CommandResult cold = RunRecbandit({"recommend", "--model=" + model, "--user=stranger"});
+  ASSERT_EQ(cold.exit_code, 0) << cold.err;
+  EXPECT_THAT(cold.out, HasSubstr("\"fallback\":true"));
+}
+
+TEST_F(TrainCommandTest, BprTrains) {
+  CommandResult t = Train({"--algo=bpr", "--iterations=3", "--item_bias",
+                           "--negative_sampling=popularity", "--out=" + dir_.File("bpr")});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.out, HasSubstr("\"algo\":\"bpr\""));
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel m, ranking::FactorModel::Load(dir_.File("bpr")));
+  EXPECT_EQ(m.item_bias().size(), static_cast<size_t>(m.num_items()));
+}
+
+TEST_F(TrainCommandTest, ResumeFromCheckpointEqualsUninterruptedRun) {
+  for (const std::string algo : {"--algo=als", "--algo=bpr"}) {
+    const std::string full = dir_.File("full" + algo), part = dir_.File("part" + algo);
+    CommandResult f = Train({algo, "--iterations=6", "--out=" + full});
+    ASSERT_EQ(f.exit_code, 0) << f.err;
+    // Preempted after iteration 4 (checkpoints every 2).
+    CommandResult stopped =
+        Train({algo, "--iterations=6", "--checkpoint_every=2", "--stop_after=4", "--out=" + part});
+    EXPECT_EQ(stopped.exit_code, 1);
+    EXPECT_THAT(stopped.err, HasSubstr("--resume"));
+    ASSERT_OK_AND_ASSIGN(ranking::FactorModel ckpt, ranking::FactorModel::Load(part));
+    EXPECT_EQ(ckpt.manifest().iterations_done(), 4);
+    CommandResult resumed =
+        Train({algo, "--iterations=6", "--checkpoint_every=2", "--resume", "--out=" + part});
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    EXPECT_THAT(resumed.err, HasSubstr("resuming from"));
+    EXPECT_THAT(resumed.out, HasSubstr("\"iterations\":6"));
+    for (const char* file : {"user_factors.bin", "item_factors.bin"}) {
+      EXPECT_EQ(ReadTextFile(part + "/" + file), ReadTextFile(full + "/" + file))
+          << algo << " " << file;
+    }
+    // Different parameters: refused.
+    CommandResult other = Train({algo, "--iterations=6", "--factors=9", "--resume",
+                                 "--out=" + part});
+    EXPECT_EQ(other.exit_code, 1);
+    EXPECT_THAT(other.err, HasSubstr("different parameters"));
+  }
+}
+
+TEST_F(TrainCommandTest, BadInputGivesOneLineErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  WriteTextFile(dir_.File("empty.csv"), "");
+  const std::vector<Case> cases = {
+      {{"train", "--input=" + dir_.File("missing.csv"), "--out=" + dir_.File("x")},
+       "missing.csv"},
+      {{"train", "--input=" + dir_.File("empty.csv"), "--out=" + dir_.File("x")},
+       "no interactions"},
+      {{"train", "--input=" + train_}, "--out"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--factors=5000"},
+       "factors = 5000 is out of range (1..1024)"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--alpha=0"},
+       "alpha = 0 is out of range (> 0)"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--algo=bpr",
+        "--learning_rate=-1"},
+       "learning_rate = -1 is out of range (> 0)"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--algo=svd"},
+       "--algo must be als or bpr"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--solver=lu"},
+       "--solver must be cg or cholesky"},
+      {{"evaluate", "--model=" + dir_.File("nope"), "--train=" + train_, "--test=" + test_},
+       "no such model directory"},
+      {{"recommend", "--model=" + dir_.File("nope"), "--user=u1"}, "no such model"},
+  };
+  for (const Case& c : cases) {
+    CommandResult r = RunRecbandit(c.args);
+    EXPECT_NE(r.exit_code, 0) << c.message;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+    EXPECT_TRUE(r.out.empty());
+  }
+}
+
+TEST_F(TrainCommandTest, CorruptModelIsDataLossNotACrash) {
+  const std::string model = dir_.File("m");
+  ASSERT_EQ(Train({"--iterations=2", "--out=" + model}).exit_code, 0);
+  std::string bytes = ReadTextFile(model + "/user_factors.bin");
+  bytes[bytes.size() / 2] ^= 1;
+  WriteTextFile(model + "/user_factors.bin", bytes);
+  CommandResult r = RunRecbandit({"recommend", "--model=" + model, "--user=u1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("user_factors.bin: checksum mismatch"));
+}
+
+}  // namespace
+}  // namespace recbandit::services
