@@ -1,0 +1,551 @@
+// Tests of bandits/policy.h: one contract test over every policy spec, per-
+// policy convergence on stationary problems, LinUCB against a closed-form
+// ridge solution, Thompson's Monte Carlo pmf against the analytic win
+// probability, and spec parsing.
+#include "bandits/policy.h"
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "Eigen/Dense"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/random.h"
+#include "tests/testing/status_matchers.h"
+
+namespace recbandit::bandits {
+namespace {
+
+using ::recbandit::testing::IsOk;
+using ::recbandit::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr int32_t kContextDim = 4;
+constexpr int32_t kActionDim = 2;
+
+const std::vector<std::string>& AllSpecs() {
+  static const auto* specs = new std::vector<std::string>{
+      "epsilon_greedy:epsilon=0.1",
+      "epsilon_greedy:decay=5",
+      "ucb1",
+      "thompson",
+      "thompson:reward=gaussian,sigma=0.5",
+      "softmax:tau=0.1",
+      "linucb:alpha=1",
+      "linucb:alpha=0.5,model=shared",
+      "linucb:model=shared,joint=concat",
+      "lin_ts:v=0.5",
+      "lin_ts:model=shared",
+      "lin_epsilon_greedy",
+      "lin_epsilon_greedy:model=shared"};
+  return *specs;
+}
+
+// A random decision: 2..5 of the actions a0..a6 (arms appear and disappear),
+// a context with a bias feature, action features per id.
+DecisionInput RandomInput(Rng& rng) {
+  DecisionInput input;
+  input.context.resize(kContextDim);
+  input.context[0] = 1.0;
+  for (int i = 1; i < kContextDim; ++i) input.context[i] = 2 * rng.Uniform() - 1;
+  const int n = 2 + static_cast<int>(rng.UniformInt(4));
+  const int start = static_cast<int>(rng.UniformInt(7));
+  for (int i = 0; i < n; ++i) {
+    const int id = (start + i) % 7;
+    input.actions.push_back(
+        {absl::StrCat("a", id), {std::cos(id * 1.0), std::sin(id * 1.0)}});
+  }
+  return input;
+}
+
+struct ContractCase {
+  std::string spec;
+  double floor;
+};
+
+class PolicyContractTest : public ::testing::TestWithParam<ContractCase> {};
+
+TEST_P(PolicyContractTest, HonoursTheContract) {
+  const ContractCase& c = GetParam();
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  options.exploration_floor = c.floor;
+  options.thompson_pmf_draws = 300;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy(c.spec, options));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> twin, CreatePolicy(policy->spec(), options));
+  EXPECT_EQ(twin->spec(), policy->spec());  // canonical spec is a fixed point
+
+  Rng rng(17);
+  Decision d, again, restored_d;
+  std::unique_ptr<Policy> restored;
+  for (int step = 0; step < 400; ++step) {
+    const DecisionInput input = RandomInput(rng);
+    const int n = static_cast<int>(input.actions.size());
+    const uint64_t seed = StableHash64(absl::StrCat("event-", step));
+    ASSERT_OK(policy->Choose(input, seed, &d));
+    ASSERT_EQ(d.pmf.size(), static_cast<size_t>(n)) << c.spec;
+    double total = 0;
+    for (double p : d.pmf) {
+      EXPECT_GE(p, 0.0);
+      total += p;
+    }
+    EXPECT_NEAR(total, 1.0, 1e-9) << c.spec << " step " << step;
+    ASSERT_GE(d.chosen, 0);
+    ASSERT_LT(d.chosen, n);
+    EXPECT_GT(d.pmf[d.chosen], 0.0) << c.spec << " step " << step;
+    if (c.floor > 0) {
+      const double min_p = std::min(c.floor, 1.0 / n);
+      for (double p : d.pmf) EXPECT_GE(p, min_p - 1e-12) << c.spec;
+    }
+    // Same seed and state: same decision.
+    ASSERT_OK(policy->Choose(input, seed, &again));
+    EXPECT_EQ(again.chosen, d.chosen);
+    EXPECT_EQ(again.pmf, d.pmf);
+    if (restored) {
+      ASSERT_OK(restored->Choose(input, seed, &restored_d));
+      EXPECT_EQ(restored_d.chosen, d.chosen) << c.spec << " step " << step;
+      EXPECT_EQ(restored_d.pmf, d.pmf) << c.spec << " step " << step;
+    }
+    // Reward 1 with a probability depending on the action and the context.
+    const int id = input.actions[d.chosen].id[1] - '0';
+    const double p_reward = 0.1 + 0.1 * id * (0.5 + 0.5 * input.context[1]);
+    const double reward = rng.Uniform() < p_reward ? 1.0 : 0.0;
+    ASSERT_OK(policy->Update(input, d.chosen, reward));
+    if (restored) ASSERT_OK(restored->Update(input, d.chosen, reward));
+    if (step == 200) {
+      const PolicyState state = policy->Snapshot();
+      ASSERT_OK_AND_ASSIGN(restored, CreatePolicy(c.spec, options));
+      // Through bytes, as the event log stores it.
+      PolicyState parsed;
+      ASSERT_TRUE(parsed.ParseFromString(state.SerializeAsString()));
+      ASSERT_OK(restored->Restore(parsed));
+      EXPECT_EQ(restored->version(), policy->version());
+    }
+  }
+  EXPECT_EQ(policy->version(), 400);
+}
+
+TEST_P(PolicyContractTest, RejectsBadCalls) {
+  const ContractCase& c = GetParam();
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy(c.spec, options));
+  Rng rng(3);
+  DecisionInput input = RandomInput(rng);
+  Decision d;
+  EXPECT_THAT(policy->Update(input, -1, 1.0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(policy->Update(input, 99, 1.0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(policy->Update(input, 0, std::nan("")),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  DecisionInput empty = input;
+  empty.actions.clear();
+  EXPECT_THAT(policy->Choose(empty, 1, &d), StatusIs(absl::StatusCode::kInvalidArgument));
+  // A state of the other kind is rejected.
+  PolicyState other;
+  if (policy->Snapshot().has_linear()) {
+    other.mutable_arm_stats()->add_arms()->set_action("x");
+  } else {
+    other.mutable_linear()->set_dim(kContextDim);
+  }
+  EXPECT_THAT(policy->Restore(other), StatusIs(absl::StatusCode::kInvalidArgument));
+  if (policy->Snapshot().has_linear()) {
+    input.context.pop_back();
+    EXPECT_THAT(policy->Choose(input, 1, &d),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("context")));
+  }
+}
+
+std::vector<ContractCase> ContractCases() {
+  std::vector<ContractCase> cases;
+  for (const std::string& spec : AllSpecs()) {
+    cases.push_back({spec, 0.0});
+    cases.push_back({spec, 0.05});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllPolicies, PolicyContractTest, ::testing::ValuesIn(ContractCases()),
+    [](const ::testing::TestParamInfo<ContractCase>& info) {
+      std::string name = absl::StrCat(info.param.spec, info.param.floor > 0 ? "_floor" : "");
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
+
+// ---------------------------------------------------------------- convergence
+
+// Fraction of the last `tail` of `steps` decisions that chose the best arm of a
+// 5-armed Bernoulli problem with means 0.1, 0.2, 0.3, 0.4, 0.9 (seed fixed).
+double BernoulliBestArmRate(const std::string& spec, int steps, int tail) {
+  PolicyOptions options;
+  options.context_dim = 1;
+  options.thompson_pmf_draws = 100;
+  auto policy = CreatePolicy(spec, options);
+  EXPECT_THAT(policy.status(), IsOk());
+  const double means[5] = {0.1, 0.2, 0.3, 0.4, 0.9};
+  DecisionInput input;
+  input.context = {1.0};
+  for (int a = 0; a < 5; ++a) input.actions.push_back({absl::StrCat("arm", a), {}});
+  Rng rng(2024);
+  Decision d;
+  int best = 0;
+  for (int step = 0; step < steps; ++step) {
+    EXPECT_THAT((*policy)->Choose(input, rng(), &d), IsOk());
+    const double reward = rng.Uniform() < means[d.chosen] ? 1.0 : 0.0;
+    EXPECT_THAT((*policy)->Update(input, d.chosen, reward), IsOk());
+    if (step >= steps - tail && d.chosen == 4) ++best;
+  }
+  return static_cast<double>(best) / tail;
+}
+
+TEST(ConvergenceTest, ContextFreePoliciesFindTheBestArmWithin2000Steps) {
+  // Expected asymptotic rates: epsilon-greedy 0.1 -> 0.92; softmax tau=0.1 ->
+  // ~0.99; decaying epsilon, UCB1 and Thompson -> 1.
+  for (const std::string spec :
+       {"epsilon_greedy:epsilon=0.1", "epsilon_greedy:decay=5", "ucb1", "thompson",
+        "thompson:reward=gaussian,sigma=0.5", "softmax:tau=0.1", "linucb",
+        "lin_ts", "lin_epsilon_greedy"}) {
+    const double rate = BernoulliBestArmRate(spec, 2000, 500);
+    std::printf("%-40s best-arm rate over steps 1500..2000: %.3f\n", spec.c_str(), rate);
+    EXPECT_GE(rate, 0.85) << spec;
+  }
+}
+
+// Fraction of the last `tail` decisions that chose the best arm of a linear
+// problem: reward = theta_a . x + N(0, 0.1^2), x = [1, u1, u2, u3], 4 arms
+// whose best one depends on the context. Shared models see one-hot action
+// features.
+double LinearBestArmRate(const std::string& spec, int steps, int tail) {
+  PolicyOptions options;
+  options.context_dim = 4;
+  options.thompson_pmf_draws = 100;
+  auto policy = CreatePolicy(spec, options);
+  EXPECT_THAT(policy.status(), IsOk());
+  const double theta[4][4] = {{0.5, 0.4, 0.0, 0.0},
+                              {0.5, -0.4, 0.0, 0.0},
+                              {0.5, 0.0, 0.4, 0.0},
+                              {0.2, 0.0, 0.0, 0.1}};
+  DecisionInput input;
+  for (int a = 0; a < 4; ++a) {
+    std::vector<double> one_hot(4, 0.0);
+    one_hot[a] = 1.0;
+    input.actions.push_back({absl::StrCat("arm", a), one_hot});
+  }
+  input.context.resize(4);
+  Rng rng(99);
+  Decision d;
+  int best_count = 0;
+  for (int step = 0; step < steps; ++step) {
+    input.context[0] = 1.0;
+    for (int i = 1; i < 4; ++i) input.context[i] = 2 * rng.Uniform() - 1;
+    double value[4];
+    int best = 0;
+    for (int a = 0; a < 4; ++a) {
+      value[a] = 0;
+      for (int i = 0; i < 4; ++i) value[a] += theta[a][i] * input.context[i];
+      if (value[a] > value[best]) best = a;
+    }
+    EXPECT_THAT((*policy)->Choose(input, rng(), &d), IsOk());
+    EXPECT_THAT((*policy)->Update(input, d.chosen, value[d.chosen] + 0.1 * rng.Normal()),
+                IsOk());
+    if (step >= steps - tail && d.chosen == best) ++best_count;
+  }
+  return static_cast<double>(best_count) / tail;
+}
+
+TEST(ConvergenceTest, LinearPoliciesFindTheContextualBestArmWithin2000Steps) {
+  // Near the decision boundaries the arms are almost tied, so even a perfect
+  // estimate chosen greedily with a little exploration is wrong sometimes.
+  for (const std::string spec :
+       {"linucb:alpha=0.5", "linucb:alpha=0.5,model=shared", "lin_ts:v=0.1",
+        "lin_ts:v=0.1,model=shared", "lin_epsilon_greedy:epsilon=0.05",
+        "lin_epsilon_greedy:epsilon=0.05,model=shared"}) {
+    const double rate = LinearBestArmRate(spec, 2000, 500);
+    std::printf("%-40s best-arm rate over steps 1500..2000: %.3f\n", spec.c_str(), rate);
+    EXPECT_GE(rate, 0.85) << spec;
+  }
+}
+
+// ---------------------------------------------------------------- LinUCB oracle
+
+TEST(LinUcbTest, EstimateEqualsClosedFormRidgeSolution) {
+  constexpr int kDim = 5;
+  constexpr double kLambda = 2.0;
+  constexpr double kAlpha = 0.7;
+  PolicyOptions options;
+  options.context_dim = kDim;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy,
+                       CreatePolicy("linucb:alpha=0.7,lambda=2", options));
+  Rng rng(5);
+  // 1500 updates of arm "a" (past the periodic A^-1 refresh at 1024) and 300
+  // of arm "b".
+  std::vector<Eigen::VectorXd> xs[2];
+  std::vector<double> ys[2];
+  DecisionInput input;
+  input.actions = {{"a", {}}, {"b", {}}};
+  input.context.resize(kDim);
+  for (int step = 0; step < 1800; ++step) {
+    const int arm = step < 1500 ? 0 : 1;
+    Eigen::VectorXd x(kDim);
+    for (int i = 0; i < kDim; ++i) x[i] = input.context[i] = rng.Normal();
+    const double y = x.sum() * (arm == 0 ? 0.3 : -0.2) + rng.Normal();
+    ASSERT_OK(policy->Update(input, arm, y));
+    xs[arm].push_back(x);
+    ys[arm].push_back(y);
+  }
+  const PolicyState state = policy->Snapshot();
+  ASSERT_TRUE(state.has_linear());
+  ASSERT_EQ(state.linear().arms_size(), 2);
+  Eigen::MatrixXd a_inv[2];
+  Eigen::VectorXd theta[2];
+  for (int arm = 0; arm < 2; ++arm) {
+    // Closed form: theta = (lambda I + X^T X)^-1 X^T y, computed directly.
+    const int m = static_cast<int>(xs[arm].size());
+    Eigen::MatrixXd x(m, kDim);
+    Eigen::VectorXd y(m);
+    for (int r = 0; r < m; ++r) {
+      x.row(r) = xs[arm][r].transpose();
+      y[r] = ys[arm][r];
+    }
+    const Eigen::MatrixXd a =
+        kLambda * Eigen::MatrixXd::Identity(kDim, kDim) + x.transpose() * x;
+    theta[arm] = a.ldlt().solve(x.transpose() * y);
+    a_inv[arm] = a.inverse();
+    const LinearArm& got = state.linear().arms(arm);
+    EXPECT_EQ(got.action(), arm == 0 ? "a" : "b");
+    EXPECT_EQ(got.updates(), m);
+    Eigen::MatrixXd got_inv(kDim, kDim);
+    Eigen::VectorXd got_b(kDim);
+    for (int i = 0; i < kDim; ++i) {
+      got_b[i] = got.b_vector(i);
+      for (int j = 0; j < kDim; ++j) {
+        EXPECT_NEAR(got.a_matrix(i * kDim + j), a(i, j), 1e-9 * (1 + std::abs(a(i, j))));
+        got_inv(i, j) = got.a_inverse(i * kDim + j);
+      }
+    }
+    const Eigen::VectorXd got_theta = got_inv * got_b;
+    for (int i = 0; i < kDim; ++i) EXPECT_NEAR(got_theta[i], theta[arm][i], 1e-9);
+  }
+  // Decisions follow the closed-form UCB scores on fresh contexts.
+  Decision d;
+  int checked = 0;
+  for (int t = 0; t < 200; ++t) {
+    Eigen::VectorXd x(kDim);
+    for (int i = 0; i < kDim; ++i) x[i] = input.context[i] = rng.Normal();
+    double score[2];
+    for (int arm = 0; arm < 2; ++arm) {
+      score[arm] = theta[arm].dot(x) + kAlpha * std::sqrt(x.dot(a_inv[arm] * x));
+    }
+    if (std::abs(score[0] - score[1]) < 1e-6) continue;
+    ASSERT_OK(policy->Choose(input, t, &d));
+    EXPECT_EQ(d.chosen, score[0] > score[1] ? 0 : 1);
+    EXPECT_EQ(d.pmf[d.chosen], 1.0);
+    ++checked;
+  }
+  EXPECT_GT(checked, 190);
+}
+
+// ---------------------------------------------------------------- Thompson
+
+double BetaPdf(double x, double a, double b) {
+  return std::exp((a - 1) * std::log(x) + (b - 1) * std::log1p(-x) + std::lgamma(a + b) -
+                  std::lgamma(a) - std::lgamma(b));
+}
+
+// P(X > Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2): integral of f_X(x) F_Y(x),
+// midpoint rule on 200000 cells with F_Y accumulated on the same grid.
+double BetaWinProbability(double a1, double b1, double a2, double b2) {
+  constexpr int kCells = 200000;
+  const double h = 1.0 / kCells;
+  double cdf_y = 0, total = 0;
+  for (int i = 0; i < kCells; ++i) {
+    const double x = (i + 0.5) * h;
+    const double fy = BetaPdf(x, a2, b2) * h;
+    cdf_y += 0.5 * fy;  // F_Y at the cell midpoint
+    total += BetaPdf(x, a1, b1) * h * cdf_y;
+    cdf_y += 0.5 * fy;
+  }
+  return total;
+}
+
+TEST(ThompsonTest, MonteCarloPmfMatchesAnalyticWinProbability) {
+  PolicyOptions options;
+  options.thompson_pmf_draws = 20000;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("thompson", options));
+  PolicyState state;
+  ArmStat* x = state.mutable_arm_stats()->add_arms();
+  x->set_action("x");
+  x->set_pulls(10);
+  x->set_alpha(6);  // 5 successes + prior 1
+  x->set_beta(6);   // 5 failures + prior 1
+  ArmStat* y = state.mutable_arm_stats()->add_arms();
+  y->set_action("y");
+  y->set_pulls(8);
+  y->set_alpha(3);
+  y->set_beta(7);
+  ASSERT_OK(policy->Restore(state));
+  const double expected = BetaWinProbability(6, 6, 3, 7);
+  EXPECT_GT(expected, 0.8);
+  EXPECT_LT(expected, 0.95);
+  DecisionInput input;
+  input.actions = {{"x", {}}, {"y", {}}};
+  Decision d;
+  for (uint64_t seed : {1, 2, 3}) {
+    ASSERT_OK(policy->Choose(input, seed, &d));
+    // 20000 draws: standard error sqrt(p(1-p)/20000) < 0.0036; tolerance ~4 SE.
+    EXPECT_NEAR(d.pmf[0], expected, 0.015) << "seed " << seed;
+    EXPECT_NEAR(d.pmf[0] + d.pmf[1], 1.0, 1e-12);
+  }
+  // An unseen arm has the Beta(1, 1) prior: P(U > Beta(3, 7)).
+  input.actions = {{"new", {}}, {"y", {}}};
+  ASSERT_OK(policy->Choose(input, 4, &d));
+  EXPECT_NEAR(d.pmf[0], BetaWinProbability(1, 1, 3, 7), 0.015);
+}
+
+TEST(ThompsonTest, WithoutPmfDrawsFromTheSameDistribution) {
+  PolicyOptions options;
+  options.thompson_pmf_draws = 20000;
+  options.exploration_floor = 0.1;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> with_pmf, CreatePolicy("thompson", options));
+  options.compute_pmf = false;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> without, CreatePolicy("thompson", options));
+  DecisionInput input;
+  input.actions = {{"x", {}}, {"y", {}}, {"z", {}}};
+  for (int i = 0; i < 30; ++i) {
+    const int arm = i % 3;
+    ASSERT_OK(with_pmf->Update(input, arm, arm == 0 ? (i % 2) : (i % 5 == 0)));
+    ASSERT_OK(without->Update(input, arm, arm == 0 ? (i % 2) : (i % 5 == 0)));
+  }
+  Decision d;
+  ASSERT_OK(with_pmf->Choose(input, 7, &d));
+  const std::vector<double> pmf = d.pmf;
+  constexpr int kTrials = 20000;
+  std::vector<int> counts(3, 0);
+  for (int t = 0; t < kTrials; ++t) {
+    ASSERT_OK(without->Choose(input, 1000 + t, &d));
+    EXPECT_TRUE(d.pmf.empty());
+    ++counts[d.chosen];
+  }
+  for (int a = 0; a < 3; ++a) {
+    EXPECT_NEAR(static_cast<double>(counts[a]) / kTrials, pmf[a], 0.02) << a;
+  }
+}
+
+TEST(ThompsonTest, BernoulliRejectsRewardsOutsideUnitInterval) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("thompson", {}));
+  DecisionInput input;
+  input.actions = {{"x", {}}};
+  EXPECT_THAT(policy->Update(input, 0, 2.0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gaussian")));
+  EXPECT_OK(policy->Update(input, 0, 0.25));
+}
+
+TEST(Ucb1Test, TriesEveryArmOnceThenAddsTheBonus) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("ucb1", {}));
+  DecisionInput input;
+  input.actions = {{"a", {}}, {"b", {}}, {"c", {}}};
+  Decision d;
+  ASSERT_OK(policy->Choose(input, 1, &d));
+  EXPECT_EQ(d.pmf, std::vector<double>({1.0 / 3, 1.0 / 3, 1.0 / 3}));
+  ASSERT_OK(policy->Update(input, 0, 1.0));
+  ASSERT_OK(policy->Choose(input, 1, &d));
+  EXPECT_EQ(d.pmf, std::vector<double>({0.0, 0.5, 0.5}));
+  ASSERT_OK(policy->Update(input, 1, 0.5));
+  ASSERT_OK(policy->Update(input, 2, 0.0));
+  // t = 3: scores 1 + sqrt(2 ln 3), 0.5 + sqrt(2 ln 3), 0 + sqrt(2 ln 3).
+  ASSERT_OK(policy->Choose(input, 1, &d));
+  EXPECT_EQ(d.pmf, std::vector<double>({1.0, 0.0, 0.0}));
+}
+
+TEST(EpsilonGreedyTest, DecayingEpsilonFollowsCOverT) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy,
+                       CreatePolicy("epsilon_greedy:decay=2", {}));
+  DecisionInput input;
+  input.actions = {{"a", {}}, {"b", {}}};
+  Decision d;
+  ASSERT_OK(policy->Update(input, 0, 1.0));  // t = 2 now: epsilon = 1
+  ASSERT_OK(policy->Choose(input, 1, &d));
+  EXPECT_NEAR(d.pmf[0], 0.5, 1e-12);
+  for (int i = 0; i < 7; ++i) ASSERT_OK(policy->Update(input, 0, 1.0));
+  // 8 updates: t = 9, epsilon = 2/9; the greedy arm gets 1 - eps + eps/2.
+  ASSERT_OK(policy->Choose(input, 1, &d));
+  EXPECT_NEAR(d.pmf[0], 1 - 1.0 / 9, 1e-12);
+  EXPECT_NEAR(d.pmf[1], 1.0 / 9, 1e-12);
+}
+
+// ---------------------------------------------------------------- specs
+
+TEST(PolicySpecTest, ParsesAndCanonicalizes) {
+  ASSERT_OK_AND_ASSIGN(PolicySpec spec, ParsePolicySpec("linucb: alpha=0.5 ,lambda=2"));
+  EXPECT_EQ(spec.family, "linucb");
+  ASSERT_EQ(spec.params.size(), 2u);
+  EXPECT_EQ(spec.params[0], std::make_pair(std::string("alpha"), std::string("0.5")));
+  EXPECT_EQ(*CanonicalPolicySpec("linucb"), "linucb:alpha=1,lambda=1");
+  EXPECT_EQ(*CanonicalPolicySpec("linucb:lambda=2,alpha=0.50"), "linucb:alpha=0.5,lambda=2");
+  EXPECT_EQ(*CanonicalPolicySpec("epsilon_greedy"), "epsilon_greedy:epsilon=0.1");
+  EXPECT_EQ(*CanonicalPolicySpec("thompson"), "thompson");
+  EXPECT_EQ(*CanonicalPolicySpec("lin_ts:model=shared"),
+            "lin_ts:v=1,lambda=1,model=shared,joint=outer");
+  for (const std::string& family : PolicyFamilies()) {
+    EXPECT_OK(CreatePolicy(family, {}).status()) << family;
+  }
+}
+
+TEST(PolicySpecTest, RejectsBadSpecsNamingTheProblem) {
+  EXPECT_THAT(CreatePolicy("bogus", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bogus")));
+  EXPECT_THAT(CreatePolicy("linucb:beta=1", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("beta")));
+  EXPECT_THAT(CreatePolicy("linucb:alpha=-1", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpha")));
+  EXPECT_THAT(CreatePolicy("epsilon_greedy:epsilon=1.5", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("epsilon")));
+  EXPECT_THAT(CreatePolicy("epsilon_greedy:epsilon=0.1,decay=3", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CreatePolicy("softmax:tau=0", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tau")));
+  EXPECT_THAT(CreatePolicy("softmax:tau=abc", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("tau")));
+  EXPECT_THAT(CreatePolicy("thompson:sigma=1", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sigma")));
+  EXPECT_THAT(CreatePolicy("linucb:alpha", {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CreatePolicy("linucb:alpha=1,alpha=2", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repeated")));
+  EXPECT_THAT(CreatePolicy(":alpha=1", {}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CreatePolicy("linucb:joint=outer", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("joint")));
+  PolicyOptions big;
+  big.context_dim = 5000;
+  EXPECT_THAT(CreatePolicy("linucb", big),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("4096")));
+  EXPECT_OK(CreatePolicy("ucb1", big).status());
+  PolicyOptions bad_floor;
+  bad_floor.exploration_floor = 2;
+  EXPECT_THAT(CreatePolicy("ucb1", bad_floor),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exploration_floor")));
+}
+
+TEST(PolicySpecTest, SplitsSpecLists) {
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> specs,
+                       ParsePolicySpecList("linucb:alpha=1,lambda=2,ucb1"));
+  EXPECT_EQ(specs, std::vector<std::string>({"linucb:alpha=1,lambda=2", "ucb1"}));
+  ASSERT_OK_AND_ASSIGN(specs, ParsePolicySpecList(
+                                  "thompson, epsilon_greedy:epsilon=0.2,softmax:tau=1"));
+  EXPECT_EQ(specs, std::vector<std::string>(
+                       {"thompson", "epsilon_greedy:epsilon=0.2", "softmax:tau=1"}));
+  ASSERT_OK_AND_ASSIGN(specs, ParsePolicySpecList(""));
+  EXPECT_TRUE(specs.empty());
+  EXPECT_THAT(ParsePolicySpecList("alpha=1,ucb1"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpha=1")));
+  EXPECT_THAT(ParsePolicySpecList("ucb1,,thompson"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+}
+
+}  // namespace
+}  // namespace recbandit::bandits
