@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bandits/logged_data.h"
 #include "bandits/obd.h"
 #include "bandits/ope.h"
 #include "bandits/ope_input.h"
@@ -144,16 +145,31 @@ absl::Status RunOpe(const CommandArgs& args) {
       ASSIGN_OR_RETURN(er, bandits::ReadExportCsv(input, read));
       header.set_input_kind("csv");
     } else if (!input.empty() && absl::EndsWith(input, ".jsonl")) {
-      return absl::UnimplementedError(
-          "JSONL exports are not readable by `ope` yet (the export reader of "
-          "bandits/logged_data.h has not landed); export with --format=csv");
+      ASSIGN_OR_RETURN(bandits::LoggedData data, bandits::ReadLoggedDataFromFile(input));
+      read.full = true;
+      ASSIGN_OR_RETURN(er, bandits::RoundsFromLoggedData(data, read, input));
+      header.set_input_kind("jsonl");
     } else if (!input.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--input must end in .csv or .jsonl, got '", input, "'"));
     } else {
-      return absl::UnimplementedError(
-          "--log (reading the RocksDB event log) is not wired into `ope` yet; "
-          "use `recbandit export --format=csv` and --input");
+      const std::string experiment = absl::GetFlag(FLAGS_experiment);
+      if (experiment.empty()) {
+        return absl::InvalidArgumentError("--log needs --experiment=<name>");
+      }
+      // Opened as a secondary: a running server may keep writing the log.
+      ASSIGN_OR_RETURN(bandits::LoggedData data,
+                       bandits::ReadLoggedDataFromLog(log, experiment));
+      if (data.skipped_corrupt > 0) {
+        input_warnings.push_back(absl::StrFormat("%d corrupt log records skipped",
+                                                 data.skipped_corrupt));
+      }
+      // Decisions without a reward get the experiment's default reward.
+      read.default_reward = data.default_reward;
+      read.full = true;
+      ASSIGN_OR_RETURN(er, bandits::RoundsFromLoggedData(
+                               data, read, absl::StrCat(log, " (experiment ", experiment, ")")));
+      header.set_input_kind("rocksdb");
     }
     header.set_input(input.empty() ? log : input);
     rounds = std::move(er.rounds);

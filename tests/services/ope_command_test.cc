@@ -9,8 +9,11 @@
 #include <cstdlib>
 #include <string>
 
+#include "bandits/event_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/random.h"
+#include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 
 namespace recbandit::services {
@@ -71,6 +74,76 @@ TEST(OpeCommandTest, ExportedCsvWithShadowTarget) {
   EXPECT_NEAR(Field(r.out, "ips", "value"), (1 / 0.8) / 2, 1e-12);
   EXPECT_NEAR(Field(r.out, "snips", "value"), 1.0, 1e-12);
   EXPECT_THAT(r.out, HasSubstr("\"target\":\"shadow:lin_ts\""));
+}
+
+TEST(OpeCommandTest, EventLogCsvAndJsonlExportsAgree) {
+  ScratchDir dir;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, bandits::EventLog::Open(dir.path(), {}));
+    ExperimentConfig config;
+    config.set_name("exp");
+    config.set_default_reward(0.25);
+    ASSERT_OK(log->CreateExperiment(config));
+    Rng rng(3);
+    int64_t seq = 0;
+    const double pmf[3] = {0.6, 0.3, 0.1};
+    for (int i = 0; i < 300; ++i) {
+      DecisionEvent e;
+      e.set_event_id("ev" + std::to_string(i));
+      e.set_experiment("exp");
+      e.set_variant("v");
+      e.set_timestamp_us(1000 + i);
+      e.set_unit_id("u" + std::to_string(i % 5));
+      e.mutable_context()->add_dense(static_cast<float>(i % 4));
+      e.mutable_context()->add_dense(0.5f);
+      for (const char* id : {"a", "b", "c"}) e.add_actions()->set_id(id);
+      for (double p : pmf) e.add_pmf(p);
+      const double u = rng.Uniform();
+      const int chosen = u < 0.6 ? 0 : (u < 0.9 ? 1 : 2);
+      e.set_chosen_index(chosen);
+      e.set_chosen_action(e.actions(chosen).id());
+      e.set_policy_spec("epsilon_greedy:epsilon=0.3");
+      ShadowDecision* s = e.add_shadows();
+      s->set_policy_name("ucb1");
+      s->set_policy_spec("ucb1");
+      for (double p : {0.2, 0.2, 0.6}) s->add_pmf(p);
+      ASSERT_OK(log->AppendDecision(e));
+      if (i % 10 != 0) {  // every 10th decision keeps the default reward
+        const double reward = rng.Uniform() < 0.2 + 0.2 * chosen ? 1.0 : 0.0;
+        ASSERT_OK(log->AddReward(config, e.event_id(), reward, [&] { return ++seq; }).status());
+      }
+    }
+  }
+  for (const std::string format : {"csv", "jsonl"}) {
+    auto r = RunRecbandit({"export", "--data_dir=" + dir.path(), "--experiment=exp",
+                           "--format=" + format, "--out=" + dir.File("out." + format)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  for (const std::string target : {"uniform", "shadow:ucb1"}) {
+    const std::vector<std::string> common = {"--target=" + target,
+                                             "--estimators=ips,snips,dr,replay",
+                                             "--bootstrap=20"};
+    auto run = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), "ope");
+      args.insert(args.end(), common.begin(), common.end());
+      return RunRecbandit(args);
+    };
+    auto from_log = run({"--log=" + dir.path(), "--experiment=exp"});
+    auto from_csv = run({"--input=" + dir.File("out.csv"), "--default_reward=0.25"});
+    auto from_jsonl = run({"--input=" + dir.File("out.jsonl"), "--default_reward=0.25"});
+    ASSERT_EQ(from_log.exit_code, 0) << from_log.err;
+    ASSERT_EQ(from_csv.exit_code, 0) << from_csv.err;
+    ASSERT_EQ(from_jsonl.exit_code, 0) << from_jsonl.err;
+    EXPECT_THAT(from_log.out, HasSubstr("\"input_kind\":\"rocksdb\""));
+    EXPECT_THAT(from_log.out, HasSubstr("30 of 300 decisions had no reward"));
+    for (const std::string est : {"ips", "snips", "dr", "replay"}) {
+      for (const std::string key : {"value", "ci_low", "ci_high"}) {
+        const double expected = Field(from_log.out, est, key);
+        EXPECT_NEAR(Field(from_csv.out, est, key), expected, 1e-9) << target << " " << est;
+        EXPECT_NEAR(Field(from_jsonl.out, est, key), expected, 1e-9) << target << " " << est;
+      }
+    }
+  }
 }
 
 TEST(OpeCommandTest, ClearErrors) {
