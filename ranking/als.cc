@@ -36,7 +36,7 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
   float* p = scratch + d;
   float* ap = scratch + 2 * d;
   // r = b - A x, with b = sum c_i y_i and A x = G x + sum (c_i - 1)(y_i.x) y_i + lambda x.
-  simd::MatVec(gram, x, r, d);
+  simd::SymMatVec(gram, x, r, d);
 #pragma omp simd
   for (int32_t f = 0; f < d; ++f) r[f] = -r[f] - lambda * x[f];
   for (int32_t k = 0; k < n; ++k) {
@@ -49,7 +49,7 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
   if (rs_old < 1e-20f) return;
   for (int32_t f = 0; f < d; ++f) p[f] = r[f];
   for (int32_t step = 0; step < steps; ++step) {
-    simd::MatVec(gram, p, ap, d);
+    simd::SymMatVec(gram, p, ap, d);
     simd::Axpy(lambda, p, ap, d);
     for (int32_t k = 0; k < n; ++k) {
       const float* yi = y + int64_t{items[k]} * d;
@@ -75,7 +75,7 @@ RECBANDIT_MULTIVERSION
 double RowLoss(const float* y, int32_t d, const float* gram, const int32_t* items,
                const float* weights, int32_t n, float alpha, float lambda, const float* x,
                float* scratch) {
-  simd::MatVec(gram, x, scratch, d);
+  simd::SymMatVec(gram, x, scratch, d);
   double loss = simd::Dot(scratch, x, d);
   for (int32_t k = 0; k < n; ++k) {
     const double s = simd::Dot(y + int64_t{items[k]} * d, x, d);

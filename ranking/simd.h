@@ -30,10 +30,13 @@ inline __attribute__((always_inline)) void Axpy(float a, const float* x, float* 
   for (int32_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-// out = m * x for a d x d row-major matrix m.
-inline __attribute__((always_inline)) void MatVec(const float* m, const float* x,
-                                                  float* out, int32_t d) {
-  for (int32_t r = 0; r < d; ++r) out[r] = Dot(m + int64_t{r} * d, x, d);
+// out = m * x for a SYMMETRIC d x d row-major matrix m, computed as a sum of
+// rows scaled by x (no horizontal reductions).
+inline __attribute__((always_inline)) void SymMatVec(const float* m, const float* x,
+                                                     float* out, int32_t d) {
+#pragma omp simd
+  for (int32_t c = 0; c < d; ++c) out[c] = 0.0f;
+  for (int32_t r = 0; r < d; ++r) Axpy(x[r], m + int64_t{r} * d, out, d);
 }
 
 }  // namespace recbandit::ranking::simd
