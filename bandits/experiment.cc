@@ -1,0 +1,504 @@
+// ExperimentManager: config validation, variant assignment, durable Decide,
+// Reward joins with in-order learning, snapshots and restart replay.
+#include "bandits/experiment.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/random.h"
+#include "proto/status_macros.h"
+
+namespace recbandit::bandits {
+namespace {
+
+constexpr int kMaxVariants = 16;
+constexpr int kMaxShadows = 8;
+constexpr int kMaxActions = 1024;
+constexpr size_t kMaxEventIdBytes = 128;
+constexpr size_t kMaxUnitIdBytes = 256;
+constexpr size_t kMaxDescriptionBytes = 4096;
+constexpr int32_t kDefaultSnapshotEvery = 100;
+constexpr int32_t kMaxSnapshotEvery = 1000000;
+
+std::string ShadowKey(const std::string& spec) { return "shadow:" + spec; }
+
+// Returns a fresh event id: 32 hex digits from the clock, the pid, a counter
+// and an address, mixed. Only uniqueness matters (the id is logged, so the
+// draw it seeds replays from the log).
+std::string GenerateEventId(int64_t now_us) {
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t c = counter.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t a = Mix64(static_cast<uint64_t>(now_us) ^ (static_cast<uint64_t>(getpid()) << 40));
+  const uint64_t b = Mix64(c ^ reinterpret_cast<uintptr_t>(&counter) ^ Mix64(a));
+  return absl::StrFormat("%016x%016x", a, b);
+}
+
+absl::Status ValidateEventId(const std::string& id) {
+  if (id.size() > kMaxEventIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event_id has ", id.size(), " bytes; at most ", kMaxEventIdBytes));
+  }
+  for (unsigned char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "event_id must be printable ASCII without spaces");
+    }
+  }
+  return absl::OkStatus();
+}
+
+PolicyOptions MakePolicyOptions(const ExperimentConfig& config, const FeatureSpace& space,
+                                int32_t thompson_pmf_draws) {
+  PolicyOptions o;
+  o.context_dim = ContextLength(space);
+  o.exploration_floor = config.exploration_floor();
+  o.thompson_pmf_draws = thompson_pmf_draws;
+  return o;
+}
+
+}  // namespace
+
+absl::Status ValidateName(const std::string& name, const std::string& field) {
+  if (name.empty() || name.size() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must have 1..64 characters, got ", name.size()));
+  }
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " '", name, "' may only contain [A-Za-z0-9_.-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
+                      const std::vector<double>& weights) {
+  double total = 0;
+  for (double w : weights) total += w;
+  const double u = static_cast<double>(StableHash64(unit_id, salt) >> 11) * 0x1.0p-53;
+  const double point = u * total;
+  double cumulative = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    cumulative += weights[i];
+    if (point < cumulative) return static_cast<int32_t>(i);
+  }
+  return static_cast<int32_t>(weights.size()) - 1;
+}
+
+// ------------------------------------------------------------------ open
+
+absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
+    const std::string& data_dir, ExperimentManagerOptions options) {
+  if (options.log.mode != EventLogOptions::Mode::kReadWrite) {
+    return absl::InvalidArgumentError("ExperimentManager needs a read-write event log");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<EventLog> log, EventLog::Open(data_dir, options.log));
+  std::unique_ptr<ExperimentManager> manager(
+      new ExperimentManager(std::move(options), std::move(log)));
+  ASSIGN_OR_RETURN(std::vector<ExperimentConfig> configs, manager->log_->ListExperiments());
+  for (const ExperimentConfig& config : configs) {
+    ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, manager->Build(config));
+    RETURN_IF_ERROR(manager->Restore(*e));
+    absl::MutexLock lock(&manager->mu_);
+    manager->experiments_[config.name()] = std::move(e);
+  }
+  return manager;
+}
+
+ExperimentManager::ExperimentManager(ExperimentManagerOptions options,
+                                     std::unique_ptr<EventLog> log)
+    : options_(std::move(options)), log_(std::move(log)) {}
+
+ExperimentManager::~ExperimentManager() {
+  absl::Status s = Shutdown();
+  if (!s.ok()) std::fprintf(stderr, "experiments: final snapshot failed: %s\n", s.ToString().c_str());
+}
+
+absl::StatusOr<std::shared_ptr<ExperimentManager::Experiment>> ExperimentManager::Build(
+    const ExperimentConfig& config) const {
+  auto e = std::make_shared<Experiment>();
+  e->config = config;
+  e->space = FeatureSpaceFromConfig(config);
+  e->salt = StableHash64(config.name());
+  const PolicyOptions policy_options =
+      MakePolicyOptions(config, e->space, options_.thompson_pmf_draws);
+  for (const Variant& v : config.variants()) {
+    Slot slot;
+    slot.key = v.name();
+    ASSIGN_OR_RETURN(slot.policy, CreatePolicy(v.policy_spec(), policy_options));
+    e->variants.push_back(std::move(slot));
+    e->weights.push_back(v.traffic_weight());
+  }
+  for (const std::string& spec : config.shadow_policy_specs()) {
+    Slot slot;
+    slot.key = ShadowKey(spec);
+    ASSIGN_OR_RETURN(slot.policy, CreatePolicy(spec, policy_options));
+    e->shadows.push_back(std::move(slot));
+  }
+  return e;
+}
+
+absl::Status ExperimentManager::Restore(Experiment& e) {
+  const std::string& name = e.config.name();
+  int64_t replay_from = -1;
+  for (std::vector<Slot>* slots : {&e.variants, &e.shadows}) {
+    for (Slot& slot : *slots) {
+      ASSIGN_OR_RETURN(std::optional<PolicySnapshot> snapshot, log_->LatestSnapshot(name, slot.key));
+      if (snapshot && snapshot->policy_spec() == slot.policy->spec()) {
+        PolicyState state;
+        if (!state.ParseFromString(snapshot->state())) {
+          return absl::DataLossError(absl::StrCat("snapshot of ", name, "/", slot.key,
+                                                  " version ", snapshot->version(),
+                                                  " does not parse"));
+        }
+        RETURN_IF_ERROR(slot.policy->Restore(state));
+        slot.restored_seq = snapshot->learn_seq();
+      }
+      replay_from = replay_from < 0 ? slot.restored_seq : std::min(replay_from, slot.restored_seq);
+    }
+  }
+  int64_t replayed = 0, skipped = 0;
+  RETURN_IF_ERROR(log_->ScanLearned(
+      name, std::max<int64_t>(replay_from, 0),
+      [&](int64_t seq, const LearnedReward& learned) -> absl::Status {
+        absl::StatusOr<DecisionEvent> decision = log_->GetDecision(learned.event_id());
+        if (!decision.ok()) {  // never fatal: the rest of the journal still counts
+          ++skipped;
+          std::fprintf(stderr, "experiments: replay of %s seq %lld skipped: %s\n", name.c_str(),
+                       static_cast<long long>(seq), decision.status().ToString().c_str());
+          return absl::OkStatus();
+        }
+        ++replayed;
+        absl::Status s = Learn(e, *decision, learned.value(), seq);
+        if (!s.ok()) ++skipped;
+        return absl::OkStatus();
+      }));
+  ASSIGN_OR_RETURN(int64_t last, log_->LastLearnSeq(name));
+  absl::MutexLock lock(&e.learn_mu);
+  e.next_seq = last;
+  e.applied_seq = last;
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------ experiments
+
+absl::StatusOr<ExperimentConfig> ExperimentManager::CreateExperiment(ExperimentConfig config) {
+  RETURN_IF_ERROR(ValidateName(config.name(), "name"));
+  if (config.variants_size() < 1 || config.variants_size() > kMaxVariants) {
+    return absl::InvalidArgumentError(absl::StrCat("variants must have 1..", kMaxVariants,
+                                                   " entries, got ", config.variants_size()));
+  }
+  if (config.shadow_policy_specs_size() > kMaxShadows) {
+    return absl::InvalidArgumentError(absl::StrCat("shadow_policy_specs must have 0..",
+                                                   kMaxShadows, " entries, got ",
+                                                   config.shadow_policy_specs_size()));
+  }
+  if (!RewardAggregation_IsValid(config.reward_aggregation())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reward_aggregation ", config.reward_aggregation(), " is not SUM, FIRST or LAST"));
+  }
+  if (config.reward_aggregation() == REWARD_AGGREGATION_UNSPECIFIED) {
+    config.set_reward_aggregation(SUM);
+  }
+  if (!std::isfinite(config.default_reward())) {
+    return absl::InvalidArgumentError("default_reward must be finite");
+  }
+  if (config.reward_window_ms() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reward_window_ms must be >= 0, got ", config.reward_window_ms()));
+  }
+  if (config.context_dim() < 0 || config.context_dim() > kMaxDenseDim) {
+    return absl::InvalidArgumentError(absl::StrCat("context_dim must be in [0, ", kMaxDenseDim,
+                                                   "], got ", config.context_dim()));
+  }
+  if (!(config.exploration_floor() >= 0 && config.exploration_floor() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exploration_floor must be in [0, 1], got ", config.exploration_floor()));
+  }
+  if (config.description().size() > kMaxDescriptionBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("description has ", config.description().size(),
+                                                   " bytes; at most ", kMaxDescriptionBytes));
+  }
+  if (config.snapshot_every_rewards() == 0) config.set_snapshot_every_rewards(kDefaultSnapshotEvery);
+  if (config.snapshot_every_rewards() < 1 || config.snapshot_every_rewards() > kMaxSnapshotEvery) {
+    return absl::InvalidArgumentError(absl::StrCat("snapshot_every_rewards must be in [1, ",
+                                                   kMaxSnapshotEvery, "], got ",
+                                                   config.snapshot_every_rewards()));
+  }
+  RETURN_IF_ERROR(ValidateFeatureSpace(FeatureSpaceFromConfig(config)));
+  absl::flat_hash_set<std::string> names;
+  for (int i = 0; i < config.variants_size(); ++i) {
+    Variant* v = config.mutable_variants(i);
+    RETURN_IF_ERROR(ValidateName(v->name(), absl::StrCat("variants[", i, "].name")));
+    if (!names.insert(v->name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("variants[", i, "].name '", v->name(),
+                                                     "' is repeated"));
+    }
+    if (!(std::isfinite(v->traffic_weight()) && v->traffic_weight() > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("variants[", i,
+                                                     "].traffic_weight must be > 0 and finite, got ",
+                                                     v->traffic_weight()));
+    }
+    absl::StatusOr<std::string> canonical = CanonicalPolicySpec(v->policy_spec());
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("variants[", i, "].policy_spec: ",
+                                                     canonical.status().message()));
+    }
+    v->set_policy_spec(*canonical);
+  }
+  absl::flat_hash_set<std::string> shadows;
+  for (int i = 0; i < config.shadow_policy_specs_size(); ++i) {
+    absl::StatusOr<std::string> canonical = CanonicalPolicySpec(config.shadow_policy_specs(i));
+    if (!canonical.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("shadow_policy_specs[", i, "]: ",
+                                                     canonical.status().message()));
+    }
+    if (!shadows.insert(*canonical).second) {
+      return absl::InvalidArgumentError(absl::StrCat("shadow_policy_specs[", i, "] '", *canonical,
+                                                     "' is repeated"));
+    }
+    *config.mutable_shadow_policy_specs(i) = *canonical;
+  }
+  config.set_created_unix_ms(log_->NowUs() / 1000);
+  // Building the policies checks the specs against the feature space (e.g. a
+  // linear policy's dimension bound).
+  absl::StatusOr<std::shared_ptr<Experiment>> e = Build(config);
+  if (!e.ok()) return absl::InvalidArgumentError(e.status().message());
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return absl::FailedPreconditionError("experiments are shut down");
+  if (experiments_.contains(config.name())) {
+    return absl::AlreadyExistsError(absl::StrCat("experiment '", config.name(), "' exists"));
+  }
+  RETURN_IF_ERROR(log_->CreateExperiment(config));
+  experiments_[config.name()] = *std::move(e);
+  return config;
+}
+
+absl::StatusOr<std::shared_ptr<ExperimentManager::Experiment>> ExperimentManager::Find(
+    const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = experiments_.find(name);
+  if (it == experiments_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<ExperimentConfig> ExperimentManager::GetExperiment(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(name));
+  return e->config;
+}
+
+std::vector<ExperimentConfig> ExperimentManager::ListExperiments() const {
+  std::vector<ExperimentConfig> out;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, e] : experiments_) out.push_back(e->config);
+  }
+  std::sort(out.begin(), out.end(), [](const ExperimentConfig& a, const ExperimentConfig& b) {
+    return a.name() < b.name();
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------ decide
+
+absl::StatusOr<DecideResponse> ExperimentManager::Decide(const DecideRequest& request) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(request.experiment()));
+  if (request.actions_size() < 1 || request.actions_size() > kMaxActions) {
+    return absl::InvalidArgumentError(absl::StrCat("actions must have 1..", kMaxActions,
+                                                   " entries, got ", request.actions_size()));
+  }
+  const int64_t now = log_->NowUs();
+  std::string event_id = request.event_id();
+  if (event_id.empty()) {
+    event_id = GenerateEventId(now);
+  } else {
+    RETURN_IF_ERROR(ValidateEventId(event_id));
+  }
+  if (request.unit_id().size() > kMaxUnitIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("unit_id has ", request.unit_id().size(),
+                                                   " bytes; at most ", kMaxUnitIdBytes));
+  }
+  const std::string unit_id = request.unit_id().empty() ? event_id : request.unit_id();
+
+  DecisionInput input;
+  RETURN_IF_ERROR(BuildDecisionInput(e->space, request.context(), request.actions(), &input));
+  const Slot& slot = e->variants[AssignVariant(unit_id, e->salt, e->weights)];
+  const uint64_t seed = StableHash64(event_id);
+  const int64_t version = slot.policy->version();
+  Decision decision;
+  RETURN_IF_ERROR(slot.policy->Choose(input, seed, &decision));
+
+  DecisionEvent event;
+  event.set_event_id(event_id);
+  event.set_experiment(e->config.name());
+  event.set_variant(slot.key);
+  event.set_timestamp_us(now);
+  *event.mutable_context() = request.context();
+  *event.mutable_actions() = request.actions();
+  event.mutable_pmf()->Assign(decision.pmf.begin(), decision.pmf.end());
+  event.set_chosen_index(decision.chosen);
+  event.set_chosen_action(request.actions(decision.chosen).id());
+  event.set_seed(seed);
+  event.set_policy_name(slot.policy->family());
+  event.set_policy_spec(slot.policy->spec());
+  event.set_policy_version(version);
+  event.set_unit_id(unit_id);
+  Decision shadow_decision;
+  for (const Slot& shadow : e->shadows) {
+    RETURN_IF_ERROR(shadow.policy->Choose(input, seed, &shadow_decision));
+    ShadowDecision* s = event.add_shadows();
+    s->set_policy_name(shadow.policy->family());
+    s->set_policy_spec(shadow.policy->spec());
+    s->mutable_pmf()->Assign(shadow_decision.pmf.begin(), shadow_decision.pmf.end());
+    s->set_chosen_index(shadow_decision.chosen);
+  }
+  // Durable before the reply: no decision is returned unlogged.
+  absl::Status logged = log_->AppendDecision(event);
+  if (!logged.ok()) {
+    if (absl::IsAlreadyExists(logged) || absl::IsInvalidArgument(logged)) return logged;
+    return absl::UnavailableError(absl::StrCat("decision not logged: ", logged.message()));
+  }
+
+  DecideResponse response;
+  response.set_event_id(event_id);
+  response.set_chosen_action(event.chosen_action());
+  response.set_chosen_index(decision.chosen);
+  response.set_propensity(decision.pmf[decision.chosen]);
+  *response.mutable_pmf() = event.pmf();
+  response.set_variant(slot.key);
+  response.set_policy_spec(slot.policy->spec());
+  response.set_policy_version(version);
+  return response;
+}
+
+// ------------------------------------------------------------------ reward
+
+absl::Status ExperimentManager::Learn(Experiment& e, const DecisionEvent& decision, double value,
+                                      int64_t seq) {
+  DecisionInput input;
+  RETURN_IF_ERROR(BuildDecisionInput(e.space, decision.context(), decision.actions(), &input));
+  absl::Status status;
+  for (Slot& slot : e.variants) {
+    if (slot.key == decision.variant() && seq > slot.restored_seq) {
+      status.Update(slot.policy->Update(input, decision.chosen_index(), value));
+    }
+  }
+  for (Slot& slot : e.shadows) {
+    if (seq > slot.restored_seq) {
+      status.Update(slot.policy->Update(input, decision.chosen_index(), value));
+    }
+  }
+  return status;
+}
+
+absl::Status ExperimentManager::SnapshotLocked(Experiment& e) {
+  const int64_t now = log_->NowUs();
+  for (std::vector<Slot>* slots : {&e.variants, &e.shadows}) {
+    for (Slot& slot : *slots) {
+      PolicySnapshot snapshot;
+      snapshot.set_experiment(e.config.name());
+      snapshot.set_variant(slot.key);
+      snapshot.set_policy_spec(slot.policy->spec());
+      snapshot.set_version(slot.policy->version());
+      snapshot.set_timestamp_us(now);
+      snapshot.set_state(slot.policy->Snapshot().SerializeAsString());
+      snapshot.set_learn_seq(e.applied_seq);
+      RETURN_IF_ERROR(log_->PutSnapshot(snapshot));
+    }
+  }
+  e.since_snapshot = 0;
+  return absl::OkStatus();
+}
+
+bool ExperimentManager::IsMyTurn(Turn* turn) {
+  return turn->experiment->applied_seq == turn->seq - 1;
+}
+
+absl::StatusOr<RewardResponse> ExperimentManager::Reward(const RewardRequest& request) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(request.experiment()));
+  if (request.event_id().empty()) return absl::InvalidArgumentError("event_id is required");
+  int64_t seq = -1;
+  auto allocate = [&] {
+    absl::MutexLock lock(&e->learn_mu);
+    seq = ++e->next_seq;
+    return seq;
+  };
+  absl::StatusOr<RewardOutcome> outcome =
+      log_->AddReward(e->config, request.event_id(), request.value(), allocate);
+  if (seq >= 0) {
+    // Apply learned rewards in journal order, so a restart's replay sees the
+    // same sequence and a snapshot covers exactly the rewards up to its seq.
+    absl::MutexLock lock(&e->learn_mu);
+    const int64_t my_seq = seq;
+    Turn turn{e.get(), my_seq};
+    e->learn_mu.Await(absl::Condition(&IsMyTurn, &turn));
+    absl::Status learned = absl::OkStatus();
+    if (outcome.ok()) learned = Learn(*e, outcome->decision, outcome->learn_value, my_seq);
+    e->applied_seq = my_seq;
+    if (outcome.ok() && ++e->since_snapshot >= e->config.snapshot_every_rewards()) {
+      absl::Status s = SnapshotLocked(*e);
+      if (!s.ok()) std::fprintf(stderr, "experiments: snapshot failed: %s\n", s.ToString().c_str());
+    }
+    RETURN_IF_ERROR(learned);
+  }
+  if (!outcome.ok()) return outcome.status();
+  RewardResponse response;
+  response.set_learned(outcome->learned);
+  response.set_aggregated(outcome->record.aggregated());
+  return response;
+}
+
+// ------------------------------------------------------------------ snapshots
+
+absl::Status ExperimentManager::SnapshotAll() {
+  std::vector<std::shared_ptr<Experiment>> all;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, e] : experiments_) all.push_back(e);
+  }
+  absl::Status status;
+  for (auto& e : all) {
+    absl::MutexLock lock(&e->learn_mu);
+    status.Update(SnapshotLocked(*e));
+  }
+  return status;
+}
+
+absl::Status ExperimentManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return absl::OkStatus();
+    shut_down_ = true;
+  }
+  return options_.snapshot_on_shutdown ? SnapshotAll() : absl::OkStatus();
+}
+
+absl::StatusOr<PolicyState> ExperimentManager::PolicyStateOf(const std::string& experiment,
+                                                             const std::string& variant) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(experiment));
+  std::string key = variant;
+  if (key.rfind("shadow:", 0) == 0) {  // accept a shadow's spec in any spelling
+    absl::StatusOr<std::string> canonical = CanonicalPolicySpec(key.substr(7));
+    if (canonical.ok()) key = ShadowKey(*canonical);
+  }
+  for (const std::vector<Slot>* slots : {&e->variants, &e->shadows}) {
+    for (const Slot& slot : *slots) {
+      if (slot.key == key) return slot.policy->Snapshot();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("experiment '", experiment, "' has no variant '",
+                                          variant, "'"));
+}
+
+}  // namespace recbandit::bandits

@@ -1,0 +1,149 @@
+// Bandit experiments: variants with traffic weights assigned by hashing a unit
+// id, shadow policies, durable Decide (logged before it returns), Reward joined
+// by event id, and learning that survives restarts (snapshots + journal replay).
+#ifndef RECBANDIT_BANDITS_EXPERIMENT_H_
+#define RECBANDIT_BANDITS_EXPERIMENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "bandits/event_log.h"
+#include "bandits/features.h"
+#include "bandits/policy.h"
+#include "proto/experiments.pb.h"
+
+namespace recbandit::bandits {
+
+struct ExperimentManagerOptions {
+  // Options of the event log opened under <data_dir>/events. mode must be
+  // kReadWrite. Tests inject the clock here (now_us).
+  EventLogOptions log;
+  // Monte Carlo draws behind Thompson sampling pmfs. 1..1000000; default 1000.
+  int32_t thompson_pmf_draws = 1000;
+  // true (default): Shutdown() and the destructor snapshot every policy.
+  // false: no final snapshot (tests of restart replay).
+  bool snapshot_on_shutdown = true;
+};
+
+// Returns OK when `name` is 1..64 characters of [A-Za-z0-9_.-], else
+// INVALID_ARGUMENT naming `field`.
+absl::Status ValidateName(const std::string& name, const std::string& field);
+
+// Returns the index of the variant that `unit_id` is assigned to: a point
+// uniform in [0, 1) from StableHash64(unit_id, salt) falls into the variants'
+// cumulative traffic shares. REQUIRES: weights non-empty, each > 0.
+int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
+                      const std::vector<double>& weights);
+
+// Owns every experiment of one server: configs, live policies and the event
+// log. Thread-safe: Decide and Reward may run concurrently from any threads.
+//
+//   ASSIGN_OR_RETURN(auto manager, ExperimentManager::Open(data_dir, {}));
+//   ASSIGN_OR_RETURN(DecideResponse d, manager->Decide(request));  // logged
+//   ASSIGN_OR_RETURN(RewardResponse r, manager->Reward(reward));
+//
+// Learning (bandits/log_format.md, "Learning from rewards"): the first in-window
+// reward of a decision is learned with its value; later in-window rewards are
+// learned with the change they make to the aggregate (SUM: the value; LAST: new
+// minus old; FIRST: never), skipped when that change is 0; late rewards are
+// stored, never learned. So the rewards a policy learned from a decision always
+// sum to its aggregated reward. The decision's variant policy and every shadow
+// policy learn (shadows learn the logged action's reward). Learned rewards are
+// journaled with a per-experiment sequence number in the same durable write as
+// the reward and applied in that order; a snapshot of every policy is written
+// every snapshot_every_rewards learned rewards and at shutdown; Open restores
+// each policy from its latest snapshot and replays the journal after it.
+class ExperimentManager {
+ public:
+  // Opens (creating if needed) the log under `data_dir` and restores every
+  // stored experiment's policies. UNAVAILABLE when another process holds the
+  // log.
+  static absl::StatusOr<std::unique_ptr<ExperimentManager>> Open(
+      const std::string& data_dir, ExperimentManagerOptions options);
+  // Calls Shutdown().
+  ~ExperimentManager();
+  ExperimentManager(const ExperimentManager&) = delete;
+  ExperimentManager& operator=(const ExperimentManager&) = delete;
+
+  // Validates `config` (bounds in proto/events.proto ExperimentConfig), fills
+  // defaults (aggregation SUM, snapshot_every_rewards 100, canonical policy
+  // specs, created_unix_ms), stores it durably and returns it as stored.
+  // INVALID_ARGUMENT naming the field; ALREADY_EXISTS for a taken name.
+  absl::StatusOr<ExperimentConfig> CreateExperiment(ExperimentConfig config);
+  // NOT_FOUND for an unknown name.
+  absl::StatusOr<ExperimentConfig> GetExperiment(const std::string& name) const;
+  // Returns every experiment sorted by name.
+  std::vector<ExperimentConfig> ListExperiments() const;
+
+  // Chooses an action and logs the decision durably before returning (see
+  // proto/experiments.proto Decide for the error codes).
+  absl::StatusOr<DecideResponse> Decide(const DecideRequest& request);
+  // Joins a reward and learns from it (proto/experiments.proto Reward).
+  absl::StatusOr<RewardResponse> Reward(const RewardRequest& request);
+
+  // Writes a snapshot of every policy of every experiment now.
+  absl::Status SnapshotAll();
+  // Snapshots every policy (unless options say not to). Later calls are
+  // no-ops. Decide and Reward must not run concurrently with or after it.
+  absl::Status Shutdown();
+
+  // The underlying log (for export and OPE in the same process).
+  const EventLog& log() const { return *log_; }
+
+  // Returns the current learned state of `variant` ("shadow:<spec>" for a
+  // shadow) of `experiment` (tests and tools). NOT_FOUND when unknown.
+  absl::StatusOr<PolicyState> PolicyStateOf(const std::string& experiment,
+                                            const std::string& variant) const;
+
+ private:
+  struct Slot {
+    std::string key;                 // variant name or "shadow:<spec>"
+    std::unique_ptr<Policy> policy;
+    int64_t restored_seq = 0;        // journal seq its restored snapshot covers
+  };
+  struct Experiment {
+    ExperimentConfig config;
+    FeatureSpace space;
+    std::vector<Slot> variants;      // config order
+    std::vector<Slot> shadows;       // config order
+    std::vector<double> weights;     // traffic weights, variants order
+    uint64_t salt = 0;               // StableHash64(name): variant assignment
+    absl::Mutex learn_mu;
+    int64_t next_seq ABSL_GUARDED_BY(learn_mu) = 0;     // last allocated
+    int64_t applied_seq ABSL_GUARDED_BY(learn_mu) = 0;  // all <= applied done
+    int64_t since_snapshot ABSL_GUARDED_BY(learn_mu) = 0;
+  };
+
+  struct Turn {
+    Experiment* experiment;
+    int64_t seq;
+  };
+  // Await condition: every learned reward before turn->seq has been applied.
+  static bool IsMyTurn(Turn* turn) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  ExperimentManager(ExperimentManagerOptions options, std::unique_ptr<EventLog> log);
+  absl::StatusOr<std::shared_ptr<Experiment>> Build(const ExperimentConfig& config) const;
+  absl::Status Restore(Experiment& e);
+  absl::StatusOr<std::shared_ptr<Experiment>> Find(const std::string& name) const;
+  // Applies one learned reward to the decision's variant policy and the
+  // shadows whose snapshot does not already cover `seq`.
+  absl::Status Learn(Experiment& e, const DecisionEvent& decision, double value, int64_t seq);
+  absl::Status SnapshotLocked(Experiment& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.learn_mu);
+
+  const ExperimentManagerOptions options_;
+  std::unique_ptr<EventLog> log_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Experiment>> experiments_
+      ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_EXPERIMENT_H_

@@ -1,0 +1,323 @@
+// Tests of bandits::ExperimentManager: config validation, deterministic and
+// proportional variant assignment, durable Decide with shadows, Reward
+// learning, and restart restoring exactly what was learned.
+#include "bandits/experiment.h"
+
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/random.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::bandits {
+namespace {
+
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::StatusIs;
+using ::testing::HasSubstr;
+
+ExperimentConfig TwoVariantConfig(const std::string& name) {
+  ExperimentConfig c;
+  c.set_name(name);
+  c.set_context_dim(3);
+  Variant* a = c.add_variants();
+  a->set_name("greedy");
+  a->set_policy_spec("epsilon_greedy:epsilon=0.2");
+  a->set_traffic_weight(1);
+  Variant* b = c.add_variants();
+  b->set_name("lin");
+  b->set_policy_spec("linucb:alpha=1");
+  b->set_traffic_weight(1);
+  c.add_shadow_policy_specs("ucb1");
+  c.add_shadow_policy_specs("lin_ts");
+  return c;
+}
+
+DecideRequest MakeRequest(const std::string& experiment, const std::string& event_id,
+                          int i) {
+  DecideRequest r;
+  r.set_experiment(experiment);
+  r.set_event_id(event_id);
+  r.set_unit_id(absl::StrCat("user", i % 17));
+  Rng rng(i);
+  for (int d = 0; d < 3; ++d) r.mutable_context()->add_dense(static_cast<float>(rng.Normal()));
+  for (const char* id : {"a", "b", "c", "d"}) r.add_actions()->set_id(id);
+  return r;
+}
+
+// Reward of a decision: action "c" pays 1, the others 0.
+double RewardOf(const DecideResponse& d) { return d.chosen_action() == "c" ? 1.0 : 0.0; }
+
+TEST(ExperimentTest, CreateValidatesAndFillsDefaults) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ASSERT_OK_AND_ASSIGN(ExperimentConfig stored, manager->CreateExperiment(TwoVariantConfig("e1")));
+  EXPECT_EQ(stored.reward_aggregation(), SUM);
+  EXPECT_EQ(stored.snapshot_every_rewards(), 100);
+  EXPECT_GT(stored.created_unix_ms(), 0);
+  EXPECT_THAT(manager->CreateExperiment(TwoVariantConfig("e1")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+
+  auto bad = [&](auto mutate, const std::string& message) {
+    ExperimentConfig c = TwoVariantConfig("e2");
+    mutate(c);
+    EXPECT_THAT(manager->CreateExperiment(c),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)));
+  };
+  bad([](ExperimentConfig& c) { c.set_name(""); }, "name must have 1..64");
+  bad([](ExperimentConfig& c) { c.set_name(std::string(65, 'x')); }, "1..64");
+  bad([](ExperimentConfig& c) { c.set_name("a b"); }, "[A-Za-z0-9_.-]");
+  bad([](ExperimentConfig& c) { c.clear_variants(); }, "variants must have 1..16");
+  bad([](ExperimentConfig& c) { c.mutable_variants(1)->set_traffic_weight(0); },
+      "variants[1].traffic_weight must be > 0");
+  bad([](ExperimentConfig& c) { c.mutable_variants(1)->set_traffic_weight(std::nan("")); },
+      "traffic_weight");
+  bad([](ExperimentConfig& c) { c.mutable_variants(1)->set_name("greedy"); }, "repeated");
+  bad([](ExperimentConfig& c) { c.mutable_variants(0)->set_policy_spec("nope:x=1"); },
+      "variants[0].policy_spec");
+  bad([](ExperimentConfig& c) { c.add_shadow_policy_specs("ucb1"); }, "repeated");
+  bad([](ExperimentConfig& c) { c.set_reward_window_ms(-1); }, "reward_window_ms");
+  bad([](ExperimentConfig& c) { c.set_exploration_floor(1.5); }, "exploration_floor");
+  bad([](ExperimentConfig& c) { c.set_context_dim(5000); }, "context_dim");
+  bad([](ExperimentConfig& c) { c.set_snapshot_every_rewards(-3); }, "snapshot_every_rewards");
+  bad([](ExperimentConfig& c) { c.set_default_reward(INFINITY); }, "default_reward");
+  bad([](ExperimentConfig& c) { c.set_reward_aggregation(static_cast<RewardAggregation>(9)); },
+      "reward_aggregation");
+  EXPECT_THAT(manager->GetExperiment("e2"), StatusIs(absl::StatusCode::kNotFound));
+
+  // Stored durably: a reopened manager lists it.
+  manager.reset();
+  ASSERT_OK_AND_ASSIGN(manager, ExperimentManager::Open(dir.path(), {}));
+  auto all = manager->ListExperiments();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].name(), "e1");
+  EXPECT_EQ(all[0].variants(1).policy_spec(), stored.variants(1).policy_spec());
+}
+
+TEST(ExperimentTest, VariantAssignmentIsDeterministicAndProportional) {
+  const std::vector<double> weights = {1, 2, 7};
+  const uint64_t salt = StableHash64("exp");
+  std::vector<int64_t> counts(3, 0);
+  constexpr int kUnits = 100000;
+  for (int i = 0; i < kUnits; ++i) {
+    const std::string unit = absl::StrCat("unit-", i);
+    const int32_t v = AssignVariant(unit, salt, weights);
+    ASSERT_EQ(v, AssignVariant(unit, salt, weights));
+    ++counts[v];
+  }
+  // Pearson chi-square with 2 degrees of freedom; 13.8 is its 0.999 quantile.
+  double chi2 = 0;
+  for (int v = 0; v < 3; ++v) {
+    const double expected = kUnits * weights[v] / 10.0;
+    chi2 += (counts[v] - expected) * (counts[v] - expected) / expected;
+  }
+  EXPECT_LT(chi2, 13.8) << counts[0] << " " << counts[1] << " " << counts[2];
+  // Another salt (experiment) reshuffles units.
+  int same = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string unit = absl::StrCat("unit-", i);
+    same += AssignVariant(unit, salt, {1, 1}) == AssignVariant(unit, StableHash64("x"), {1, 1});
+  }
+  EXPECT_NEAR(same, 500, 80);
+}
+
+TEST(ExperimentTest, DecideLogsDurablyWithShadowsAndRejectsDuplicates) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ASSERT_OK(manager->CreateExperiment(TwoVariantConfig("exp")).status());
+  ASSERT_OK_AND_ASSIGN(DecideResponse d, manager->Decide(MakeRequest("exp", "ev1", 1)));
+  EXPECT_EQ(d.event_id(), "ev1");
+  double sum = 0;
+  for (double p : d.pmf()) sum += p;
+  EXPECT_NEAR(sum, 1.0, 1e-9);
+  EXPECT_GT(d.propensity(), 0);
+  EXPECT_EQ(d.propensity(), d.pmf(d.chosen_index()));
+  ASSERT_OK_AND_ASSIGN(DecisionEvent logged, manager->log().GetDecision("ev1"));
+  EXPECT_EQ(logged.chosen_index(), d.chosen_index());
+  EXPECT_EQ(logged.variant(), d.variant());
+  EXPECT_EQ(logged.unit_id(), "user1");
+  EXPECT_EQ(logged.seed(), StableHash64("ev1"));
+  ASSERT_EQ(logged.shadows_size(), 2);
+  EXPECT_EQ(logged.shadows(0).policy_spec(), CanonicalPolicySpec("ucb1").value());
+  for (const ShadowDecision& s : logged.shadows()) {
+    ASSERT_EQ(s.pmf_size(), 4);
+    double total = 0;
+    for (double p : s.pmf()) total += p;
+    EXPECT_NEAR(total, 1.0, 1e-9);
+  }
+  EXPECT_THAT(manager->Decide(MakeRequest("exp", "ev1", 2)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  // The same unit always lands in the same variant.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_OK_AND_ASSIGN(DecideResponse again,
+                         manager->Decide(MakeRequest("exp", absl::StrCat("same", i), 1)));
+    EXPECT_EQ(again.variant(), d.variant());
+  }
+  // Generated event ids are unique and logged.
+  DecideRequest anonymous = MakeRequest("exp", "", 3);
+  ASSERT_OK_AND_ASSIGN(DecideResponse g1, manager->Decide(anonymous));
+  ASSERT_OK_AND_ASSIGN(DecideResponse g2, manager->Decide(anonymous));
+  EXPECT_NE(g1.event_id(), g2.event_id());
+  EXPECT_OK(manager->log().GetDecision(g2.event_id()).status());
+  // Bad input.
+  EXPECT_THAT(manager->Decide(MakeRequest("nope", "x", 1)), StatusIs(absl::StatusCode::kNotFound));
+  DecideRequest no_actions = MakeRequest("exp", "x1", 1);
+  no_actions.clear_actions();
+  EXPECT_THAT(manager->Decide(no_actions), StatusIs(absl::StatusCode::kInvalidArgument));
+  DecideRequest short_context = MakeRequest("exp", "x2", 1);
+  short_context.mutable_context()->mutable_dense()->RemoveLast();
+  EXPECT_THAT(manager->Decide(short_context), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(manager->Decide(MakeRequest("exp", "has space", 1)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(manager->log().GetDecision("x2"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(ExperimentTest, RewardLearnsHonoursWindowAndReportsErrors) {
+  ScratchDir dir;
+  ExperimentManagerOptions options;
+  std::atomic<int64_t> now{5'000'000};
+  options.log.now_us = [&] { return now.load(); };
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), options));
+  ExperimentConfig config = TwoVariantConfig("exp");
+  config.set_reward_window_ms(100);
+  config.set_reward_aggregation(FIRST);
+  ASSERT_OK(manager->CreateExperiment(config).status());
+  ASSERT_OK_AND_ASSIGN(DecideResponse d, manager->Decide(MakeRequest("exp", "ev", 1)));
+  RewardRequest r;
+  r.set_experiment("exp");
+  r.set_event_id("ev");
+  r.set_value(1);
+  ASSERT_OK_AND_ASSIGN(RewardResponse first, manager->Reward(r));
+  EXPECT_TRUE(first.learned());
+  EXPECT_EQ(first.aggregated(), 1);
+  r.set_value(0);
+  ASSERT_OK_AND_ASSIGN(RewardResponse repeat, manager->Reward(r));
+  EXPECT_FALSE(repeat.learned());  // FIRST ignores repeats
+  EXPECT_EQ(repeat.aggregated(), 1);
+  ASSERT_OK_AND_ASSIGN(PolicyState state, manager->PolicyStateOf("exp", d.variant()));
+  EXPECT_EQ(state.step(), 1);
+  ASSERT_OK_AND_ASSIGN(PolicyState shadow, manager->PolicyStateOf("exp", "shadow:ucb1"));
+  EXPECT_EQ(shadow.step(), 1);
+
+  ASSERT_OK(manager->Decide(MakeRequest("exp", "late", 2)).status());
+  now += 100'001;
+  r.set_event_id("late");
+  r.set_value(1);
+  ASSERT_OK_AND_ASSIGN(RewardResponse late, manager->Reward(r));
+  EXPECT_FALSE(late.learned());
+  EXPECT_OK(manager->log().GetRewards("late").status());  // stored anyway
+
+  r.set_event_id("unknown");
+  EXPECT_THAT(manager->Reward(r), StatusIs(absl::StatusCode::kNotFound));
+  r.set_event_id("ev");
+  r.set_value(std::nan(""));
+  EXPECT_THAT(manager->Reward(r), StatusIs(absl::StatusCode::kInvalidArgument));
+  // A failed reward does not stall the journal: the next one still learns.
+  ASSERT_OK(manager->Decide(MakeRequest("exp", "ev3", 3)).status());
+  r.set_event_id("ev3");
+  r.set_value(1);
+  ASSERT_OK_AND_ASSIGN(RewardResponse ok, manager->Reward(r));
+  EXPECT_TRUE(ok.learned());
+}
+
+// Runs decisions [begin, end) with rewards on `manager`; returns the responses.
+std::vector<DecideResponse> Drive(ExperimentManager& manager, const std::string& experiment,
+                                  int begin, int end, bool reward) {
+  std::vector<DecideResponse> out;
+  for (int i = begin; i < end; ++i) {
+    auto d = manager.Decide(MakeRequest(experiment, absl::StrCat("ev", i), i));
+    EXPECT_OK(d.status());
+    if (!d.ok()) break;
+    if (reward) {
+      RewardRequest r;
+      r.set_experiment(experiment);
+      r.set_event_id(d->event_id());
+      r.set_value(RewardOf(*d));
+      EXPECT_OK(manager.Reward(r).status());
+      if (i % 5 == 0) {  // a second reward for some decisions (SUM)
+        r.set_value(0.5);
+        EXPECT_OK(manager.Reward(r).status());
+      }
+    }
+    out.push_back(*d);
+  }
+  return out;
+}
+
+TEST(ExperimentTest, RestartRestoresLearnedStateWithoutFinalSnapshot) {
+  for (int snapshot_every : {7, 1000000}) {  // snapshot + replay; replay only
+    SCOPED_TRACE(snapshot_every);
+    ScratchDir twin_dir, restarted_dir;
+    ExperimentConfig config = TwoVariantConfig("exp");
+    config.set_snapshot_every_rewards(snapshot_every);
+    ASSERT_OK_AND_ASSIGN(auto twin, ExperimentManager::Open(twin_dir.path(), {}));
+    ASSERT_OK(twin->CreateExperiment(config).status());
+    ExperimentManagerOptions no_final;
+    no_final.snapshot_on_shutdown = false;
+    ASSERT_OK_AND_ASSIGN(auto restarted, ExperimentManager::Open(restarted_dir.path(), no_final));
+    ASSERT_OK(restarted->CreateExperiment(config).status());
+
+    Drive(*twin, "exp", 0, 60, true);
+    Drive(*restarted, "exp", 0, 60, true);
+    restarted.reset();  // a crash as far as learning is concerned: no final snapshot
+    ASSERT_OK_AND_ASSIGN(restarted, ExperimentManager::Open(restarted_dir.path(), no_final));
+
+    for (const std::string variant : {"greedy", "lin", "shadow:ucb1", "shadow:lin_ts"}) {
+      ASSERT_OK_AND_ASSIGN(PolicyState a, twin->PolicyStateOf("exp", variant));
+      ASSERT_OK_AND_ASSIGN(PolicyState b, restarted->PolicyStateOf("exp", variant));
+      EXPECT_GT(a.step(), 0) << variant;
+      EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << variant;
+    }
+    const auto after_twin = Drive(*twin, "exp", 60, 120, true);
+    const auto after_restart = Drive(*restarted, "exp", 60, 120, true);
+    ASSERT_EQ(after_twin.size(), after_restart.size());
+    for (size_t i = 0; i < after_twin.size(); ++i) {
+      EXPECT_EQ(after_twin[i].chosen_index(), after_restart[i].chosen_index()) << i;
+      EXPECT_EQ(after_twin[i].policy_version(), after_restart[i].policy_version()) << i;
+      EXPECT_EQ(std::vector<double>(after_twin[i].pmf().begin(), after_twin[i].pmf().end()),
+                std::vector<double>(after_restart[i].pmf().begin(), after_restart[i].pmf().end()))
+          << i;
+    }
+  }
+}
+
+TEST(ExperimentTest, ConcurrentRewardsAreAllLearnedOnceInJournalOrder) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ExperimentConfig config = TwoVariantConfig("exp");
+  config.set_snapshot_every_rewards(10);
+  ASSERT_OK(manager->CreateExperiment(config).status());
+  constexpr int kThreads = 8, kPerThread = 40;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int n = t * kPerThread + i;
+        auto d = manager->Decide(MakeRequest("exp", absl::StrCat("c", n), n));
+        ASSERT_OK(d.status());
+        RewardRequest r;
+        r.set_experiment("exp");
+        r.set_event_id(d->event_id());
+        r.set_value(1);  // every reward is learned (first reward of its decision)
+        ASSERT_OK(manager->Reward(r).status());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_OK_AND_ASSIGN(PolicyState shadow, manager->PolicyStateOf("exp", "shadow:ucb1"));
+  EXPECT_EQ(shadow.step(), kThreads * kPerThread);
+  ASSERT_OK_AND_ASSIGN(int64_t last, manager->log().LastLearnSeq("exp"));
+  EXPECT_EQ(last, kThreads * kPerThread);
+  ASSERT_OK_AND_ASSIGN(PolicyState greedy, manager->PolicyStateOf("exp", "greedy"));
+  ASSERT_OK_AND_ASSIGN(PolicyState lin, manager->PolicyStateOf("exp", "lin"));
+  EXPECT_EQ(greedy.step() + lin.step(), kThreads * kPerThread);
+}
+
+}  // namespace
+}  // namespace recbandit::bandits
