@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "ranking/simd.h"
 #include "ranking/topk.h"
 
 #ifdef _OPENMP
@@ -22,6 +23,19 @@ struct UserResult {
   double auc = 0;
   bool has_auc = false;
 };
+
+// Counts the entries of s[0, n) below and equal to `x`.
+RECBANDIT_MULTIVERSION
+void CountBelowEqual(const float* s, int32_t n, float x, int64_t* below, int64_t* equal) {
+  int32_t lt = 0, eq = 0;
+#pragma omp simd reduction(+ : lt, eq)
+  for (int32_t j = 0; j < n; ++j) {
+    lt += s[j] < x ? 1 : 0;
+    eq += s[j] == x ? 1 : 0;
+  }
+  *below = lt;
+  *equal = eq;
+}
 
 UserResult EvaluateUser(absl::Span<const float> scores, absl::Span<const int32_t> train,
                         absl::Span<const int32_t> test_all, int32_t k,
@@ -55,23 +69,26 @@ UserResult EvaluateUser(absl::Span<const float> scores, absl::Span<const int32_t
   r.ndcg = dcg / idcg;
   r.ap = ap / ideal;
   r.hit = hits > 0 ? 1.0 : 0.0;
-  // AUC: positives = test, negatives = items in neither row.
-  std::vector<float> pos_scores;
-  pos_scores.reserve(test.size());
-  for (int32_t t : test) pos_scores.push_back(scores[t]);
-  std::sort(pos_scores.begin(), pos_scores.end());
+  // AUC: positives = test, negatives = items in neither row. For each
+  // positive, count all items scored below / equal to it (one vectorized
+  // pass), then take out the training and test items.
+  const int64_t negatives = static_cast<int64_t>(scores.size()) -
+                            static_cast<int64_t>(train.size()) -
+                            static_cast<int64_t>(test.size());
   double wins = 0;
-  int64_t negatives = 0;
-  size_t tr = 0, te = 0;
-  for (int32_t j = 0; j < static_cast<int32_t>(scores.size()); ++j) {
-    while (tr < train.size() && train[tr] < j) ++tr;
-    while (te < test.size() && test[te] < j) ++te;
-    if ((tr < train.size() && train[tr] == j) || (te < test.size() && test[te] == j)) continue;
-    ++negatives;
-    const float s = scores[j];
-    const auto lo = std::lower_bound(pos_scores.begin(), pos_scores.end(), s);
-    const auto hi = std::upper_bound(lo, pos_scores.end(), s);
-    wins += static_cast<double>(pos_scores.end() - hi) + 0.5 * (hi - lo);
+  for (int32_t p : test) {
+    const float sp = scores[p];
+    int64_t below = 0, equal = 0;
+    CountBelowEqual(scores.data(), static_cast<int32_t>(scores.size()), sp, &below, &equal);
+    for (int32_t t : train) {
+      below -= scores[t] < sp;
+      equal -= scores[t] == sp;
+    }
+    for (int32_t t : test) {
+      below -= scores[t] < sp;
+      equal -= scores[t] == sp;
+    }
+    wins += static_cast<double>(below) + 0.5 * static_cast<double>(equal);
   }
   if (negatives > 0) {
     r.has_auc = true;

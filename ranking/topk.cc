@@ -13,32 +13,36 @@ bool Better(const ScoredIndex& a, const ScoredIndex& b) {
   return a.score > b.score || (a.score == b.score && a.index < b.index);
 }
 
-constexpr int32_t kUserBlock = 4;
-constexpr int32_t kItemBlock = 256;
+constexpr int32_t kItemChunk = 128;
 
-// Scores up to 4 users against items [begin, end), sharing each item row load.
+// Scores `nu` users against items [begin, begin + count): the chunk is
+// transposed once into `yt` (d x count) and every user's scores are built as
+// a sum over factors of scaled rows, so the loop vectorizes over items.
 RECBANDIT_MULTIVERSION
-void ScoreTile(const float* users, int32_t nu, const float* items, int32_t d,
-               int64_t begin, int64_t end, const float* bias, float* out, int64_t n) {
-  for (int64_t i = begin; i < end; ++i) {
-    const float* y = items + i * d;
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    const float* u0 = users;
-    const float* u1 = users + (nu > 1 ? d : 0);
-    const float* u2 = users + (nu > 2 ? 2 * d : 0);
-    const float* u3 = users + (nu > 3 ? 3 * d : 0);
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
+void ScoreChunk(const float* users, int32_t nu, const float* items, int32_t d,
+                int64_t begin, int32_t count, const float* bias, float* out, int64_t n,
+                float* yt) {
+  for (int32_t c = 0; c < count; ++c) {
+    const float* row = items + (begin + c) * d;
+    for (int32_t f = 0; f < d; ++f) yt[f * kItemChunk + c] = row[f];
+  }
+  float acc[kItemChunk];
+  for (int32_t b = 0; b < nu; ++b) {
+    const float* u = users + int64_t{b} * d;
+#pragma omp simd
+    for (int32_t c = 0; c < kItemChunk; ++c) acc[c] = 0.0f;
     for (int32_t f = 0; f < d; ++f) {
-      s0 += u0[f] * y[f];
-      s1 += u1[f] * y[f];
-      s2 += u2[f] * y[f];
-      s3 += u3[f] * y[f];
+      const float uf = u[f];
+      const float* y = yt + f * kItemChunk;
+#pragma omp simd
+      for (int32_t c = 0; c < kItemChunk; ++c) acc[c] += uf * y[c];
     }
-    const float b = bias != nullptr ? bias[i] : 0.0f;
-    out[i] = s0 + b;
-    if (nu > 1) out[n + i] = s1 + b;
-    if (nu > 2) out[2 * n + i] = s2 + b;
-    if (nu > 3) out[3 * n + i] = s3 + b;
+    float* o = out + b * n + begin;
+    if (bias != nullptr) {
+      for (int32_t c = 0; c < count; ++c) o[c] = acc[c] + bias[begin + c];
+    } else {
+      for (int32_t c = 0; c < count; ++c) o[c] = acc[c];
+    }
   }
 }
 
@@ -73,12 +77,11 @@ void ScoreBlock(absl::Span<const float> users, absl::Span<const float> items, in
                 absl::Span<const float> bias, absl::Span<float> out) {
   const int32_t b = static_cast<int32_t>(users.size() / d);
   const int64_t n = static_cast<int64_t>(items.size() / d);
-  for (int64_t begin = 0; begin < n; begin += kItemBlock) {
-    const int64_t end = std::min(n, begin + kItemBlock);
-    for (int32_t u = 0; u < b; u += kUserBlock) {
-      ScoreTile(users.data() + int64_t{u} * d, std::min(kUserBlock, b - u), items.data(), d,
-                begin, end, bias.empty() ? nullptr : bias.data(), out.data() + u * n, n);
-    }
+  std::vector<float> yt(static_cast<size_t>(d) * kItemChunk, 0.0f);
+  for (int64_t begin = 0; begin < n; begin += kItemChunk) {
+    const int32_t count = static_cast<int32_t>(std::min<int64_t>(kItemChunk, n - begin));
+    ScoreChunk(users.data(), b, items.data(), d, begin, count,
+               bias.empty() ? nullptr : bias.data(), out.data(), n, yt.data());
   }
 }
 
