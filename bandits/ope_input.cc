@@ -2,6 +2,8 @@
 // OPE (bandits/ope_input.h).
 #include "bandits/ope_input.h"
 
+#include <emmintrin.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -180,6 +182,40 @@ absl::Status TargetPmfOf(const ExportTarget& target,
   return absl::OkStatus();
 }
 
+// Splits the line at `p` into kFields comma-separated fields with SSE2 when
+// the line has no '"', exactly kFields fields, and is followed by '\n' at
+// least 16 bytes before `end`; returns false (nothing consumed) otherwise, and
+// the caller takes the general RFC 4180 path.
+bool SplitUnquotedLine(const char* p, const char* end, std::string_view* f, int* nf_out) {
+  const __m128i comma_v = _mm_set1_epi8(',');
+  const __m128i newline_v = _mm_set1_epi8('\n');
+  const __m128i quote_v = _mm_set1_epi8('"');
+  const char* field_start = p;
+  int nf = 0;
+  for (const char* q = p; end - q >= 16; q += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+    const unsigned nl = _mm_movemask_epi8(_mm_cmpeq_epi8(v, newline_v));
+    const unsigned before = nl ? (nl & (0u - nl)) - 1 : 0xFFFFu;
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote_v)) & before) return false;
+    unsigned commas = _mm_movemask_epi8(_mm_cmpeq_epi8(v, comma_v)) & before;
+    while (commas) {
+      const char* at = q + __builtin_ctz(commas);
+      if (nf >= kFields - 1) return false;
+      f[nf++] = std::string_view(field_start, at - field_start);
+      field_start = at + 1;
+      commas &= commas - 1;
+    }
+    if (nl) {
+      if (nf != kFields - 1) return false;
+      const char* at = q + __builtin_ctz(nl);
+      f[nf++] = std::string_view(field_start, at - field_start);
+      *nf_out = nf;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Returns the unescaped content of a CSV field (quotes removed, "" -> ").
 std::string_view Unquote(std::string_view raw, std::string* scratch) {
   if (raw.size() < 2 || raw.front() != '"') return raw;
@@ -294,6 +330,21 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
   ExportRounds result;
   LoggedRounds& r = result.rounds;
   const bool full = options.full;
+  {
+    // Reserve from the line density of the first MiB.
+    const size_t sample = std::min<size_t>(end - p, 1 << 20);
+    size_t lines = 0;
+    for (const char* c = p; c < p + sample; ++c) lines += (*c == '\n');
+    const size_t expected = sample > 0 ? lines * static_cast<double>(end - p) / sample + 16 : 16;
+    r.action.reserve(expected);
+    r.reward.reserve(expected);
+    r.propensity.reserve(expected);
+    r.target_prob.reserve(expected);
+    if (full) {
+      r.target_row.reserve(expected);
+      r.logging_row.reserve(expected);
+    }
+  }
   const ExportTarget& target = options.target;
   absl::flat_hash_map<std::string, int32_t> action_index;
   // Offered action sets by their raw field (views into the mapped file).
@@ -329,7 +380,20 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
     // Split one record into fields (RFC 4180 quoting, newlines inside quotes).
     int nf = 0;
     bool blank = (*p == '\n' || *p == '\r');
-    while (true) {
+    if (!blank && SplitUnquotedLine(p, end, f, &nf)) {
+      // Fast path: no quotes on this line; p now starts the next line.
+      p = f[kFields - 1].data() + f[kFields - 1].size() + 1;
+      if (!f[kFields - 1].empty() && f[kFields - 1].back() == '\r') {
+        f[kFields - 1].remove_suffix(1);
+      }
+      for (bool& qd : quoted) qd = false;
+    }
+    const char* line_end = p;
+    if (nf == 0) {
+      line_end = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      if (line_end == nullptr) line_end = end;
+    }
+    if (nf == 0) while (true) {  // the general RFC 4180 path
       const char* start = p;
       bool q = false;
       if (p < end && *p == '"') {
@@ -349,8 +413,13 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
           }
           break;
         }
+        if (p > line_end) {  // the quoted field spanned lines
+          line_end = static_cast<const char*>(std::memchr(p, '\n', end - p));
+          if (line_end == nullptr) line_end = end;
+        }
       } else {
-        while (p < end && *p != ',' && *p != '\n') ++p;
+        const char* comma = static_cast<const char*>(std::memchr(p, ',', line_end - p));
+        p = comma != nullptr ? comma : line_end;
       }
       std::string_view field(start, p - start);
       if (nf < kFields) {
@@ -449,10 +518,15 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
     } else if (f[kChosenAction] == last_chosen_action && last_chosen_global >= 0) {
       chosen_global = last_chosen_global;
     } else {
-      auto [slot, inserted] = action_index.emplace(std::string(f[kChosenAction]),
-                                                   static_cast<int32_t>(action_index.size()));
-      if (inserted) r.action_names.emplace_back(f[kChosenAction]);
-      chosen_global = slot->second;
+      auto found = action_index.find(ToAbsl(f[kChosenAction]));
+      if (found == action_index.end()) {
+        found = action_index
+                    .emplace(std::string(f[kChosenAction]),
+                             static_cast<int32_t>(action_index.size()))
+                    .first;
+        r.action_names.emplace_back(f[kChosenAction]);
+      }
+      chosen_global = found->second;
       if (!quoted[kChosenAction]) {
         last_chosen_action = f[kChosenAction];
         last_chosen_global = chosen_global;
@@ -466,15 +540,30 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
         return error(kShadowPmfs,
                      absl::StrCat("no shadow policy '", target.shadow_spec, "' in this row"));
       }
-      if (!ParseDoubleList(shadow_field, &shadow)) {
-        return error(kShadowPmfs, "malformed shadow pmf");
-      }
-      if (shadow.size() != num_offered) {
+      size_t entries = 1;
+      for (char c : shadow_field) entries += (c == ';');
+      if (entries != num_offered) {
         return error(kShadowPmfs, absl::StrCat("shadow '", target.shadow_spec, "' has ",
-                                               shadow.size(), " probabilities for ",
-                                               num_offered, " actions"));
+                                               entries, " probabilities for ", num_offered,
+                                               " actions"));
       }
-      target_prob = shadow[chosen];
+      if (full) {
+        if (!ParseDoubleList(shadow_field, &shadow)) {
+          return error(kShadowPmfs, "malformed shadow pmf");
+        }
+        target_prob = shadow[chosen];
+      } else {
+        // Only the chosen action's entry is needed.
+        size_t start = 0;
+        for (int32_t k = 0; k < chosen; ++k) start = shadow_field.find(';', start) + 1;
+        const size_t stop = shadow_field.find(';', start);
+        const std::string_view item = shadow_field.substr(
+            start, stop == std::string_view::npos ? std::string_view::npos : stop - start);
+        if (!ParseNumber(item, &target_prob) || !(target_prob >= 0) || target_prob > 1) {
+          return error(kShadowPmfs, absl::StrCat("malformed shadow probability '",
+                                                 ToAbsl(item), "'"));
+        }
+      }
     } else if (target.kind == ExportTarget::Kind::kUniform) {
       target_prob = 1.0 / num_offered;
     }
