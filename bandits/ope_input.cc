@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
@@ -216,6 +217,34 @@ bool SplitUnquotedLine(const char* p, const char* end, std::string_view* f, int*
   return false;
 }
 
+// A bounded map from two text fields to a pmf row number. Not thread-safe.
+class RowCache {
+ public:
+  // Returns the row cached for (a, b), or -1.
+  int64_t Find(std::string_view a, std::string_view b) const {
+    auto it = map_.find(Key(a, b));
+    if (it == map_.end() || it->second.a != a || it->second.b != b) return -1;
+    return it->second.row;
+  }
+  // Caches `row` for (a, b) while fewer than kMaxEntries are cached. The views
+  // must outlive the cache.
+  void Insert(std::string_view a, std::string_view b, int64_t row) {
+    if (map_.size() < kMaxEntries) map_.insert({Key(a, b), Entry{a, b, row}});
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 1 << 16;
+  struct Entry {
+    std::string_view a, b;
+    int64_t row;
+  };
+  static size_t Key(std::string_view a, std::string_view b) {
+    return absl::Hash<std::pair<absl::string_view, absl::string_view>>{}(
+        std::make_pair(ToAbsl(a), ToAbsl(b)));
+  }
+  absl::flat_hash_map<size_t, Entry> map_;
+};
+
 // Returns the unescaped content of a CSV field (quotes removed, "" -> ").
 std::string_view Unquote(std::string_view raw, std::string* scratch) {
   if (raw.size() < 2 || raw.front() != '"') return raw;
@@ -359,10 +388,9 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
   ActionSet scratch_set;
   std::string_view last_chosen_action;
   int32_t last_chosen_global = -1;
-  std::string_view last_pmf_field, last_pmf_actions;
-  int64_t last_logging_row = -1;
-  std::string_view last_target_field, last_target_actions;
-  int64_t last_target_row = -1;
+  // Pmf rows by their (pmf field, actions field) text, so repeated pmfs share
+  // one row; views point into the mapped file (quoted fields are not cached).
+  RowCache logging_cache, target_cache;
 
   std::string_view f[kFields];
   bool quoted[kFields];
@@ -576,9 +604,8 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
           set->uniform_row >= 0) {
         row = set->uniform_row;
       } else if (target.kind == ExportTarget::Kind::kShadow && full &&
-                 shadow_field == last_target_field && f[kActions] == last_target_actions &&
-                 last_target_row >= 0) {
-        row = last_target_row;
+                 (row = target_cache.Find(shadow_field, f[kActions])) >= 0) {
+        // Reused row.
       } else {
         bool renormalized = false;
         absl::Status s = TargetPmfOf(target, ids, shadow, std::string(f[kUnitId]), &tpmf,
@@ -592,9 +619,10 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
           if (target.kind == ExportTarget::Kind::kUniform && set != &scratch_set) {
             sets[set - sets.data()].uniform_row = row;
           }
-          last_target_field = shadow_field;
-          last_target_actions = f[kActions];
-          last_target_row = row;
+          if (target.kind == ExportTarget::Kind::kShadow && !quoted[kShadowPmfs] &&
+              !quoted[kActions]) {
+            target_cache.Insert(shadow_field, f[kActions], row);
+          }
         }
       }
       if (full) {
@@ -603,17 +631,15 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
       }
     }
     if (full) {
-      // Logging pmf row, reused while consecutive rounds log the same pmf.
-      int64_t lrow = last_logging_row;
-      if (!(f[kPmf] == last_pmf_field && f[kActions] == last_pmf_actions && lrow >= 0)) {
+      // Logging pmf row, shared by rounds that log the same pmf.
+      int64_t lrow = logging_cache.Find(f[kPmf], f[kActions]);
+      if (lrow < 0) {
         if (!ParseDoubleList(f[kPmf], &pmf)) return error(kPmf, "malformed number");
         if (absl::Status s = CheckLoggingPmf(pmf, num_offered, chosen, propensity); !s.ok()) {
           return error(kPmf, std::string(s.message()));
         }
         lrow = r.logging_pmfs.AddRow(set->global, pmf);
-        last_pmf_field = f[kPmf];
-        last_pmf_actions = f[kActions];
-        last_logging_row = lrow;
+        if (!quoted[kPmf] && !quoted[kActions]) logging_cache.Insert(f[kPmf], f[kActions], lrow);
       } else if (std::abs(r.logging_pmfs.Prob(lrow, chosen_global) - propensity) >
                  1e-6 * std::max(1.0, propensity)) {
         return error(kPropensity, "differs from pmf[chosen_index]");
