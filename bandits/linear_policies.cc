@@ -12,6 +12,7 @@
 // joint=concat: x = [context; action] (dim c+k; no interactions).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
@@ -63,7 +64,7 @@ struct Model {
 };
 
 struct Scratch {
-  VectorXd x, u, means, vars, z, s;
+  VectorXd x, u, w, means, vars, z, s;
   MatrixXd xs, ys, cov, m;
   std::vector<int32_t> index;
   std::vector<int64_t> wins;
@@ -72,6 +73,89 @@ struct Scratch {
 Scratch& GetScratch() {
   thread_local Scratch scratch;
   return scratch;
+}
+
+// Hot kernels, compiled for AVX-512, AVX2 and baseline x86-64 and picked at
+// load time (GCC target_clones). Contraction into FMA is switched off and every
+// sum runs in a fixed order over 8 independent lanes, so all clones give
+// bit-identical results: a logged decision replays the same on any x86-64.
+#define RECBANDIT_KERNEL                                                  \
+  __attribute__((target_clones("avx512f", "avx2", "default"),             \
+                 optimize("fp-contract=off")))
+
+// u = M x for a column-major d x d matrix M.
+RECBANDIT_KERNEL void MatVec(const double* m, const double* x, int64_t d, double* u) {
+  for (int64_t i = 0; i < d; ++i) u[i] = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double xj = x[j];
+    const double* col = m + j * d;
+    for (int64_t i = 0; i < d; ++i) u[i] += col[i] * xj;
+  }
+}
+
+// M += w u^T for a column-major d x d matrix M (column j gets u_j * w).
+RECBANDIT_KERNEL void AddOuter(double* m, const double* w, const double* u, int64_t d) {
+  for (int64_t j = 0; j < d; ++j) {
+    const double uj = u[j];
+    double* col = m + j * d;
+    for (int64_t i = 0; i < d; ++i) col[i] += w[i] * uj;
+  }
+}
+
+// Eight doubles as one GCC vector: element-wise operations, lowered to
+// AVX-512, AVX2 or SSE2 by the clone, with identical per-lane results.
+typedef double V8 __attribute__((vector_size(64)));
+// The same, readable at any 8-byte-aligned address.
+typedef double V8Unaligned __attribute__((vector_size(64), aligned(8)));
+
+#define RECBANDIT_LOAD8(p) (*reinterpret_cast<const V8Unaligned*>(p))
+
+// Returns the sum of the 8 lanes of *acc plus the tail sums, in a fixed order.
+__attribute__((always_inline)) inline double SumLanes(const V8* acc, const double* tail) {
+  double lane[8];
+  for (int k = 0; k < 8; ++k) lane[k] = (*acc)[k] + tail[k];
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+         ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+// Accumulates sum_i a[i] * b[i] * scale over whole 8-blocks into four vector
+// accumulators (block k goes to acc[k % 4], breaking the add latency chain).
+__attribute__((always_inline)) inline void AccumulateBlocks(const double* a, const double* b, double scale,
+                             int64_t blocks, V8* acc) {
+  int64_t k = 0;
+  for (; k + 4 <= blocks; k += 4) {
+    acc[0] += (RECBANDIT_LOAD8(a + 8 * k) * RECBANDIT_LOAD8(b + 8 * k)) * scale;
+    acc[1] += (RECBANDIT_LOAD8(a + 8 * k + 8) * RECBANDIT_LOAD8(b + 8 * k + 8)) * scale;
+    acc[2] += (RECBANDIT_LOAD8(a + 8 * k + 16) * RECBANDIT_LOAD8(b + 8 * k + 16)) * scale;
+    acc[3] += (RECBANDIT_LOAD8(a + 8 * k + 24) * RECBANDIT_LOAD8(b + 8 * k + 24)) * scale;
+  }
+  for (int r = 0; k < blocks; ++k, ++r) acc[r] += (RECBANDIT_LOAD8(a + 8 * k) * RECBANDIT_LOAD8(b + 8 * k)) * scale;
+}
+
+// Returns a . b (fixed summation order).
+RECBANDIT_KERNEL double Dot(const double* a, const double* b, int64_t d) {
+  V8 acc[4] = {};
+  double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int64_t blocks = d / 8;
+  AccumulateBlocks(a, b, 1.0, blocks, acc);
+  for (int64_t i = blocks * 8, k = 0; i < d; ++i, ++k) tail[k] += a[i] * b[i];
+  const V8 total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  return SumLanes(&total, tail);
+}
+
+// Returns x^T M x for a column-major d x d matrix M (fixed summation order).
+RECBANDIT_KERNEL double QuadForm(const double* m, const double* x, int64_t d) {
+  V8 acc[4] = {};
+  double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int64_t blocks = d / 8;
+  for (int64_t j = 0; j < d; ++j) {
+    const double xj = x[j];
+    const double* col = m + j * d;
+    AccumulateBlocks(col, x, xj, blocks, acc);
+    for (int64_t i = blocks * 8, k = 0; i < d; ++i, ++k) tail[k] += (col[i] * x[i]) * xj;
+  }
+  const V8 total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  return SumLanes(&total, tail);
 }
 
 void WriteRowMajor(const MatrixXd& m, google::protobuf::RepeatedField<double>* out) {
@@ -329,18 +413,22 @@ class LinearPolicy final : public Policy {
   }
 
   void Learn(Model& m, const VectorXd& x, double reward) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    m.a.noalias() += x * x.transpose();
+    const int64_t d = x.size();
+    AddOuter(m.a.data(), x.data(), x.data(), d);
     m.b.noalias() += reward * x;
     ++m.updates;
     if (m.updates % kRefreshEvery == 0) {
-      m.a_inv = m.a.llt().solve(MatrixXd::Identity(m.a.rows(), m.a.cols()));
+      m.a_inv = m.a.llt().solve(MatrixXd::Identity(d, d));
     } else {
-      VectorXd& u = GetScratch().u;
-      u.noalias() = m.a_inv * x;
-      const double denom = 1.0 + x.dot(u);
-      m.a_inv.noalias() -= (u / denom) * u.transpose();
+      // Sherman-Morrison: (A + x x^T)^-1 = A^-1 - (A^-1 x)(A^-1 x)^T / (1 + x^T A^-1 x).
+      Scratch& s = GetScratch();
+      s.u.resize(d);
+      MatVec(m.a_inv.data(), x.data(), d, s.u.data());
+      const double denom = 1.0 + Dot(x.data(), s.u.data(), d);
+      s.w = s.u * (-1.0 / denom);
+      AddOuter(m.a_inv.data(), s.w.data(), s.u.data(), d);
     }
-    m.theta.noalias() = m.a_inv * m.b;
+    MatVec(m.a_inv.data(), m.b.data(), d, m.theta.data());
   }
 
   // Turns means and variances (of each action's expected reward) into the pmf.
@@ -410,7 +498,7 @@ class LinearPolicy final : public Policy {
     s.means.resize(n);
     s.vars.resize(n);
     const bool need_var = params_.mode != Mode::kEpsilonGreedy;
-    const double prior_var = need_var ? x.squaredNorm() / params_.lambda : 0.0;
+    const double prior_var = need_var ? Dot(x.data(), x.data(), dim_) / params_.lambda : 0.0;
     for (int32_t i = 0; i < n; ++i) {
       auto it = by_id_.find(input.actions[i].id);
       if (it == by_id_.end()) {
@@ -419,10 +507,9 @@ class LinearPolicy final : public Policy {
         continue;
       }
       const Model& m = arms_[it->second];
-      s.means[i] = m.theta.dot(x);
+      s.means[i] = Dot(m.theta.data(), x.data(), dim_);
       if (need_var) {
-        s.u.noalias() = m.a_inv * x;
-        s.vars[i] = x.dot(s.u);
+        s.vars[i] = QuadForm(m.a_inv.data(), x.data(), dim_);
       }
     }
     FinishIndependent(n, rng, s, decision);
