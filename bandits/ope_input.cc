@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
+#include "proto/random.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
 
@@ -156,6 +157,8 @@ absl::Status TargetPmfOf(const ExportTarget& target,
       }
       *out = shadow_pmf;
       return absl::OkStatus();
+    case ExportTarget::Kind::kPolicy:
+      return absl::InvalidArgumentError("policy targets need the decisions' contexts");
     case ExportTarget::Kind::kTable: {
       const auto* pmf = target.table->Find(key);
       if (pmf == nullptr) {
@@ -341,6 +344,10 @@ absl::StatusOr<PositionPmfs> PositionPmfsFromTable(const TargetPmfTable& table,
 
 absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
                                            const ExportReadOptions& options) {
+  if (options.target.kind == ExportTarget::Kind::kPolicy) {
+    ASSIGN_OR_RETURN(LoggedData data, ReadLoggedDataFromFile(path));
+    return RoundsFromLoggedData(data, options, path);
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
   const std::string_view data = file->data();
   const char* p = data.data();
@@ -676,6 +683,8 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
   std::vector<std::string_view> ids;
   std::vector<int32_t> global;
   std::vector<double> tpmf;
+  DecisionInput input;
+  Decision decision;
   static const std::vector<double> kNoShadow;
   int64_t k = 0;
   for (const LoggedDecision& d : data.decisions) {
@@ -715,9 +724,24 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
       }
     }
     bool renormalized = false;
-    if (absl::Status s = TargetPmfOf(options.target, ids, *shadow, d.unit_id, &tpmf,
-                                     &renormalized);
-        !s.ok()) {
+    if (options.target.kind == ExportTarget::Kind::kPolicy) {
+      if (absl::Status s = BuildDecisionInput(options.target.space, d.context,
+                                              absl::MakeConstSpan(d.actions), &input);
+          !s.ok()) {
+        return error(absl::StrCat("target policy input: ", s.message()));
+      }
+      if (absl::Status s = options.target.policy->Choose(input, StableHash64(d.event_id),
+                                                         &decision);
+          !s.ok()) {
+        return error(absl::StrCat("target policy: ", s.message()));
+      }
+      if (decision.pmf.size() != m) {
+        return error("target policy returned no pmf");
+      }
+      tpmf = decision.pmf;
+    } else if (absl::Status s = TargetPmfOf(options.target, ids, *shadow, d.unit_id, &tpmf,
+                                            &renormalized);
+               !s.ok()) {
       return error(std::string(s.message()));
     }
     result.target_renormalized += renormalized;

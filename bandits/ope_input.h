@@ -13,9 +13,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "bandits/features.h"
 #include "bandits/logged_data.h"
 #include "bandits/obd.h"
 #include "bandits/ope.h"
+#include "bandits/policy.h"
 
 namespace recbandit::bandits {
 
@@ -41,13 +43,18 @@ absl::StatusOr<PositionPmfs> PositionPmfsFromTable(const TargetPmfTable& table,
 
 // What to evaluate on an exported log.
 struct ExportTarget {
-  enum class Kind { kUniform, kShadow, kTable };
+  enum class Kind { kUniform, kShadow, kTable, kPolicy };
   Kind kind = Kind::kUniform;
   // kShadow: the shadow policy spec whose logged pmfs are the target.
   std::string shadow_spec;
   // kTable: pmfs keyed by the round's unit_id (or "*"); actions missing from
   // the table get 0, and mass on actions not offered is dropped.
   const TargetPmfTable* table = nullptr;
+  // kPolicy (RoundsFromLoggedData only): the pmf `policy` gives each logged
+  // context and offered actions (Choose seeded by StableHash64(event_id)),
+  // with contexts built in `space`. Not owned; must outlive the call.
+  const Policy* policy = nullptr;
+  FeatureSpace space;
 };
 
 struct ExportReadOptions {
@@ -73,6 +80,7 @@ struct ExportRounds {
 // field count, a malformed number, chosen_index out of range, a propensity
 // outside (0, 1] (zero named as such), a pmf that disagrees with the
 // propensity, a missing shadow policy, or dense contexts of varying size.
+// A kPolicy target reads the whole decisions (ReadLoggedDataFromFile) instead.
 absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
                                            const ExportReadOptions& options);
 

@@ -1,7 +1,10 @@
 // `recbandit ope`: offline policy evaluation of a target policy on an Open
 // Bandit Dataset CSV (--obd) or an exported log (--input=*.csv|*.jsonl); one
 // JSON OpeReport line on stdout, a readable table on stderr.
+#include <algorithm>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,10 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bandits/event_log.h"
+#include "bandits/features.h"
 #include "bandits/logged_data.h"
 #include "bandits/obd.h"
 #include "bandits/ope.h"
 #include "bandits/ope_input.h"
+#include "bandits/policy.h"
 #include "proto/json.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
@@ -48,6 +54,99 @@ absl::StatusOr<LoggedRounds> ObdInput(const std::string& path, const std::string
         "--target_pmf=<csv> or --target_pmf_from=<other OBD csv>)"));
   }
   return bandits::ObdRounds(log, pmfs);
+}
+
+// Returns whether `target` is a policy spec of a known family.
+bool IsPolicySpec(const std::string& target) {
+  absl::StatusOr<bandits::PolicySpec> spec = bandits::ParsePolicySpec(target);
+  if (!spec.ok()) return false;
+  const auto& families = bandits::PolicyFamilies();
+  return std::find(families.begin(), families.end(), spec->family) != families.end();
+}
+
+// Rounds whose target pmf comes from a policy: the latest snapshot of a
+// variant in the event log (`snapshot[:<variant>]`, default the first
+// variant), or a fresh policy built from a spec. Reads whole decisions.
+absl::StatusOr<bandits::ExportRounds> PolicyTargetRounds(const std::string& target,
+                                                         const std::string& input,
+                                                         const std::string& log,
+                                                         ExportReadOptions* read,
+                                                         std::vector<std::string>* warnings) {
+  const bool snapshot = target == "snapshot" || absl::StartsWith(target, "snapshot:");
+  bandits::LoggedData data;
+  std::string source = input;
+  ExperimentConfig config;
+  if (!log.empty()) {
+    const std::string experiment = absl::GetFlag(FLAGS_experiment);
+    if (experiment.empty()) return absl::InvalidArgumentError("--log needs --experiment=<name>");
+    ASSIGN_OR_RETURN(data, bandits::ReadLoggedDataFromLog(log, experiment));
+    read->default_reward = data.default_reward;
+    config = data.config;
+    source = absl::StrCat(log, " (experiment ", experiment, ")");
+  } else {
+    if (snapshot) {
+      return absl::InvalidArgumentError(
+          "--target=snapshot needs --log=<data_dir> (snapshots live in the event log)");
+    }
+    if (!absl::EndsWith(input, ".csv") && !absl::EndsWith(input, ".jsonl")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input must end in .csv or .jsonl, got '", input, "'"));
+    }
+    ASSIGN_OR_RETURN(data, bandits::ReadLoggedDataFromFile(input));
+    if (data.decisions.empty()) return absl::InvalidArgumentError(input + ": no decisions");
+    // Without the experiment config: dense contexts as logged, no sparse slots.
+    config.set_context_dim(data.decisions[0].context.dense_size());
+    config.set_hash_bits(0);
+    for (const bandits::LoggedDecision& d : data.decisions) {
+      if (d.context.namespaces_size() > 0) {
+        return absl::InvalidArgumentError(
+            "this export has sparse context features; evaluate a policy target with "
+            "--log=<data_dir> so the experiment's hash_bits are known");
+      }
+    }
+  }
+  read->target.space = bandits::FeatureSpaceFromConfig(config);
+  RETURN_IF_ERROR(bandits::ValidateFeatureSpace(read->target.space));
+  bandits::PolicyOptions policy_options;
+  policy_options.context_dim = bandits::ContextLength(read->target.space);
+  policy_options.exploration_floor = config.exploration_floor();
+  std::unique_ptr<bandits::Policy> policy;
+  if (snapshot) {
+    std::string variant = target.size() > 9 ? target.substr(9) : "";
+    if (variant.empty()) {
+      if (config.variants_size() == 0) {
+        return absl::FailedPreconditionError("the experiment has no variants");
+      }
+      variant = config.variants(0).name();
+    }
+    bandits::EventLogOptions log_options;
+    log_options.mode = bandits::EventLogOptions::Mode::kSecondary;
+    ASSIGN_OR_RETURN(std::unique_ptr<bandits::EventLog> event_log,
+                     bandits::EventLog::Open(log, log_options));
+    ASSIGN_OR_RETURN(std::optional<PolicySnapshot> snap,
+                     event_log->LatestSnapshot(config.name(), variant));
+    if (!snap.has_value()) {
+      return absl::NotFoundError(absl::StrCat("no policy snapshot of variant '", variant,
+                                              "' in experiment '", config.name(), "'"));
+    }
+    ASSIGN_OR_RETURN(policy, bandits::CreatePolicy(snap->policy_spec(), policy_options));
+    PolicyState state;
+    if (!state.ParseFromString(snap->state())) {
+      return absl::DataLossError(absl::StrCat("snapshot of variant '", variant, "' version ",
+                                              snap->version(), " does not parse"));
+    }
+    RETURN_IF_ERROR(policy->Restore(state));
+    warnings->push_back(absl::StrFormat(
+        "target: snapshot of variant '%s' (%s) at version %d, evaluated statically (it does "
+        "not keep learning over the log)",
+        variant, snap->policy_spec(), snap->version()));
+  } else {
+    ASSIGN_OR_RETURN(policy, bandits::CreatePolicy(target, policy_options));
+    warnings->push_back(absl::StrCat("target: a fresh (untrained) ", policy->spec(),
+                                     " policy, evaluated statically"));
+  }
+  read->target.policy = policy.get();
+  return bandits::RoundsFromLoggedData(data, *read, source);
 }
 
 void PrintTable(const OpeReport& report) {
@@ -135,13 +234,20 @@ absl::Status RunOpe(const CommandArgs& args) {
     } else if (absl::StartsWith(target, "shadow:") && target.size() > 7) {
       read.target.kind = ExportTarget::Kind::kShadow;
       read.target.shadow_spec = target.substr(7);
+    } else if (target == "snapshot" || absl::StartsWith(target, "snapshot:") ||
+               IsPolicySpec(target)) {
+      read.target.kind = ExportTarget::Kind::kPolicy;
     } else {
-      return absl::UnimplementedError(absl::StrCat(
-          "target '", target, "' is not supported yet: use uniform, shadow:<spec> or "
-          "--target_pmf=<csv> (snapshot and policy-spec targets need the policies library)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown target '", target, "' (use uniform, shadow:<spec>, snapshot[:<variant>], "
+          "a policy spec such as epsilon_greedy:epsilon=0.1, or --target_pmf=<csv>)"));
     }
     bandits::ExportRounds er;
-    if (!input.empty() && absl::EndsWith(input, ".csv")) {
+    if (read.target.kind == ExportTarget::Kind::kPolicy) {
+      ASSIGN_OR_RETURN(er, PolicyTargetRounds(target, input, log, &read, &input_warnings));
+      header.set_input_kind(!log.empty() ? "rocksdb"
+                                         : (absl::EndsWith(input, ".csv") ? "csv" : "jsonl"));
+    } else if (!input.empty() && absl::EndsWith(input, ".csv")) {
       ASSIGN_OR_RETURN(er, bandits::ReadExportCsv(input, read));
       header.set_input_kind("csv");
     } else if (!input.empty() && absl::EndsWith(input, ".jsonl")) {

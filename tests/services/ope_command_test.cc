@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/str_format.h"
 #include "bandits/event_log.h"
+#include "bandits/policy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/random.h"
@@ -83,6 +85,11 @@ TEST(OpeCommandTest, EventLogCsvAndJsonlExportsAgree) {
     ExperimentConfig config;
     config.set_name("exp");
     config.set_default_reward(0.25);
+    config.set_context_dim(2);
+    Variant* variant = config.add_variants();
+    variant->set_name("v");
+    variant->set_policy_spec("epsilon_greedy:epsilon=0.3");
+    variant->set_traffic_weight(1);
     ASSERT_OK(log->CreateExperiment(config));
     Rng rng(3);
     int64_t seq = 0;
@@ -144,6 +151,97 @@ TEST(OpeCommandTest, EventLogCsvAndJsonlExportsAgree) {
       }
     }
   }
+}
+
+TEST(OpeCommandTest, SnapshotAndPolicySpecTargets) {
+  ScratchDir dir;
+  std::string snapshot_pmf_csv;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, bandits::EventLog::Open(dir.path(), {}));
+    ExperimentConfig config;
+    config.set_name("exp");
+    config.set_context_dim(2);
+    Variant* variant = config.add_variants();
+    variant->set_name("v");
+    variant->set_policy_spec("epsilon_greedy:epsilon=0.3");
+    variant->set_traffic_weight(1);
+    ASSERT_OK(log->CreateExperiment(config));
+    Rng rng(5);
+    int64_t seq = 0;
+    for (int i = 0; i < 200; ++i) {
+      DecisionEvent e;
+      e.set_event_id("ev" + std::to_string(i));
+      e.set_experiment("exp");
+      e.set_variant("v");
+      e.set_timestamp_us(1000 + i);
+      e.mutable_context()->add_dense(static_cast<float>(i % 3));
+      e.mutable_context()->add_dense(1.0f);
+      for (const char* id : {"a", "b", "c"}) e.add_actions()->set_id(id);
+      for (double p : {0.5, 0.25, 0.25}) e.add_pmf(p);
+      const double u = rng.Uniform();
+      const int chosen = u < 0.5 ? 0 : (u < 0.75 ? 1 : 2);
+      e.set_chosen_index(chosen);
+      e.set_chosen_action(e.actions(chosen).id());
+      ASSERT_OK(log->AppendDecision(e));
+      ASSERT_OK(log->AddReward(config, e.event_id(), chosen == 2 ? 1.0 : 0.0,
+                               [&] { return ++seq; })
+                    .status());
+    }
+    // A learned epsilon-greedy policy that prefers "c".
+    bandits::PolicyOptions options;
+    options.context_dim = 2;
+    ASSERT_OK_AND_ASSIGN(auto policy,
+                         bandits::CreatePolicy("epsilon_greedy:epsilon=0.3", options));
+    bandits::DecisionInput input;
+    input.context = {0, 1};
+    for (const char* id : {"a", "b", "c"}) input.actions.push_back({id, {}});
+    for (int k = 0; k < 30; ++k) {
+      ASSERT_OK(policy->Update(input, k % 3, k % 3 == 2 ? 1.0 : 0.0));
+    }
+    PolicySnapshot snap;
+    snap.set_experiment("exp");
+    snap.set_variant("v");
+    snap.set_policy_spec(policy->spec());
+    snap.set_version(policy->version());
+    snap.set_state(policy->Snapshot().SerializeAsString());
+    ASSERT_OK(log->PutSnapshot(snap));
+    bandits::Decision d;
+    ASSERT_OK(policy->Choose(input, 1, &d));
+    ASSERT_EQ(d.pmf.size(), 3u);
+    EXPECT_GT(d.pmf[2], d.pmf[0]);
+    for (int a = 0; a < 3; ++a) {
+      absl::StrAppend(&snapshot_pmf_csv, "*,", input.actions[a].id, ",",
+                      absl::StrFormat("%.17g", d.pmf[a]), "\n");
+    }
+  }
+  WriteTextFile(dir.File("pmf.csv"), snapshot_pmf_csv);
+  const std::vector<std::string> common = {"ope", "--log=" + dir.path(), "--experiment=exp",
+                                           "--estimators=ips,snips,dr", "--bootstrap=0"};
+  auto with = [&](const std::string& extra) {
+    std::vector<std::string> args = common;
+    args.push_back(extra);
+    return RunRecbandit(args);
+  };
+  auto snapshot = with("--target=snapshot");
+  auto table = with("--target_pmf=" + dir.File("pmf.csv"));
+  ASSERT_EQ(snapshot.exit_code, 0) << snapshot.err;
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(snapshot.out, HasSubstr("snapshot of variant 'v'"));
+  for (const std::string est : {"ips", "snips", "dr"}) {
+    EXPECT_NEAR(Field(snapshot.out, est, "value"), Field(table.out, est, "value"), 1e-9) << est;
+  }
+  // A fresh epsilon_greedy with epsilon = 1 is the uniform policy.
+  auto fresh = with("--target=epsilon_greedy:epsilon=1");
+  auto uniform = with("--target=uniform");
+  ASSERT_EQ(fresh.exit_code, 0) << fresh.err;
+  ASSERT_EQ(uniform.exit_code, 0) << uniform.err;
+  EXPECT_NEAR(Field(fresh.out, "ips", "value"), Field(uniform.out, "ips", "value"), 1e-12);
+  // Snapshot targets need the log.
+  auto no_log = RunRecbandit({"ope", "--input=" + dir.File("pmf.csv"), "--target=snapshot"});
+  EXPECT_EQ(no_log.exit_code, 1);
+  auto missing = with("--target=snapshot:nope");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("no policy snapshot of variant 'nope'"));
 }
 
 TEST(OpeCommandTest, ClearErrors) {
