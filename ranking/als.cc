@@ -17,6 +17,9 @@ namespace recbandit::ranking {
 namespace {
 
 constexpr int64_t kGramChunk = 4096;
+// Rows whose gathered item factors fit in this many floats (256 KiB, about
+// L2) are copied once per solve; longer rows are read in place each CG step.
+constexpr int64_t kMaxGatherFloats = 64 * 1024;
 
 // Adds rows [begin, end) of y into the d x d outer-product sum `g`.
 RECBANDIT_MULTIVERSION
@@ -31,7 +34,7 @@ void GramChunk(const float* y, int32_t d, int64_t begin, int64_t end, float* g) 
 RECBANDIT_MULTIVERSION
 void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
            const float* weights, int32_t n, float alpha, float lambda, int32_t steps,
-           float* x, float* scratch) {
+           float* x, float* scratch, float* buf) {
   float* r = scratch;
   float* p = scratch + d;
   float* ap = scratch + 2 * d;
@@ -39,11 +42,23 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
   simd::SymMatVec(gram, x, r, d);
 #pragma omp simd
   for (int32_t f = 0; f < d; ++f) r[f] = -r[f] - lambda * x[f];
+  // One pass over the gathered rows; when `buf` is given they are copied
+  // there so the CG steps below read them from cache, not from the factor
+  // matrix (which, at scale, means DRAM).
   for (int32_t k = 0; k < n; ++k) {
+    if (k + 2 < n) {
+      const float* next = y + int64_t{items[k + 2]} * d;
+      for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(next + f);
+    }
     const float* yi = y + int64_t{items[k]} * d;
     const float c1 = alpha * weights[k];
     const float s = simd::Dot(yi, x, d);
     simd::Axpy((1.0f + c1) - c1 * s, yi, r, d);
+    if (buf != nullptr) {
+      float* dst = buf + int64_t{k} * d;
+#pragma omp simd
+      for (int32_t f = 0; f < d; ++f) dst[f] = yi[f];
+    }
   }
   float rs_old = simd::Dot(r, r, d);
   if (rs_old < 1e-20f) return;
@@ -52,7 +67,7 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
     simd::SymMatVec(gram, p, ap, d);
     simd::Axpy(lambda, p, ap, d);
     for (int32_t k = 0; k < n; ++k) {
-      const float* yi = y + int64_t{items[k]} * d;
+      const float* yi = buf != nullptr ? buf + int64_t{k} * d : y + int64_t{items[k]} * d;
       const float c1 = alpha * weights[k];
       simd::Axpy(c1 * simd::Dot(yi, p, d), yi, ap, d);
     }
@@ -99,6 +114,7 @@ void Sweep(const CsrMatrix& m, const std::vector<float>& y, std::vector<float>* 
 #pragma omp parallel num_threads(o.threads)
   {
     std::vector<float> scratch(3 * d);
+    std::vector<float> buf;  // gathered rows of one row's items
 #pragma omp for schedule(dynamic, 128)
     for (int32_t r = 0; r < rows; ++r) {
       const float lambda = RowLambda(o, m.RowSize(r));
@@ -106,8 +122,14 @@ void Sweep(const CsrMatrix& m, const std::vector<float>& y, std::vector<float>* 
       if (o.solver == AlsOptions::Solver::kCholesky) {
         SolveRowCholesky(y, d, gram, m.RowIndices(r), m.RowValues(r), o.alpha, lambda, xr);
       } else {
+        const int64_t need = int64_t{m.RowSize(r)} * d;
+        float* gathered = nullptr;
+        if (need <= kMaxGatherFloats) {
+          if (static_cast<int64_t>(buf.size()) < need) buf.resize(need);
+          gathered = buf.data();
+        }
         CgRow(y.data(), d, gram.data(), m.RowIndices(r).data(), m.RowValues(r).data(),
-              m.RowSize(r), o.alpha, lambda, o.cg_steps, xr, scratch.data());
+              m.RowSize(r), o.alpha, lambda, o.cg_steps, xr, scratch.data(), gathered);
       }
     }
   }
@@ -235,7 +257,7 @@ void SolveRowCg(absl::Span<const float> y, int32_t d, absl::Span<const float> gr
                 float alpha, float lambda, int32_t steps, float* x) {
   std::vector<float> scratch(3 * d);
   CgRow(y.data(), d, gram.data(), items.data(), weights.data(),
-        static_cast<int32_t>(items.size()), alpha, lambda, steps, x, scratch.data());
+        static_cast<int32_t>(items.size()), alpha, lambda, steps, x, scratch.data(), nullptr);
 }
 
 double AlsLoss(const Interactions& data, const FactorState& s, const AlsOptions& o) {
