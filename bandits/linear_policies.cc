@@ -64,8 +64,10 @@ struct Model {
 };
 
 struct Scratch {
-  VectorXd x, u, w, means, vars, z, s;
-  MatrixXd xs, ys, cov, m;
+  VectorXd x, u, w, z, s;
+  // Plain vectors keep their capacity when the number of actions changes.
+  std::vector<double> means, vars, xs_buf, ys_buf;
+  MatrixXd cov, m;
   std::vector<int32_t> index;
   std::vector<int64_t> wins;
   Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
@@ -527,7 +529,14 @@ class LinearPolicy final : public Policy {
       return absl::InvalidArgumentError(absl::StrCat(
           family_, " model=shared: joint dimension ", dim, " exceeds ", kMaxLinearDim));
     }
-    s.xs.resize(dim, n);
+    s.xs_buf.resize(static_cast<size_t>(dim) * n);
+    s.ys_buf.resize(static_cast<size_t>(dim) * n);
+    s.means.resize(n);
+    s.vars.resize(n);
+    Eigen::Map<MatrixXd> xs(s.xs_buf.data(), dim, n);
+    Eigen::Map<MatrixXd> ys(s.ys_buf.data(), dim, n);
+    Eigen::Map<VectorXd> means(s.means.data(), n);
+    Eigen::Map<VectorXd> vars(s.vars.data(), n);
     for (int32_t i = 0; i < n; ++i) {
       const auto& f = input.actions[i].features;
       if (static_cast<int32_t>(f.size()) != k || JointDim(k) != dim) {
@@ -535,7 +544,7 @@ class LinearPolicy final : public Policy {
             family_, " model=shared: actions[", i, "] has ", f.size(),
             " features; expected ", prior ? k : (params_.outer ? dim / (c + 1) - 1 : dim - c)));
       }
-      double* out = s.xs.col(i).data();
+      double* out = xs.col(i).data();
       if (params_.outer) {
         for (int32_t a = -1; a < c; ++a) {
           const double ca = a < 0 ? 1.0 : input.context[a];
@@ -548,15 +557,15 @@ class LinearPolicy final : public Policy {
       }
     }
     if (prior) {
-      s.means.setZero(n);
-      s.ys = s.xs / params_.lambda;
+      means.setZero();
+      ys = xs / params_.lambda;
     } else {
-      s.means.noalias() = s.xs.transpose() * shared_.theta;
-      if (params_.mode != Mode::kEpsilonGreedy) s.ys.noalias() = shared_.a_inv * s.xs;
+      means.noalias() = xs.transpose() * shared_.theta;
+      if (params_.mode != Mode::kEpsilonGreedy) ys.noalias() = shared_.a_inv * xs;
     }
     if (params_.mode != Mode::kThompson) {
       if (params_.mode == Mode::kUcb) {
-        s.vars = (s.xs.cwiseProduct(s.ys)).colwise().sum().transpose();
+        vars = (xs.cwiseProduct(ys)).colwise().sum().transpose();
       }
       FinishIndependent(n, rng, s, decision);
       return absl::OkStatus();
@@ -564,7 +573,7 @@ class LinearPolicy final : public Policy {
     // Scores X^T theta~ with theta~ ~ N(theta_hat, v^2 A^-1) are jointly normal
     // with covariance v^2 X^T A^-1 X (n x n); draw them through its
     // eigendecomposition, which is exact for a singular covariance too.
-    s.cov.noalias() = s.xs.transpose() * s.ys;
+    s.cov.noalias() = xs.transpose() * ys;
     s.eig.compute(s.cov);
     s.m = s.eig.eigenvectors() *
           (params_.v * s.eig.eigenvalues().cwiseMax(0.0).cwiseSqrt()).asDiagonal();
@@ -572,7 +581,7 @@ class LinearPolicy final : public Policy {
     auto winner = [&]() {
       for (int32_t i = 0; i < n; ++i) s.z[i] = rng.Normal();
       s.s.noalias() = s.m * s.z;
-      s.s += s.means;
+      s.s += means;
       Eigen::Index best = 0;
       s.s.maxCoeff(&best);
       return static_cast<int32_t>(best);

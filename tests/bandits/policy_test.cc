@@ -4,10 +4,12 @@
 // probability, and spec parsing.
 #include "bandits/policy.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "Eigen/Dense"
@@ -477,6 +479,120 @@ TEST(EpsilonGreedyTest, DecayingEpsilonFollowsCOverT) {
   ASSERT_OK(policy->Choose(input, 1, &d));
   EXPECT_NEAR(d.pmf[0], 1 - 1.0 / 9, 1e-12);
   EXPECT_NEAR(d.pmf[1], 1.0 / 9, 1e-12);
+}
+
+// ---------------------------------------------------------------- restore, threads
+
+TEST(LinearPolicyTest, RestoreRejectsMismatchedOrCorruptState) {
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("linucb", options));
+  Rng rng(8);
+  for (int i = 0; i < 50; ++i) {
+    const DecisionInput input = RandomInput(rng);
+    ASSERT_OK(policy->Update(input, 0, rng.Uniform()));
+  }
+  const PolicyState good = policy->Snapshot();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> fresh, CreatePolicy("linucb", options));
+  PolicyState bad = good;
+  bad.mutable_linear()->set_dim(kContextDim + 1);
+  EXPECT_THAT(fresh->Restore(bad), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dim")));
+  bad = good;
+  bad.mutable_linear()->mutable_arms(0)->mutable_b_vector()->RemoveLast();
+  EXPECT_THAT(fresh->Restore(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("linear.arms[0]")));
+  bad = good;
+  bad.mutable_linear()->mutable_arms(0)->set_a_matrix(3, std::nan(""));
+  EXPECT_THAT(fresh->Restore(bad), StatusIs(absl::StatusCode::kInvalidArgument));
+  bad = good;
+  bad.mutable_linear()->set_shared(true);
+  EXPECT_THAT(fresh->Restore(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("shared")));
+  bad = good;
+  *bad.mutable_linear()->add_arms() = good.linear().arms(0);
+  EXPECT_THAT(fresh->Restore(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repeats")));
+  // Rejected restores left the fresh policy untouched.
+  EXPECT_EQ(fresh->version(), 0);
+  EXPECT_EQ(fresh->Snapshot().linear().arms_size(), 0);
+  // Without a_inverse (an older snapshot), Restore inverts A.
+  PolicyState no_inverse = good;
+  for (LinearArm& arm : *no_inverse.mutable_linear()->mutable_arms()) arm.clear_a_inverse();
+  ASSERT_OK(fresh->Restore(no_inverse));
+  EXPECT_EQ(fresh->version(), 50);
+  const PolicyState again = fresh->Snapshot();
+  for (int i = 0; i < kContextDim * kContextDim; ++i) {
+    EXPECT_NEAR(again.linear().arms(0).a_inverse(i), good.linear().arms(0).a_inverse(i), 1e-12);
+  }
+}
+
+TEST(ArmPolicyTest, RestoreRejectsCorruptArms) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("ucb1", {}));
+  PolicyState state;
+  ArmStat* arm = state.mutable_arm_stats()->add_arms();
+  arm->set_action("a");
+  arm->set_pulls(-1);
+  EXPECT_THAT(policy->Restore(state),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("arms[0]")));
+  arm->set_pulls(2);
+  arm->set_alpha(1);
+  arm->set_beta(1);
+  *state.mutable_arm_stats()->add_arms() = *arm;
+  EXPECT_THAT(policy->Restore(state),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repeats")));
+}
+
+TEST(LinearPolicyTest, SharedModelRejectsADifferentActionFeatureLength) {
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy,
+                       CreatePolicy("linucb:model=shared", options));
+  Rng rng(1);
+  DecisionInput input = RandomInput(rng);
+  ASSERT_OK(policy->Update(input, 0, 1.0));  // fixes the action dim at 2
+  for (ActionInput& a : input.actions) a.features.push_back(0.5);
+  Decision d;
+  EXPECT_THAT(policy->Choose(input, 1, &d),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("features")));
+  EXPECT_THAT(policy->Update(input, 0, 1.0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("features")));
+  input.actions[1].features.pop_back();  // ragged
+  EXPECT_THAT(policy->Choose(input, 1, &d), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(PolicyConcurrencyTest, ChooseRunsWhileUpdatesApply) {
+  for (const std::string spec : {"thompson", "linucb", "lin_ts:model=shared"}) {
+    PolicyOptions options;
+    options.context_dim = kContextDim;
+    options.thompson_pmf_draws = 50;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy(spec, options));
+    std::atomic<bool> done{false};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t) {
+      readers.emplace_back([&, t] {
+        Rng rng(100 + t);
+        Decision d;
+        while (!done.load()) {
+          const DecisionInput input = RandomInput(rng);
+          if (!policy->Choose(input, rng(), &d).ok()) ++bad;
+          double total = 0;
+          for (double p : d.pmf) total += p;
+          if (std::abs(total - 1) > 1e-9 || d.pmf[d.chosen] <= 0) ++bad;
+        }
+      });
+    }
+    Rng rng(7);
+    for (int i = 0; i < 2000; ++i) {
+      const DecisionInput input = RandomInput(rng);
+      ASSERT_OK(policy->Update(input, static_cast<int>(rng.UniformInt(input.actions.size())),
+                               rng.Uniform() < 0.5));
+    }
+    done = true;
+    for (std::thread& r : readers) r.join();
+    EXPECT_EQ(bad.load(), 0) << spec;
+    EXPECT_EQ(policy->version(), 2000);
+  }
 }
 
 // ---------------------------------------------------------------- specs
