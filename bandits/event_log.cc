@@ -252,14 +252,23 @@ absl::StatusOr<ExperimentConfig> EventLog::GetExperiment(const std::string& name
   return config;
 }
 
-absl::StatusOr<std::vector<ExperimentConfig>> EventLog::ListExperiments() const {
+absl::StatusOr<std::vector<ExperimentConfig>> EventLog::ListExperiments(bool skip_corrupt,
+                                                                        ScanStats* stats) const {
+  ScanStats local;
+  if (stats == nullptr) stats = &local;
   std::vector<ExperimentConfig> out;
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_[kExperiments]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ExperimentConfig config;
-    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "experiments", it->key().ToString(),
-                               &config));
+    absl::Status parsed =
+        ParseValue(it->value().ToString(), "experiments", it->key().ToString(), &config);
+    if (!parsed.ok()) {
+      if (!skip_corrupt) return parsed;
+      ++stats->skipped_corrupt;
+      continue;
+    }
+    ++stats->records;
     out.push_back(std::move(config));
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "listing experiments"));
@@ -448,7 +457,10 @@ absl::StatusOr<int64_t> EventLog::LastLearnSeq(const std::string& experiment) co
 
 absl::Status EventLog::ScanLearned(
     const std::string& experiment, int64_t after_seq,
-    const std::function<absl::Status(int64_t, const LearnedReward&)>& fn) const {
+    const std::function<absl::Status(int64_t, const LearnedReward&)>& fn, bool skip_corrupt,
+    ScanStats* stats) const {
+  ScanStats local;
+  if (stats == nullptr) stats = &local;
   std::string prefix = experiment;
   prefix.push_back('\0');
   const std::string upper = PrefixEnd(prefix);
@@ -464,7 +476,13 @@ absl::Status EventLog::ScanLearned(
       return absl::DataLossError(absl::StrCat("bad learned key '", PrintableKey(key), "'"));
     }
     entry.Clear();
-    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "learned", key, &entry));
+    absl::Status parsed = ParseValue(it->value().ToString(), "learned", key, &entry);
+    if (!parsed.ok()) {
+      if (!skip_corrupt) return parsed;
+      ++stats->skipped_corrupt;
+      continue;
+    }
+    ++stats->records;
     RETURN_IF_ERROR(fn(static_cast<int64_t>(ReadBigEndian64(key.data() + prefix.size())), entry));
   }
   return FromRocks(it->status(), "scanning the learned journal");

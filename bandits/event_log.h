@@ -89,8 +89,10 @@ class EventLog {
   absl::Status CreateExperiment(const ExperimentConfig& config);
   // NOT_FOUND for an unknown name; DATA_LOSS for a corrupt record.
   absl::StatusOr<ExperimentConfig> GetExperiment(const std::string& name) const;
-  // Returns every experiment sorted by name (corrupt records fail: DATA_LOSS).
-  absl::StatusOr<std::vector<ExperimentConfig>> ListExperiments() const;
+  // Returns every experiment sorted by name. A corrupt record fails with
+  // DATA_LOSS, or is skipped and counted with `skip_corrupt`.
+  absl::StatusOr<std::vector<ExperimentConfig>> ListExperiments(bool skip_corrupt = false,
+                                                                ScanStats* stats = nullptr) const;
 
   // ---- decisions
   // Appends `event` (event_id, experiment and timestamp_us set) durably: when
@@ -127,10 +129,12 @@ class EventLog {
   // Returns the largest learn_seq stored for `experiment`, or 0 when none.
   absl::StatusOr<int64_t> LastLearnSeq(const std::string& experiment) const;
   // Calls `fn(seq, entry)` for each learned reward of `experiment` with
-  // seq > after_seq, in sequence order.
+  // seq > after_seq, in sequence order. Corrupt entries: DATA_LOSS, or skipped
+  // and counted with `skip_corrupt`.
   absl::Status ScanLearned(
       const std::string& experiment, int64_t after_seq,
-      const std::function<absl::Status(int64_t, const LearnedReward&)>& fn) const;
+      const std::function<absl::Status(int64_t, const LearnedReward&)>& fn,
+      bool skip_corrupt = false, ScanStats* stats = nullptr) const;
 
   // ---- snapshots
   // Stores `snapshot` (experiment, variant, version set). Not synced on its

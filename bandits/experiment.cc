@@ -104,9 +104,24 @@ absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
   ASSIGN_OR_RETURN(std::unique_ptr<EventLog> log, EventLog::Open(data_dir, options.log));
   std::unique_ptr<ExperimentManager> manager(
       new ExperimentManager(std::move(options), std::move(log)));
-  ASSIGN_OR_RETURN(std::vector<ExperimentConfig> configs, manager->log_->ListExperiments());
+  // Corrupt records are reported on stderr and skipped, never fatal: a corrupt
+  // config leaves that experiment out (NOT_FOUND), a corrupt snapshot falls
+  // back to a full replay of the journal, a corrupt journal entry is skipped.
+  ScanStats config_stats;
+  ASSIGN_OR_RETURN(std::vector<ExperimentConfig> configs,
+                   manager->log_->ListExperiments(/*skip_corrupt=*/true, &config_stats));
+  if (config_stats.skipped_corrupt > 0) {
+    std::fprintf(stderr, "experiments: %lld corrupt experiment configs skipped\n",
+                 static_cast<long long>(config_stats.skipped_corrupt));
+  }
   for (const ExperimentConfig& config : configs) {
-    ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, manager->Build(config));
+    absl::StatusOr<std::shared_ptr<Experiment>> built = manager->Build(config);
+    if (!built.ok()) {
+      std::fprintf(stderr, "experiments: '%s' skipped: %s\n", config.name().c_str(),
+                   built.status().ToString().c_str());
+      continue;
+    }
+    std::shared_ptr<Experiment> e = *std::move(built);
     RETURN_IF_ERROR(manager->Restore(*e));
     absl::MutexLock lock(&manager->mu_);
     manager->experiments_[config.name()] = std::move(e);
@@ -152,21 +167,32 @@ absl::Status ExperimentManager::Restore(Experiment& e) {
   int64_t replay_from = -1;
   for (std::vector<Slot>* slots : {&e.variants, &e.shadows}) {
     for (Slot& slot : *slots) {
-      ASSIGN_OR_RETURN(std::optional<PolicySnapshot> snapshot, log_->LatestSnapshot(name, slot.key));
-      if (snapshot && snapshot->policy_spec() == slot.policy->spec()) {
-        PolicyState state;
-        if (!state.ParseFromString(snapshot->state())) {
-          return absl::DataLossError(absl::StrCat("snapshot of ", name, "/", slot.key,
-                                                  " version ", snapshot->version(),
-                                                  " does not parse"));
+      absl::StatusOr<std::optional<PolicySnapshot>> snapshot = log_->LatestSnapshot(name, slot.key);
+      PolicyState state;
+      absl::Status restored = snapshot.status();
+      if (restored.ok() && snapshot->has_value() &&
+          (*snapshot)->policy_spec() == slot.policy->spec()) {
+        if (!state.ParseFromString((*snapshot)->state())) {
+          restored = absl::DataLossError("its state does not parse");
+        } else {
+          restored = slot.policy->Restore(state);
         }
-        RETURN_IF_ERROR(slot.policy->Restore(state));
-        slot.restored_seq = snapshot->learn_seq();
+        if (restored.ok()) slot.restored_seq = (*snapshot)->learn_seq();
+      }
+      if (!restored.ok()) {  // start fresh and replay the whole journal
+        std::fprintf(stderr, "experiments: snapshot of %s/%s unusable, replaying: %s\n",
+                     name.c_str(), slot.key.c_str(), restored.ToString().c_str());
+        ASSIGN_OR_RETURN(slot.policy,
+                         CreatePolicy(slot.policy->spec(),
+                                      MakePolicyOptions(e.config, e.space,
+                                                        options_.thompson_pmf_draws)));
+        slot.restored_seq = 0;
       }
       replay_from = replay_from < 0 ? slot.restored_seq : std::min(replay_from, slot.restored_seq);
     }
   }
   int64_t replayed = 0, skipped = 0;
+  ScanStats journal_stats;
   RETURN_IF_ERROR(log_->ScanLearned(
       name, std::max<int64_t>(replay_from, 0),
       [&](int64_t seq, const LearnedReward& learned) -> absl::Status {
@@ -181,7 +207,13 @@ absl::Status ExperimentManager::Restore(Experiment& e) {
         absl::Status s = Learn(e, *decision, learned.value(), seq);
         if (!s.ok()) ++skipped;
         return absl::OkStatus();
-      }));
+      },
+      /*skip_corrupt=*/true, &journal_stats));
+  skipped += journal_stats.skipped_corrupt;
+  if (skipped > 0) {
+    std::fprintf(stderr, "experiments: %s: %lld journal entries replayed, %lld skipped\n",
+                 name.c_str(), static_cast<long long>(replayed), static_cast<long long>(skipped));
+  }
   ASSIGN_OR_RETURN(int64_t last, log_->LastLearnSeq(name));
   absl::MutexLock lock(&e.learn_mu);
   e.next_seq = last;

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/random.h"
+#include "rocksdb/db.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 
@@ -285,6 +286,73 @@ TEST(ExperimentTest, RestartRestoresLearnedStateWithoutFinalSnapshot) {
           << i;
     }
   }
+}
+
+// Overwrites with garbage, through RocksDB directly, every value of column
+// family `cf` whose key starts with `prefix`.
+void CorruptValues(const std::string& data_dir, const std::string& cf, const std::string& prefix) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : EventLog::ColumnFamilyNames()) {
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), data_dir + "/events", families, &handles,
+                                &db).ok());
+  rocksdb::ColumnFamilyHandle* handle = nullptr;
+  for (size_t i = 0; i < families.size(); ++i) {
+    if (families[i].name == cf) handle = handles[i];
+  }
+  ASSERT_NE(handle, nullptr);
+  std::vector<std::string> keys;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handle));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    keys.push_back(it->key().ToString());
+  }
+  it.reset();
+  EXPECT_FALSE(keys.empty());
+  for (const std::string& key : keys) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handle, key, std::string("\xff\xff\xff\xff\x01", 5))
+                    .ok());
+  }
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
+TEST(ExperimentTest, CorruptSnapshotsAndJournalEntriesAreNotFatal) {
+  ScratchDir twin_dir, dir;
+  ExperimentConfig config = TwoVariantConfig("exp");
+  config.set_snapshot_every_rewards(7);
+  ASSERT_OK_AND_ASSIGN(auto twin, ExperimentManager::Open(twin_dir.path(), {}));
+  ASSERT_OK(twin->CreateExperiment(config).status());
+  Drive(*twin, "exp", 0, 40, true);
+  {
+    ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+    ASSERT_OK(manager->CreateExperiment(config).status());
+    Drive(*manager, "exp", 0, 40, true);
+  }
+  // Every snapshot of "greedy" is garbage: it is rebuilt from the journal.
+  CorruptValues(dir.path(), "snapshots", std::string("exp\0greedy\0", 11));
+  {
+    ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+    ASSERT_OK_AND_ASSIGN(PolicyState a, twin->PolicyStateOf("exp", "greedy"));
+    ASSERT_OK_AND_ASSIGN(PolicyState b, manager->PolicyStateOf("exp", "greedy"));
+    EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  }
+  // Garbage in one journal entry and in every snapshot: reopening still works
+  // and replays the rest of the journal.
+  CorruptValues(dir.path(), "learned", EventLog::SeqKey("exp", 3));
+  CorruptValues(dir.path(), "snapshots", std::string("exp\0", 4));
+  {
+    ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+    ASSERT_OK_AND_ASSIGN(PolicyState shadow, manager->PolicyStateOf("exp", "shadow:ucb1"));
+    ASSERT_OK_AND_ASSIGN(PolicyState twin_shadow, twin->PolicyStateOf("exp", "shadow:ucb1"));
+    EXPECT_EQ(shadow.step(), twin_shadow.step() - 1);  // one entry lost, the rest replayed
+  }
+  // A corrupt config leaves its experiment out instead of failing the open.
+  CorruptValues(dir.path(), "experiments", "exp");
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  EXPECT_THAT(manager->GetExperiment("exp"), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ExperimentTest, ConcurrentRewardsAreAllLearnedOnceInJournalOrder) {
