@@ -14,7 +14,9 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
 
-void AppendString(std::string* out, const std::string& s) {
+}  // namespace
+
+void AppendJsonString(std::string* out, const std::string& s) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
@@ -33,6 +35,8 @@ void AppendString(std::string* out, const std::string& s) {
   }
   out->push_back('"');
 }
+
+namespace {
 
 void AppendDouble(std::string* out, double v) {
   if (!std::isfinite(v)) {
@@ -83,16 +87,16 @@ void AppendValue(std::string* out, const Message& m, const FieldDescriptor* f,
       break;
     case FieldDescriptor::CPPTYPE_ENUM: {
       const auto* e = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
-      AppendString(out, e->name());
+      AppendJsonString(out, e->name());
       break;
     }
     case FieldDescriptor::CPPTYPE_STRING: {
       const std::string s =
           rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
       if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        AppendString(out, absl::StrCat("<", s.size(), " bytes>"));
+        AppendJsonString(out, absl::StrCat("<", s.size(), " bytes>"));
       } else {
-        AppendString(out, s);
+        AppendJsonString(out, s);
       }
       break;
     }
@@ -117,7 +121,7 @@ void AppendMessage(std::string* out, const Message& m) {
     }
     if (!first) out->push_back(',');
     first = false;
-    AppendString(out, f->name());
+    AppendJsonString(out, f->name());
     out->push_back(':');
     if (f->is_repeated()) {
       out->push_back('[');

@@ -14,6 +14,9 @@ namespace recbandit {
 // Non-finite doubles print as null. Enums print as their names.
 std::string ToJson(const google::protobuf::Message& message);
 
+// Appends `s` to `out` as a quoted, escaped JSON string.
+void AppendJsonString(std::string* out, const std::string& s);
+
 }  // namespace recbandit
 
 #endif  // RECBANDIT_PROTO_JSON_H_

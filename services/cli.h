@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "proto/reports.pb.h"
 
 namespace recbandit::services {
 
@@ -22,6 +23,15 @@ absl::Status RunEvaluate(const CommandArgs& args);  // evaluate
 absl::Status RunRecommend(const CommandArgs& args); // recommend
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
+
+absl::Status RunIndex(const CommandArgs& args);    // index (build a model's item index)
+absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)
+// recommend --all_users: batch inference for every user of the model.
+absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::string& out_path);
+// Builds the item index of kind `factory` for the model in `model_dir` and
+// saves it there as items.index; fills `report` when non-null.
+absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
+                             int32_t threads, IndexReport* report);
 
 // Writes `json` plus a newline to stdout and flushes.
 void PrintJsonLine(const std::string& json);

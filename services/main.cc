@@ -18,7 +18,9 @@ constexpr char kUsage[] =
     "  serve              the gRPC service\n"
     "  train              train an ALS or BPR model\n"
     "  evaluate           ranking metrics of a model on a test file\n"
-    "  recommend          top K items for a user\n"
+    "  recommend          top K items for a user (or --all_users to a file)\n"
+    "  index              build or rebuild a model's item index (FAISS or Exact)\n"
+    "  similar            items most similar to an item\n"
     "  export             an experiment's logged decisions as CSV or JSONL\n"
     "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
     "Run `recbandit --helpfull` for every flag.";
@@ -47,6 +49,10 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunEvaluate(args);
   } else if (command == "recommend") {
     status = recbandit::services::RunRecommend(args);
+  } else if (command == "index") {
+    status = recbandit::services::RunIndex(args);
+  } else if (command == "similar") {
+    status = recbandit::services::RunSimilar(args);
   } else if (command == "export") {
     status = recbandit::services::RunExport(args);
   } else if (command == "ope") {

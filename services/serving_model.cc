@@ -135,24 +135,66 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
     }
     return rec;
   }
-  const int32_t n = query.candidates > 0 ? std::max(query.candidates, query.k)
-                                         : std::max(4 * query.k, 50);
   retrieval::SearchResult found;
-  RETURN_IF_ERROR(index_->Search(vec, n, exclude, query.search, &found));
+  RETURN_IF_ERROR(index_->Search(vec, CandidateCount(query.k, query.candidates), exclude,
+                                 query.search, &found));
+  return Rescore(vec, found, query.k);
+}
+
+Recommendation ServingModel::Rescore(absl::Span<const float> user,
+                                     const retrieval::SearchResult& candidates,
+                                     int32_t k) const {
   // Exact rescoring with the full model (biases included), then top k.
   std::vector<std::pair<float, int32_t>> scored;
-  scored.reserve(found.ids.size());
-  for (int32_t id : found.ids) scored.emplace_back(ExactScore(vec, id), id);
-  const size_t top = std::min<size_t>(query.k, scored.size());
+  scored.reserve(candidates.ids.size());
+  for (int32_t id : candidates.ids) scored.emplace_back(ExactScore(user, id), id);
+  const size_t top = std::min<size_t>(k, scored.size());
   std::partial_sort(scored.begin(), scored.begin() + top, scored.end(),
                     [](const auto& a, const auto& b) {
                       return a.first != b.first ? a.first > b.first : a.second < b.second;
                     });
+  Recommendation rec;
   rec.items.reserve(top);
   for (size_t j = 0; j < top; ++j) {
     rec.items.push_back({model_.items().Name(scored[j].second), scored[j].first});
   }
   return rec;
+}
+
+absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
+    absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
+    const retrieval::SearchParams& search, int32_t threads) const {
+  if (k < 1 || k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
+  }
+  std::vector<int32_t> all;
+  if (users.empty()) {
+    all.resize(model_.num_users());
+    std::iota(all.begin(), all.end(), 0);
+    users = all;
+  }
+  const int32_t d = model_.factors();
+  std::vector<float> queries(users.size() * static_cast<size_t>(d));
+  std::vector<std::vector<int32_t>> excludes(users.size());
+  for (size_t q = 0; q < users.size(); ++q) {
+    if (users[q] < 0 || users[q] >= model_.num_users()) {
+      return absl::InvalidArgumentError(absl::StrCat("user index ", users[q], " out of range"));
+    }
+    absl::Span<const float> row = model_.UserVector(users[q]);
+    std::copy(row.begin(), row.end(), queries.begin() + q * d);
+    if (exclude_seen) {
+      absl::Span<const int32_t> seen = model_.SeenItems(users[q]);
+      excludes[q].assign(seen.begin(), seen.end());
+    }
+  }
+  std::vector<retrieval::SearchResult> found;
+  RETURN_IF_ERROR(index_->SearchBatch(queries, CandidateCount(k, 0), excludes, search,
+                                      threads, &found));
+  std::vector<Recommendation> out(users.size());
+  for (size_t q = 0; q < users.size(); ++q) {
+    out[q] = Rescore(model_.UserVector(users[q]), found[q], k);
+  }
+  return out;
 }
 
 absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item,

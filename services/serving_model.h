@@ -63,6 +63,13 @@ class ServingModel {
   // with fallback = true.
   absl::StatusOr<Recommendation> Recommend(const RecommendQuery& query) const;
 
+  // Returns Recommend for every model user in `users` (dense ids; all users
+  // when empty), using batched index search on `threads` threads. Results
+  // equal one-at-a-time Recommend calls with the same settings.
+  absl::StatusOr<std::vector<Recommendation>> RecommendBatch(
+      absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
+      const retrieval::SearchParams& search, int32_t threads) const;
+
   // Returns the k items most similar to `item` (inner product of item
   // vectors), never `item` itself. NOT_FOUND for an unknown item.
   absl::StatusOr<Recommendation> Similar(const std::string& item, int32_t k) const;
@@ -87,6 +94,12 @@ class ServingModel {
   ServingModel(ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
                std::string name, int64_t version);
   float ExactScore(absl::Span<const float> user, int32_t item) const;
+  // Rescores `candidates` exactly for `user` and keeps the best k.
+  Recommendation Rescore(absl::Span<const float> user, const retrieval::SearchResult& candidates,
+                         int32_t k) const;
+  static int32_t CandidateCount(int32_t k, int32_t candidates) {
+    return candidates > 0 ? std::max(candidates, k) : std::max(4 * k, 50);
+  }
   std::vector<int32_t> Exclusions(int32_t user, const RecommendQuery& query) const;
 
   ranking::FactorModel model_;

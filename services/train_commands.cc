@@ -325,7 +325,10 @@ absl::Status RunRecommend(const CommandArgs& args) {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   const std::string user = absl::GetFlag(FLAGS_user);
   if (model_dir.empty()) return absl::InvalidArgumentError("--model is required");
-  if (user.empty()) return absl::InvalidArgumentError("--user is required");
+  if (absl::GetFlag(FLAGS_all_users)) {
+    return RunRecommendAllUsers(model_dir, absl::GetFlag(FLAGS_out));
+  }
+  if (user.empty()) return absl::InvalidArgumentError("--user (or --all_users) is required");
   const int32_t k = absl::GetFlag(FLAGS_k);
   if (k < 1 || k > 10000) {
     return absl::InvalidArgumentError(absl::StrCat("--k = ", k, " is out of range (1..10000)"));

@@ -125,6 +125,19 @@ TEST(ServingModelTest, ApproximateIndexWithRescoringFindsTheSameTopItems) {
   EXPECT_GE(hits / 500.0, 0.9);
 }
 
+TEST(ServingModelTest, BatchEqualsOneAtATime) {
+  auto serving = Serve(PlantedModel("i", 60, 1500, 11), "HNSW16");
+  ASSERT_OK_AND_ASSIGN(std::vector<Recommendation> batch,
+                       serving->RecommendBatch({}, 10, true, {}, 2));
+  ASSERT_EQ(batch.size(), 60u);
+  for (int32_t u = 0; u < 60; ++u) {
+    RecommendQuery q;
+    q.user = serving->model().users().Name(u);
+    ASSERT_OK_AND_ASSIGN(Recommendation one, serving->Recommend(q));
+    EXPECT_EQ(Names(batch[u]), Names(one)) << q.user;
+  }
+}
+
 TEST(ServingModelTest, ColdUserGetsPopularityFallback) {
   auto serving = Serve(PlantedModel("i", 30, 100, 3), "Exact");
   RecommendQuery q;

@@ -1,0 +1,100 @@
+// End-to-end tests of `recbandit index`, `similar` and `recommend
+// --all_users` through the built binary.
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::services {
+namespace {
+
+using ::recbandit::testing::ReadTextFile;
+using ::recbandit::testing::RunRecbandit;
+using ::recbandit::testing::ScratchDir;
+using ::testing::HasSubstr;
+
+class RetrievalCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(RunRecbandit({"gen", "interactions", "--users=300", "--items=400", "--nnz=8000",
+                            "--factors=8", "--out=" + dir_.File("d.csv")})
+                  .exit_code,
+              0);
+    auto train = RunRecbandit({"train", "--input=" + dir_.File("d.csv"), "--factors=16",
+                               "--iterations=4", "--threads=1", "--out=" + model()});
+    ASSERT_EQ(train.exit_code, 0) << train.err;
+  }
+  std::string model() const { return dir_.File("model"); }
+  ScratchDir dir_;
+};
+
+TEST_F(RetrievalCommandsTest, IndexThenBatchEqualsOneAtATime) {
+  auto index = RunRecbandit({"index", "--model=" + model(), "--index=HNSW16"});
+  ASSERT_EQ(index.exit_code, 0) << index.err;
+  EXPECT_THAT(index.out, HasSubstr("\"index_factory\":\"HNSW16\""));
+  EXPECT_THAT(index.out, HasSubstr("\"items\":"));
+  auto batch = RunRecbandit({"recommend", "--model=" + model(), "--all_users", "--k=5",
+                             "--threads=2", "--out=" + dir_.File("all.jsonl")});
+  ASSERT_EQ(batch.exit_code, 0) << batch.err;
+  EXPECT_THAT(batch.out, HasSubstr("\"index_factory\":\"HNSW16\""));
+  const std::string lines = ReadTextFile(dir_.File("all.jsonl"));
+  // Every line's items equal a one-at-a-time recommend for that user (first 5 users).
+  size_t pos = 0;
+  for (int n = 0; n < 5; ++n) {
+    const size_t end = lines.find('\n', pos);
+    const std::string line = lines.substr(pos, end - pos);
+    pos = end + 1;
+    const size_t u0 = line.find("\"user\":\"") + 8;
+    const std::string user = line.substr(u0, line.find('"', u0) - u0);
+    auto one = RunRecbandit({"recommend", "--model=" + model(), "--user=" + user, "--k=5"});
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    // Compare the item lists.
+    auto items_of = [](const std::string& json) {
+      std::vector<std::string> items;
+      size_t p = 0;
+      while ((p = json.find("\"item\":\"", p)) != std::string::npos) {
+        p += 8;
+        items.push_back(json.substr(p, json.find('"', p) - p));
+      }
+      return items;
+    };
+    EXPECT_EQ(items_of(line), items_of(one.out)) << user;
+  }
+}
+
+TEST_F(RetrievalCommandsTest, CsvBatchAndSimilar) {
+  auto batch = RunRecbandit({"recommend", "--model=" + model(), "--all_users", "--k=3",
+                             "--format=csv", "--out=" + dir_.File("all.csv")});
+  ASSERT_EQ(batch.exit_code, 0) << batch.err;
+  const std::string csv = ReadTextFile(dir_.File("all.csv"));
+  EXPECT_EQ(csv.rfind("user,rank,item,score\n", 0), 0u);
+  // Three rows per user of the model (users with >= 3 unseen items: all here).
+  const auto rows = std::count(csv.begin(), csv.end(), '\n') - 1;
+  EXPECT_GT(rows, 0);
+  EXPECT_EQ(rows % 3, 0);
+  auto similar = RunRecbandit({"similar", "--model=" + model(), "--item=i1", "--k=4"});
+  ASSERT_EQ(similar.exit_code, 0) << similar.err;
+  EXPECT_EQ(similar.out.find("\"item\":\"i1\""), std::string::npos) << "never the item itself";
+  auto unknown = RunRecbandit({"similar", "--model=" + model(), "--item=nope", "--k=4"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown item 'nope'"));
+}
+
+TEST_F(RetrievalCommandsTest, BadIndexStringsAndCorruptIndexAreErrors) {
+  auto bad = RunRecbandit({"index", "--model=" + model(), "--index=Bogus7"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("Bogus7"));
+  ASSERT_EQ(RunRecbandit({"index", "--model=" + model(), "--index=Flat"}).exit_code, 0);
+  std::string bytes = ReadTextFile(model() + "/items.index");
+  bytes[bytes.size() - 10] ^= 0x33;
+  recbandit::testing::WriteTextFile(model() + "/items.index", bytes);
+  auto corrupt = RunRecbandit({"similar", "--model=" + model(), "--item=i1"});
+  EXPECT_NE(corrupt.exit_code, 0);
+  EXPECT_THAT(corrupt.err, HasSubstr("checksum"));
+  auto missing = RunRecbandit({"index", "--model=" + dir_.File("nope"), "--index=Flat"});
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace recbandit::services
