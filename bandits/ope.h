@@ -78,7 +78,9 @@ struct RewardModelOptions {
   std::string kind = "ridge";
   // Cross-fitting folds, >= 2; a round's fold is a hash of (seed, round).
   int32_t folds = 5;
-  // L2 penalty on the weights (the intercept included), > 0.
+  // L2 penalty on the weights (the intercept included), > 0. The models fit
+  // deviations from the overall mean reward (logit of it for logistic), so
+  // the penalty shrinks predictions toward that mean.
   double l2 = 1.0;
   // Newton iterations of the logistic model.
   int32_t iterations = 12;

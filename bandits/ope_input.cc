@@ -569,6 +569,7 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
     }
     // Target probability of the chosen action (and the target row when full).
     double target_prob = 0;
+    int64_t cached_target_row = -1;
     std::string_view shadow_field;
     if (target.kind == ExportTarget::Kind::kShadow) {
       if (!FindShadow(f[kShadowPmfs], target.shadow_spec, &shadow_field)) {
@@ -583,10 +584,14 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
                                                " actions"));
       }
       if (full) {
-        if (!ParseDoubleList(shadow_field, &shadow)) {
-          return error(kShadowPmfs, "malformed shadow pmf");
+        // A pmf text seen before already has its row; parse only new ones.
+        cached_target_row = target_cache.Find(shadow_field, f[kActions]);
+        if (cached_target_row < 0) {
+          if (!ParseDoubleList(shadow_field, &shadow)) {
+            return error(kShadowPmfs, "malformed shadow pmf");
+          }
+          target_prob = shadow[chosen];
         }
-        target_prob = shadow[chosen];
       } else {
         // Only the chosen action's entry is needed.
         size_t start = 0;
@@ -610,9 +615,8 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
       if (target.kind == ExportTarget::Kind::kUniform && full && set != &scratch_set &&
           set->uniform_row >= 0) {
         row = set->uniform_row;
-      } else if (target.kind == ExportTarget::Kind::kShadow && full &&
-                 (row = target_cache.Find(shadow_field, f[kActions])) >= 0) {
-        // Reused row.
+      } else if (target.kind == ExportTarget::Kind::kShadow && full && cached_target_row >= 0) {
+        row = cached_target_row;
       } else {
         bool renormalized = false;
         absl::Status s = TargetPmfOf(target, ids, shadow, std::string(f[kUnitId]), &tpmf,

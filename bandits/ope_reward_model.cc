@@ -33,7 +33,7 @@ inline void LoadRow(const LoggedRounds& rounds, int64_t i, double* x) {
 // Ridge: per (action, fold) sufficient statistics in one pass; the model of
 // fold f is fit on the totals minus fold f.
 std::vector<Vector> FitRidge(const LoggedRounds& rounds, const std::vector<int32_t>& fold,
-                             const RewardModelOptions& options) {
+                             const RewardModelOptions& options, double base) {
   const int32_t p = rounds.feature_dim + 1;
   const int32_t k = options.folds;
   const int32_t num_actions = rounds.num_actions;
@@ -48,7 +48,7 @@ std::vector<Vector> FitRidge(const LoggedRounds& rounds, const std::vector<int32
     const size_t cell = static_cast<size_t>(rounds.action[i]) * k + fold[i];
     double* a = xtx.data() + cell * tri;
     double* b = xty.data() + cell * p;
-    const double y = rounds.reward[i];
+    const double y = rounds.reward[i] - base;
     int32_t t = 0;
     for (int32_t r = 0; r < p; ++r) {
       const double xr = x[r];
@@ -89,7 +89,7 @@ std::vector<Vector> FitRidge(const LoggedRounds& rounds, const std::vector<int32
 // Logistic: per (action, fold) Newton's method with an L2 penalty on the rows
 // of that action outside the fold.
 std::vector<Vector> FitLogistic(const LoggedRounds& rounds, const std::vector<int32_t>& fold,
-                                const RewardModelOptions& options) {
+                                const RewardModelOptions& options, double base) {
   const int32_t p = rounds.feature_dim + 1;
   const int32_t k = options.folds;
   const int64_t n = rounds.size();
@@ -111,7 +111,7 @@ std::vector<Vector> FitLogistic(const LoggedRounds& rounds, const std::vector<in
           if (fold[i] == f) continue;
           LoadRow(rounds, i, x.data());
           Eigen::Map<const Vector> xv(x.data(), p);
-          const double z = xv.dot(w);
+          const double z = base + xv.dot(w);
           const double mu = 1.0 / (1.0 + std::exp(-z));
           grad += (mu - rounds.reward[i]) * xv;
           hessian.selfadjointView<Eigen::Lower>().rankUpdate(xv, std::max(mu * (1 - mu), 1e-9));
@@ -166,8 +166,16 @@ absl::StatusOr<RewardPredictions> FitRewardModel(const LoggedRounds& rounds,
   const int32_t k = options.folds;
   std::vector<int32_t> fold(n);
   for (int64_t i = 0; i < n; ++i) fold[i] = FoldOf(options.seed, i, k);
-  const std::vector<Vector> theta =
-      logistic ? FitLogistic(rounds, fold, options) : FitRidge(rounds, fold, options);
+  // The models fit deviations from the overall mean reward (an offset), so the
+  // L2 penalty shrinks toward that mean, not toward 0 (or 0.5 for logistic),
+  // and an action with no training rows predicts the mean.
+  double mean = 0;
+  for (double r : rounds.reward) mean += r;
+  mean /= std::max<int64_t>(n, 1);
+  const double clamped = std::min(std::max(mean, 1e-6), 1 - 1e-6);
+  const double base = logistic ? std::log(clamped / (1 - clamped)) : mean;
+  const std::vector<Vector> theta = logistic ? FitLogistic(rounds, fold, options, base)
+                                             : FitRidge(rounds, fold, options, base);
 
   const int32_t p = rounds.feature_dim + 1;
   RewardPredictions out;
@@ -176,7 +184,7 @@ absl::StatusOr<RewardPredictions> FitRewardModel(const LoggedRounds& rounds,
   std::vector<double> x(p);
   auto predict = [&](int32_t action, int32_t f) {
     const Vector& t = theta[static_cast<size_t>(action) * k + f];
-    double z = 0;
+    double z = base;
     for (int32_t j = 0; j < p; ++j) z += t(j) * x[j];
     return logistic ? 1.0 / (1.0 + std::exp(-z)) : z;
   };
