@@ -70,7 +70,8 @@ struct Scratch {
   MatrixXd cov, m;
   std::vector<int32_t> index;
   std::vector<int64_t> wins;
-  Eigen::SelfAdjointEigenSolver<MatrixXd> eig;
+  Eigen::LDLT<MatrixXd> ldlt;
+  VectorXd dsqrt;
 };
 Scratch& GetScratch() {
   thread_local Scratch scratch;
@@ -571,12 +572,15 @@ class LinearPolicy final : public Policy {
       return absl::OkStatus();
     }
     // Scores X^T theta~ with theta~ ~ N(theta_hat, v^2 A^-1) are jointly normal
-    // with covariance v^2 X^T A^-1 X (n x n); draw them through its
-    // eigendecomposition, which is exact for a singular covariance too.
+    // with covariance S = v^2 X^T A^-1 X (n x n); draw them as means + M z with
+    // M M^T = S from a pivoted LDLT (S = P^T L D L^T P, M = P^T L sqrt(D)),
+    // which is exact for a singular S too (more actions than dimensions, or
+    // actions with equal features).
     s.cov.noalias() = xs.transpose() * ys;
-    s.eig.compute(s.cov);
-    s.m = s.eig.eigenvectors() *
-          (params_.v * s.eig.eigenvalues().cwiseMax(0.0).cwiseSqrt()).asDiagonal();
+    s.ldlt.compute(s.cov);
+    s.dsqrt = params_.v * s.ldlt.vectorD().cwiseMax(0.0).cwiseSqrt();
+    s.m = MatrixXd(s.ldlt.matrixL()) * s.dsqrt.asDiagonal();
+    s.m = s.ldlt.transpositionsP().transpose() * s.m;
     s.z.resize(n);
     auto winner = [&]() {
       for (int32_t i = 0; i < n; ++i) s.z[i] = rng.Normal();

@@ -439,6 +439,52 @@ TEST(ThompsonTest, WithoutPmfDrawsFromTheSameDistribution) {
   }
 }
 
+TEST(LinearThompsonTest, SharedModelPmfMatchesGaussianWinProbability) {
+  // Two actions under one shared model: s_i = x_i . theta~ with theta~ ~
+  // N(theta_hat, v^2 A^-1), so P(s_0 > s_1) = Phi((m_0 - m_1) / sd) with
+  // sd^2 = v^2 (x_0 - x_1)^T A^-1 (x_0 - x_1). A^-1 and b come from Snapshot.
+  constexpr double kV = 0.8;
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  options.thompson_pmf_draws = 40000;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy,
+                       CreatePolicy("lin_ts:v=0.8,model=shared,joint=concat", options));
+  Rng rng(12);
+  for (int i = 0; i < 30; ++i) {
+    const DecisionInput input = RandomInput(rng);
+    ASSERT_OK(policy->Update(input, 0, 0.3 * input.actions[0].features[0] + 0.1 * rng.Normal()));
+  }
+  const PolicyState state = policy->Snapshot();
+  ASSERT_EQ(state.linear().arms_size(), 1);
+  const LinearArm& arm = state.linear().arms(0);
+  const int dim = state.linear().dim();
+  ASSERT_EQ(dim, kContextDim + kActionDim);
+  Eigen::MatrixXd a_inv(dim, dim);
+  Eigen::VectorXd b(dim);
+  for (int i = 0; i < dim; ++i) {
+    b[i] = arm.b_vector(i);
+    for (int j = 0; j < dim; ++j) a_inv(i, j) = arm.a_inverse(i * dim + j);
+  }
+  const Eigen::VectorXd theta = a_inv * b;
+  DecisionInput input = RandomInput(rng);
+  input.actions.resize(2);
+  Eigen::VectorXd x[2];
+  for (int a = 0; a < 2; ++a) {
+    x[a].resize(dim);
+    for (int i = 0; i < kContextDim; ++i) x[a][i] = input.context[i];
+    for (int i = 0; i < kActionDim; ++i) x[a][kContextDim + i] = input.actions[a].features[i];
+  }
+  const Eigen::VectorXd diff = x[0] - x[1];
+  const double sd = kV * std::sqrt(diff.dot(a_inv * diff));
+  const double expected = 0.5 * std::erfc(-(theta.dot(diff) / sd) / std::sqrt(2.0));
+  Decision d;
+  ASSERT_OK(policy->Choose(input, 5, &d));
+  // 40000 draws: standard error <= 0.0025; tolerance 0.01.
+  EXPECT_NEAR(d.pmf[0], expected, 0.01);
+  EXPECT_GT(expected, 0.02);
+  EXPECT_LT(expected, 0.98);
+}
+
 TEST(ThompsonTest, BernoulliRejectsRewardsOutsideUnitInterval) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("thompson", {}));
   DecisionInput input;
