@@ -304,8 +304,13 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
     Terms t;
     t.name = requested;
     if (requested == "ips" || requested == "clipped_ips") {
-      const double clip = options.clip > 0 ? options.clip : std::numeric_limits<double>::infinity();
-      if (options.clip > 0) t.name = "clipped_ips";
+      // "ips" is clipped by --clip unless "clipped_ips" is requested as well.
+      const bool clipped =
+          options.clip > 0 && (requested == "clipped_ips" ||
+                               std::find(options.estimators.begin(), options.estimators.end(),
+                                         "clipped_ips") == options.estimators.end());
+      const double clip = clipped ? options.clip : std::numeric_limits<double>::infinity();
+      if (clipped) t.name = "clipped_ips";
       std::vector<double> cw(n);
       t.c.resize(n);
       for (int64_t i = 0; i < n; ++i) {

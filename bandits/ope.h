@@ -102,7 +102,8 @@ absl::StatusOr<RewardPredictions> FitRewardModel(const LoggedRounds& rounds,
 
 struct OpeOptions {
   // Estimators, reported in this order: ips, clipped_ips, snips, dm, dr, sndr,
-  // switch_dr, replay. "ips" with clip > 0 is reported as "clipped_ips".
+  // switch_dr, replay. "ips" with clip > 0 is clipped and reported as
+  // "clipped_ips", unless "clipped_ips" is requested too (then "ips" is not).
   std::vector<std::string> estimators = {"ips", "snips", "dm", "dr"};
   // Clip importance weights of (clipped_)ips at this value; 0 = off. "clipped_ips"
   // requires clip > 0.

@@ -68,13 +68,14 @@ ABSL_FLAG(std::string, format, "jsonl", "export: jsonl | csv");
 ABSL_FLAG(std::string, log, "", "ope: service data directory whose event log to read");
 ABSL_FLAG(std::string, obd, "", "ope: Open Bandit Dataset campaign CSV");
 ABSL_FLAG(std::string, target, "uniform",
-          "ope: target policy: uniform | snapshot | shadow:<name> | a policy spec");
+          "ope: target policy: uniform | snapshot[:<variant>] | shadow:<spec> | a policy spec");
 ABSL_FLAG(std::string, target_pmf, "", "ope: CSV of target pmfs per context key");
 ABSL_FLAG(std::string, target_pmf_from, "",
           "ope: OBD CSV whose empirical item frequencies per position are the target");
 ABSL_FLAG(std::string, estimators, "ips,snips,dm,dr",
-          "ope: comma list of ips,snips,dm,dr,sndr,switch_dr,replay");
-ABSL_FLAG(double, clip, 0, "ope: clip importance weights at this value (0 = off)");
+          "ope: comma list of ips,clipped_ips,snips,dm,dr,sndr,switch_dr,replay");
+ABSL_FLAG(double, clip, 0,
+          "ope: clip importance weights of ips at this value (0 = off; reported as clipped_ips)");
 ABSL_FLAG(int32_t, bootstrap, 200, "ope: bootstrap resamples for intervals (0 = normal only)");
 ABSL_FLAG(std::string, reward_model, "ridge",
           "ope: reward model of dm/dr/sndr/switch_dr: ridge | logistic");

@@ -260,6 +260,38 @@ TEST(OpeTest, ClippingCapsWeights) {
   EXPECT_LE(report.estimates(0).max_weight(), 2.0);
 }
 
+TEST(OpeTest, IpsAndClippedIpsTogether) {
+  const LoggedRounds rounds = Simulate(2000, 6, kLogging, kTarget);
+  OpeOptions options;
+  options.estimators = {"ips", "clipped_ips"};
+  options.clip = 2.0;
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_EQ(report.estimates(0).estimator(), "ips");
+  EXPECT_EQ(report.estimates(0).max_weight(), 8.0);  // 0.8 / 0.1, unclipped
+  EXPECT_EQ(report.estimates(1).estimator(), "clipped_ips");
+  EXPECT_EQ(report.estimates(1).max_weight(), 2.0);
+  EXPECT_LT(report.estimates(1).value(), report.estimates(0).value());
+}
+
+TEST(RewardModelTest, ActionWithoutTrainingRowsPredictsTheMeanReward) {
+  // Action 2 is never logged; the target plays it always.
+  const double logging[kContexts][kActions] = {
+      {0.5, 0.5, 0}, {0.5, 0.5, 0}, {0.5, 0.5, 0}, {0.5, 0.5, 0}};
+  const double target[kContexts][kActions] = {{0, 0, 1}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}};
+  const LoggedRounds rounds = Simulate(4000, 8, logging, target);
+  double mean = 0;
+  for (double r : rounds.reward) mean += r / rounds.size();
+  for (const std::string kind : {"ridge", "logistic"}) {
+    RewardModelOptions options;
+    options.kind = kind;
+    ASSERT_OK_AND_ASSIGN(RewardPredictions p, FitRewardModel(rounds, options));
+    for (int64_t i = 0; i < rounds.size(); i += 97) {
+      EXPECT_NEAR(p.dm[i], mean, 1e-9) << kind;
+    }
+  }
+}
+
 TEST(OpeTest, WarnsWhenTargetPutsMassWhereLoggingHasNone) {
   // The logger never chooses action 2 in context 0; the target does.
   double logging[kContexts][kActions];
