@@ -16,30 +16,39 @@ absl::Status Invalid(const std::string& message) {
   return absl::InvalidArgumentError(message);
 }
 
-// Adds the hashed sparse features of `namespaces` to out[offset, offset + 2^bits).
+// Names the owner of a field in errors: "context" or "actions[3]". Built only
+// when an error is reported, so the hot path does not allocate.
+struct Where {
+  int action = -1;  // -1: the context
+  std::string str() const {
+    return action < 0 ? std::string("context") : absl::StrCat("actions[", action, "]");
+  }
+};
+
+// Adds the hashed sparse features of `namespaces` to out[0, 2^bits).
 absl::Status AddNamespaces(
     const google::protobuf::RepeatedPtrField<Namespace>& namespaces, int32_t bits,
-    const std::string& where, double* out) {
+    const Where& w, double* out) {
   if (namespaces.empty()) return absl::OkStatus();
   if (bits == 0) {
-    return Invalid(absl::StrCat(where, ".namespaces has ", namespaces.size(),
+    return Invalid(absl::StrCat(w.str(), ".namespaces has ", namespaces.size(),
                                 " namespaces but hash_bits is 0: this experiment "
                                 "accepts no sparse features"));
   }
   if (namespaces.size() > kMaxNamespaces) {
-    return Invalid(absl::StrCat(where, ".namespaces has ", namespaces.size(),
+    return Invalid(absl::StrCat(w.str(), ".namespaces has ", namespaces.size(),
                                 " entries; at most ", kMaxNamespaces));
   }
   const uint64_t mask = (uint64_t{1} << bits) - 1;
   for (int i = 0; i < namespaces.size(); ++i) {
     const Namespace& ns = namespaces[i];
     if (ns.name().size() > kMaxNamespaceNameBytes) {
-      return Invalid(absl::StrCat(where, ".namespaces[", i, "].name is ",
+      return Invalid(absl::StrCat(w.str(), ".namespaces[", i, "].name is ",
                                   ns.name().size(), " bytes; at most ",
                                   kMaxNamespaceNameBytes));
     }
     if (ns.features_size() > kMaxFeaturesPerNamespace) {
-      return Invalid(absl::StrCat(where, ".namespaces[", i, "].features has ",
+      return Invalid(absl::StrCat(w.str(), ".namespaces[", i, "].features has ",
                                   ns.features_size(), " entries; at most ",
                                   kMaxFeaturesPerNamespace));
     }
@@ -47,12 +56,12 @@ absl::Status AddNamespaces(
     for (int j = 0; j < ns.features_size(); ++j) {
       const Feature& f = ns.features(j);
       if (f.name().empty() || f.name().size() > kMaxFeatureNameBytes) {
-        return Invalid(absl::StrCat(where, ".namespaces[", i, "].features[", j,
+        return Invalid(absl::StrCat(w.str(), ".namespaces[", i, "].features[", j,
                                     "].name must be 1..", kMaxFeatureNameBytes,
                                     " bytes; got ", f.name().size()));
       }
       if (!std::isfinite(f.value())) {
-        return Invalid(absl::StrCat(where, ".namespaces[", i, "].features[", j,
+        return Invalid(absl::StrCat(w.str(), ".namespaces[", i, "].features[", j,
                                     "].value is not finite"));
       }
       const double value = f.value() == 0.0f ? 1.0 : static_cast<double>(f.value());
@@ -63,10 +72,10 @@ absl::Status AddNamespaces(
 }
 
 absl::Status CheckDense(const google::protobuf::RepeatedField<float>& dense,
-                        const std::string& where) {
+                        const Where& w) {
   for (int i = 0; i < dense.size(); ++i) {
     if (!std::isfinite(dense[i])) {
-      return Invalid(absl::StrCat(where, ".dense[", i, "] is not finite"));
+      return Invalid(absl::StrCat(w.str(), ".dense[", i, "] is not finite"));
     }
   }
   return absl::OkStatus();
@@ -80,11 +89,11 @@ absl::Status Build(const FeatureSpace& space, const Context& context,
                                 " values; the experiment's context_dim is ",
                                 space.dense_dim));
   }
-  if (absl::Status s = CheckDense(context.dense(), "context"); !s.ok()) return s;
+  if (absl::Status s = CheckDense(context.dense(), Where{}); !s.ok()) return s;
   const int32_t context_len = ContextLength(space);
   input->context.assign(context_len, 0.0);
   for (int i = 0; i < context.dense_size(); ++i) input->context[i] = context.dense(i);
-  if (absl::Status s = AddNamespaces(context.namespaces(), space.hash_bits, "context",
+  if (absl::Status s = AddNamespaces(context.namespaces(), space.hash_bits, Where{},
                                      input->context.data() + space.dense_dim);
       !s.ok()) {
     return s;
@@ -104,29 +113,38 @@ absl::Status Build(const FeatureSpace& space, const Context& context,
   input->actions.resize(n);
   for (int a = 0; a < n; ++a) {
     const Action& action = actions[a];
-    const std::string where = absl::StrCat("actions[", a, "]");
+    const Where w{a};
     if (action.id().empty() || action.id().size() > 256) {
-      return Invalid(absl::StrCat(where, ".id must be 1..256 bytes; got ",
+      return Invalid(absl::StrCat(w.str(), ".id must be 1..256 bytes; got ",
                                   action.id().size()));
     }
     if (action.dense_size() != action_dense) {
       return Invalid(absl::StrCat(
-          where, ".dense has ", action.dense_size(), " values; expected ", action_dense,
+          w.str(), ".dense has ", action.dense_size(), " values; expected ", action_dense,
           space.action_dense_dim >= 0 ? " (the experiment's action dim)"
                                       : " (same as actions[0])"));
     }
-    if (absl::Status s = CheckDense(action.dense(), where); !s.ok()) return s;
+    if (absl::Status s = CheckDense(action.dense(), w); !s.ok()) return s;
     ActionInput& out = input->actions[a];
     out.id.assign(action.id());
     out.features.assign(action_len, 0.0);
     for (int i = 0; i < action_dense; ++i) out.features[i] = action.dense(i);
-    if (absl::Status s = AddNamespaces(action.namespaces(), action_bits, where,
+    if (absl::Status s = AddNamespaces(action.namespaces(), action_bits, w,
                                        out.features.data() + action_dense);
         !s.ok()) {
       return s;
     }
   }
-  if (n > 1) {
+  if (n > 1 && n <= 16) {  // small: compare pairs, no allocation
+    for (int a = 1; a < n; ++a) {
+      for (int b = 0; b < a; ++b) {
+        if (input->actions[a].id == input->actions[b].id) {
+          return Invalid(absl::StrCat("actions[", a, "].id \"", input->actions[a].id,
+                                      "\" is a duplicate; ids must be unique"));
+        }
+      }
+    }
+  } else if (n > 16) {
     absl::flat_hash_set<absl::string_view> seen;
     seen.reserve(n);
     for (int a = 0; a < n; ++a) {

@@ -86,7 +86,8 @@ class Policy {
   virtual const std::string& family() const = 0;
 
   // Fills *decision for `input` using Rng(seed) for every random number.
-  // INVALID_ARGUMENT: no actions, wrong context length. Action ids must be
+  // INVALID_ARGUMENT: no actions; for linear families also a context length
+  // other than context_dim or mismatched action features. Action ids must be
   // unique (BuildDecisionInput checks it; Choose does not, for speed).
   virtual absl::Status Choose(const DecisionInput& input, uint64_t seed,
                               Decision* decision) const = 0;

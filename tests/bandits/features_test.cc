@@ -124,6 +124,12 @@ TEST(FeaturesTest, RejectsBadInputWithClearErrors) {
   dup.Add()->set_id("a");
   EXPECT_THAT(BuildDecisionInput(space, ok, dup, &input),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate")));
+  google::protobuf::RepeatedPtrField<Action> many;  // > 16 actions: hash-set path
+  for (int i = 0; i < 20; ++i) many.Add()->set_id("id" + std::to_string(i));
+  ASSERT_OK(BuildDecisionInput(space, ok, many, &input));
+  many[19].set_id("id3");
+  EXPECT_THAT(BuildDecisionInput(space, ok, many, &input),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"id3\" is a duplicate")));
   google::protobuf::RepeatedPtrField<Action> ragged;
   ragged.Add()->set_id("a");
   ragged.Add()->set_id("b");
