@@ -117,7 +117,9 @@ TEST_P(PolicyContractTest, HonoursTheContract) {
     const double p_reward = 0.1 + 0.1 * id * (0.5 + 0.5 * input.context[1]);
     const double reward = rng.Uniform() < p_reward ? 1.0 : 0.0;
     ASSERT_OK(policy->Update(input, d.chosen, reward));
-    if (restored) ASSERT_OK(restored->Update(input, d.chosen, reward));
+    if (restored) {
+      ASSERT_OK(restored->Update(input, d.chosen, reward));
+    }
     if (step == 200) {
       const PolicyState state = policy->Snapshot();
       ASSERT_OK_AND_ASSIGN(restored, CreatePolicy(c.spec, options));
