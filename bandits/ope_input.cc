@@ -469,8 +469,11 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
         ++p;
         continue;
       }
-      if (p < end && *p == '\n') ++p;
-      else if (p < end) {
+      if (p < end && *p == '\n') {
+        ++p;
+      } else if (q && p + 1 < end && p[0] == '\r' && p[1] == '\n') {
+        p += 2;  // CRLF after a quoted last field
+      } else if (p < end) {
         return absl::InvalidArgumentError(
             absl::StrCat(path, ":", line_no, ": text after a closing quote"));
       }

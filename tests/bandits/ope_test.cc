@@ -496,6 +496,33 @@ TEST(ExportCsvTest, UniformTableAndMissingRewards) {
   EXPECT_DOUBLE_EQ(tr.rounds.target_prob[2], 0.0);
 }
 
+TEST(ExportCsvTest, QuotedFieldsNewlinesAndCrlf) {
+  ScratchDir dir;
+  // A quoted sparse field spanning two lines, quoted ids, CRLF line ends.
+  const std::string rows = std::string(kHeader) +
+                           "e1,x,A,1,u1,0.5,\"ns|a=1,\nns|b=2\",\"a;b\",0,\"a\",0.8,0.8;0.2,1,p,1,"
+                           "\"ucb1=0.5;0.5\"\r\n"
+                           "e2,x,A,2,u2,0.1,,a;b,1,b,0.2,0.8;0.2,0,p,1,ucb1=0.5;0.5\r\n"
+                           "e3,x,A,3,u2,0.1,,a;b,1,b,0.7,0.8;0.2,0,p,1,ucb1=0.5;0.5\r\n";
+  WriteTextFile(dir.File("log.csv"), rows);
+  ExportReadOptions read;
+  read.target.kind = ExportTarget::Kind::kShadow;
+  read.target.shadow_spec = "ucb1";
+  // Row e3 is on line 5 (the quoted newline makes e1 two lines).
+  EXPECT_THAT(ReadExportCsv(dir.File("log.csv"), read),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(dir.File("log.csv") + ":5: field propensity")));
+  WriteTextFile(dir.File("log.csv"), rows.substr(0, rows.rfind("e3,")));
+  for (bool full : {true, false}) {
+    read.full = full;
+    ASSERT_OK_AND_ASSIGN(ExportRounds er, ReadExportCsv(dir.File("log.csv"), read));
+    ASSERT_EQ(er.rounds.size(), 2);
+    EXPECT_DOUBLE_EQ(er.rounds.target_prob[0], 0.5);
+    EXPECT_DOUBLE_EQ(er.rounds.propensity[1], 0.2);
+    EXPECT_EQ(er.rounds.action_names[er.rounds.action[1]], "b");
+  }
+}
+
 TEST(ExportCsvTest, MalformedLogsGiveFileLineAndField) {
   ScratchDir dir;
   struct Case {
