@@ -164,6 +164,18 @@ absl::StatusOr<RewardPredictions> FitRewardModel(const LoggedRounds& rounds,
     }
   }
   const int32_t k = options.folds;
+  {
+    // Ridge keeps (d + 1)^2 / 2 sums per (action, fold); refuse what would
+    // not fit in memory instead of failing to allocate.
+    const double p1 = rounds.feature_dim + 1.0;
+    const double cells = static_cast<double>(rounds.num_actions) * k * p1 * (p1 + 1) / 2;
+    if (cells > 2.5e8) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "reward model too large: ", rounds.num_actions, " actions x ", rounds.feature_dim,
+          " features x ", k, " folds needs ", static_cast<int64_t>(cells * 8 / 1e6),
+          " MB of statistics (limit 2000 MB); use fewer context features or folds"));
+    }
+  }
   std::vector<int32_t> fold(n);
   for (int64_t i = 0; i < n; ++i) fold[i] = FoldOf(options.seed, i, k);
   // The models fit deviations from the overall mean reward (an offset), so the
