@@ -54,6 +54,9 @@ struct Model {
   VectorXd b;
   VectorXd theta;
   int64_t updates = 0;
+  // Disjoint models: A^-1 as upper-triangle 8x8 blocks (PackUpperBlocks), the
+  // 62% of it Choose reads for the confidence width at d = 32.
+  std::vector<double> packed;
 
   void Init(int32_t dim, double lambda) {
     a = MatrixXd::Identity(dim, dim) * lambda;
@@ -66,7 +69,7 @@ struct Model {
 struct Scratch {
   VectorXd x, u, w, z, s;
   // Plain vectors keep their capacity when the number of actions changes.
-  std::vector<double> means, vars, xs_buf, ys_buf;
+  std::vector<double> means, vars, xs_buf, ys_buf, xpad;
   MatrixXd cov, m;
   std::vector<int32_t> index;
   std::vector<int64_t> wins;
@@ -146,19 +149,45 @@ RECBANDIT_KERNEL double Dot(const double* a, const double* b, int64_t d) {
   return SumLanes(&total, tail);
 }
 
-// Returns x^T M x for a column-major d x d matrix M (fixed summation order).
-RECBANDIT_KERNEL double QuadForm(const double* m, const double* x, int64_t d) {
+// Writes the upper-triangle 8x8 blocks of the square matrix m (zero-padded to a
+// multiple of 8): block (I, J), I <= J, in J-major order, each column-major.
+void PackUpperBlocks(const MatrixXd& m, std::vector<double>* out) {
+  const int64_t d = m.rows();
+  const int64_t nb = (d + 7) / 8;
+  out->assign(static_cast<size_t>(nb * (nb + 1) / 2 * 64), 0.0);
+  double* p = out->data();
+  for (int64_t bj = 0; bj < nb; ++bj) {
+    for (int64_t bi = 0; bi <= bj; ++bi, p += 64) {
+      for (int64_t c = 0; c < 8; ++c) {
+        for (int64_t r = 0; r < 8; ++r) {
+          const int64_t row = 8 * bi + r, col = 8 * bj + c;
+          p[c * 8 + r] = row < d && col < d ? m(row, col) : 0.0;
+        }
+      }
+    }
+  }
+}
+
+// Returns x^T M x from PackUpperBlocks(M) with x zero-padded to 8 * nb entries:
+// diagonal blocks once, off-diagonal ones twice (M symmetric). Fixed order.
+RECBANDIT_KERNEL double QuadFormPacked(const double* p, const double* x, int64_t nb) {
   V8 acc[4] = {};
-  double tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const int64_t blocks = d / 8;
-  for (int64_t j = 0; j < d; ++j) {
-    const double xj = x[j];
-    const double* col = m + j * d;
-    AccumulateBlocks(col, x, xj, blocks, acc);
-    for (int64_t i = blocks * 8, k = 0; i < d; ++i, ++k) tail[k] += (col[i] * x[i]) * xj;
+  for (int64_t bj = 0; bj < nb; ++bj) {
+    const double* xj = x + 8 * bj;
+    for (int64_t bi = 0; bi <= bj; ++bi, p += 64) {
+      const double w = bi == bj ? 1.0 : 2.0;
+      const V8 xi = RECBANDIT_LOAD8(x + 8 * bi);
+      for (int c = 0; c < 8; c += 4) {
+        acc[0] += (RECBANDIT_LOAD8(p + 8 * c) * xi) * (w * xj[c]);
+        acc[1] += (RECBANDIT_LOAD8(p + 8 * c + 8) * xi) * (w * xj[c + 1]);
+        acc[2] += (RECBANDIT_LOAD8(p + 8 * c + 16) * xi) * (w * xj[c + 2]);
+        acc[3] += (RECBANDIT_LOAD8(p + 8 * c + 24) * xi) * (w * xj[c + 3]);
+      }
+    }
   }
   const V8 total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-  return SumLanes(&total, tail);
+  const double zero[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  return SumLanes(&total, zero);
 }
 
 void WriteRowMajor(const MatrixXd& m, google::protobuf::RepeatedField<double>* out) {
@@ -257,6 +286,7 @@ class LinearPolicy final : public Policy {
         arms_.emplace_back();
         arms_.back().id = input.actions[chosen].id;
         arms_.back().Init(dim_, params_.lambda);
+        PackUpperBlocks(arms_.back().a_inv, &arms_.back().packed);
       }
       model = &arms_[it->second];
       x = Eigen::Map<const VectorXd>(input.context.data(), dim_);
@@ -353,6 +383,7 @@ class LinearPolicy final : public Policy {
         m.a_inv = llt.solve(MatrixXd::Identity(dim, dim));
       }
       m.theta = m.a_inv * m.b;
+      PackUpperBlocks(m.a_inv, &m.packed);
       models.push_back(std::move(m));
     }
     if (params_.shared) {
@@ -432,6 +463,7 @@ class LinearPolicy final : public Policy {
       AddOuter(m.a_inv.data(), s.w.data(), s.u.data(), d);
     }
     MatVec(m.a_inv.data(), m.b.data(), d, m.theta.data());
+    if (!params_.shared) PackUpperBlocks(m.a_inv, &m.packed);
   }
 
   // Turns means and variances (of each action's expected reward) into the pmf.
@@ -502,6 +534,9 @@ class LinearPolicy final : public Policy {
     s.vars.resize(n);
     const bool need_var = params_.mode != Mode::kEpsilonGreedy;
     const double prior_var = need_var ? Dot(x.data(), x.data(), dim_) / params_.lambda : 0.0;
+    const int64_t nb = (dim_ + 7) / 8;
+    s.xpad.assign(static_cast<size_t>(nb * 8), 0.0);
+    std::copy(input.context.begin(), input.context.end(), s.xpad.begin());
     for (int32_t i = 0; i < n; ++i) {
       auto it = by_id_.find(input.actions[i].id);
       if (it == by_id_.end()) {
@@ -512,7 +547,7 @@ class LinearPolicy final : public Policy {
       const Model& m = arms_[it->second];
       s.means[i] = Dot(m.theta.data(), x.data(), dim_);
       if (need_var) {
-        s.vars[i] = QuadForm(m.a_inv.data(), x.data(), dim_);
+        s.vars[i] = QuadFormPacked(m.packed.data(), s.xpad.data(), nb);
       }
     }
     FinishIndependent(n, rng, s, decision);
