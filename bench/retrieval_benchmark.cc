@@ -180,10 +180,9 @@ int main(int argc, char** argv) {
         omp_set_num_threads(1);
         std::unique_ptr<faiss::SearchParameters> p;
         if (auto* h = dynamic_cast<faiss::IndexHNSW*>(raw.get())) {
-          auto* hp = new faiss::SearchParametersHNSW();
-          hp->efSearch = sweep[s].ef_search > 0 ? sweep[s].ef_search : 128;
-          p.reset(hp);
-          (void)h;
+          // FAISS 1.7.3 ignores SearchParametersHNSW::efSearch: set the
+          // index's own field (safe here: this loop is single-threaded).
+          h->hnsw.efSearch = sweep[s].ef_search > 0 ? sweep[s].ef_search : 128;
         } else if (dynamic_cast<faiss::IndexIVF*>(raw.get()) != nullptr) {
           auto* ip = new faiss::SearchParametersIVF();
           ip->nprobe = sweep[s].nprobe > 0 ? sweep[s].nprobe : 16;

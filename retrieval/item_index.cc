@@ -26,6 +26,7 @@
 #include "proto/file_util.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
+#include "retrieval/hnsw_search.h"
 #include "retrieval/scan.h"
 
 namespace recbandit::retrieval {
@@ -162,6 +163,9 @@ class FaissItemIndex final : public ItemIndex {
       : factory_(std::move(factory)), index_(std::move(index)) {
     hnsw_ = dynamic_cast<faiss::IndexHNSW*>(index_.get());
     ivf_ = faiss::ivflib::try_extract_index_ivf(index_.get());
+    if (hnsw_ != nullptr && index_->metric_type == faiss::METRIC_INNER_PRODUCT) {
+      hnsw_vectors_ = HnswStorageVectors(*hnsw_);
+    }
   }
 
   absl::Status Search(absl::Span<const float> query, int32_t k,
@@ -241,6 +245,21 @@ class FaissItemIndex final : public ItemIndex {
   absl::Status SearchWithSelector(absl::Span<const float> query, int32_t want,
                                   absl::Span<const int32_t> exclude,
                                   const SearchParams& params, SearchResult* out) const {
+    if (hnsw_ != nullptr && hnsw_vectors_ != nullptr) {
+      // Our own walk of FAISS's graph: FAISS 1.7.3 ignores a per-call efSearch.
+      int64_t ef = params.ef_search > 0 ? params.ef_search : hnsw_->hnsw.efSearch;
+      for (;;) {
+        HnswSearch(*hnsw_, query.data(), want, static_cast<int32_t>(ef), exclude, &out->ids,
+                   &out->scores);
+        if (static_cast<int32_t>(out->ids.size()) >= want) return absl::OkStatus();
+        if (ef >= 4096 || ef >= size()) break;
+        ef = std::min<int64_t>(ef * 4, 4096);
+      }
+      // Exclusions cut the graph: finish with an exact scan of the storage.
+      TopKScan(hnsw_vectors_, size(), dim(), query.data(), want, exclude, &out->ids,
+               &out->scores);
+      return absl::OkStatus();
+    }
     ExcludeSelector selector(exclude);
     int64_t ef = params.ef_search > 0 ? params.ef_search : (hnsw_ ? hnsw_->hnsw.efSearch : 0);
     int64_t nprobe = params.nprobe > 0 ? params.nprobe : (ivf_ ? ivf_->nprobe : 0);
@@ -304,6 +323,7 @@ class FaissItemIndex final : public ItemIndex {
   std::string factory_;
   std::unique_ptr<faiss::Index> index_;
   faiss::IndexHNSW* hnsw_ = nullptr;
+  const float* hnsw_vectors_ = nullptr;  // flat storage of hnsw_, when float
   faiss::IndexIVF* ivf_ = nullptr;
 };
 
