@@ -57,8 +57,9 @@ struct PolicyOptions {
   // Length of every ActionInput::features, read only by shared linear models
   // (model=shared); -1 = fixed by the first input they learn from. -1..4096.
   int32_t action_dim = -1;
-  // Every offered action gets probability >= min(floor, 1/n): the policy's pmf
-  // is mixed with the uniform distribution. 0..1; 0 = no floor.
+  // Every offered action gets probability >= f = min(floor, 1/n): the policy's
+  // pmf is mixed with the uniform distribution with weight n f
+  // (ApplyExplorationFloor, bandits/explore.h). 0..1; 0 = no floor.
   double exploration_floor = 0;
   // Monte Carlo posterior draws for Thompson sampling pmfs. 1..1000000.
   int32_t thompson_pmf_draws = 1000;
@@ -70,7 +71,9 @@ struct PolicyOptions {
 // A bandit policy. Choose is thread-safe (const, pure given state and seed);
 // Update and Restore are thread-safe (internal mutex).
 //
-//   ASSIGN_OR_RETURN(auto policy, CreatePolicy("linucb:alpha=1", {.context_dim = 8}));
+//   PolicyOptions options;
+//   options.context_dim = ContextLength(space);   // bandits/features.h
+//   ASSIGN_OR_RETURN(auto policy, CreatePolicy("linucb:alpha=1", options));
 //   Decision d;
 //   RETURN_IF_ERROR(policy->Choose(input, StableHash64(event_id), &d));
 //   RETURN_IF_ERROR(policy->Update(input, d.chosen, reward));
@@ -78,8 +81,10 @@ class Policy {
  public:
   virtual ~Policy() = default;
 
-  // Returns the canonical spec string, e.g. "linucb:alpha=1,lambda=1" (every
-  // parameter, in a fixed order); CreatePolicy(spec()) builds the same policy.
+  // Returns the canonical spec string, e.g. "linucb:alpha=1,lambda=1": every
+  // parameter in effect, in a fixed order, numbers in shortest round-trip form
+  // (a mode left at its default, like model=disjoint, is omitted);
+  // CreatePolicy(spec()) builds the same policy.
   virtual const std::string& spec() const = 0;
 
   // Returns the family name, e.g. "linucb" (DecisionEvent.policy_name).
