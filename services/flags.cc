@@ -66,7 +66,8 @@ ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)
 ABSL_FLAG(std::string, experiment, "", "experiment name");
 ABSL_FLAG(std::string, format, "jsonl", "export: jsonl | csv");
 ABSL_FLAG(std::string, log, "", "ope: service data directory whose event log to read");
-ABSL_FLAG(std::string, obd, "", "ope: Open Bandit Dataset campaign CSV");
+ABSL_FLAG(std::string, obd, "",
+          "ope, simulate --env=obd_replay: Open Bandit Dataset campaign CSV");
 ABSL_FLAG(std::string, target, "uniform",
           "ope: target policy: uniform | snapshot[:<variant>] | shadow:<spec> | a policy spec");
 ABSL_FLAG(std::string, target_pmf, "", "ope: CSV of target pmfs per context key");
@@ -96,6 +97,11 @@ ABSL_FLAG(int32_t, runs, 10, "simulate: independent seeded runs");
 ABSL_FLAG(std::string, policies, "epsilon_greedy:epsilon=0.1,ucb1,thompson",
           "simulate: comma list of policy specs");
 ABSL_FLAG(std::string, plot, "", "simulate: SVG chart to write");
+ABSL_FLAG(bool, log_x, true, "simulate: logarithmic x axis of --plot (false = linear)");
+ABSL_FLAG(double, noise_sd, 1.0, "simulate: reward noise sd of gaussian and linear envs");
+ABSL_FLAG(int64_t, change_step, 0,
+          "simulate: nonstationary env: step at which the best arm swaps means with "
+          "another arm (0 = horizon/2)");
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to bind");
 ABSL_FLAG(int32_t, port, 50051, "serve: gRPC port (0 = pick a free one)");

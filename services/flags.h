@@ -79,6 +79,9 @@ ABSL_DECLARE_FLAG(int64_t, horizon);
 ABSL_DECLARE_FLAG(int32_t, runs);
 ABSL_DECLARE_FLAG(std::string, policies);
 ABSL_DECLARE_FLAG(std::string, plot);
+ABSL_DECLARE_FLAG(bool, log_x);
+ABSL_DECLARE_FLAG(double, noise_sd);
+ABSL_DECLARE_FLAG(int64_t, change_step);
 
 // Serving and load testing.
 ABSL_DECLARE_FLAG(std::string, host);

@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  similar            items most similar to an item\n"
     "  export             an experiment's logged decisions as CSV or JSONL\n"
     "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
+    "  simulate           bandit policies on simulated environments: regret curves\n"
     "Run `recbandit --helpfull` for every flag.";
 
 }  // namespace
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunExport(args);
   } else if (command == "ope") {
     status = recbandit::services::RunOpe(args);
+  } else if (command == "simulate") {
+    status = recbandit::services::RunSimulate(args);
   } else {
     std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
     return 2;
