@@ -220,6 +220,29 @@ TEST(ItemIndexTest, SearchParamsWidenTheSearch) {
   EXPECT_LT(narrow, wide);
 }
 
+TEST(ItemIndexTest, HnswEfSearchPerRequestReachesExactResults) {
+  // A beam as wide as the catalogue visits every node reachable at layer 0
+  // (HNSW graphs may leave a few nodes unreachable, so not always exact); a
+  // narrow beam must find fewer. FAISS 1.7.3 itself ignores a per-call
+  // efSearch, which this test would catch.
+  std::vector<float> v = PlantedVectors(2000, 18);
+  ASSERT_OK_AND_ASSIGN(auto hnsw, BuildItemIndex("HNSW8", v, kDim, {}));
+  Rng rng(19);
+  double narrow = 0, wide = 0;
+  for (int t = 0; t < 50; ++t) {
+    std::vector<float> q = Query(rng);
+    std::vector<int32_t> truth = BruteForce(v, q, 10, {});
+    std::set<int32_t> want(truth.begin(), truth.end());
+    SearchResult a, b;
+    ASSERT_OK(hnsw->Search(q, 10, {}, SearchParams{10, 0}, &a));
+    ASSERT_OK(hnsw->Search(q, 10, {}, SearchParams{4096, 0}, &b));
+    for (int32_t id : a.ids) narrow += want.count(id);
+    for (int32_t id : b.ids) wide += want.count(id);
+  }
+  EXPECT_GE(wide, 495);  // recall >= 0.99
+  EXPECT_LT(narrow, wide);
+}
+
 TEST(ItemIndexTest, BadInputIsInvalidArgument) {
   std::vector<float> v = PlantedVectors(500, 15);
   EXPECT_THAT(BuildItemIndex("NoSuchIndex", v, kDim, {}),
