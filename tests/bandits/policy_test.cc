@@ -163,6 +163,28 @@ TEST_P(PolicyContractTest, RejectsBadCalls) {
   }
 }
 
+TEST_P(PolicyContractTest, WithoutPmfStillDecidesReproducibly) {
+  const ContractCase& c = GetParam();
+  PolicyOptions options;
+  options.context_dim = kContextDim;
+  options.exploration_floor = c.floor;
+  options.compute_pmf = false;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy(c.spec, options));
+  Rng rng(23);
+  Decision d, again;
+  for (int step = 0; step < 100; ++step) {
+    const DecisionInput input = RandomInput(rng);
+    ASSERT_OK(policy->Choose(input, step, &d));
+    ASSERT_GE(d.chosen, 0);
+    ASSERT_LT(d.chosen, static_cast<int32_t>(input.actions.size()));
+    // Either no pmf (Thompson families) or a full one that gives chosen mass.
+    if (!d.pmf.empty()) EXPECT_GT(d.pmf[d.chosen], 0.0);
+    ASSERT_OK(policy->Choose(input, step, &again));
+    EXPECT_EQ(again.chosen, d.chosen);
+    ASSERT_OK(policy->Update(input, d.chosen, rng.Uniform() < 0.5 ? 1.0 : 0.0));
+  }
+}
+
 std::vector<ContractCase> ContractCases() {
   std::vector<ContractCase> cases;
   for (const std::string& spec : AllSpecs()) {
