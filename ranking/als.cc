@@ -46,8 +46,8 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
   // there so the CG steps below read them from cache, not from the factor
   // matrix (which, at scale, means DRAM).
   for (int32_t k = 0; k < n; ++k) {
-    if (k + 2 < n) {
-      const float* next = y + int64_t{items[k + 2]} * d;
+    if (k + 4 < n) {
+      const float* next = y + int64_t{items[k + 4]} * d;
       for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(next + f);
     }
     const float* yi = y + int64_t{items[k]} * d;

@@ -50,18 +50,35 @@ double EpochChunk(const EpochInput& in, const int32_t* order, int64_t begin, int
   double loss = 0;
   for (int64_t o = begin; o < end; ++o) {
    const int32_t u = order[o];
+   if (o + 1 < end) {  // the next user's row, from DRAM at scale
+     const float* next_user = users + int64_t{order[o + 1]} * d;
+     for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(next_user + f);
+   }
    const int32_t* row_begin = m.indices.data() + m.indptr[u];
    const int32_t* row_end = m.indices.data() + m.indptr[u + 1];
+   // Draws a negative for u (-1 when every try hit a positive).
+   auto draw_negative = [&]() {
+     for (int t = 0; t < kMaxNegativeTries; ++t) {
+       const int32_t cand = in.popularity
+                                ? m.indices[rng.UniformInt(nnz)]
+                                : static_cast<int32_t>(rng.UniformInt(m.cols));
+       if (!RowContains(row_begin, row_end, cand)) return cand;
+     }
+     return int32_t{-1};
+   };
+   // The negative of the next triple is drawn one step ahead so that both of
+   // its item rows can be prefetched while the current triple is updated.
+   int32_t next_j = row_begin != row_end ? draw_negative() : -1;
    for (const int32_t* pi = row_begin; pi != row_end; ++pi) {
     const int32_t i = *pi;
-    int32_t j = -1;
-    for (int t = 0; t < kMaxNegativeTries; ++t) {
-      const int32_t cand = in.popularity
-                               ? m.indices[rng.UniformInt(nnz)]
-                               : static_cast<int32_t>(rng.UniformInt(m.cols));
-      if (!RowContains(row_begin, row_end, cand)) {
-        j = cand;
-        break;
+    const int32_t j = next_j;
+    if (pi + 1 != row_end) {
+      next_j = draw_negative();
+      const float* ni = items + int64_t{pi[1]} * d;
+      for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(ni + f);
+      if (next_j >= 0) {
+        const float* nj = items + int64_t{next_j} * d;
+        for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(nj + f);
       }
     }
     if (j < 0) continue;
