@@ -14,12 +14,16 @@ class Server;
 class Service;
 }  // namespace grpc
 
+namespace recbandit::bandits {
+class ExperimentManager;
+}  // namespace recbandit::bandits
+
 namespace recbandit::services {
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // never 0.0.0.0 unless asked
   int port = 50051;                // 0 picks a free port (see Server::port())
-  std::string data_dir;            // event log and models live here
+  std::string data_dir;            // event log and models live here; required
 };
 
 // A running server. Thread-safe.
@@ -30,18 +34,19 @@ class Server {
  public:
   // Returns a started server, or UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
-  ~Server();
+  ~Server();  // shuts down at once if still running
 
   // Returns the bound port.
   int port() const { return port_; }
   // Stops accepting calls, lets in-flight calls finish for up to `grace`, then
-  // cancels the rest. Idempotent.
+  // cancels the rest, and snapshots every bandit policy. Idempotent.
   void Shutdown(absl::Duration grace);
   // Blocks until the server has shut down.
   void Wait();
 
  private:
   Server() = default;
+  std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Server> server_;
