@@ -111,7 +111,7 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
   absl::StrAppend(&s, absl::StrFormat(
                           "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"15\" "
                           "font-weight=\"bold\">%s</text>\n",
-                          left + pw / 2, XmlEscape(title)));
+                          w / 2, XmlEscape(title)));
   // Grid and ticks.
   absl::StrAppend(&s, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
   std::string labels;
