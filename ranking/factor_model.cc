@@ -236,6 +236,16 @@ absl::Status FactorModel::Save(const std::string& dir_in) const {
   static std::atomic<int> counter{0};
   const std::string suffix = absl::StrCat(".", ::getpid(), ".", counter++);
   const std::string tmp = dir + ".tmp" + suffix;
+  if (PathExists(dir)) {
+    // Never rename away (and then delete) something that is not a model.
+    std::error_code ec;
+    const bool is_dir = std::filesystem::is_directory(dir, ec);
+    const bool empty = is_dir && std::filesystem::is_empty(dir, ec);
+    if (!is_dir || (!empty && !PathExists(dir + "/" + kManifest))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " exists and is not a model directory (no manifest); refusing to replace it"));
+    }
+  }
   RETURN_IF_ERROR(MakeDirs(ParentDir(dir)));
   RETURN_IF_ERROR(RemoveTree(tmp));
   RETURN_IF_ERROR(MakeDirs(tmp));

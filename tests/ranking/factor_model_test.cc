@@ -86,6 +86,20 @@ TEST(FactorModelTest, SaveReplacesAnExistingModelAndLeavesNoTempDirs) {
   EXPECT_EQ(entries, 1);
 }
 
+TEST(FactorModelTest, SaveRefusesToReplaceSomethingThatIsNotAModel) {
+  ScratchDir dir;
+  std::filesystem::create_directory(dir.File("precious"));
+  WriteTextFile(dir.File("precious/notes.txt"), "keep me");
+  EXPECT_THAT(Small(false).Save(dir.File("precious")),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not a model")));
+  EXPECT_EQ(ReadTextFile(dir.File("precious/notes.txt")), "keep me");
+  WriteTextFile(dir.File("file"), "x");
+  EXPECT_THAT(Small(false).Save(dir.File("file")),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  std::filesystem::create_directory(dir.File("empty"));
+  EXPECT_OK(Small(false).Save(dir.File("empty")));
+}
+
 TEST(FactorModelTest, LoadReportsDataLossNamingTheFile) {
   ScratchDir dir;
   const std::string path = dir.File("m");
