@@ -414,6 +414,7 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
   std::vector<std::vector<std::vector<double>>> clicks(
       np, std::vector<std::vector<double>>(runs));
   std::vector<double> busy(np * runs, 0);
+  std::vector<int64_t> visited(np * runs, 0);  // rows decided on per task
   const auto start = std::chrono::steady_clock::now();
   RETURN_IF_ERROR(ParallelFor(
       static_cast<int64_t>(np) * runs, options.threads, [&](int64_t task) -> absl::Status {
@@ -435,7 +436,8 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
         const uint64_t choose_base = Mix64(run_seed ^ 0x63686f6f73650000ULL);
         std::vector<double>& out = clicks[p][r];
         double cum = 0;
-        for (int64_t i = 0; i < n && static_cast<int64_t>(out.size()) < options.horizon; ++i) {
+        int64_t i = 0;
+        for (; i < n && static_cast<int64_t>(out.size()) < options.horizon; ++i) {
           const int64_t row = order[i];
           const float* f = log.features.data() + row * dim;
           for (int32_t j = 0; j < dim; ++j) input.context[j] = f[j];
@@ -446,13 +448,22 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
           cum += log.click[row];
           out.push_back(cum);
         }
+        visited[task] = i;
         busy[task] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return absl::OkStatus();
       }));
   SimulationResult result;
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  result.environment = absl::StrCat("obd_replay ", log.path, " (", n, " rows, ",
+  // The last three path components (e.g. random/men/men.csv) name the log.
+  std::string short_path = log.path;
+  for (int slashes = 0, i = static_cast<int>(short_path.size()) - 1; i >= 0; --i) {
+    if (short_path[i] == '/' && ++slashes == 3) {
+      short_path = short_path.substr(i + 1);
+      break;
+    }
+  }
+  result.environment = absl::StrCat("obd_replay ", short_path, " (", n, " rows, ",
                                     log.num_items, " items)");
   result.replay = true;
   result.runs = runs;
@@ -479,9 +490,9 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
     for (int32_t r = 0; r < runs; ++r) {
       matched += static_cast<double>(clicks[p][r].size());
       curve.busy_seconds += busy[p * runs + r];
+      curve.steps += visited[p * runs + r];
     }
     curve.matched_steps = matched / runs;
-    curve.steps = static_cast<int64_t>(n) * runs;  // upper bound: rows visited
     result.curves.push_back(std::move(curve));
   }
   return result;

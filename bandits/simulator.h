@@ -116,11 +116,11 @@ struct PolicyCurve {
   // Cumulative pseudo-regret (synthetic envs) or cumulative mean reward per
   // matched step (replay) at each checkpoint.
   std::vector<CurvePoint> points;
-  // Total steps over all runs and the seconds spent in them (summed over
-  // threads), for steps/s per policy.
+  // Total steps (replay: log rows decided on) over all runs and the seconds
+  // spent in them (summed over threads), for steps/s per policy.
   int64_t steps = 0;
   double busy_seconds = 0;
-  // Replay: matched steps per run (mean) and the rows scanned per run.
+  // Replay: matched steps per run (mean over runs).
   double matched_steps = 0;
 };
 
@@ -149,7 +149,7 @@ absl::StatusOr<SimulationResult> Simulate(const Environment& env,
                                           const SimulationOptions& options);
 
 // Replay (Li et al. 2011) on a uniformly random OBD log: per run the rows are
-// visited once in a seeded random order (run 0 keeps the file order); the
+// visited once in a seeded random order (a shuffle per run); the
 // policy is offered all items (ids "0".."n-1", context = the row's features)
 // and a step counts only when its choice equals the logged item, then the
 // policy learns the logged click. Curves: cumulative clicks / matched steps at

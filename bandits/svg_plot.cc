@@ -84,7 +84,9 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
   if (lower_bound) {
     ymax = std::max(ymax, result.lai_robbins_constant * std::log(tmax));
   }
-  if (!result.replay) ymin = std::min(ymin, 0.0);
+  // Regret starts at 0; rewards per step are >= 0, so a normal band reaching
+  // below 0 is clipped at 0 in the chart (the CSV keeps it).
+  ymin = result.replay ? std::max(ymin, 0.0) : std::min(ymin, 0.0);
   if (!(ymax > ymin)) ymax = ymin + 1;
   const double ystep = NiceStep(ymax - ymin, 6);
   ymin = std::floor(ymin / ystep) * ystep;
@@ -95,7 +97,9 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
     const double f = log_x ? std::log(t) / std::log(tmax) : (t - tmin) / std::max(1.0, tmax - tmin);
     return left + pw * f;
   };
-  auto Y = [&](double v) { return top + ph * (1 - (v - ymin) / (ymax - ymin)); };
+  auto Y = [&](double v) {
+    return top + ph * (1 - (std::clamp(v, ymin, ymax) - ymin) / (ymax - ymin));
+  };
   auto Pt = [&](double t, double v) { return absl::StrFormat("%.2f,%.2f", X(t), Y(v)); };
 
   std::string s = absl::StrFormat(
@@ -105,13 +109,17 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
       "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
       options.width, options.height, options.width, options.height, options.width,
       options.height);
-  const std::string title = absl::StrCat(
-      result.replay ? "Replay reward per step: " : "Cumulative pseudo-regret: ",
-      result.environment, " (", result.runs, " runs, mean and 95% band)");
+  // Title (what is plotted) and subtitle (the environment and run count).
+  const std::string title = result.replay ? "Replay on logged data: clicks per matched step"
+                                          : "Cumulative pseudo-regret";
+  const std::string subtitle = absl::StrCat(result.environment, "; ", result.runs,
+                                            " runs, mean and 95% band");
   absl::StrAppend(&s, absl::StrFormat(
-                          "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"15\" "
-                          "font-weight=\"bold\">%s</text>\n",
-                          w / 2, XmlEscape(title)));
+                          "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
+                          "font-weight=\"bold\">%s</text>\n"
+                          "<text x=\"%.1f\" y=\"40\" text-anchor=\"middle\" font-size=\"12\" "
+                          "fill=\"#333\">%s</text>\n",
+                          left + pw / 2, XmlEscape(title), w / 2, XmlEscape(subtitle)));
   // Grid and ticks.
   absl::StrAppend(&s, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
   std::string labels;
