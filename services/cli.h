@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "proto/reports.pb.h"
+#include "retrieval/item_index.h"
 
 namespace recbandit::services {
 
@@ -33,6 +34,8 @@ absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::strin
 // saves it there as items.index; fills `report` when non-null.
 absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
                              int32_t threads, IndexReport* report);
+// Returns --ef_search / --nprobe as per-request search parameters.
+retrieval::SearchParams SearchParamsFromFlags();
 
 // Writes `json` plus a newline to stdout and flushes.
 void PrintJsonLine(const std::string& json);

@@ -26,14 +26,14 @@ int32_t ThreadsFromFlag() {
   return hw > 0 ? static_cast<int32_t>(hw) : 1;
 }
 
+}  // namespace
+
 retrieval::SearchParams SearchParamsFromFlags() {
   retrieval::SearchParams p;
   p.ef_search = absl::GetFlag(FLAGS_ef_search);
   p.nprobe = absl::GetFlag(FLAGS_nprobe);
   return p;
 }
-
-}  // namespace
 
 absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
                              int32_t threads, IndexReport* report) {

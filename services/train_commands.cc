@@ -25,6 +25,7 @@
 #include "ranking/popularity.h"
 #include "ranking/topk.h"
 #include "services/cli.h"
+#include "services/serving_model.h"
 #include "services/flags.h"
 
 namespace recbandit::services {
@@ -289,6 +290,11 @@ absl::Status RunTrain(const CommandArgs& args) {
     ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
   }
   RETURN_IF_ERROR(model.Save(out));
+  const std::string index_factory = absl::GetFlag(FLAGS_index);
+  if (!index_factory.empty()) {
+    RETURN_IF_ERROR(BuildModelIndex(out, index_factory, params.threads(), nullptr));
+    report.set_index_factory(index_factory);
+  }
 
   report.set_algo(algo);
   report.set_factors(state->factors);
@@ -330,28 +336,25 @@ absl::Status RunRecommend(const CommandArgs& args) {
   }
   if (user.empty()) return absl::InvalidArgumentError("--user (or --all_users) is required");
   const int32_t k = absl::GetFlag(FLAGS_k);
-  if (k < 1 || k > 10000) {
-    return absl::InvalidArgumentError(absl::StrCat("--k = ", k, " is out of range (1..10000)"));
+  if (k < 1 || k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("--k = ", k, " is out of range (1..1000)"));
   }
-  ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(model_dir));
+  // Through the model's item index (Exact when it has none), as the server
+  // and `--all_users` do: same candidates, same exact rescoring.
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving, ServingModel::Load(model_dir));
+  RecommendQuery query;
+  query.user = user;
+  query.k = k;
+  query.exclude_seen = absl::GetFlag(FLAGS_exclude_seen);
+  query.search = SearchParamsFromFlags();
+  ASSIGN_OR_RETURN(Recommendation rec, serving->Recommend(query));
   RecommendResult result;
   result.set_user(user);
-  result.set_model_version(model.manifest().version());
-  const int32_t u = model.users().Find(user);
-  std::vector<float> scores(model.num_items());
-  absl::Span<const int32_t> exclude;
-  if (u < 0) {
-    result.set_fallback(true);
-    scores = model.item_popularity();
-    if (scores.empty()) scores.assign(model.num_items(), 0.0f);
-  } else {
-    ranking::ScoreBlock(model.UserVector(u), model.item_factors(), model.factors(),
-                        model.item_bias(), absl::MakeSpan(scores));
-    if (absl::GetFlag(FLAGS_exclude_seen)) exclude = model.SeenItems(u);
-  }
-  for (const ranking::ScoredIndex& s : ranking::TopK(scores, k, exclude)) {
+  result.set_model_version(serving->version());
+  result.set_fallback(rec.fallback);
+  for (const ScoredItemId& s : rec.items) {
     ScoredItem* item = result.add_items();
-    item->set_item(model.items().Name(s.index));
+    item->set_item(s.item);
     item->set_score(s.score);
   }
   PrintJsonLine(ToJson(result));

@@ -81,6 +81,23 @@ TEST_F(RetrievalCommandsTest, CsvBatchAndSimilar) {
   EXPECT_THAT(unknown.err, HasSubstr("unknown item 'nope'"));
 }
 
+TEST_F(RetrievalCommandsTest, TrainWithIndexBuildsItAndRecommendUsesIt) {
+  auto train = RunRecbandit({"train", "--input=" + dir_.File("d.csv"), "--factors=8",
+                             "--iterations=2", "--index=IVF8,Flat",
+                             "--out=" + dir_.File("with_index")});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_THAT(train.out, HasSubstr("\"index_factory\":\"IVF8,Flat\""));
+  EXPECT_FALSE(ReadTextFile(dir_.File("with_index") + "/items.index").empty());
+  auto rec = RunRecbandit({"recommend", "--model=" + dir_.File("with_index"), "--user=u1",
+                           "--k=5", "--nprobe=8"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  EXPECT_THAT(rec.out, HasSubstr("\"fallback\":false"));
+  auto bad = RunRecbandit({"recommend", "--model=" + dir_.File("with_index"), "--user=u1",
+                           "--nprobe=9"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("nprobe"));
+}
+
 TEST_F(RetrievalCommandsTest, BadIndexStringsAndCorruptIndexAreErrors) {
   auto bad = RunRecbandit({"index", "--model=" + model(), "--index=Bogus7"});
   EXPECT_NE(bad.exit_code, 0);
