@@ -14,6 +14,7 @@ import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
 from proto import recommender_pb2, recommender_pb2_grpc  # noqa: E402
 from proto import experiments_pb2, experiments_pb2_grpc  # noqa: E402
+from proto import common_pb2, events_pb2  # noqa: E402
 
 
 def main():
@@ -51,6 +52,28 @@ def main():
         except grpc.RpcError as e:
             assert e.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND), e
             print("GetExperiment:", e.code().name, "-", e.details())
+
+        # The README's example: create, decide, reward.
+        exp.CreateExperiment(experiments_pb2.CreateExperimentRequest(
+            config=events_pb2.ExperimentConfig(
+                name="layout",
+                variants=[events_pb2.Variant(name="a", policy_spec="epsilon_greedy:epsilon=0.1",
+                                             traffic_weight=1)])), timeout=5)
+        d = exp.Decide(experiments_pb2.DecideRequest(
+            experiment="layout",
+            actions=[common_pb2.Action(id=x) for x in ("grid", "list", "carousel")]), timeout=5)
+        assert d.chosen_action in ("grid", "list", "carousel"), d
+        assert abs(sum(d.pmf) - 1.0) < 1e-9 and d.propensity > 0, d
+        assert d.event_id, "the server generates an event id"
+        r = exp.Reward(experiments_pb2.RewardRequest(experiment="layout", event_id=d.event_id,
+                                                     value=1.0), timeout=5)
+        print("Decide:", d.chosen_action, "p=%.3f" % d.propensity, "Reward learned:", r.learned)
+        try:
+            exp.Decide(experiments_pb2.DecideRequest(experiment="layout"), timeout=5)
+            raise AssertionError("Decide without actions must fail")
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+            print("Decide without actions:", e.code().name, "-", e.details())
     print("ok")
 
 
