@@ -230,20 +230,27 @@ absl::Status CheckOptions(const std::vector<std::string>& names,
                           const std::vector<PolicyFactory>& factories,
                           const SimulationOptions& o) {
   if (names.size() != factories.size() || factories.empty()) {
-    return absl::InvalidArgumentError("simulate: need one name per policy and >= 1 policy");
+    return absl::InvalidArgumentError("need one name per policy and >= 1 policy");
   }
   if (o.horizon < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("simulate: horizon must be >= 1; got ",
+    return absl::InvalidArgumentError(absl::StrCat("horizon must be >= 1; got ",
                                                    o.horizon));
   }
   if (o.runs < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("simulate: runs must be >= 1; got ", o.runs));
+    return absl::InvalidArgumentError(absl::StrCat("runs must be >= 1; got ", o.runs));
   }
   if (o.threads < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("simulate: threads must be >= 1; got ",
+    return absl::InvalidArgumentError(absl::StrCat("threads must be >= 1; got ",
                                                    o.threads));
   }
   return absl::OkStatus();
+}
+
+// Returns `status` with the policy, run and step prefixed.
+absl::Status PolicyError(const absl::Status& status, const std::string& policy, int32_t run,
+                         int64_t step) {
+  return absl::Status(status.code(), absl::StrCat("policy ", policy, " (run ", run, ", step ",
+                                                  step, "): ", status.message()));
 }
 
 uint64_t RunSeed(uint64_t seed, int32_t run) { return Mix64(seed + static_cast<uint64_t>(run)); }
@@ -263,42 +270,42 @@ absl::StatusOr<std::unique_ptr<Environment>> CreateEnvironment(const Environment
   const bool contextual = o.kind == "linear" || o.kind == "logistic";
   if (!arm_kind && !contextual) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "simulate: unknown --env '", o.kind,
+        "unknown --env '", o.kind,
         "' (bernoulli, gaussian, linear, logistic, nonstationary, obd_replay)"));
   }
   if (!o.means.empty() && !contextual) {
     if (o.means.size() < 2 || o.means.size() > 10000) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "simulate: --means needs 2..10000 values; got ", o.means.size()));
+          "--means needs 2..10000 values; got ", o.means.size()));
     }
     for (size_t i = 0; i < o.means.size(); ++i) {
       const double m = o.means[i];
       const bool ok = o.kind == "gaussian" ? std::isfinite(m) : (m >= 0 && m <= 1);
       if (!ok) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "simulate: --means[", i, "] = ", m,
+            "--means[", i, "] = ", m,
             o.kind == "gaussian" ? " is not finite" : " is outside [0, 1]"));
       }
     }
   } else if (o.arms < 2 || o.arms > 10000) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --arms must be in [2, 10000]; got ", o.arms));
+        absl::StrCat("--arms must be in [2, 10000]; got ", o.arms));
   }
   if (o.means.empty() && !(o.gap > 0 && o.gap <= 0.5)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --gap must be in (0, 0.5]; got ", o.gap));
+        absl::StrCat("--gap must be in (0, 0.5]; got ", o.gap));
   }
   if (!(o.noise_sd > 0) || !std::isfinite(o.noise_sd)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: noise sd must be > 0; got ", o.noise_sd));
+        absl::StrCat("noise sd must be > 0; got ", o.noise_sd));
   }
   if (contextual && (o.dim < 1 || o.dim > 1024)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --dim must be in [1, 1024]; got ", o.dim));
+        absl::StrCat("--dim must be in [1, 1024]; got ", o.dim));
   }
   if (o.kind == "nonstationary" && o.change_step < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: change step must be >= 1; got ", o.change_step));
+        absl::StrCat("change step must be >= 1; got ", o.change_step));
   }
   if (contextual) {
     return std::unique_ptr<Environment>(
@@ -361,12 +368,15 @@ absl::StatusOr<SimulationResult> Simulate(const Environment& env,
         const uint64_t choose_base = Mix64(run_seed ^ 0x63686f6f73650000ULL);
         for (int64_t t = 1; t <= horizon; ++t) {
           run->Step(t, &input, &expected);
-          RETURN_IF_ERROR(policy->Choose(input, choose_base + static_cast<uint64_t>(t) * kGolden,
-                                         &decision));
+          absl::Status status = policy->Choose(
+              input, choose_base + static_cast<uint64_t>(t) * kGolden, &decision);
           const int32_t a = decision.chosen;
-          const double best = *std::max_element(expected.begin(), expected.end());
-          cum += best - expected[a];
-          RETURN_IF_ERROR(policy->Update(input, a, run->Reward(a, reward_rng)));
+          if (status.ok()) {
+            const double best = *std::max_element(expected.begin(), expected.end());
+            cum += best - expected[a];
+            status = policy->Update(input, a, run->Reward(a, reward_rng));
+          }
+          if (!status.ok()) return PolicyError(status, names[p], r, t);
           if (t == checkpoints[next_cp]) {
             out.push_back(cum);
             ++next_cp;
@@ -404,7 +414,7 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
   RETURN_IF_ERROR(CheckOptions(names, factories, options));
   if (log.size() == 0 || log.num_items < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "simulate: replay log ", log.path, " needs rows and >= 2 items"));
+        "replay log ", log.path, " needs rows and >= 2 items"));
   }
   const size_t np = factories.size();
   const int32_t runs = options.runs;
@@ -441,10 +451,12 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
           const int64_t row = order[i];
           const float* f = log.features.data() + row * dim;
           for (int32_t j = 0; j < dim; ++j) input.context[j] = f[j];
-          RETURN_IF_ERROR(policy->Choose(
-              input, choose_base + static_cast<uint64_t>(i + 1) * kGolden, &decision));
+          absl::Status status = policy->Choose(
+              input, choose_base + static_cast<uint64_t>(i + 1) * kGolden, &decision);
+          if (!status.ok()) return PolicyError(status, names[p], r, i + 1);
           if (decision.chosen != log.item[row]) continue;  // not counted
-          RETURN_IF_ERROR(policy->Update(input, decision.chosen, log.click[row]));
+          status = policy->Update(input, decision.chosen, log.click[row]);
+          if (!status.ok()) return PolicyError(status, names[p], r, i + 1);
           cum += log.click[row];
           out.push_back(cum);
         }
@@ -473,7 +485,7 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
   }
   if (t_eff < 1) {
     return absl::FailedPreconditionError(
-        "simulate: a replay run matched no logged step; use a longer log");
+        "a replay run matched no logged step; use a longer log");
   }
   result.horizon = t_eff;
   const std::vector<int64_t> checkpoints =

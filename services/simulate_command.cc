@@ -52,7 +52,7 @@ absl::StatusOr<std::string> ReplayPath() {
     if (PathExists(c)) return c;
   }
   return absl::NotFoundError(absl::StrCat(
-      "simulate --env=obd_replay: no --obd given and <repo>/../", kObdRelative,
+      "--env=obd_replay: no --obd given and <repo>/../", kObdRelative,
       " not found; pass --obd=<uniform-random OBD csv>"));
 }
 
@@ -63,7 +63,7 @@ absl::StatusOr<std::vector<double>> ParseMeans(const std::string& text) {
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     double v;
     if (!absl::SimpleAtod(part, &v)) {
-      return absl::InvalidArgumentError(absl::StrCat("simulate: --means item ", i, " '",
+      return absl::InvalidArgumentError(absl::StrCat("--means item ", i, " '",
                                                      std::string(part), "' is not a number"));
     }
     means.push_back(v);
@@ -87,22 +87,22 @@ absl::Status RunSimulate(const CommandArgs& args) {
   sim.threads = absl::GetFlag(FLAGS_threads);
   if (sim.threads < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --threads must be >= 0; got ", sim.threads));
+        absl::StrCat("--threads must be >= 0; got ", sim.threads));
   }
   if (sim.threads == 0) {
     sim.threads = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
   }
   if (sim.horizon < 1 || sim.horizon > 1000000000) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --horizon must be in [1, 1e9]; got ", sim.horizon));
+        absl::StrCat("--horizon must be in [1, 1e9]; got ", sim.horizon));
   }
   if (sim.runs < 1 || sim.runs > 100000) {
     return absl::InvalidArgumentError(
-        absl::StrCat("simulate: --runs must be in [1, 100000]; got ", sim.runs));
+        absl::StrCat("--runs must be in [1, 100000]; got ", sim.runs));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> specs,
                    bandits::ParsePolicySpecList(absl::GetFlag(FLAGS_policies)));
-  if (specs.empty()) return absl::InvalidArgumentError("simulate: --policies is empty");
+  if (specs.empty()) return absl::InvalidArgumentError("--policies is empty");
 
   std::unique_ptr<bandits::Environment> env;
   bandits::ObdLog log;
