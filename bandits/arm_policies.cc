@@ -114,13 +114,7 @@ class ArmPolicy final : public Policy {
 
   absl::Status Update(const DecisionInput& input, int32_t chosen,
                       double reward) override {
-    if (chosen < 0 || chosen >= static_cast<int32_t>(input.actions.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Update: chosen index ", chosen, " is outside [0, ", input.actions.size(), ")"));
-    }
-    if (!std::isfinite(reward)) {
-      return absl::InvalidArgumentError("Update: reward is not finite");
-    }
+    RETURN_IF_ERROR(internal::CheckUpdateArgs(input, chosen, reward));
     if (params_.kind == Kind::kThompsonBernoulli && (reward < 0 || reward > 1)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "Update: thompson (Beta-Bernoulli) needs rewards in [0, 1]; got ", reward,

@@ -75,6 +75,17 @@ std::string FormatNumber(double x) {
   return std::string(buf, result.ptr);
 }
 
+absl::Status CheckUpdateArgs(const DecisionInput& input, int32_t chosen, double reward) {
+  if (chosen < 0 || chosen >= static_cast<int32_t>(input.actions.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Update: chosen index ", chosen, " is outside [0, ", input.actions.size(), ")"));
+  }
+  if (!std::isfinite(reward)) {
+    return absl::InvalidArgumentError("Update: reward is not finite");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace internal
 
 namespace {
@@ -208,5 +219,6 @@ absl::StatusOr<std::string> CanonicalPolicySpec(absl::string_view spec) {
   ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, CreatePolicy(spec, options));
   return policy->spec();
 }
+
 
 }  // namespace recbandit::bandits

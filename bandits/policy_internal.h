@@ -48,6 +48,10 @@ absl::StatusOr<std::unique_ptr<Policy>> CreateArmPolicy(const PolicySpec& spec,
 absl::StatusOr<std::unique_ptr<Policy>> CreateLinearPolicy(const PolicySpec& spec,
                                                            const PolicyOptions& options);
 
+// Returns INVALID_ARGUMENT unless `chosen` indexes input.actions and `reward`
+// is finite: the checks every policy's Update starts with.
+absl::Status CheckUpdateArgs(const DecisionInput& input, int32_t chosen, double reward);
+
 }  // namespace recbandit::bandits::internal
 
 #endif  // RECBANDIT_BANDITS_POLICY_INTERNAL_H_
