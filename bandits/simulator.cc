@@ -7,13 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <numeric>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::bandits {
@@ -186,15 +186,15 @@ class ContextualEnvironment final : public Environment {
 absl::Status ParallelFor(int64_t n, int32_t threads,
                          const std::function<absl::Status(int64_t)>& fn) {
   std::atomic<int64_t> next{0};
-  std::mutex mu;
-  absl::Status first = absl::OkStatus();
+  absl::Mutex mu;
+  absl::Status first ABSL_GUARDED_BY(mu) = absl::OkStatus();
   auto worker = [&] {
     for (;;) {
       const int64_t i = next.fetch_add(1);
       if (i >= n) return;
       absl::Status s = fn(i);
       if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(mu);
+        absl::MutexLock lock(&mu);
         if (first.ok()) first = s;
         next.store(n);
         return;
@@ -206,6 +206,7 @@ absl::Status ParallelFor(int64_t n, int32_t threads,
   for (int32_t i = 1; i < t; ++i) pool.emplace_back(worker);
   worker();
   for (auto& th : pool) th.join();
+  absl::MutexLock lock(&mu);
   return first;
 }
 

@@ -257,6 +257,42 @@ TEST(SimulatorTest, BadOptionsAreRejected) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// Contract run against every policy family CreatePolicy knows (default
+// parameters): regret is non-decreasing and, after 3000 steps, below 60% of
+// the uniform policy's on the same draws. Context-free families play 5
+// Bernoulli arms (gap 0.2); linear families a linear environment (K = 5,
+// d = 4), where context-free play cannot beat uniform.
+class EveryFamilyTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EveryFamilyTest, LearnsBetterThanUniformWithMonotoneRegret) {
+  const std::string family = GetParam();
+  const bool linear = absl::StartsWith(family, "lin");
+  EnvironmentOptions eo;
+  eo.kind = linear ? "linear" : "bernoulli";
+  eo.arms = 5;
+  eo.gap = 0.2;
+  eo.dim = 4;
+  eo.noise_sd = 0.5;
+  auto env = Env(eo);
+  const int32_t d = env->context_dim();
+  SimulationOptions so;
+  so.horizon = 3000;
+  so.runs = 6;
+  so.threads = 2;
+  ASSERT_OK_AND_ASSIGN(
+      SimulationResult r,
+      Simulate(*env, {family, "uniform"}, {Spec(family, d), Spec("epsilon_greedy:epsilon=1", d)},
+               so));
+  double prev = 0;
+  for (const CurvePoint& p : r.curves[0].points) {
+    EXPECT_GE(p.mean, prev - 1e-9) << family << " t=" << p.t;
+    prev = p.mean;
+  }
+  EXPECT_LT(r.curves[0].points.back().mean, 0.6 * r.curves[1].points.back().mean) << family;
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, EveryFamilyTest, ::testing::ValuesIn(PolicyFamilies()));
+
 std::string ObdPath() { return RECBANDIT_SOURCE_DIR "/../shared/data/obd/random/men/men.csv"; }
 
 TEST(SimulatorReplayTest, CountsOnlyMatchingStepsAndDecomposesTheLogMean) {

@@ -110,5 +110,8 @@ expect_error "--means\[1\] = 2 is outside" --means=0.5,2
 expect_error "--means item 1 'x' is not a number" --means=0.5,x
 expect_error "--horizon must be in" --horizon=0
 expect_error "unknown policy family 'bogus'" --policies=bogus
+expect_error "policy thompson (run 0, step 1): Update: thompson (Beta-Bernoulli) needs rewards" \
+  --env=linear --policies=thompson --horizon=10 --runs=1
+expect_error "--runs must be in" --runs=0
 expect_error "No such file\|not found\|cannot open\|open" --env=obd_replay --obd="$work/missing.csv"
 echo OK
