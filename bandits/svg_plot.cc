@@ -114,6 +114,7 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
                                           : "Cumulative pseudo-regret";
   const std::string subtitle = absl::StrCat(result.environment, "; ", result.runs,
                                             " runs, mean and 95% band");
+  absl::StrAppend(&s, "<title>", XmlEscape(absl::StrCat(title, ": ", subtitle)), "</title>\n");
   absl::StrAppend(&s, absl::StrFormat(
                           "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
                           "font-weight=\"bold\">%s</text>\n"
