@@ -13,6 +13,7 @@
 #include "proto/experiments.grpc.pb.h"
 #include "proto/file_util.h"
 #include "proto/recommender.grpc.pb.h"
+#include "services/model_store.h"
 
 namespace recbandit::services {
 namespace {
@@ -28,15 +29,29 @@ grpc::Status Missing(const char* rpc, const char* what) {
                       absl::StrCat(rpc, " is not implemented yet: it needs ", what));
 }
 
-// The libraries exist (the CLI's train, recommend, similar); what is missing
-// is the server's model store and job runner.
+// What the gRPC service issue still has to wire in.
 constexpr char kTraining[] =
-    "the gRPC service issue's training jobs (use `recbandit train` meanwhile)";
-constexpr char kRetrieval[] =
-    "the gRPC service issue's model store (use `recbandit recommend` / `similar` meanwhile)";
+    "the gRPC service issue's training jobs (meanwhile: `recbandit train --out=<data_dir>/"
+    "models/<name>/<version>` then ActivateModel)";
+constexpr char kEvents[] = "the gRPC service issue's real-time event store and fold-in";
+constexpr char kExploration[] =
+    "the gRPC service issue's exploration layer (meanwhile: Experiments.Decide)";
 
-// Recommender rpcs that have not landed answer UNIMPLEMENTED naming the issue.
+void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
+  for (const ScoredItemId& s : rec.items) {
+    ScoredItem* item = out->Add();
+    item->set_item(s.item);
+    item->set_score(s.score);
+  }
+}
+
+// Recommender: thin handlers over ModelStore snapshots. Training jobs and
+// real-time events belong to the gRPC service issue and answer UNIMPLEMENTED
+// naming it. Thread-safe.
 class RecommenderService final : public recbandit::Recommender::Service {
+ public:
+  explicit RecommenderService(ModelStore* store) : store_(store) {}
+
   grpc::Status Train(grpc::ServerContext*, const TrainRequest*, Job*) override {
     return Missing("Train", kTraining);
   }
@@ -50,30 +65,80 @@ class RecommenderService final : public recbandit::Recommender::Service {
   grpc::Status CancelJob(grpc::ServerContext*, const CancelJobRequest*, Job*) override {
     return Missing("CancelJob", kTraining);
   }
-  grpc::Status Recommend(grpc::ServerContext*, const RecommendRequest*,
-                         RecommendResponse*) override {
-    return Missing("Recommend", kRetrieval);
+  grpc::Status Recommend(grpc::ServerContext*, const RecommendRequest* request,
+                         RecommendResponse* response) override {
+    if (!request->experiment().empty()) {
+      return Missing("Recommend with an experiment (exploration)", kExploration);
+    }
+    if (request->user().empty() || request->user().size() > 256) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "user must be 1..256 bytes");
+    }
+    auto model = store_->Get(request->model_name());
+    if (!model.ok()) return ToGrpc(model.status());
+    RecommendQuery query;
+    query.user = request->user();
+    query.k = request->k() == 0 ? 10 : request->k();
+    query.exclude_seen = !request->include_seen();
+    query.exclude_items.assign(request->exclude_items().begin(), request->exclude_items().end());
+    query.recent_items.assign(request->recent_items().begin(), request->recent_items().end());
+    query.search.ef_search = request->ef_search();
+    query.search.nprobe = request->nprobe();
+    auto rec = (*model)->Recommend(query);
+    if (!rec.ok()) return ToGrpc(rec.status());
+    CopyItems(*rec, response->mutable_items());
+    response->set_fallback(rec->fallback);
+    response->set_model_name((*model)->name());
+    response->set_model_version((*model)->version());
+    return grpc::Status::OK;
   }
-  grpc::Status RankItems(grpc::ServerContext*, const RankItemsRequest*,
-                         RankItemsResponse*) override {
-    return Missing("RankItems", kTraining);
+  grpc::Status RankItems(grpc::ServerContext*, const RankItemsRequest* request,
+                         RankItemsResponse* response) override {
+    if (request->items_size() < 1 || request->items_size() > 1000) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("items must have 1..1000 entries, got ",
+                                       request->items_size()));
+    }
+    auto model = store_->Get(request->model_name());
+    if (!model.ok()) return ToGrpc(model.status());
+    auto rec = (*model)->RankItems(
+        request->user(), std::vector<std::string>(request->items().begin(), request->items().end()),
+        std::vector<std::string>(request->recent_items().begin(), request->recent_items().end()));
+    if (!rec.ok()) return ToGrpc(rec.status());
+    CopyItems(*rec, response->mutable_items());
+    response->set_fallback(rec->fallback);
+    return grpc::Status::OK;
   }
-  grpc::Status SimilarItems(grpc::ServerContext*, const SimilarItemsRequest*,
-                            SimilarItemsResponse*) override {
-    return Missing("SimilarItems", kRetrieval);
+  grpc::Status SimilarItems(grpc::ServerContext*, const SimilarItemsRequest* request,
+                            SimilarItemsResponse* response) override {
+    auto model = store_->Get(request->model_name());
+    if (!model.ok()) return ToGrpc(model.status());
+    auto rec = (*model)->Similar(request->item(), request->k() == 0 ? 10 : request->k());
+    if (!rec.ok()) return ToGrpc(rec.status());
+    CopyItems(*rec, response->mutable_items());
+    return grpc::Status::OK;
   }
   grpc::Status PutEvents(grpc::ServerContext*, const PutEventsRequest*,
                          PutEventsResponse*) override {
-    return Missing("PutEvents", kTraining);
+    return Missing("PutEvents", kEvents);
   }
-  grpc::Status ListModels(grpc::ServerContext*, const ListModelsRequest*,
-                          ListModelsResponse*) override {
-    return Missing("ListModels", kTraining);
+  grpc::Status ListModels(grpc::ServerContext*, const ListModelsRequest* request,
+                          ListModelsResponse* response) override {
+    auto models = store_->List(request->model_name());
+    if (!models.ok()) return ToGrpc(models.status());
+    for (ModelInfo& m : *models) *response->add_models() = std::move(m);
+    return grpc::Status::OK;
   }
-  grpc::Status ActivateModel(grpc::ServerContext*, const ActivateModelRequest*,
-                             ActivateModelResponse*) override {
-    return Missing("ActivateModel", kTraining);
+  grpc::Status ActivateModel(grpc::ServerContext*, const ActivateModelRequest* request,
+                             ActivateModelResponse* response) override {
+    auto info = store_->Activate(request->model_name(), request->version());
+    if (!info.ok()) return ToGrpc(info.status());
+    *response->mutable_model() = *std::move(info);
+    return grpc::Status::OK;
   }
+
+ private:
+  ModelStore* store_;
 };
 
 // Experiments: thin handlers over bandits::ExperimentManager. Thread-safe.
@@ -138,7 +203,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   RETURN_IF_ERROR(MakeDirs(options.data_dir));
   ASSIGN_OR_RETURN(server->experiments_manager_,
                    bandits::ExperimentManager::Open(options.data_dir, {}));
-  server->recommender_ = std::make_unique<RecommenderService>();
+  ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models"));
+  server->recommender_ = std::make_unique<RecommenderService>(server->models_.get());
   server->experiments_ =
       std::make_unique<ExperimentsService>(server->experiments_manager_.get());
   grpc::ServerBuilder builder;

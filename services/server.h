@@ -20,10 +20,14 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class ModelStore;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // never 0.0.0.0 unless asked
   int port = 50051;                // 0 picks a free port (see Server::port())
-  std::string data_dir;            // event log and models live here; required
+  // Required. Holds the event log (events/) and the models
+  // (models/<name>/<version>/, see ModelStore).
+  std::string data_dir;
 };
 
 // A running server. Thread-safe.
@@ -47,6 +51,7 @@ class Server {
  private:
   Server() = default;
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
+  std::unique_ptr<ModelStore> models_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Server> server_;

@@ -41,7 +41,8 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
-    const std::string& dir, const std::string& default_index) {
+    const std::string& dir, const std::string& default_index, const std::string& name,
+    int64_t version) {
   ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(dir));
   const std::string index_path = absl::StrCat(dir, "/", kItemIndexFile);
   std::unique_ptr<retrieval::ItemIndex> index;
@@ -52,9 +53,9 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
     ASSIGN_OR_RETURN(index, retrieval::BuildItemIndex(default_index, model.item_factors(),
                                                       model.factors(), {}));
   }
-  const std::string name = model.manifest().name();
-  const int64_t version = model.manifest().version();
-  return Create(std::move(model), std::move(index), name, version);
+  std::string label = name.empty() ? model.manifest().name() : name;
+  const int64_t v = version > 0 ? version : model.manifest().version();
+  return Create(std::move(model), std::move(index), std::move(label), v);
 }
 
 float ServingModel::ExactScore(absl::Span<const float> user, int32_t item) const {

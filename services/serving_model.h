@@ -55,8 +55,10 @@ class ServingModel {
 
   // Loads the model in `dir` and its item index (`items.index`); when the
   // directory has no index, builds `default_index` ("Exact" unless told).
+  // `name` / `version` label the snapshot ("" / 0: the manifest's).
   static absl::StatusOr<std::shared_ptr<const ServingModel>> Load(
-      const std::string& dir, const std::string& default_index = "Exact");
+      const std::string& dir, const std::string& default_index = "Exact",
+      const std::string& name = "", int64_t version = 0);
 
   // Returns the top-k for a query. INVALID_ARGUMENT for k out of [1, 1000].
   // Unknown users without recent items get the most popular allowed items

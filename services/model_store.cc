@@ -1,0 +1,159 @@
+// ModelStore: directory scanning, ACTIVE/DEFAULT files, snapshot swaps.
+#include "services/model_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "google/protobuf/text_format.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "bandits/experiment.h"
+#include "proto/file_util.h"
+#include "proto/status_macros.h"
+
+namespace recbandit::services {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& root) {
+  RETURN_IF_ERROR(MakeDirs(root));
+  std::unique_ptr<ModelStore> store(new ModelStore(root));
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    if (entry.is_directory()) names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    std::vector<int64_t> versions = store->Versions(name);
+    if (versions.empty()) continue;
+    int64_t active = versions.back();
+    auto recorded = ReadFileToString(absl::StrCat(root, "/", name, "/ACTIVE"));
+    int64_t v = 0;
+    if (recorded.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*recorded), &v)) active = v;
+    auto model = ServingModel::Load(store->VersionDir(name, active), "Exact", name, active);
+    if (!model.ok()) {
+      std::fprintf(stderr, "model store: skipping %s version %lld: %s\n", name.c_str(),
+                   static_cast<long long>(active), std::string(model.status().message()).c_str());
+      continue;
+    }
+    absl::MutexLock lock(&store->mu_);
+    auto slot = std::make_unique<ModelSlot>();
+    slot->Swap(*std::move(model));
+    store->slots_[name] = std::move(slot);
+  }
+  auto recorded_default = ReadFileToString(absl::StrCat(root, "/DEFAULT"));
+  absl::MutexLock lock(&store->mu_);
+  if (recorded_default.ok()) {
+    const std::string name(absl::StripAsciiWhitespace(*recorded_default));
+    if (store->slots_.count(name)) store->default_name_ = name;
+  }
+  if (store->default_name_.empty() && store->slots_.size() == 1) {
+    store->default_name_ = store->slots_.begin()->first;
+  }
+  return store;
+}
+
+std::string ModelStore::VersionDir(const std::string& name, int64_t version) const {
+  return absl::StrCat(root_, "/", name, "/", version);
+}
+
+std::vector<int64_t> ModelStore::Versions(const std::string& name) const {
+  std::vector<int64_t> versions;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(absl::StrCat(root_, "/", name), ec)) {
+    int64_t v;
+    if (entry.is_directory() && absl::SimpleAtoi(entry.path().filename().string(), &v) && v > 0) {
+      versions.push_back(v);
+    }
+  }
+  std::sort(versions.begin(), versions.end());
+  return versions;
+}
+
+int64_t ModelStore::NextVersion(const std::string& name) const {
+  std::vector<int64_t> versions = Versions(name);
+  return versions.empty() ? 1 : versions.back() + 1;
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ModelStore::Get(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  const std::string& key = name.empty() ? default_name_ : name;
+  if (key.empty()) {
+    return absl::FailedPreconditionError(
+        "no model is active: train one (Train) or activate a stored version (ActivateModel)");
+  }
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return absl::NotFoundError(absl::StrCat("unknown model '", key, "'"));
+  return it->second->Get();
+}
+
+absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name) const {
+  std::vector<std::string> names;
+  if (!name.empty()) {
+    names.push_back(name);
+  } else {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root_, ec)) {
+      if (entry.is_directory()) names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+  }
+  std::vector<ModelInfo> out;
+  for (const std::string& n : names) {
+    std::vector<int64_t> versions = Versions(n);
+    if (!name.empty() && versions.empty()) {
+      return absl::NotFoundError(absl::StrCat("unknown model '", n, "'"));
+    }
+    int64_t active = -1;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = slots_.find(n);
+      if (it != slots_.end()) active = it->second->Get()->version();
+    }
+    for (int64_t v : versions) {
+      ModelInfo info;
+      ModelManifest* m = info.mutable_manifest();
+      // The manifest (proto text) carries algo, params, counts and metrics;
+      // an unreadable one still lists the version, without those.
+      auto text = ReadFileToString(absl::StrCat(VersionDir(n, v), "/manifest"));
+      if (text.ok()) google::protobuf::TextFormat::ParseFromString(*text, m);
+      m->set_name(n);
+      m->set_version(v);
+      info.set_active(active == v);
+      out.push_back(std::move(info));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t version) {
+  RETURN_IF_ERROR(bandits::ValidateName(name, "model_name"));
+  if (version < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("version must be >= 1, got ", version));
+  }
+  const std::string dir = VersionDir(name, version);
+  if (!PathExists(dir)) {
+    return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                   ServingModel::Load(dir, "Exact", name, version));
+  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(root_, "/", name, "/ACTIVE"),
+                                      absl::StrCat(version, "\n")));
+  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(root_, "/DEFAULT"), name + "\n"));
+  ModelInfo info;
+  *info.mutable_manifest() = model->model().manifest();
+  info.mutable_manifest()->set_name(name);
+  info.mutable_manifest()->set_version(version);
+  info.set_active(true);
+  absl::MutexLock lock(&mu_);
+  auto& slot = slots_[name];
+  if (slot == nullptr) slot = std::make_unique<ModelSlot>();
+  slot->Swap(std::move(model));
+  default_name_ = name;
+  return info;
+}
+
+}  // namespace recbandit::services

@@ -1,0 +1,63 @@
+// ModelStore: the server's versioned models under <data_dir>/models/<name>/
+// <version>/, each name's active version published as a ServingModel
+// snapshot, and the default name served when a request names none.
+#ifndef RECBANDIT_SERVICES_MODEL_STORE_H_
+#define RECBANDIT_SERVICES_MODEL_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/recommender.pb.h"
+#include "services/serving_model.h"
+
+namespace recbandit::services {
+
+// Layout: <root>/<name>/<version>/ is a model directory (FactorModel::Save
+// plus items.index); <root>/<name>/ACTIVE holds the active version number;
+// <root>/DEFAULT the default name. Thread-safe: readers get snapshots while
+// Activate swaps them.
+class ModelStore {
+ public:
+  // Opens (creating) `root` and loads every name's active version (its ACTIVE
+  // file, else its highest version). A version that fails to load is
+  // reported on stderr and skipped; the store still opens.
+  static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& root);
+
+  // Returns the active snapshot of `name` ("" = the default name).
+  // NOT_FOUND for an unknown name; FAILED_PRECONDITION when `name` is empty
+  // and no model is active.
+  absl::StatusOr<std::shared_ptr<const ServingModel>> Get(const std::string& name) const;
+
+  // Returns every stored version of `name` ("" = all names), with the active
+  // ones flagged. NOT_FOUND when `name` is given but has no version.
+  absl::StatusOr<std::vector<ModelInfo>> List(const std::string& name) const;
+
+  // Loads and verifies <name>/<version>, swaps it in as the active version of
+  // `name`, makes `name` the default and records both durably. On error the
+  // previous model stays active. NOT_FOUND for an unknown model or version;
+  // DATA_LOSS for a corrupt artifact.
+  absl::StatusOr<ModelInfo> Activate(const std::string& name, int64_t version);
+
+  // Returns the directory of a version, and the next free version number.
+  std::string VersionDir(const std::string& name, int64_t version) const;
+  int64_t NextVersion(const std::string& name) const;
+
+ private:
+  explicit ModelStore(std::string root) : root_(std::move(root)) {}
+  std::vector<int64_t> Versions(const std::string& name) const;
+
+  const std::string root_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<ModelSlot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::string default_name_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_MODEL_STORE_H_
