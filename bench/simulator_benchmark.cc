@@ -5,6 +5,8 @@
 //   BM_IssueProblem: the issue-7 problem, 3 policies (thompson, ucb1,
 //     epsilon_greedy:epsilon=0.1) x 50 runs x 100,000 steps on 2 threads;
 //     real time per iteration = wall time (numpy reference: about 21 s).
+// Like `recbandit simulate`, turns off abseil's Mutex deadlock detection
+// (Debian's build has it on; it costs ~17% and serialises threads).
 // Run: build/simulator_benchmark --benchmark_min_time=0.2
 #include <memory>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include "bandits/policy.h"
 #include "bandits/simulator.h"
+#include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 
 namespace {
@@ -35,6 +38,7 @@ PolicyFactory Factory(const std::string& spec, int32_t context_dim) {
 
 void BM_SimulateSteps(benchmark::State& state, const std::string& kind,
                       const std::string& spec) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   EnvironmentOptions eo;
   eo.kind = kind;
   auto env = CreateEnvironment(eo);
@@ -65,6 +69,7 @@ BENCHMARK_CAPTURE(BM_SimulateSteps, linucb_linear_d8, "linear", "linucb:alpha=1"
 BENCHMARK_CAPTURE(BM_SimulateSteps, lin_ts_linear_d8, "linear", "lin_ts");
 
 void BM_IssueProblem(benchmark::State& state) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   EnvironmentOptions eo;  // 10 arms, best 0.5, others 0.4
   auto env = CreateEnvironment(eo);
   SimulationOptions so;
