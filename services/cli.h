@@ -9,6 +9,9 @@
 
 #include "absl/status/status.h"
 #include "proto/reports.pb.h"
+#include "ranking/factor_model.h"
+#include "ranking/interactions.h"
+#include "ranking/training.h"
 #include "retrieval/item_index.h"
 
 namespace recbandit::services {
@@ -34,6 +37,16 @@ absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::strin
 // saves it there as items.index; fills `report` when non-null.
 absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
                              int32_t threads, IndexReport* report);
+// Returns the model for trained `state` with its manifest filled in (algo,
+// params, counts, creation time, code version, optional metrics); `out` names it.
+absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
+                                               const TrainParams& params,
+                                               const ranking::FactorState& state,
+                                               const std::string& out,
+                                               const RankingMetrics* metrics);
+// serve --demo: writes a demo model (models/demo/1, ALS + HNSW32) and the
+// experiment "demo_layout" into `data_dir` unless they exist.
+absl::Status PrepareDemo(const std::string& data_dir);
 // Returns --ef_search / --nprobe as per-request search parameters.
 retrieval::SearchParams SearchParamsFromFlags();
 

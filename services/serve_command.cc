@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "proto/file_util.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
 #include "services/flags.h"
@@ -34,9 +35,12 @@ absl::Status RunServe(const CommandArgs& args) {
         absl::StrCat("--port must be in [0, 65535], got ", options.port));
   }
   if (absl::GetFlag(FLAGS_demo)) {
+    RETURN_IF_ERROR(MakeDirs(options.data_dir));
+    RETURN_IF_ERROR(PrepareDemo(options.data_dir));
     std::fprintf(stderr,
-                 "serve: --demo needs the gRPC service issue; starting the server "
-                 "with health and reflection only\n");
+                 "demo ready in %s: model \"demo\" (users u0..u1999, items i0..i999) and "
+                 "experiment \"demo_layout\"; see README \"The demo\" for calls\n",
+                 options.data_dir.c_str());
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(options));
   std::fprintf(stderr, "recbandit serving on %s:%d (Ctrl-C to stop)\n",

@@ -125,31 +125,6 @@ int32_t Iterations(const TrainParams& p) {
   return p.algo() == ALS ? p.als().iterations() : p.bpr().epochs();
 }
 
-// Returns the model for `state` with its manifest filled in.
-absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
-                                               const TrainParams& params,
-                                               const ranking::FactorState& state,
-                                               const std::string& out,
-                                               const RankingMetrics* metrics) {
-  ModelManifest manifest;
-  std::string name = std::filesystem::path(out).filename().string();
-  if (name.empty() || name.size() > 64) name = "model";
-  manifest.set_name(name);
-  manifest.set_version(1);
-  manifest.set_algo(params.algo());
-  *manifest.mutable_params() = params;
-  manifest.set_num_interactions(data.nnz());
-  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-  manifest.set_code_version(kCodeVersion);
-  manifest.set_iterations_done(state.iterations_done);
-  if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
-  return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
-                                      state.user_factors, state.item_factors, state.item_bias,
-                                      std::move(manifest), &data.user_items());
-}
-
 // Returns the checkpoint state in `out` when it matches `params` and `data`.
 absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
                                                     const TrainParams& params,
@@ -212,6 +187,32 @@ absl::StatusOr<RankingMetrics> Evaluate(const ranking::FactorModel& model,
 }
 
 }  // namespace
+
+// Returns the model for `state` with its manifest filled in.
+absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
+                                               const TrainParams& params,
+                                               const ranking::FactorState& state,
+                                               const std::string& out,
+                                               const RankingMetrics* metrics) {
+  ModelManifest manifest;
+  std::string name = std::filesystem::path(out).filename().string();
+  if (name.empty() || name.size() > 64) name = "model";
+  manifest.set_name(name);
+  manifest.set_version(1);
+  manifest.set_algo(params.algo());
+  *manifest.mutable_params() = params;
+  manifest.set_num_interactions(data.nnz());
+  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  manifest.set_code_version(kCodeVersion);
+  manifest.set_iterations_done(state.iterations_done);
+  if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
+  return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
+                                      state.user_factors, state.item_factors, state.item_bias,
+                                      std::move(manifest), &data.user_items());
+}
+
 
 absl::Status RunTrain(const CommandArgs& args) {
   const std::string out = absl::GetFlag(FLAGS_out);

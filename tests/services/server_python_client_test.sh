@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts `recbandit serve` on a free port and checks it with an independent
+# Starts `recbandit serve --demo` (the README's run command) on a free port and checks it with an independent
 # Python client (Debian's python3-grpcio): health SERVING, reflection lists our
 # services, rpcs not landed answer with a message; then SIGTERM stops it
 # cleanly (exit 0).
@@ -21,9 +21,9 @@ cp /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto "$work/extra/r
 touch "$work/stubs/proto/__init__.py"
 cp "$SRC/tests/services/grpc_reflection_stubs.py" "$work/stubs/"
 
-"$BIN" serve --port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
+"$BIN" serve --demo --port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
 pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
   grep -q '"port"' "$work/out" 2>/dev/null && break
   sleep 0.1
 done
