@@ -80,11 +80,6 @@ absl::Status RunSimulate(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("simulate takes no positional arguments; got '", args[0], "'"));
   }
-  // Debian's abseil checks every Mutex acquisition for lock-order cycles
-  // (a global graph under a global lock): measured at ~17% of Thompson's
-  // simulation time and serialising the worker threads. Every policy of this
-  // short-lived process takes only its own mutex, so the check is off here.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string env_kind = absl::GetFlag(FLAGS_env);
   bandits::SimulationOptions sim;
   sim.horizon = absl::GetFlag(FLAGS_horizon);
