@@ -178,7 +178,9 @@ TEST_P(PolicyContractTest, WithoutPmfStillDecidesReproducibly) {
     ASSERT_GE(d.chosen, 0);
     ASSERT_LT(d.chosen, static_cast<int32_t>(input.actions.size()));
     // Either no pmf (Thompson families) or a full one that gives chosen mass.
-    if (!d.pmf.empty()) EXPECT_GT(d.pmf[d.chosen], 0.0);
+    if (!d.pmf.empty()) {
+      EXPECT_GT(d.pmf[d.chosen], 0.0);
+    }
     ASSERT_OK(policy->Choose(input, step, &again));
     EXPECT_EQ(again.chosen, d.chosen);
     ASSERT_OK(policy->Update(input, d.chosen, rng.Uniform() < 0.5 ? 1.0 : 0.0));

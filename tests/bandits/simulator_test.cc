@@ -170,6 +170,7 @@ TEST(SimulatorTest, PolicyOrderingOnTenArmBernoulli) {
   const double ucb = r.curves[1].points.back().mean;
   const double eg = r.curves[2].points.back().mean;
   EXPECT_LT(ts, eg);
+  EXPECT_LT(eg, ucb);
   EXPECT_LT(r.curves[2].points.back().high, r.curves[1].points.back().low);
   EXPECT_GT(ts, 20);
   // Slope of epsilon-greedy over the second half.

@@ -214,8 +214,12 @@ TEST(InteractionsTest, DuplicatesSumAndCsrIsSorted) {
   ASSERT_EQ(idx.size(), 2u);
   EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
   for (size_t k = 0; k < idx.size(); ++k) {
-    if (idx[k] == c) EXPECT_FLOAT_EQ(val[k], 5.0f);
-    if (idx[k] == a) EXPECT_FLOAT_EQ(val[k], 2.0f);
+    if (idx[k] == c) {
+      EXPECT_FLOAT_EQ(val[k], 5.0f);
+    }
+    if (idx[k] == a) {
+      EXPECT_FLOAT_EQ(val[k], 2.0f);
+    }
   }
   EXPECT_TRUE(x.user_items().Contains(u, c));
   EXPECT_FALSE(x.user_items().Contains(x.users().Find("v"), c));

@@ -117,7 +117,9 @@ TEST_P(ItemIndexKindTest, RecallAgainstExactAboveFloor) {
   }
   recall /= queries;
   EXPECT_GE(recall, GetParam().recall_floor) << GetParam().factory;
-  if (index->exact()) EXPECT_EQ(recall, 1.0);
+  if (index->exact()) {
+    EXPECT_EQ(recall, 1.0);
+  }
 }
 
 TEST_P(ItemIndexKindTest, ExclusionsNeverReturnedAndKFilled) {
