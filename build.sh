@@ -44,8 +44,9 @@ install_deps() {
     fi
   fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # With recommends, as the package set was verified (DESIGN.md section 7).
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${missing[@]}" >&2
+    "${missing[@]}" >&2
 }
 
 build() {
