@@ -1,4 +1,5 @@
-// Server: builds the grpc::Server with our services, health and reflection.
+// Server: builds the grpc::Server with our services (thin handlers over
+// ModelStore and bandits::ExperimentManager), health and reflection.
 #include "services/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -8,11 +9,11 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "proto/status_macros.h"
 #include "bandits/experiment.h"
 #include "proto/experiments.grpc.pb.h"
 #include "proto/file_util.h"
 #include "proto/recommender.grpc.pb.h"
+#include "proto/status_macros.h"
 #include "services/model_store.h"
 
 namespace recbandit::services {
