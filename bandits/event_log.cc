@@ -229,6 +229,23 @@ absl::Status ParseValue(const std::string& bytes, const char* cf, const std::str
   }
   return absl::OkStatus();
 }
+
+// Parses one scanned value. Returns true when it parsed (counted in
+// stats->records), false when it was corrupt and skipped (counted in
+// stats->skipped_corrupt), or the DATA_LOSS error when !skip_corrupt.
+template <typename Message>
+absl::StatusOr<bool> ParseScanned(const std::string& bytes, const char* cf,
+                                  const std::string& key, bool skip_corrupt,
+                                  ScanStats* stats, Message* message) {
+  absl::Status parsed = ParseValue(bytes, cf, key, message);
+  if (!parsed.ok()) {
+    if (!skip_corrupt) return parsed;
+    ++stats->skipped_corrupt;
+    return false;
+  }
+  ++stats->records;
+  return true;
+}
 }  // namespace
 
 // ------------------------------------------------------------------ experiments
@@ -261,15 +278,10 @@ absl::StatusOr<std::vector<ExperimentConfig>> EventLog::ListExperiments(bool ski
       db_->NewIterator(rocksdb::ReadOptions(), handles_[kExperiments]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     ExperimentConfig config;
-    absl::Status parsed =
-        ParseValue(it->value().ToString(), "experiments", it->key().ToString(), &config);
-    if (!parsed.ok()) {
-      if (!skip_corrupt) return parsed;
-      ++stats->skipped_corrupt;
-      continue;
-    }
-    ++stats->records;
-    out.push_back(std::move(config));
+    ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "experiments",
+                                                 it->key().ToString(), skip_corrupt, stats,
+                                                 &config));
+    if (ok) out.push_back(std::move(config));
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "listing experiments"));
   return out;
@@ -338,15 +350,10 @@ absl::Status EventLog::ScanDecisions(const std::string& experiment, int64_t star
   DecisionEvent event;
   for (it->Seek(lower); it->Valid(); it->Next()) {
     event.Clear();
-    absl::Status parsed =
-        ParseValue(it->value().ToString(), "decisions", it->key().ToString(), &event);
-    if (!parsed.ok()) {
-      if (!skip_corrupt) return parsed;
-      ++stats->skipped_corrupt;
-      continue;
-    }
-    ++stats->records;
-    RETURN_IF_ERROR(fn(event));
+    ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "decisions",
+                                                 it->key().ToString(), skip_corrupt, stats,
+                                                 &event));
+    if (ok) RETURN_IF_ERROR(fn(event));
   }
   return FromRocks(it->status(), absl::StrCat("scanning decisions of '", experiment, "'"));
 }
@@ -476,14 +483,12 @@ absl::Status EventLog::ScanLearned(
       return absl::DataLossError(absl::StrCat("bad learned key '", PrintableKey(key), "'"));
     }
     entry.Clear();
-    absl::Status parsed = ParseValue(it->value().ToString(), "learned", key, &entry);
-    if (!parsed.ok()) {
-      if (!skip_corrupt) return parsed;
-      ++stats->skipped_corrupt;
-      continue;
+    ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "learned", key,
+                                                 skip_corrupt, stats, &entry));
+    if (ok) {
+      RETURN_IF_ERROR(
+          fn(static_cast<int64_t>(ReadBigEndian64(key.data() + prefix.size())), entry));
     }
-    ++stats->records;
-    RETURN_IF_ERROR(fn(static_cast<int64_t>(ReadBigEndian64(key.data() + prefix.size())), entry));
   }
   return FromRocks(it->status(), "scanning the learned journal");
 }
