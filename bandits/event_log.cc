@@ -2,6 +2,8 @@
 // here, and nothing RocksDB-specific leaves this file.
 #include "bandits/event_log.h"
 
+#include <chrono>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -91,7 +93,7 @@ std::string PrintableKey(const std::string& bytes) {
 const std::vector<std::string>& EventLog::ColumnFamilyNames() {
   static const auto* names = new std::vector<std::string>{
       rocksdb::kDefaultColumnFamilyName, "decisions", "rewards", "snapshots",
-      "experiments", "event_index", "learned"};
+      "experiments", "event_index", "learned", "interactions"};
   return *names;
 }
 
@@ -120,6 +122,15 @@ std::string EventLog::SnapshotKey(const std::string& experiment, const std::stri
   key.append(variant);
   key.push_back('\0');
   AppendBigEndian64(version, &key);
+  return key;
+}
+
+std::string EventLog::InteractionKey(const std::string& user, int64_t timestamp_us,
+                                     uint64_t arrival) {
+  std::string key = user;
+  key.push_back('\0');
+  AppendBigEndian64(static_cast<uint64_t>(timestamp_us), &key);
+  AppendBigEndian64(arrival, &key);
   return key;
 }
 
@@ -206,7 +217,12 @@ absl::Status EventLog::Write(rocksdb::WriteBatch* batch) const {
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  return FromRocks(db_->Write(wo, batch), "event log write");
+  if (!options_.on_write) return FromRocks(db_->Write(wo, batch), "event log write");
+  const auto start = std::chrono::steady_clock::now();
+  rocksdb::Status s = db_->Write(wo, batch);
+  options_.on_write(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return FromRocks(s, "event log write");
 }
 
 absl::StatusOr<std::optional<std::string>> EventLog::RawGet(Cf cf, const std::string& key) const {
@@ -356,6 +372,63 @@ absl::Status EventLog::ScanDecisions(const std::string& experiment, int64_t star
     if (ok) RETURN_IF_ERROR(fn(event));
   }
   return FromRocks(it->status(), absl::StrCat("scanning decisions of '", experiment, "'"));
+}
+
+// ------------------------------------------------------------------ interactions
+
+absl::Status EventLog::AppendInteractions(absl::Span<const Interaction> interactions) {
+  rocksdb::WriteBatch batch;
+  for (size_t i = 0; i < interactions.size(); ++i) {
+    const Interaction& x = interactions[i];
+    if (x.user().empty() || x.item().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("interaction ", i, ": user and item are required"));
+    }
+    if (x.user().find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("interaction ", i, ": user contains a NUL byte"));
+    }
+    if (x.timestamp_us() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("interaction ", i, ": timestamp_us must be >= 0"));
+    }
+    // Strictly increasing arrival numbers from the microsecond clock.
+    uint64_t now = static_cast<uint64_t>(std::max<int64_t>(options_.now_us(), 0));
+    uint64_t last = last_arrival_.load(std::memory_order_relaxed);
+    uint64_t arrival;
+    do {
+      arrival = std::max(now, last + 1);
+    } while (!last_arrival_.compare_exchange_weak(last, arrival, std::memory_order_relaxed));
+    batch.Put(handles_[kInteractions], InteractionKey(x.user(), x.timestamp_us(), arrival),
+              x.SerializeAsString());
+  }
+  if (interactions.empty()) return absl::OkStatus();
+  return Write(&batch);
+}
+
+absl::Status EventLog::ScanInteractions(
+    const std::string& user, const std::function<absl::Status(const Interaction&)>& fn,
+    bool skip_corrupt, ScanStats* stats) const {
+  ScanStats local;
+  if (stats == nullptr) stats = &local;
+  std::string prefix;
+  if (!user.empty()) {
+    prefix = user;
+    prefix.push_back('\0');
+  }
+  const std::string upper = prefix.empty() ? std::string() : PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kInteractions]));
+  Interaction x;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    x.Clear();
+    ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "interactions",
+                                                 it->key().ToString(), skip_corrupt, stats, &x));
+    if (ok) RETURN_IF_ERROR(fn(x));
+  }
+  return FromRocks(it->status(), "scanning interactions");
 }
 
 // ------------------------------------------------------------------ rewards

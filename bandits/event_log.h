@@ -5,6 +5,7 @@
 #define RECBANDIT_BANDITS_EVENT_LOG_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/events.pb.h"
 
@@ -43,6 +45,9 @@ struct EventLogOptions {
   // before returning (concurrent writers share one fsync: group commit).
   // false only for benchmarks and tests that do not need durability.
   bool sync = true;
+  // Called after every write batch with its wall-clock seconds (metrics);
+  // may be empty. Must be thread-safe and fast.
+  std::function<void(double)> on_write;
 };
 
 // Outcome of AddReward.
@@ -146,6 +151,19 @@ class EventLog {
   absl::StatusOr<std::optional<PolicySnapshot>> LatestSnapshot(const std::string& experiment,
                                                                const std::string& variant) const;
 
+  // ---- real-time interactions (Recommender.PutEvents)
+  // Stores `interactions` (each with user, item, finite weight > 0 and
+  // timestamp_us >= 0 set by the caller) in one atomic, durable batch: when
+  // this returns OK all of them survive a crash, otherwise none was stored.
+  // INVALID_ARGUMENT for an empty user or item, or a user containing '\0'.
+  absl::Status AppendInteractions(absl::Span<const Interaction> interactions);
+  // Calls `fn` for each stored interaction of `user` ("" = every user), by
+  // user then event time then arrival. Stops at the first non-OK status of
+  // `fn`. Corrupt values: DATA_LOSS, or skipped and counted with skip_corrupt.
+  absl::Status ScanInteractions(const std::string& user,
+                                const std::function<absl::Status(const Interaction&)>& fn,
+                                bool skip_corrupt = false, ScanStats* stats = nullptr) const;
+
   // ---- readers
   // Secondary mode: applies the writer's new writes to this view. OK (no-op)
   // in other modes.
@@ -157,12 +175,14 @@ class EventLog {
   static std::string SeqKey(const std::string& experiment, uint64_t seq);
   static std::string SnapshotKey(const std::string& experiment, const std::string& variant,
                                  uint64_t version);
+  static std::string InteractionKey(const std::string& user, int64_t timestamp_us,
+                                    uint64_t arrival);
   // Column family names in the order they are opened.
   static const std::vector<std::string>& ColumnFamilyNames();
 
  private:
   enum Cf { kDefault = 0, kDecisions, kRewards, kSnapshots, kExperiments, kEventIndex,
-            kLearned, kNumCf };
+            kLearned, kInteractions, kNumCf };
   EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
            std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
@@ -182,6 +202,9 @@ class EventLog {
   static constexpr int kRewardStripes = 64;
   std::array<absl::Mutex, kRewardStripes> reward_mu_;
   absl::Mutex experiment_mu_;   // serialises CreateExperiment
+  // Last arrival number handed out (microsecond clock, strictly increasing):
+  // makes interaction keys unique.
+  std::atomic<uint64_t> last_arrival_{0};
 };
 
 // Returns `bytes` with non-printable bytes hex-escaped (for error messages).

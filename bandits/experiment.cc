@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bandits/explore.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 
@@ -344,7 +345,66 @@ std::vector<ExperimentConfig> ExperimentManager::ListExperiments() const {
 
 // ------------------------------------------------------------------ decide
 
+void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, double floor,
+               uint64_t seed, std::vector<int32_t>* slate, std::vector<double>* propensities,
+               std::vector<double>* first_pmf) {
+  const int32_t n = static_cast<int32_t>(policy_pmf.size());
+  slate->clear();
+  propensities->clear();
+  std::vector<char> taken(n, 0);
+  std::vector<double> q(n);
+  Rng rng(seed);
+  for (int32_t position = 0; position < size; ++position) {
+    const int32_t remaining = n - position;
+    double mass = 0;
+    int32_t best = -1;
+    for (int32_t i = 0; i < n; ++i) {
+      if (taken[i]) continue;
+      mass += policy_pmf[i];
+      if (best < 0) best = i;
+    }
+    const double f = std::min(floor, 1.0 / remaining);
+    const double mix = floor > 0 ? remaining * f : 0.0;
+    for (int32_t i = 0; i < n; ++i) {
+      if (taken[i]) {
+        q[i] = 0;
+        continue;
+      }
+      const double explore = mass > 0 ? policy_pmf[i] / mass : 1.0 / remaining;
+      const double p = weight * explore + (i == best ? 1 - weight : 0.0);
+      q[i] = floor > 0 ? (1 - mix) * p + f : p;
+    }
+    if (position == 0) first_pmf->assign(q.begin(), q.end());
+    const int32_t chosen = SampleFromPmf(q, rng);
+    slate->push_back(chosen);
+    propensities->push_back(q[chosen]);
+    taken[chosen] = 1;
+  }
+}
+
+absl::StatusOr<SlateDecision> ExperimentManager::DecideSlate(const SlateRequest& request) {
+  const int32_t n = request.decide.actions_size();
+  if (request.slate_size < 1 || (n > 0 && request.slate_size > n)) {
+    return absl::InvalidArgumentError(absl::StrCat("slate size must be in [1, ", n,
+                                                   "] (the candidates), got ",
+                                                   request.slate_size));
+  }
+  if (!(request.exploration_weight >= 0 && request.exploration_weight <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "exploration_weight must be in [0, 1], got ", request.exploration_weight));
+  }
+  SlateDecision out;
+  ASSIGN_OR_RETURN(out.decide, DecideImpl(request.decide, &request, &out));
+  return out;
+}
+
 absl::StatusOr<DecideResponse> ExperimentManager::Decide(const DecideRequest& request) {
+  return DecideImpl(request, nullptr, nullptr);
+}
+
+absl::StatusOr<DecideResponse> ExperimentManager::DecideImpl(const DecideRequest& request,
+                                                             const SlateRequest* slate_request,
+                                                             SlateDecision* slate) {
   ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(request.experiment()));
   if (request.actions_size() < 1 || request.actions_size() > kMaxActions) {
     return absl::InvalidArgumentError(absl::StrCat("actions must have 1..", kMaxActions,
@@ -370,6 +430,14 @@ absl::StatusOr<DecideResponse> ExperimentManager::Decide(const DecideRequest& re
   const int64_t version = slot.policy->version();
   Decision decision;
   RETURN_IF_ERROR(slot.policy->Choose(input, seed, &decision));
+  if (slate != nullptr) {
+    std::vector<double> first_pmf;
+    DrawSlate(decision.pmf, slate_request->slate_size, slate_request->exploration_weight,
+              e->config.exploration_floor(), seed, &slate->slate, &slate->propensities,
+              &first_pmf);
+    decision.pmf = std::move(first_pmf);
+    decision.chosen = slate->slate[0];
+  }
 
   DecisionEvent event;
   event.set_event_id(event_id);
@@ -386,6 +454,12 @@ absl::StatusOr<DecideResponse> ExperimentManager::Decide(const DecideRequest& re
   event.set_policy_spec(slot.policy->spec());
   event.set_policy_version(version);
   event.set_unit_id(unit_id);
+  if (slate != nullptr) {
+    event.mutable_slate_indices()->Assign(slate->slate.begin(), slate->slate.end());
+    event.mutable_slate_propensities()->Assign(slate->propensities.begin(),
+                                               slate->propensities.end());
+    event.set_exploration_weight(slate_request->exploration_weight);
+  }
   Decision shadow_decision;
   for (const Slot& shadow : e->shadows) {
     RETURN_IF_ERROR(shadow.policy->Choose(input, seed, &shadow_decision));

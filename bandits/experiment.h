@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "bandits/event_log.h"
 #include "bandits/features.h"
@@ -40,6 +41,38 @@ absl::Status ValidateName(const std::string& name, const std::string& field);
 // cumulative traffic shares. REQUIRES: weights non-empty, each > 0.
 int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
                       const std::vector<double>& weights);
+
+// Draws a slate (log_format.md, "Slates"): `size` distinct indices into n
+// candidates in model order (best first), position j drawn with Rng(seed) from
+// (1 - weight) * [best remaining] + weight * (policy_pmf over the remaining,
+// renormalised; uniform when they have no mass), mixed with the uniform
+// distribution over the remaining by `floor`. Fills `slate` (display order),
+// `propensities` (each position's probability given the earlier ones) and
+// `first_pmf` (position 0's distribution over all n).
+// REQUIRES: 1 <= size <= n == policy_pmf.size(); weight, floor in [0, 1].
+void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, double floor,
+               uint64_t seed, std::vector<int32_t>* slate, std::vector<double>* propensities,
+               std::vector<double>* first_pmf);
+
+// An exploring slate decision: Recommender.Recommend with an experiment.
+struct SlateRequest {
+  // experiment, event_id, unit_id and context as for Decide; actions are the
+  // candidates in the model's order, best first.
+  DecideRequest decide;
+  // Positions to fill. 1..number of actions.
+  int32_t slate_size = 1;
+  // How far the slate may depart from the model's order. 0..1.
+  double exploration_weight = 0;
+};
+
+// A logged slate.
+struct SlateDecision {
+  // The decision of the first position (event id, pmf over every action,
+  // propensity, variant...).
+  DecideResponse decide;
+  std::vector<int32_t> slate;         // indices into actions, display order
+  std::vector<double> propensities;   // per position, given the earlier ones
+};
 
 // Owns every experiment of one server: configs, live policies and the event
 // log. Thread-safe: Decide and Reward may run concurrently from any threads.
@@ -84,6 +117,11 @@ class ExperimentManager {
   // Chooses an action and logs the decision durably before returning (see
   // proto/experiments.proto Decide for the error codes).
   absl::StatusOr<DecideResponse> Decide(const DecideRequest& request);
+  // Chooses and logs a slate (see DrawSlate and log_format.md "Slates"); a
+  // later Reward of its event id is learned for the first item. Errors as
+  // Decide, plus INVALID_ARGUMENT for slate_size or exploration_weight out of
+  // bounds.
+  absl::StatusOr<SlateDecision> DecideSlate(const SlateRequest& request);
   // Joins a reward and learns from it (proto/experiments.proto Reward).
   absl::StatusOr<RewardResponse> Reward(const RewardRequest& request);
 
@@ -95,6 +133,8 @@ class ExperimentManager {
 
   // The underlying log (for export and OPE in the same process).
   const EventLog& log() const { return *log_; }
+  // The same log for other writers of the process (PutEvents interactions).
+  EventLog* mutable_log() { return log_.get(); }
 
   // Returns the current learned state of `variant` ("shadow:<spec>" for a
   // shadow) of `experiment` (tests and tools). NOT_FOUND when unknown.
@@ -128,6 +168,10 @@ class ExperimentManager {
   static bool IsMyTurn(Turn* turn) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   ExperimentManager(ExperimentManagerOptions options, std::unique_ptr<EventLog> log);
+  // Decide, and DecideSlate when `slate` is non-null (filled on success).
+  absl::StatusOr<DecideResponse> DecideImpl(const DecideRequest& request,
+                                            const SlateRequest* slate_request,
+                                            SlateDecision* slate);
   absl::StatusOr<std::shared_ptr<Experiment>> Build(const ExperimentConfig& config) const;
   absl::Status Restore(Experiment& e);
   absl::StatusOr<std::shared_ptr<Experiment>> Find(const std::string& name) const;

@@ -281,6 +281,13 @@ absl::StatusOr<LoggedData> ReadLoggedDataFromLog(const std::string& data_dir,
   EventLogOptions log_options;
   log_options.mode = EventLogOptions::Mode::kSecondary;
   ASSIGN_OR_RETURN(std::unique_ptr<EventLog> log, EventLog::Open(data_dir, log_options));
+  return ReadLoggedData(*log, experiment, options);
+}
+
+absl::StatusOr<LoggedData> ReadLoggedData(const EventLog& event_log,
+                                          const std::string& experiment,
+                                          const LogReadOptions& options) {
+  const EventLog* log = &event_log;
   LoggedData data;
   ASSIGN_OR_RETURN(data.config, log->GetExperiment(experiment));
   data.default_reward = data.config.default_reward();

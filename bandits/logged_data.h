@@ -14,6 +14,8 @@
 
 namespace recbandit::bandits {
 
+class EventLog;
+
 // What a shadow policy logged for one decision.
 struct LoggedShadow {
   std::string policy_spec;   // e.g. "linucb:alpha=1"
@@ -72,6 +74,10 @@ struct LogReadOptions {
 absl::StatusOr<LoggedData> ReadLoggedDataFromLog(const std::string& data_dir,
                                                  const std::string& experiment,
                                                  const LogReadOptions& options = {});
+
+// Same, from an open log (the server's own, in process).
+absl::StatusOr<LoggedData> ReadLoggedData(const EventLog& log, const std::string& experiment,
+                                          const LogReadOptions& options = {});
 
 // Returns the decisions of an exported file: CSV when the first line is the
 // CSV header of bandits/log_format.md, JSONL otherwise. INVALID_ARGUMENT naming

@@ -44,6 +44,20 @@ absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data
                                                const ranking::FactorState& state,
                                                const std::string& out,
                                                const RankingMetrics* metrics);
+// Same, named `name` at `version` (the server's <models>/<name>/<version>).
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics);
+// Returns the ranking metrics at `k` of `model` on the interactions file
+// `test_path` (users and items unknown to the model dropped, with a note on
+// stderr), `train` items excluded; fills `popularity` with the popularity
+// baseline's when non-null.
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity);
 // serve --demo: writes a demo model (models/demo/1, ALS + HNSW32) and the
 // experiment "demo_layout" into `data_dir` unless they exist.
 absl::Status PrepareDemo(const std::string& data_dir);

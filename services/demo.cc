@@ -37,8 +37,8 @@ absl::Status PrepareDemo(const std::string& data_dir) {
     std::fprintf(stderr, "demo: training ALS (32 factors, 10 iterations)\n");
     ASSIGN_OR_RETURN(ranking::FactorState state, ranking::AlsTrainer(als).Fit(interactions));
     ASSIGN_OR_RETURN(ranking::FactorModel model,
-                     MakeModel(interactions, ranking::AlsOptionsToParams(als), state, model_dir,
-                               nullptr));
+                     MakeVersionedModel(interactions, ranking::AlsOptionsToParams(als), state,
+                                        "demo", 1, nullptr));
     RETURN_IF_ERROR(MakeDirs(absl::StrCat(data_dir, "/models/demo")));
     RETURN_IF_ERROR(model.Save(model_dir));
     RETURN_IF_ERROR(BuildModelIndex(model_dir, "HNSW32", 2, nullptr));

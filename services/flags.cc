@@ -107,7 +107,12 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to bind");
 ABSL_FLAG(int32_t, port, 50051, "serve: gRPC port (0 = pick a free one)");
 ABSL_FLAG(bool, demo, false,
           "serve: generate a demo data set, train it and create a demo experiment");
-ABSL_FLAG(int32_t, metrics_port, 0, "serve: Prometheus metrics HTTP port (0 = off)");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "serve: Prometheus metrics HTTP port, GET /metrics (0 = off, -1 = any free port)");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20,
+          "serve: largest request accepted, bytes (larger: RESOURCE_EXHAUSTED)");
+ABSL_FLAG(bool, log_requests, false,
+          "serve: log every call as a JSON line on stderr (default: failed calls only)");
 ABSL_FLAG(std::string, tls_cert, "", "serve: PEM certificate chain for TLS");
 ABSL_FLAG(std::string, tls_key, "", "serve: PEM private key for TLS");
 ABSL_FLAG(std::string, auth_token_file, "",

@@ -113,7 +113,8 @@ absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name)
       auto it = slots_.find(n);
       if (it != slots_.end()) active = it->second->Get()->version();
     }
-    for (int64_t v : versions) {
+    for (auto v_it = versions.rbegin(); v_it != versions.rend(); ++v_it) {  // newest first
+      const int64_t v = *v_it;
       ModelInfo info;
       ModelManifest* m = info.mutable_manifest();
       // The manifest (proto text) carries algo, params, counts and metrics;
@@ -131,8 +132,14 @@ absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name)
 
 absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t version) {
   RETURN_IF_ERROR(bandits::ValidateName(name, "model_name"));
-  if (version < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("version must be >= 1, got ", version));
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version must be >= 1, or 0 for the latest; got ", version));
+  }
+  if (version == 0) {
+    const std::vector<int64_t> versions = Versions(name);
+    if (versions.empty()) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    version = versions.back();
   }
   const std::string dir = VersionDir(name, version);
   if (!PathExists(dir)) {

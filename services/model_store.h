@@ -38,7 +38,7 @@ class ModelStore {
   // ones flagged. NOT_FOUND when `name` is given but has no version.
   absl::StatusOr<std::vector<ModelInfo>> List(const std::string& name) const;
 
-  // Loads and verifies <name>/<version>, swaps it in as the active version of
+  // Loads and verifies <name>/<version> (0 = the highest), swaps it in as the active version of
   // `name`, makes `name` the default and records both durably. On error the
   // previous model stays active. NOT_FOUND for an unknown model or version;
   // DATA_LOSS for a corrupt artifact.

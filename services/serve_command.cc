@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "proto/file_util.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -34,6 +35,32 @@ absl::Status RunServe(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--port must be in [0, 65535], got ", options.port));
   }
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  if (options.metrics_port < -1 || options.metrics_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics_port must be in [-1, 65535] (0 = off, -1 = any free port), got ",
+        options.metrics_port));
+  }
+  options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
+  if (!token_file.empty()) {
+    ASSIGN_OR_RETURN(std::string token, ReadFileToString(token_file));
+    options.auth_token = std::string(absl::StripAsciiWhitespace(token));
+    if (options.auth_token.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--auth_token_file ", token_file,
+                                                     " is empty"));
+    }
+    for (char c : options.auth_token) {
+      if (c < 0x21 || c > 0x7e) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--auth_token_file ", token_file, ": the token must be printable ASCII without "
+            "spaces"));
+      }
+    }
+  }
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.log_requests = absl::GetFlag(FLAGS_log_requests);
   if (absl::GetFlag(FLAGS_demo)) {
     RETURN_IF_ERROR(MakeDirs(options.data_dir));
     RETURN_IF_ERROR(PrepareDemo(options.data_dir));
@@ -45,7 +72,13 @@ absl::Status RunServe(const CommandArgs& args) {
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(options));
   std::fprintf(stderr, "recbandit serving on %s:%d (Ctrl-C to stop)\n",
                options.host.c_str(), server->port());
+  if (server->metrics_port() > 0) {
+    std::fprintf(stderr, "metrics on http://%s:%d/metrics\n", options.host.c_str(),
+                 server->metrics_port());
+  }
   PrintJsonLine(absl::StrCat("{\"host\":\"", options.host, "\",\"port\":", server->port(),
+                             ",\"metrics_port\":", server->metrics_port(),
+                             ",\"tls\":", options.tls_cert_path.empty() ? "false" : "true",
                              "}"));
   int sig = 0;
   sigwait(&signals, &sig);

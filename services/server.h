@@ -1,5 +1,7 @@
 // The gRPC server: Recommender and Experiments services, grpc.health.v1 and
-// server reflection, bound to 127.0.0.1 by default, graceful shutdown.
+// server reflection, bound to 127.0.0.1 by default; optional TLS and bearer
+// token, Prometheus metrics, graceful shutdown (drain, cancel training,
+// snapshot policies).
 #ifndef RECBANDIT_SERVICES_SERVER_H_
 #define RECBANDIT_SERVICES_SERVER_H_
 
@@ -21,6 +23,10 @@ class ExperimentManager;
 namespace recbandit::services {
 
 class ModelStore;
+class RecentEvents;
+class ServerMetrics;
+class TrainingJobs;
+struct ServerCore;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // never 0.0.0.0 unless asked
@@ -28,6 +34,25 @@ struct ServerOptions {
   // Required. Holds the event log (events/) and the models
   // (models/<name>/<version>/, see ModelStore).
   std::string data_dir;
+  // Prometheus metrics over HTTP (GET /metrics) on host:metrics_port;
+  // 0 = no metrics endpoint; -1 = a free port (see Server::metrics_port()).
+  int metrics_port = 0;
+  // PEM files of the TLS certificate chain and private key; both empty =
+  // plaintext. Both or neither.
+  std::string tls_cert_path;
+  std::string tls_key_path;
+  // When non-empty, every call of our services must carry the metadata
+  // `authorization: Bearer <auth_token>` (UNAUTHENTICATED otherwise). Health
+  // checks and reflection stay open.
+  std::string auth_token;
+  // Largest request message accepted; larger ones fail with
+  // RESOURCE_EXHAUSTED. 1 KiB..1 GiB.
+  int32_t max_message_bytes = 4 << 20;
+  // Log every call as a JSON line on stderr (default: failed calls only).
+  bool log_requests = false;
+  // Experiments: a policy snapshot at shutdown (tests of restart replay turn
+  // it off).
+  bool snapshot_on_shutdown = true;
 };
 
 // A running server. Thread-safe.
@@ -42,16 +67,24 @@ class Server {
 
   // Returns the bound port.
   int port() const { return port_; }
+  // Returns the bound metrics HTTP port (0 when off).
+  int metrics_port() const;
   // Stops accepting calls, lets in-flight calls finish for up to `grace`, then
-  // cancels the rest, and snapshots every bandit policy. Idempotent.
+  // cancels the rest, cancels training jobs and snapshots every bandit
+  // policy. Idempotent.
   void Shutdown(absl::Duration grace);
   // Blocks until the server has shut down.
   void Wait();
 
  private:
   Server() = default;
+  ServerOptions options_;
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<RecentEvents> recent_;
+  std::unique_ptr<TrainingJobs> jobs_;
+  std::unique_ptr<ServerCore> core_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Server> server_;

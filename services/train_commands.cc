@@ -162,10 +162,12 @@ absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
   return s;
 }
 
-absl::StatusOr<RankingMetrics> Evaluate(const ranking::FactorModel& model,
-                                        const ranking::CsrMatrix& train,
-                                        const std::string& test_path, int32_t k,
-                                        int32_t threads, RankingMetrics* popularity) {
+}  // namespace
+
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity) {
   ASSIGN_OR_RETURN(ranking::InteractionLog test_log, LoadNonEmpty("test", test_path));
   int64_t dropped = 0;
   const ranking::Interactions test = ranking::Interactions::FromLogWithIds(
@@ -186,19 +188,25 @@ absl::StatusOr<RankingMetrics> Evaluate(const ranking::FactorModel& model,
   return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
 }
 
-}  // namespace
-
 // Returns the model for `state` with its manifest filled in.
 absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
                                                const TrainParams& params,
                                                const ranking::FactorState& state,
                                                const std::string& out,
                                                const RankingMetrics* metrics) {
-  ModelManifest manifest;
   std::string name = std::filesystem::path(out).filename().string();
   if (name.empty() || name.size() > 64) name = "model";
+  return MakeVersionedModel(data, params, state, name, 1, metrics);
+}
+
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics) {
+  ModelManifest manifest;
   manifest.set_name(name);
-  manifest.set_version(1);
+  manifest.set_version(version);
   manifest.set_algo(params.algo());
   *manifest.mutable_params() = params;
   manifest.set_num_interactions(data.nnz());
@@ -286,7 +294,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   const std::string test_path = absl::GetFlag(FLAGS_test);
   if (!test_path.empty()) {
     ASSIGN_OR_RETURN(RankingMetrics metrics,
-                     Evaluate(model, data.user_items(), test_path, k, params.threads(), nullptr));
+                     EvaluateOnTestFile(model, data.user_items(), test_path, k, params.threads(), nullptr));
     *report.mutable_metrics() = metrics;
     ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
   }
@@ -321,7 +329,7 @@ absl::Status RunEvaluate(const CommandArgs& args) {
       train_log, model.users(), model.items(), nullptr);
   EvaluateReport report;
   ASSIGN_OR_RETURN(*report.mutable_metrics(),
-                   Evaluate(model, train.user_items(), absl::GetFlag(FLAGS_test),
+                   EvaluateOnTestFile(model, train.user_items(), absl::GetFlag(FLAGS_test),
                             absl::GetFlag(FLAGS_k), ThreadsFromFlag(),
                             report.mutable_popularity_baseline()));
   PrintJsonLine(ToJson(report));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Starts `recbandit serve --demo` (the README's run command) on a free port and checks it with an independent
-# Python client (Debian's python3-grpcio): health SERVING, reflection lists our
-# services, rpcs not landed answer with a message; then SIGTERM stops it
-# cleanly (exit 0).
+# Starts `recbandit serve --demo` (the README's run command) on a free port and
+# checks it with an independent Python client (Debian's python3-grpcio,
+# tests/services/python_client.py): every rpc, the error codes, the metrics
+# endpoint; then SIGTERM stops it cleanly (exit 0).
 set -euo pipefail
 BIN="${RECBANDIT_BINARY:?}"
 SRC="${RECBANDIT_SOURCE_DIR:?}"
@@ -21,16 +21,17 @@ cp /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto "$work/extra/r
 touch "$work/stubs/proto/__init__.py"
 cp "$SRC/tests/services/grpc_reflection_stubs.py" "$work/stubs/"
 
-"$BIN" serve --demo --port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
+"$BIN" serve --demo --port=0 --metrics_port=-1 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
 pid=$!
 for _ in $(seq 1 600); do
   grep -q '"port"' "$work/out" 2>/dev/null && break
   sleep 0.1
 done
 port="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$work/out")"
-echo "server on port $port"
+metrics="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics_port"])' "$work/out")"
+echo "server on port $port, metrics on $metrics"
 
-"$PY" "$SRC/tests/services/health_client.py" "127.0.0.1:$port" "$work/stubs"
+"$PY" "$SRC/tests/services/python_client.py" "127.0.0.1:$port" "$work/stubs" "$metrics"
 
 kill -TERM "$pid"
 status=0

@@ -1,0 +1,27 @@
+// Offline evaluation of a target policy on an experiment's own event log, in
+// the process that writes it (Experiments.EvaluatePolicy).
+#ifndef RECBANDIT_BANDITS_POLICY_EVALUATION_H_
+#define RECBANDIT_BANDITS_POLICY_EVALUATION_H_
+
+#include "absl/status/statusor.h"
+#include "bandits/event_log.h"
+#include "proto/experiments.pb.h"
+#include "proto/reports.pb.h"
+
+namespace recbandit::bandits {
+
+// Returns the OPE report of request.target on request.experiment's logged
+// decisions in `log` (time range [start_time_us, end_time_us)), rewards
+// joined, decisions without one counted as the experiment's default_reward.
+// Targets: "uniform"; "shadow:<spec>" (pmfs the shadow logged);
+// "snapshot[:<variant>]" (latest stored state of a variant, default the
+// first; evaluated statically); any policy spec (a fresh policy; "replay"
+// lets it learn along the log). NOT_FOUND: unknown experiment or variant
+// snapshot. INVALID_ARGUMENT: bad target, estimator, clip or bootstrap.
+// FAILED_PRECONDITION: no decisions in the range.
+absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
+                                              const EvaluatePolicyRequest& request);
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_POLICY_EVALUATION_H_
