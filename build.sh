@@ -18,8 +18,11 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libfaiss-dev libopenblas-dev librocksdb-dev libabsl-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
-  python3 python3-grpcio python3-grpc-tools
+  python3 python3-grpcio python3-grpc-tools openssl
 )
+# Tools the client tests run, installed from Debian only when the command is
+# missing (a machine may already have another build of Node.js, with npm).
+declare -A COMMAND_PACKAGES=([node]=nodejs [npm]=npm)
 
 log() { echo "[build.sh] $*" >&2; }
 
@@ -29,6 +32,9 @@ install_deps() {
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$p")
     fi
+  done
+  for c in "${!COMMAND_PACKAGES[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || missing+=("${COMMAND_PACKAGES[$c]}")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     return 0

@@ -28,6 +28,7 @@ absl::Status RunRecommend(const CommandArgs& args); // recommend
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 absl::Status RunSimulate(const CommandArgs& args);  // simulate (bandit regret curves)
+absl::Status RunLoadtest(const CommandArgs& args);  // loadtest (gRPC load generator)
 
 absl::Status RunIndex(const CommandArgs& args);    // index (build a model's item index)
 absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)

@@ -120,4 +120,8 @@ ABSL_FLAG(std::string, auth_token_file, "",
 ABSL_FLAG(std::string, rpc, "recommend", "loadtest: recommend | decide | mixed");
 ABSL_FLAG(int32_t, concurrency, 8, "loadtest: requests in flight");
 ABSL_FLAG(double, duration_s, 10, "loadtest: seconds to run");
+ABSL_FLAG(int32_t, actions, 10, "loadtest: candidate actions per Decide");
+ABSL_FLAG(std::string, user_prefix, "u",
+          "loadtest: user ids are <prefix><n> for n in [0, --users)");
+ABSL_FLAG(int32_t, client_threads, 1, "loadtest: client threads (completion queues)");
 ABSL_FLAG(int64_t, requests, 0, "loadtest: stop after this many requests (0 = by duration)");

@@ -97,5 +97,8 @@ ABSL_DECLARE_FLAG(std::string, rpc);
 ABSL_DECLARE_FLAG(int32_t, concurrency);
 ABSL_DECLARE_FLAG(double, duration_s);
 ABSL_DECLARE_FLAG(int64_t, requests);
+ABSL_DECLARE_FLAG(int32_t, actions);
+ABSL_DECLARE_FLAG(std::string, user_prefix);
+ABSL_DECLARE_FLAG(int32_t, client_threads);
 
 #endif  // RECBANDIT_SERVICES_FLAGS_H_

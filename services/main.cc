@@ -25,6 +25,7 @@ constexpr char kUsage[] =
     "  export             an experiment's logged decisions as CSV or JSONL\n"
     "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
     "  simulate           bandit policies on simulated environments: regret curves\n"
+    "  loadtest           drive a running server with Recommend/Decide calls: QPS, latency\n"
     "Run `recbandit --helpfull` for every flag.";
 
 }  // namespace
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunOpe(args);
   } else if (command == "simulate") {
     status = recbandit::services::RunSimulate(args);
+  } else if (command == "loadtest") {
+    status = recbandit::services::RunLoadtest(args);
   } else {
     std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
     return 2;

@@ -1,0 +1,149 @@
+// An independent Node.js client (@grpc/grpc-js, protos loaded at run time by
+// @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
+// Train job followed with WatchJob and the hot swap to its version; PutEvents
+// reflected by the next Recommend; Decide, Reward, EvaluatePolicy; and the
+// error codes of a few bad requests.
+//
+// Usage: node node_client.js <host:port> <source dir>
+// (run by server_node_client_test.sh, with NODE_PATH set to its npm cache).
+'use strict';
+const assert = require('assert');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const [target, srcDir] = process.argv.slice(2);
+const TIMEOUT_MS = 30000;
+const LOAD_OPTIONS = {keepCase: true, longs: Number, enums: String, defaults: true};
+
+function load(file, includeDirs) {
+  return grpc.loadPackageDefinition(
+      protoLoader.loadSync(file, {...LOAD_OPTIONS, includeDirs}));
+}
+
+function deadline() {
+  return {deadline: Date.now() + TIMEOUT_MS};
+}
+
+// Calls a unary method and returns a promise of its reply.
+function call(client, method, request) {
+  return new Promise((resolve, reject) => {
+    client[method](request, deadline(), (err, reply) => (err ? reject(err) : resolve(reply)));
+  });
+}
+
+// Calls a unary method that must fail with `code`; prints its message.
+async function expectCode(code, client, method, request) {
+  let err;
+  try {
+    await call(client, method, request);
+  } catch (e) {
+    err = e;
+  }
+  const name = Object.keys(grpc.status).find((k) => grpc.status[k] === code);
+  assert.ok(err, `expected ${name} from ${method}`);
+  assert.strictEqual(err.code, code, `${method}: got code ${err.code}: ${err.details}`);
+  assert.ok(err.details, 'errors carry a message');
+  console.log(`${name} from ${method}: ${err.details}`);
+}
+
+// Streams a job with WatchJob until the stream ends; returns every update.
+function watchJob(rec, jobId) {
+  return new Promise((resolve, reject) => {
+    const updates = [];
+    const stream = rec.WatchJob({job_id: jobId}, deadline());
+    stream.on('data', (job) => updates.push(job));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(updates));
+  });
+}
+
+async function recommend(rec, user, k) {
+  return call(rec, 'Recommend', {user, k});
+}
+
+async function main() {
+  const {recbandit} = load(
+      ['proto/recommender.proto', 'proto/experiments.proto'], [srcDir]);
+  const health = load('/usr/share/grpc-proto/grpc/health/v1/health.proto', []).grpc.health.v1;
+  const creds = grpc.credentials.createInsecure();
+  const hc = new health.Health(target, creds);
+  const rec = new recbandit.Recommender(target, creds);
+  const exp = new recbandit.Experiments(target, creds);
+
+  const status = (await call(hc, 'Check', {})).status;
+  assert.strictEqual(status, 'SERVING');
+  console.log('health: SERVING');
+
+  let reply = await recommend(rec, 'u1', 10);
+  assert.strictEqual(reply.items.length, 10, JSON.stringify(reply));
+  assert.strictEqual(reply.model_name, 'demo');
+  assert.strictEqual(reply.fallback, false);
+  const scores = reply.items.map((i) => i.score);
+  assert.deepStrictEqual(scores, [...scores].sort((a, b) => b - a), 'scores descending');
+  console.log(`Recommend u1: 10 items from demo v${reply.model_version}, top ${reply.items[0].item}`);
+
+  const job = await call(rec, 'Train', {
+    model_name: 'demo',
+    interactions_path: 'demo/interactions.csv',
+    params: {algo: 'ALS', als: {factors: 8, iterations: 3}, threads: 1},
+  });
+  assert.ok(job.job_id, JSON.stringify(job));
+  assert.ok(['JOB_STATE_QUEUED', 'JOB_STATE_RUNNING'].includes(job.state), job.state);
+  const updates = await watchJob(rec, job.job_id);
+  assert.ok(updates.length > 0, 'WatchJob sends the current state at once');
+  const final = updates[updates.length - 1];
+  assert.strictEqual(final.state, 'JOB_STATE_SUCCEEDED', JSON.stringify(final));
+  assert.strictEqual(final.model_version, 2);
+  assert.strictEqual(final.iteration, 3);
+  const iterations = updates.map((u) => u.iteration);
+  assert.deepStrictEqual(iterations, [...iterations].sort((a, b) => a - b), `${iterations}`);
+  console.log(`Train + WatchJob ${job.job_id}: ${updates.length} updates, ` +
+              `${final.state}, version ${final.model_version}`);
+
+  reply = await recommend(rec, 'u1', 10);
+  assert.strictEqual(reply.model_version, 2, JSON.stringify(reply));
+  assert.strictEqual(reply.items.length, 10);
+  const top = reply.items[0].item;
+  console.log(`Recommend after training: version 2, top ${top}`);
+
+  const put = await call(rec, 'PutEvents', {events: [{user: 'u1', item: top}]});
+  assert.strictEqual(put.accepted, 1, JSON.stringify(put));
+  reply = await recommend(rec, 'u1', 10);
+  const items = reply.items.map((i) => i.item);
+  assert.ok(!items.includes(top), `${top} still recommended: ${items}`);
+  console.log(`PutEvents u1/${top}: excluded from the next Recommend`);
+
+  const actions = ['grid', 'list', 'carousel'].map((id) => ({id}));
+  const d = await call(exp, 'Decide', {experiment: 'demo_layout', unit_id: 'u1', actions});
+  assert.ok(d.event_id, JSON.stringify(d));
+  assert.strictEqual(d.chosen_action, actions[d.chosen_index].id);
+  assert.strictEqual(d.pmf.length, 3);
+  assert.ok(Math.abs(d.pmf.reduce((a, b) => a + b, 0) - 1) < 1e-9, `pmf ${d.pmf}`);
+  assert.strictEqual(d.propensity, d.pmf[d.chosen_index]);
+  console.log(`Decide demo_layout: ${d.chosen_action} p=${d.propensity.toFixed(3)} ` +
+              `(${d.variant}), event ${d.event_id}`);
+  const r = await call(exp, 'Reward', {experiment: 'demo_layout', event_id: d.event_id, value: 1});
+  assert.strictEqual(r.learned, true, JSON.stringify(r));
+  console.log(`Reward 1: learned, aggregated ${r.aggregated}`);
+
+  const ope = await call(exp, 'EvaluatePolicy',
+                         {experiment: 'demo_layout', target: 'uniform', estimators: ['ips', 'snips']});
+  assert.ok(ope.n >= 1, JSON.stringify(ope));
+  assert.deepStrictEqual(ope.estimates.map((e) => e.estimator), ['ips', 'snips']);
+  console.log(`EvaluatePolicy uniform: n=${ope.n}, ` +
+              ope.estimates.map((e) => `${e.estimator}=${e.value.toFixed(3)}`).join(', '));
+
+  await expectCode(grpc.status.INVALID_ARGUMENT, rec, 'Recommend', {user: 'u1', k: 5000});
+  await expectCode(grpc.status.NOT_FOUND, exp, 'Reward',
+                   {experiment: 'demo_layout', event_id: 'never-decided', value: 1});
+  await expectCode(grpc.status.NOT_FOUND, exp, 'Decide',
+                   {experiment: 'no-such-experiment', actions: [{id: 'a'}]});
+
+  for (const c of [hc, rec, exp]) c.close();
+  console.log('ok');
+}
+
+main().catch((err) => {
+  console.error(`FAIL: ${err.stack || err}`);
+  process.exit(1);
+});
