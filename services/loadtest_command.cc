@@ -138,9 +138,10 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
         std::chrono::duration<double, std::milli>(Clock::now() - call->start).count());
     if (!ok || !call->status.ok()) {
       if (result->errors++ == 0) {
-        result->first_error = absl::StrCat(call->decide ? "Decide: " : "Recommend: ",
-                                           call->status.error_code(), " ",
-                                           call->status.error_message());
+        result->first_error = absl::StrCat(
+            call->decide ? "Decide: " : "Recommend: ",
+            absl::StatusCodeToString(static_cast<absl::StatusCode>(call->status.error_code())),
+            ": ", call->status.error_message());
       }
     }
     if (budget->Take()) {
@@ -206,8 +207,12 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   if (spec.experiment.empty()) spec.experiment = "demo_layout";
   const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
   if (!token_file.empty()) {
-    ASSIGN_OR_RETURN(std::string token, ReadFileToString(token_file));
-    spec.auth_token = std::string(absl::StripAsciiWhitespace(token));
+    absl::StatusOr<std::string> token = ReadFileToString(token_file);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(),
+                          absl::StrCat("--auth_token_file: ", token.status().message()));
+    }
+    spec.auth_token = std::string(absl::StripAsciiWhitespace(*token));
   }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   const std::string ca = absl::GetFlag(FLAGS_tls_cert);
@@ -238,8 +243,9 @@ absl::Status RunLoadtest(const CommandArgs& args) {
     ExperimentConfig config;
     grpc::Status s = stub->GetExperiment(&ctx, request, &config);
     if (!s.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "experiment '", spec.experiment, "' on ", target, ": ", s.error_message()));
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          absl::StrCat("GetExperiment '", spec.experiment, "' on ", target, ": ",
+                                       s.error_message()));
     }
     spec.context_dim = config.context_dim();
   }

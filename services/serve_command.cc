@@ -43,10 +43,25 @@ absl::Status RunServe(const CommandArgs& args) {
   }
   options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  // Configuration errors before any work (the demo, the event log).
+  if (options.tls_cert_path.empty() != options.tls_key_path.empty()) {
+    return absl::InvalidArgumentError("TLS needs both --tls_cert and --tls_key");
+  }
+  for (const std::string* path : {&options.tls_cert_path, &options.tls_key_path}) {
+    if (!path->empty() && !PathExists(*path)) {
+      return absl::NotFoundError(absl::StrCat(
+          path == &options.tls_cert_path ? "--tls_cert " : "--tls_key ", *path,
+          " does not exist"));
+    }
+  }
   const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
   if (!token_file.empty()) {
-    ASSIGN_OR_RETURN(std::string token, ReadFileToString(token_file));
-    options.auth_token = std::string(absl::StripAsciiWhitespace(token));
+    absl::StatusOr<std::string> token = ReadFileToString(token_file);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(),
+                          absl::StrCat("--auth_token_file: ", token.status().message()));
+    }
+    options.auth_token = std::string(absl::StripAsciiWhitespace(*token));
     if (options.auth_token.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("--auth_token_file ", token_file,
                                                      " is empty"));

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -95,7 +96,9 @@ absl::Status Authorize(const ServerCore& core, const grpc::ServerContext& ctx) {
     return absl::UnauthenticatedError("missing 'authorization: Bearer <token>' metadata");
   }
   const std::string value(it->second.data(), it->second.size());
-  if (value.rfind("Bearer ", 0) != 0 || !SameToken(value.substr(7), token)) {
+  // The scheme name is case-insensitive (RFC 6750 via RFC 7235).
+  if (value.size() < 7 || !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ") ||
+      !SameToken(value.substr(7), token)) {
     return absl::UnauthenticatedError("invalid bearer token");
   }
   return absl::OkStatus();
@@ -594,7 +597,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.RegisterService(server->experiments_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address,
+        options.tls_cert_path.empty()
+            ? " (address in use or not local?)"
+            : " (address in use, or the TLS key does not match the certificate or a PEM "
+              "file is malformed: see gRPC's messages above)"));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   return server;

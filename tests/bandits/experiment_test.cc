@@ -3,7 +3,9 @@
 // learning, and restart restoring exactly what was learned.
 #include "bandits/experiment.h"
 
+#include <cmath>
 #include <map>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -385,6 +387,129 @@ TEST(ExperimentTest, ConcurrentRewardsAreAllLearnedOnceInJournalOrder) {
   ASSERT_OK_AND_ASSIGN(PolicyState greedy, manager->PolicyStateOf("exp", "greedy"));
   ASSERT_OK_AND_ASSIGN(PolicyState lin, manager->PolicyStateOf("exp", "lin"));
   EXPECT_EQ(greedy.step() + lin.step(), kThreads * kPerThread);
+}
+
+// ------------------------------------------------------------------ slates
+
+TEST(DrawSlateTest, WeightZeroWithoutFloorIsTheModelOrder) {
+  const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  DrawSlate(policy, 3, /*weight=*/0, /*floor=*/0, /*seed=*/42, &slate, &propensities, &first);
+  EXPECT_THAT(slate, ::testing::ElementsAre(0, 1, 2));
+  EXPECT_THAT(propensities, ::testing::ElementsAre(1.0, 1.0, 1.0));
+  EXPECT_THAT(first, ::testing::ElementsAre(1.0, 0.0, 0.0, 0.0));
+}
+
+TEST(DrawSlateTest, WeightOneFollowsThePolicyRenormalisedOverTheRest) {
+  const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  DrawSlate(policy, 2, 1.0, 0, 7, &slate, &propensities, &first);
+  EXPECT_THAT(first, ::testing::Pointwise(::testing::DoubleEq(), policy));
+  ASSERT_EQ(slate.size(), 2u);
+  EXPECT_NE(slate[0], slate[1]);
+  EXPECT_DOUBLE_EQ(propensities[0], policy[slate[0]]);
+  EXPECT_DOUBLE_EQ(propensities[1], policy[slate[1]] / (1 - policy[slate[0]]));
+}
+
+// The logged propensities are the true probabilities of the drawn slates:
+// over many seeds each ordered slate appears with frequency equal to the
+// product of its positions' propensities (within 5 standard errors).
+TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
+  const std::vector<double> policy = {0.05, 0.5, 0.15, 0.3, 0.0};
+  constexpr int kDraws = 200000;
+  std::map<std::pair<int32_t, int32_t>, int> counts;
+  std::map<std::pair<int32_t, int32_t>, double> probability;
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  for (int i = 0; i < kDraws; ++i) {
+    DrawSlate(policy, 2, /*weight=*/0.6, /*floor=*/0.05, StableHash64(absl::StrCat(i)), &slate,
+              &propensities, &first);
+    const auto key = std::make_pair(slate[0], slate[1]);
+    ++counts[key];
+    const double p = propensities[0] * propensities[1];
+    auto [it, inserted] = probability.emplace(key, p);
+    if (!inserted) {
+      ASSERT_DOUBLE_EQ(it->second, p) << "a slate's propensity depends on the seed";
+    }
+    ASSERT_NEAR(std::accumulate(first.begin(), first.end(), 0.0), 1.0, 1e-12);
+    for (double q : first) ASSERT_GE(q, 0.05 - 1e-12);  // the floor keeps every item possible
+  }
+  EXPECT_EQ(counts.size(), 20u);  // every ordered pair of 5 items, the floor makes all possible
+  double total = 0;
+  for (const auto& [key, p] : probability) {
+    total += p;
+    const double se = std::sqrt(p * (1 - p) / kDraws);
+    EXPECT_NEAR(static_cast<double>(counts[key]) / kDraws, p, 5 * se + 1e-9)
+        << key.first << "," << key.second;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
+}
+
+TEST(ExperimentTest, DecideSlateLogsTheSlateAndLearnsForTheFirstItem) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ExperimentConfig config;
+  config.set_name("home");
+  config.set_exploration_floor(0.02);
+  Variant* v = config.add_variants();
+  v->set_name("eg");
+  v->set_policy_spec("epsilon_greedy:epsilon=0.5");
+  v->set_traffic_weight(1);
+  ASSERT_OK(manager->CreateExperiment(config).status());
+  SlateRequest request;
+  request.decide.set_experiment("home");
+  request.decide.set_event_id("slate-1");
+  request.decide.set_unit_id("u1");
+  for (const char* id : {"x", "y", "z", "w", "v"}) request.decide.add_actions()->set_id(id);
+  request.slate_size = 3;
+  request.exploration_weight = 0.3;
+  ASSERT_OK_AND_ASSIGN(SlateDecision slate, manager->DecideSlate(request));
+  ASSERT_EQ(slate.slate.size(), 3u);
+  EXPECT_EQ(slate.decide.chosen_index(), slate.slate[0]);
+  EXPECT_DOUBLE_EQ(slate.decide.propensity(), slate.propensities[0]);
+  // Replayable from the log: the same pmf and seed give the same slate.
+  ASSERT_OK_AND_ASSIGN(DecisionEvent logged, manager->log().GetDecision("slate-1"));
+  EXPECT_THAT(logged.slate_indices(), ::testing::ElementsAreArray(slate.slate));
+  EXPECT_THAT(logged.slate_propensities(), ::testing::ElementsAreArray(slate.propensities));
+  EXPECT_DOUBLE_EQ(logged.exploration_weight(), 0.3);
+  EXPECT_EQ(logged.chosen_index(), slate.slate[0]);
+  ASSERT_EQ(logged.pmf_size(), 5);
+  EXPECT_NEAR(std::accumulate(logged.pmf().begin(), logged.pmf().end(), 0.0), 1.0, 1e-12);
+  // The untrained epsilon-greedy pmf is uniform (0.2 each); mixed with the
+  // model's first item at weight 0.3 and the 0.02 floor.
+  for (int i = 0; i < 5; ++i) {
+    const double mixed = 0.3 * 0.2 + (i == 0 ? 0.7 : 0.0);
+    EXPECT_NEAR(logged.pmf(i), (1 - 5 * 0.02) * mixed + 0.02, 1e-12) << i;
+  }
+  RewardRequest reward;
+  reward.set_experiment("home");
+  reward.set_event_id("slate-1");
+  reward.set_value(1);
+  ASSERT_OK_AND_ASSIGN(RewardResponse r, manager->Reward(reward));
+  EXPECT_TRUE(r.learned());
+  ASSERT_OK_AND_ASSIGN(PolicyState state, manager->PolicyStateOf("home", "eg"));
+  const std::string first_item = request.decide.actions(slate.slate[0]).id();
+  bool found = false;
+  for (const ArmStat& arm : state.arm_stats().arms()) {
+    if (arm.action() == first_item) {
+      found = true;
+      EXPECT_EQ(arm.pulls(), 1);
+      EXPECT_DOUBLE_EQ(arm.reward_sum(), 1.0);
+    }
+  }
+  EXPECT_TRUE(found) << "the reward is learned for the first item " << first_item;
+
+  request.decide.set_event_id("slate-2");
+  request.slate_size = 6;
+  EXPECT_THAT(manager->DecideSlate(request), StatusIs(absl::StatusCode::kInvalidArgument));
+  request.slate_size = 2;
+  request.exploration_weight = 1.5;
+  EXPECT_THAT(manager->DecideSlate(request), StatusIs(absl::StatusCode::kInvalidArgument));
+  request.exploration_weight = 0.5;
+  request.decide.set_event_id("slate-1");
+  EXPECT_THAT(manager->DecideSlate(request), StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 }  // namespace

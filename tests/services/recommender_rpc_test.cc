@@ -1,12 +1,22 @@
 // Tests of the Recommender rpcs over gRPC: Recommend, RankItems,
 // SimilarItems, ListModels, ActivateModel against models trained by the CLI
-// into <data_dir>/models, with the documented error codes.
+// into <data_dir>/models, with the documented error codes; hot swap under
+// concurrent readers; durable PutEvents feeding fold-in and training jobs;
+// the bearer token.
 #include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/recommender.grpc.pb.h"
+#include "ranking/interactions.h"
 #include "services/server.h"
+#include "services/serving_model.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 
@@ -178,6 +188,155 @@ TEST_F(RecommenderRpcTest, ActivateSwapsVersionsAndRejectsCorruptOnes) {
   Start();
   ASSERT_TRUE(Recommend(request, &response).ok());
   EXPECT_EQ(response.model_version(), 1);
+}
+
+// Hot swap under load: readers never fail and every answer is exactly what
+// the version it names would answer on its own (never a mix of versions).
+TEST_F(RecommenderRpcTest, HotSwapUnderConcurrentRecommendsServesWholeVersions) {
+  Train(2);
+  constexpr int kUsers = 20;
+  // What each version answers for each user, computed outside the server.
+  std::map<int64_t, std::vector<std::vector<std::string>>> expected;
+  for (int64_t v : {1, 2}) {
+    ASSERT_OK_AND_ASSIGN(auto model,
+                         ServingModel::Load(dir_.File("data/models/movies/" + std::to_string(v))));
+    for (int u = 0; u < kUsers; ++u) {
+      RecommendQuery q;
+      q.user = "u" + std::to_string(u);
+      q.k = 8;
+      ASSERT_OK_AND_ASSIGN(Recommendation rec, model->Recommend(q));
+      std::vector<std::string> items;
+      for (const auto& s : rec.items) items.push_back(s.item);
+      expected[v].push_back(items);
+    }
+  }
+  ASSERT_NE(expected[1], expected[2]) << "the versions must differ for the test to mean much";
+  Start();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> calls{0}, failures{0}, mismatches{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      int u = t;
+      while (!stop) {
+        RecommendRequest request;
+        request.set_user("u" + std::to_string(u % kUsers));
+        request.set_k(8);
+        RecommendResponse response;
+        grpc::Status s = Recommend(request, &response);
+        ++calls;
+        if (!s.ok()) {
+          ++failures;
+        } else {
+          std::vector<std::string> items;
+          for (const auto& i : response.items()) items.push_back(i.item());
+          auto it = expected.find(response.model_version());
+          if (it == expected.end() || it->second[u % kUsers] != items) ++mismatches;
+        }
+        ++u;
+      }
+    });
+  }
+  for (int swap = 0; swap < 30; ++swap) {
+    grpc::ClientContext ctx;
+    ActivateModelRequest request;
+    request.set_model_name("movies");
+    request.set_version(1 + swap % 2);
+    ActivateModelResponse response;
+    ASSERT_TRUE(stub_->ActivateModel(&ctx, request, &response).ok());
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_GT(calls.load(), 30);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+// PutEvents is durable: a restarted server still folds the events in and
+// excludes their items, and the next training run learns from them.
+TEST_F(RecommenderRpcTest, PutEventsSurviveRestartAndFeedTraining) {
+  Start();
+  RecommendRequest request;
+  request.set_user("u1");
+  request.set_k(5);
+  RecommendResponse before;
+  ASSERT_TRUE(Recommend(request, &before).ok());
+  const std::string top = before.items(0).item();
+  PutEventsRequest put;
+  Interaction* x = put.add_events();
+  x->set_user("u1");
+  x->set_item(top);
+  Interaction* y = put.add_events();
+  y->set_user("walk-in");
+  y->set_item("i2");
+  y->set_weight(3);
+  {
+    grpc::ClientContext ctx;
+    PutEventsResponse response;
+    ASSERT_TRUE(stub_->PutEvents(&ctx, put, &response).ok());
+    EXPECT_EQ(response.accepted(), 2);
+  }
+  server_.reset();  // shut down; the events were durable before the reply
+  Start();
+  RecommendResponse after;
+  ASSERT_TRUE(Recommend(request, &after).ok());
+  for (const auto& i : after.items()) EXPECT_NE(i.item(), top);
+  request.set_user("walk-in");
+  ASSERT_TRUE(Recommend(request, &after).ok());
+  EXPECT_FALSE(after.fallback()) << "folded in from the stored event";
+
+  grpc::ClientContext ctx;
+  TrainRequest train;
+  train.set_model_name("movies");
+  train.set_interactions_path("../d.csv");  // outside the data dir: refused
+  train.mutable_params()->set_algo(ALS);
+  Job job;
+  EXPECT_EQ(stub_->Train(&ctx, train, &job).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  recbandit::testing::WriteTextFile(dir_.File("data/d.csv"),
+                                    recbandit::testing::ReadTextFile(dir_.File("d.csv")));
+  train.set_interactions_path("d.csv");
+  train.mutable_params()->mutable_als()->set_iterations(2);
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(stub_->Train(&ctx2, train, &job).ok());
+  grpc::ClientContext ctx3;
+  GetJobRequest watch;
+  watch.set_job_id(job.job_id());
+  auto reader = stub_->WatchJob(&ctx3, watch);
+  Job update;
+  Job last;
+  while (reader->Read(&update)) last = update;
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(last.state(), JOB_STATE_SUCCEEDED) << last.error();
+  EXPECT_EQ(last.model_version(), 2);
+  ASSERT_OK_AND_ASSIGN(auto trained, ServingModel::Load(dir_.File("data/models/movies/2")));
+  EXPECT_GE(trained->model().users().Find("walk-in"), 0);
+  // Two new (user, item) pairs: u1's top item was unseen, walk-in is new.
+  ASSERT_OK_AND_ASSIGN(ranking::InteractionLog file, ranking::LoadInteractions(dir_.File("d.csv")));
+  EXPECT_EQ(trained->model().manifest().num_interactions(),
+            ranking::Interactions::FromLog(file).nnz() + 2);
+}
+
+TEST_F(RecommenderRpcTest, BearerTokenIsRequiredWhenConfigured) {
+  ServerOptions options;
+  options.port = 0;
+  options.data_dir = dir_.File("data");
+  options.auth_token = "s3cret";
+  ASSERT_OK_AND_ASSIGN(auto server, Server::Start(options));
+  auto stub = Recommender::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  RecommendRequest request;
+  request.set_user("u1");
+  RecommendResponse response;
+  for (const char* header : {"", "Bearer wrong", "s3cret", "Bearer s3cret"}) {
+    grpc::ClientContext ctx;
+    if (*header) ctx.AddMetadata("authorization", header);
+    const grpc::Status s = stub->Recommend(&ctx, request, &response);
+    if (std::string(header) == "Bearer s3cret") {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << header;
+    }
+  }
 }
 
 }  // namespace
