@@ -41,6 +41,7 @@ struct LoadSpec {
   std::string experiment;
   int32_t context_dim = 0;
   int32_t actions = 10;
+  int32_t ef_search = 0;  // Recommend's per-request HNSW beam; 0 = the index's
   std::string auth_token;
   double deadline_s = 10;
 };
@@ -116,6 +117,7 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
       r.Clear();
       r.set_user(user);
       r.set_k(spec.k);
+      r.set_ef_search(spec.ef_search);
       call->recommend_reader =
           recommender->PrepareAsyncRecommend(call->context.get(), r, &cq);
       call->recommend_reader->StartCall();
@@ -198,6 +200,7 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   spec.user_prefix = absl::GetFlag(FLAGS_user_prefix);
   spec.k = absl::GetFlag(FLAGS_k);
   spec.actions = absl::GetFlag(FLAGS_actions);
+  spec.ef_search = absl::GetFlag(FLAGS_ef_search);
   if (spec.users < 1) return absl::InvalidArgumentError("--users must be >= 1");
   if (spec.actions < 1 || spec.actions > 1024) {
     return absl::InvalidArgumentError(

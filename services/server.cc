@@ -15,6 +15,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
+#include <functional>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -87,7 +90,7 @@ bool SameToken(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-absl::Status Authorize(const ServerCore& core, const grpc::ServerContext& ctx) {
+absl::Status Authorize(const ServerCore& core, const grpc::ServerContextBase& ctx) {
   const std::string& token = core.options->auth_token;
   if (token.empty()) return absl::OkStatus();
   const auto& metadata = ctx.client_metadata();
@@ -104,7 +107,7 @@ absl::Status Authorize(const ServerCore& core, const grpc::ServerContext& ctx) {
   return absl::OkStatus();
 }
 
-void LogCall(Rpc rpc, const grpc::ServerContext& ctx, const absl::Status& status,
+void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& status,
              double seconds) {
   std::string line = absl::StrFormat("{\"ts_ms\":%d,\"level\":\"%s\",\"rpc\":\"%s\",",
                                      absl::ToUnixMillis(absl::Now()),
@@ -126,8 +129,9 @@ void LogCall(Rpc rpc, const grpc::ServerContext& ctx, const absl::Status& status
 }
 
 // Runs one call: token, deadline, the handler, metrics, the failure log.
-template <typename Fn>
-grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContext* ctx, Fn&& handler) {
+// `Context` is grpc::ServerContext (sync handlers) or CallbackServerContext.
+template <typename Context, typename Fn>
+grpc::Status Call(ServerCore& core, Rpc rpc, Context* ctx, Fn&& handler) {
   const auto start = std::chrono::steady_clock::now();
   absl::Status status = Authorize(core, *ctx);
   if (status.ok() && ctx->deadline() <= std::chrono::system_clock::now()) {
@@ -199,10 +203,66 @@ void PublishJobCounts(ServerCore& core) {
   }
 }
 
-// Recommender: thin handlers over the core. Thread-safe.
-class RecommenderService final : public recbandit::Recommender::Service {
+// A fixed set of threads for work that blocks (a durable write's fsync)
+// and must not run on gRPC's callback threads. Thread-safe.
+class BlockingPool {
  public:
-  explicit RecommenderService(ServerCore* core) : core_(*core) {}
+  explicit BlockingPool(int threads) {
+    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+  ~BlockingPool() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+  void Run(std::function<void()> task) {
+    absl::MutexLock lock(&mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Loop() {
+    while (true) {
+      std::function<void()> task;
+      {
+        absl::MutexLock lock(&mu_);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || !tasks_.empty();
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (tasks_.empty()) return;  // stopping, and everything queued ran
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// Recommend, RankItems and SimilarItems never block (CPU only), so they run
+// as callback handlers on gRPC's own threads: no hand-off to a worker thread
+// per call. The others (training, durable writes) stay synchronous.
+using RecommenderBase = Recommender::WithCallbackMethod_Recommend<
+    Recommender::WithCallbackMethod_RankItems<
+        Recommender::WithCallbackMethod_SimilarItems<Recommender::Service>>>;
+
+// Finishes a callback call with `status` on its default reactor.
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+// Recommender: thin handlers over the core. Thread-safe.
+class RecommenderService final : public RecommenderBase {
+ public:
+  explicit RecommenderService(ServerCore* core) : core_(*core), blocking_(16) {}
 
   grpc::Status Train(grpc::ServerContext* ctx, const TrainRequest* request,
                      Job* response) override {
@@ -255,14 +315,26 @@ class RecommenderService final : public recbandit::Recommender::Service {
     });
   }
 
-  grpc::Status Recommend(grpc::ServerContext* ctx, const RecommendRequest* request,
-                         RecommendResponse* response) override {
-    return Call(core_, kRecommend, ctx, [&]() { return DoRecommend(*request, response); });
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* ctx,
+                                      const RecommendRequest* request,
+                                      RecommendResponse* response) override {
+    if (request->experiment().empty()) {
+      return Finish(ctx, Call(core_, kRecommend, ctx,
+                              [&]() { return DoRecommend(*request, response); }));
+    }
+    // Exploring: the decision is written durably (an fsync) before the reply.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    blocking_.Run([this, ctx, request, response, reactor] {
+      reactor->Finish(
+          Call(core_, kRecommend, ctx, [&]() { return DoRecommend(*request, response); }));
+    });
+    return reactor;
   }
 
-  grpc::Status RankItems(grpc::ServerContext* ctx, const RankItemsRequest* request,
-                         RankItemsResponse* response) override {
-    return Call(core_, kRankItems, ctx, [&]() -> absl::Status {
+  grpc::ServerUnaryReactor* RankItems(grpc::CallbackServerContext* ctx,
+                                      const RankItemsRequest* request,
+                                      RankItemsResponse* response) override {
+    return Finish(ctx, Call(core_, kRankItems, ctx, [&]() -> absl::Status {
       RETURN_IF_ERROR(CheckId(request->user(), "user"));
       if (request->items_size() < 1 || request->items_size() > kMaxRankItems) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -280,12 +352,13 @@ class RecommenderService final : public recbandit::Recommender::Service {
       CopyItems(rec, response->mutable_items());
       response->set_fallback(rec.fallback);
       return absl::OkStatus();
-    });
+    }));
   }
 
-  grpc::Status SimilarItems(grpc::ServerContext* ctx, const SimilarItemsRequest* request,
-                            SimilarItemsResponse* response) override {
-    return Call(core_, kSimilarItems, ctx, [&]() -> absl::Status {
+  grpc::ServerUnaryReactor* SimilarItems(grpc::CallbackServerContext* ctx,
+                                         const SimilarItemsRequest* request,
+                                         SimilarItemsResponse* response) override {
+    return Finish(ctx, Call(core_, kSimilarItems, ctx, [&]() -> absl::Status {
       RETURN_IF_ERROR(CheckId(request->item(), "item"));
       ASSIGN_OR_RETURN(const int32_t k, CheckK(request->k()));
       ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
@@ -293,7 +366,7 @@ class RecommenderService final : public recbandit::Recommender::Service {
       ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request->item(), k));
       CopyItems(rec, response->mutable_items());
       return absl::OkStatus();
-    });
+    }));
   }
 
   grpc::Status PutEvents(grpc::ServerContext* ctx, const PutEventsRequest* request,
@@ -429,6 +502,7 @@ class RecommenderService final : public recbandit::Recommender::Service {
   }
 
   ServerCore& core_;
+  BlockingPool blocking_;  // exploring Recommends (durable decision writes)
 };
 
 // Experiments: thin handlers over bandits::ExperimentManager. Thread-safe.
