@@ -200,6 +200,11 @@ EventLog::EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
     : options_(std::move(options)), db_(std::move(db)), handles_(std::move(handles)) {}
 
 EventLog::~EventLog() {
+  {
+    absl::MutexLock lock(&commit_mu_);
+    commit_stop_ = true;
+  }
+  if (committer_.joinable()) committer_.join();  // writes what is queued first
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
     db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
@@ -305,13 +310,16 @@ absl::StatusOr<std::vector<ExperimentConfig>> EventLog::ListExperiments(bool ski
 
 // ------------------------------------------------------------------ decisions
 
-absl::Status EventLog::AppendDecision(const DecisionEvent& event) {
+absl::Status EventLog::BeginAppend(const DecisionEvent& event) {
   if (event.event_id().empty() || event.experiment().empty()) {
     return absl::InvalidArgumentError("decision event needs event_id and experiment");
   }
   if (event.timestamp_us() < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("decision timestamp_us must be >= 0, got ", event.timestamp_us()));
+  }
+  if (options_.mode != EventLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("event log opened read-only");
   }
   const std::string& id = event.event_id();
   {
@@ -320,20 +328,78 @@ absl::Status EventLog::AppendDecision(const DecisionEvent& event) {
       return absl::AlreadyExistsError(absl::StrCat("event id '", id, "' is being logged"));
     }
   }
-  absl::Status status = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::optional<std::string> existing, RawGet(kEventIndex, id));
-    if (existing) {
-      return absl::AlreadyExistsError(absl::StrCat("event id '", id, "' already has a decision"));
-    }
-    const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), id);
-    rocksdb::WriteBatch batch;
-    batch.Put(handles_[kDecisions], key, event.SerializeAsString());
-    batch.Put(handles_[kEventIndex], id, key);
-    return Write(&batch);
-  }();
+  absl::StatusOr<std::optional<std::string>> existing = RawGet(kEventIndex, id);
+  absl::Status status = existing.status();
+  if (status.ok() && existing->has_value()) {
+    status = absl::AlreadyExistsError(absl::StrCat("event id '", id, "' already has a decision"));
+  }
+  if (!status.ok()) {
+    absl::MutexLock lock(&pending_mu_);
+    pending_.erase(id);
+  }
+  return status;
+}
+
+absl::Status EventLog::AppendDecision(const DecisionEvent& event) {
+  RETURN_IF_ERROR(BeginAppend(event));
+  const std::string& id = event.event_id();
+  const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), id);
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kDecisions], key, event.SerializeAsString());
+  batch.Put(handles_[kEventIndex], id, key);
+  absl::Status status = Write(&batch);
   absl::MutexLock lock(&pending_mu_);
   pending_.erase(id);
   return status;
+}
+
+void EventLog::AppendDecisionAsync(DecisionEvent event, std::function<void(absl::Status)> done) {
+  absl::Status checked = BeginAppend(event);
+  if (!checked.ok()) {
+    done(checked);
+    return;
+  }
+  absl::MutexLock lock(&commit_mu_);
+  if (commit_stop_) {
+    {
+      absl::MutexLock pending(&pending_mu_);
+      pending_.erase(event.event_id());
+    }
+    done(absl::UnavailableError("event log is closing"));
+    return;
+  }
+  if (!committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
+  commit_queue_.push_back({std::move(event), std::move(done)});
+}
+
+void EventLog::CommitterLoop() {
+  std::vector<QueuedDecision> group;
+  while (true) {
+    {
+      absl::MutexLock lock(&commit_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+        return commit_stop_ || !commit_queue_.empty();
+      };
+      commit_mu_.Await(absl::Condition(&ready));
+      if (commit_queue_.empty()) return;  // stopping, nothing left
+      group.swap(commit_queue_);
+    }
+    // Everything queued while the previous group synced: one batch, one sync.
+    rocksdb::WriteBatch batch;
+    for (const QueuedDecision& q : group) {
+      const std::string key =
+          DecisionKey(q.event.experiment(), q.event.timestamp_us(), q.event.event_id());
+      batch.Put(handles_[kDecisions], key, q.event.SerializeAsString());
+      batch.Put(handles_[kEventIndex], q.event.event_id(), key);
+    }
+    const absl::Status status = Write(&batch);
+    {
+      absl::MutexLock lock(&pending_mu_);
+      for (const QueuedDecision& q : group) pending_.erase(q.event.event_id());
+    }
+    for (QueuedDecision& q : group) q.done(status);
+    group.clear();
+  }
 }
 
 absl::StatusOr<DecisionEvent> EventLog::GetDecision(const std::string& event_id) const {

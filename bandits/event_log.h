@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -104,6 +105,12 @@ class EventLog {
   // this returns OK the decision survives a crash. ALREADY_EXISTS when the
   // event id is already logged (or being logged by another thread).
   absl::Status AppendDecision(const DecisionEvent& event);
+  // Same contract, without blocking: checks the event at once (`done` gets
+  // INVALID_ARGUMENT or ALREADY_EXISTS before this returns), then queues it
+  // for the committer thread, which writes everything queued meanwhile in one
+  // synced batch and calls `done` with the outcome (OK = durable) on that
+  // thread. `done` must not block. Events are written in the order queued.
+  void AppendDecisionAsync(DecisionEvent event, std::function<void(absl::Status)> done);
   // Returns the decision with `event_id`. NOT_FOUND; DATA_LOSS naming the key.
   absl::StatusOr<DecisionEvent> GetDecision(const std::string& event_id) const;
   // Calls `fn` for each decision of `experiment` with start_us <= timestamp_us
@@ -187,6 +194,14 @@ class EventLog {
            std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
   absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
+  // Checks `event` for AppendDecision(Async) and reserves its id in pending_.
+  absl::Status BeginAppend(const DecisionEvent& event);
+  void CommitterLoop();
+
+  struct QueuedDecision {
+    DecisionEvent event;
+    std::function<void(absl::Status)> done;
+  };
   absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
 
   EventLogOptions options_;
@@ -202,6 +217,11 @@ class EventLog {
   static constexpr int kRewardStripes = 64;
   std::array<absl::Mutex, kRewardStripes> reward_mu_;
   absl::Mutex experiment_mu_;   // serialises CreateExperiment
+  // AppendDecisionAsync's queue and its committer thread (started on first use).
+  absl::Mutex commit_mu_;
+  std::vector<QueuedDecision> commit_queue_ ABSL_GUARDED_BY(commit_mu_);
+  bool commit_stop_ ABSL_GUARDED_BY(commit_mu_) = false;
+  std::thread committer_;  // joinable once started; guarded by commit_mu_ for start
   // Last arrival number handed out (microsecond clock, strictly increasing):
   // makes interaction keys unique.
   std::atomic<uint64_t> last_arrival_{0};

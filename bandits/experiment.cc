@@ -405,6 +405,44 @@ absl::StatusOr<DecideResponse> ExperimentManager::Decide(const DecideRequest& re
 absl::StatusOr<DecideResponse> ExperimentManager::DecideImpl(const DecideRequest& request,
                                                              const SlateRequest* slate_request,
                                                              SlateDecision* slate) {
+  DecisionEvent event;
+  ASSIGN_OR_RETURN(DecideResponse response, Prepare(request, slate_request, slate, &event));
+  // Durable before the reply: no decision is returned unlogged.
+  RETURN_IF_ERROR(LogError(log_->AppendDecision(event)));
+  return response;
+}
+
+absl::Status ExperimentManager::LogError(absl::Status logged) {
+  if (logged.ok() || absl::IsAlreadyExists(logged) || absl::IsInvalidArgument(logged)) {
+    return logged;
+  }
+  return absl::UnavailableError(absl::StrCat("decision not logged: ", logged.message()));
+}
+
+void ExperimentManager::DecideAsync(const DecideRequest& request,
+                                    std::function<void(absl::StatusOr<DecideResponse>)> done) {
+  DecisionEvent event;
+  absl::StatusOr<DecideResponse> response = Prepare(request, nullptr, nullptr, &event);
+  if (!response.ok()) {
+    done(response.status());
+    return;
+  }
+  log_->AppendDecisionAsync(
+      std::move(event),
+      [response = *std::move(response), done = std::move(done)](absl::Status logged) mutable {
+        absl::Status s = LogError(std::move(logged));
+        if (s.ok()) {
+          done(std::move(response));
+        } else {
+          done(s);
+        }
+      });
+}
+
+absl::StatusOr<DecideResponse> ExperimentManager::Prepare(const DecideRequest& request,
+                                                          const SlateRequest* slate_request,
+                                                          SlateDecision* slate,
+                                                          DecisionEvent* event_out) {
   ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(request.experiment()));
   if (request.actions_size() < 1 || request.actions_size() > kMaxActions) {
     return absl::InvalidArgumentError(absl::StrCat("actions must have 1..", kMaxActions,
@@ -439,7 +477,7 @@ absl::StatusOr<DecideResponse> ExperimentManager::DecideImpl(const DecideRequest
     decision.chosen = slate->slate[0];
   }
 
-  DecisionEvent event;
+  DecisionEvent& event = *event_out;
   event.set_event_id(event_id);
   event.set_experiment(e->config.name());
   event.set_variant(slot.key);
@@ -469,13 +507,6 @@ absl::StatusOr<DecideResponse> ExperimentManager::DecideImpl(const DecideRequest
     s->mutable_pmf()->Assign(shadow_decision.pmf.begin(), shadow_decision.pmf.end());
     s->set_chosen_index(shadow_decision.chosen);
   }
-  // Durable before the reply: no decision is returned unlogged.
-  absl::Status logged = log_->AppendDecision(event);
-  if (!logged.ok()) {
-    if (absl::IsAlreadyExists(logged) || absl::IsInvalidArgument(logged)) return logged;
-    return absl::UnavailableError(absl::StrCat("decision not logged: ", logged.message()));
-  }
-
   DecideResponse response;
   response.set_event_id(event_id);
   response.set_chosen_action(event.chosen_action());

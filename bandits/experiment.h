@@ -5,6 +5,7 @@
 #define RECBANDIT_BANDITS_EXPERIMENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -117,6 +118,12 @@ class ExperimentManager {
   // Chooses an action and logs the decision durably before returning (see
   // proto/experiments.proto Decide for the error codes).
   absl::StatusOr<DecideResponse> Decide(const DecideRequest& request);
+  // Decide without blocking the caller: the decision is made at once and
+  // queued to the event log's committer; `done` runs once it is durable (or
+  // with the error), on the committer thread or, for errors found before
+  // logging, on the calling thread. `done` must not block.
+  void DecideAsync(const DecideRequest& request,
+                   std::function<void(absl::StatusOr<DecideResponse>)> done);
   // Chooses and logs a slate (see DrawSlate and log_format.md "Slates"); a
   // later Reward of its event id is learned for the first item. Errors as
   // Decide, plus INVALID_ARGUMENT for slate_size or exploration_weight out of
@@ -168,6 +175,13 @@ class ExperimentManager {
   static bool IsMyTurn(Turn* turn) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   ExperimentManager(ExperimentManagerOptions options, std::unique_ptr<EventLog> log);
+  // Makes the decision (and the slate when `slate` is non-null) and fills the
+  // event to log, without logging it.
+  absl::StatusOr<DecideResponse> Prepare(const DecideRequest& request,
+                                         const SlateRequest* slate_request, SlateDecision* slate,
+                                         DecisionEvent* event);
+  // Maps an event-log append error to Decide's codes.
+  static absl::Status LogError(absl::Status logged);
   // Decide, and DecideSlate when `slate` is non-null (filled on success).
   absl::StatusOr<DecideResponse> DecideImpl(const DecideRequest& request,
                                             const SlateRequest* slate_request,

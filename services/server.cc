@@ -128,21 +128,34 @@ void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& st
   std::fputs(line.c_str(), stderr);
 }
 
-// Runs one call: token, deadline, the handler, metrics, the failure log.
-// `Context` is grpc::ServerContext (sync handlers) or CallbackServerContext.
-template <typename Context, typename Fn>
-grpc::Status Call(ServerCore& core, Rpc rpc, Context* ctx, Fn&& handler) {
-  const auto start = std::chrono::steady_clock::now();
-  absl::Status status = Authorize(core, *ctx);
-  if (status.ok() && ctx->deadline() <= std::chrono::system_clock::now()) {
-    status = absl::DeadlineExceededError("the call's deadline passed before it was served");
+using Clock = std::chrono::steady_clock;
+
+// Admits a call: the bearer token, then the deadline.
+absl::Status Admit(const ServerCore& core, const grpc::ServerContextBase& ctx) {
+  RETURN_IF_ERROR(Authorize(core, ctx));
+  if (ctx.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("the call's deadline passed before it was served");
   }
-  if (status.ok()) status = handler();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return absl::OkStatus();
+}
+
+// Ends a call started at `start`: metrics, the failure log, the one
+// conversion to grpc::Status.
+grpc::Status Complete(ServerCore& core, Rpc rpc, const grpc::ServerContextBase& ctx,
+                      Clock::time_point start, const absl::Status& status) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   core.metrics->RecordRpc(rpc, static_cast<int>(status.code()), seconds);
-  if (!status.ok() || core.options->log_requests) LogCall(rpc, *ctx, status, seconds);
+  if (!status.ok() || core.options->log_requests) LogCall(rpc, ctx, status, seconds);
   return ToGrpc(status);
+}
+
+// Runs one call: admission, the handler, Complete().
+template <typename Fn>
+grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& handler) {
+  const auto start = Clock::now();
+  absl::Status status = Admit(core, *ctx);
+  if (status.ok()) status = handler();
+  return Complete(core, rpc, *ctx, start, status);
 }
 
 absl::Status CheckId(const std::string& value, const char* field) {
@@ -505,8 +518,13 @@ class RecommenderService final : public RecommenderBase {
   BlockingPool blocking_;  // exploring Recommends (durable decision writes)
 };
 
+// Decide is a callback handler: the decision is made on gRPC's thread and
+// the call finishes when the event log's committer has synced it (one fsync
+// for every decision queued meanwhile), so no thread waits per call.
+using ExperimentsBase = Experiments::WithCallbackMethod_Decide<Experiments::Service>;
+
 // Experiments: thin handlers over bandits::ExperimentManager. Thread-safe.
-class ExperimentsService final : public recbandit::Experiments::Service {
+class ExperimentsService final : public ExperimentsBase {
  public:
   explicit ExperimentsService(ServerCore* core) : core_(*core) {}
 
@@ -533,12 +551,23 @@ class ExperimentsService final : public recbandit::Experiments::Service {
       return absl::OkStatus();
     });
   }
-  grpc::Status Decide(grpc::ServerContext* ctx, const DecideRequest* request,
-                      DecideResponse* response) override {
-    return Call(core_, kDecide, ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(*response, core_.experiments->Decide(*request));
-      return absl::OkStatus();
-    });
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* ctx,
+                                   const DecideRequest* request,
+                                   DecideResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const auto start = Clock::now();
+    const absl::Status admitted = Admit(core_, *ctx);
+    if (!admitted.ok()) {
+      reactor->Finish(Complete(core_, kDecide, *ctx, start, admitted));
+      return reactor;
+    }
+    core_.experiments->DecideAsync(
+        *request, [this, ctx, response, reactor, start](absl::StatusOr<DecideResponse> r) {
+          const absl::Status status = r.status();
+          if (r.ok()) *response = *std::move(r);
+          reactor->Finish(Complete(core_, kDecide, *ctx, start, status));
+        });
+    return reactor;
   }
   grpc::Status Reward(grpc::ServerContext* ctx, const RewardRequest* request,
                       RewardResponse* response) override {

@@ -387,6 +387,43 @@ TEST(EventLogTest, AnInvalidInteractionRejectsTheWholeBatch) {
   EXPECT_THAT(ScanItems(*log, ""), ::testing::IsEmpty());
 }
 
+TEST(EventLogTest, AsyncAppendsAreDurableGroupedAndChecked) {
+  ScratchDir dir;
+  constexpr int kThreads = 4, kPerThread = 200;
+  {
+    ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
+    std::atomic<int> ok{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          log->AppendDecisionAsync(MakeDecision("exp", absl::StrCat("t", t, "-", i), 1000 + i),
+                                   [&](absl::Status s) { (s.ok() ? ok : failed)++; });
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    // Checked at once: a duplicate of a queued or written id, and a bad event.
+    absl::Status dup, bad;
+    log->AppendDecisionAsync(MakeDecision("exp", "t0-0", 5), [&](absl::Status s) { dup = s; });
+    log->AppendDecisionAsync(MakeDecision("", "x", 5), [&](absl::Status s) { bad = s; });
+    EXPECT_THAT(dup, StatusIs(absl::StatusCode::kAlreadyExists));
+    EXPECT_THAT(bad, StatusIs(absl::StatusCode::kInvalidArgument));
+    // Closing the log drains the queue before it returns.
+    log.reset();
+    EXPECT_EQ(ok.load(), kThreads * kPerThread);
+    EXPECT_EQ(failed.load(), 0);
+  }
+  ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
+  int64_t n = 0;
+  ASSERT_OK(log->ScanDecisions("exp", 0, 0, [&](const DecisionEvent&) {
+    ++n;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(n, kThreads * kPerThread);
+  EXPECT_OK(log->GetDecision("t3-199").status());
+}
+
 TEST(EventLogCrashChild, AppendsUntilKilled) {
   const char* dir = std::getenv(kChildDirEnv);
   const char* fd_text = std::getenv(kChildFdEnv);

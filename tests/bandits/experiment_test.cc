@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/random.h"
@@ -387,6 +388,48 @@ TEST(ExperimentTest, ConcurrentRewardsAreAllLearnedOnceInJournalOrder) {
   ASSERT_OK_AND_ASSIGN(PolicyState greedy, manager->PolicyStateOf("exp", "greedy"));
   ASSERT_OK_AND_ASSIGN(PolicyState lin, manager->PolicyStateOf("exp", "lin"));
   EXPECT_EQ(greedy.step() + lin.step(), kThreads * kPerThread);
+}
+
+TEST(ExperimentTest, DecideAsyncRepliesOnceTheDecisionIsLogged) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ASSERT_OK(manager->CreateExperiment(TwoVariantConfig("exp")).status());
+  absl::Mutex mu;
+  std::vector<DecideResponse> replies;
+  constexpr int kN = 300;
+  for (int i = 0; i < kN; ++i) {
+    manager->DecideAsync(MakeRequest("exp", absl::StrCat("a", i), i),
+                         [&](absl::StatusOr<DecideResponse> r) {
+                           ASSERT_TRUE(r.ok()) << r.status();
+                           // Durable before the reply: the log already has it.
+                           EXPECT_OK(manager->log().GetDecision(r->event_id()).status());
+                           absl::MutexLock lock(&mu);
+                           replies.push_back(*r);
+                         });
+  }
+  absl::Status unknown;
+  manager->DecideAsync(MakeRequest("nope", "b", 0),
+                       [&](absl::StatusOr<DecideResponse> r) { unknown = r.status(); });
+  EXPECT_THAT(unknown, StatusIs(absl::StatusCode::kNotFound));  // at once
+  absl::Status duplicate;
+  manager->DecideAsync(MakeRequest("exp", "a0", 0), [&](absl::StatusOr<DecideResponse> r) {
+    absl::MutexLock lock(&mu);
+    duplicate = r.status();
+  });
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return static_cast<int>(replies.size()) == kN && !duplicate.ok();
+    };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(60)));
+  }
+  EXPECT_THAT(duplicate, StatusIs(absl::StatusCode::kAlreadyExists));
+  // The same choice a synchronous Decide of the same event would log.
+  for (const DecideResponse& r : replies) {
+    ASSERT_OK_AND_ASSIGN(DecisionEvent logged, manager->log().GetDecision(r.event_id()));
+    EXPECT_EQ(logged.chosen_index(), r.chosen_index());
+    EXPECT_DOUBLE_EQ(logged.pmf(r.chosen_index()), r.propensity());
+  }
 }
 
 // ------------------------------------------------------------------ slates
