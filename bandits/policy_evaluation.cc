@@ -106,6 +106,12 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
     std::string description;
     if (target == "snapshot" || absl::StartsWith(target, "snapshot:")) {
       std::string variant = target.size() > 9 ? target.substr(9) : config.variants(0).name();
+      bool known = false;
+      for (const Variant& v : config.variants()) known |= v.name() == variant;
+      if (!known) {
+        return absl::NotFoundError(absl::StrCat("experiment '", config.name(),
+                                                "' has no variant '", variant, "'"));
+      }
       ASSIGN_OR_RETURN(policy,
                        SnapshotPolicy(log, config, variant, policy_options, &description));
     } else {

@@ -14,11 +14,12 @@ namespace recbandit::bandits {
 // decisions in `log` (time range [start_time_us, end_time_us)), rewards
 // joined, decisions without one counted as the experiment's default_reward.
 // Targets: "uniform"; "shadow:<spec>" (pmfs the shadow logged);
-// "snapshot[:<variant>]" (latest stored state of a variant, default the
-// first; evaluated statically); any policy spec (a fresh policy; "replay"
-// lets it learn along the log). NOT_FOUND: unknown experiment or variant
-// snapshot. INVALID_ARGUMENT: bad target, estimator, clip or bootstrap.
-// FAILED_PRECONDITION: no decisions in the range.
+// "snapshot[:<variant>]" (the latest stored state of one variant, default
+// the first, evaluated statically on every decision); any policy spec (a
+// fresh policy; "replay" lets it learn along the log). NOT_FOUND: unknown
+// experiment or variant. INVALID_ARGUMENT: bad target, estimator, clip or
+// bootstrap. FAILED_PRECONDITION: no decisions in the range, or no snapshot
+// of the variant yet.
 absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
                                               const EvaluatePolicyRequest& request);
 

@@ -343,6 +343,20 @@ absl::Status CheckVectors(absl::Span<const float> vectors, int32_t dim) {
 
 }  // namespace
 
+absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim) {
+  if (factory == "Exact") return absl::OkStatus();
+  if (factory.empty()) return absl::InvalidArgumentError("empty index factory string");
+  if (dim < 1) return absl::InvalidArgumentError(absl::StrCat("dim must be >= 1, got ", dim));
+  try {
+    std::unique_ptr<faiss::Index> index(
+        faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad index factory string '", factory, "': ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
     const std::string& factory, absl::Span<const float> vectors, int32_t dim,
     const IndexBuildOptions& options) {

@@ -72,6 +72,11 @@ class ItemIndex {
   virtual bool exact() const = 0;
 };
 
+// Returns OK when `factory` names an index kind BuildItemIndex can build for
+// vectors of `dim` ("Exact" or a FAISS index_factory string), without
+// building it; INVALID_ARGUMENT with FAISS's reason otherwise.
+absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim);
+
 // Returns an index of kind `factory` over `vectors` (n x dim, row-major),
 // trained when the kind needs it. INVALID_ARGUMENT for an unknown or
 // unsuitable factory string (e.g. more IVF lists than items), with FAISS's

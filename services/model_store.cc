@@ -33,9 +33,16 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& 
     int64_t v = 0;
     if (recorded.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*recorded), &v)) active = v;
     auto model = ServingModel::Load(store->VersionDir(name, active), "Exact", name, active);
-    if (!model.ok()) {
-      std::fprintf(stderr, "model store: skipping %s version %lld: %s\n", name.c_str(),
+    // A recorded version that no longer loads: serve the newest one that does.
+    for (auto v = versions.rbegin(); !model.ok() && v != versions.rend(); ++v) {
+      std::fprintf(stderr, "model store: %s version %lld does not load: %s\n", name.c_str(),
                    static_cast<long long>(active), std::string(model.status().message()).c_str());
+      if (*v == active) continue;
+      active = *v;
+      model = ServingModel::Load(store->VersionDir(name, active), "Exact", name, active);
+    }
+    if (!model.ok()) {
+      std::fprintf(stderr, "model store: no version of %s loads; skipping it\n", name.c_str());
       continue;
     }
     absl::MutexLock lock(&store->mu_);
@@ -130,8 +137,10 @@ absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name)
   return out;
 }
 
-absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t version) {
+absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t version,
+                                               bool make_default) {
   RETURN_IF_ERROR(bandits::ValidateName(name, "model_name"));
+  absl::MutexLock activation(&activate_mu_);
   if (version < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("version must be >= 1, or 0 for the latest; got ", version));
@@ -149,7 +158,13 @@ absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t 
                    ServingModel::Load(dir, "Exact", name, version));
   RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(root_, "/", name, "/ACTIVE"),
                                       absl::StrCat(version, "\n")));
-  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(root_, "/DEFAULT"), name + "\n"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (default_name_.empty()) make_default = true;
+  }
+  if (make_default) {
+    RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(root_, "/DEFAULT"), name + "\n"));
+  }
   ModelInfo info;
   *info.mutable_manifest() = model->model().manifest();
   info.mutable_manifest()->set_name(name);
@@ -159,7 +174,7 @@ absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t 
   auto& slot = slots_[name];
   if (slot == nullptr) slot = std::make_unique<ModelSlot>();
   slot->Swap(std::move(model));
-  default_name_ = name;
+  if (make_default) default_name_ = name;
   return info;
 }
 

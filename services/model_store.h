@@ -38,11 +38,14 @@ class ModelStore {
   // ones flagged. NOT_FOUND when `name` is given but has no version.
   absl::StatusOr<std::vector<ModelInfo>> List(const std::string& name) const;
 
-  // Loads and verifies <name>/<version> (0 = the highest), swaps it in as the active version of
-  // `name`, makes `name` the default and records both durably. On error the
-  // previous model stays active. NOT_FOUND for an unknown model or version;
-  // DATA_LOSS for a corrupt artifact.
-  absl::StatusOr<ModelInfo> Activate(const std::string& name, int64_t version);
+  // Loads and verifies <name>/<version> (0 = the highest), swaps it in as the
+  // active version of `name` and records it durably; with `make_default`
+  // also makes `name` the default (otherwise only when there is none). On
+  // error the previous model stays active. Activations are serialised, so the
+  // recorded ACTIVE/DEFAULT always match what is served. NOT_FOUND for an
+  // unknown model or version; DATA_LOSS for a corrupt artifact.
+  absl::StatusOr<ModelInfo> Activate(const std::string& name, int64_t version,
+                                     bool make_default = true);
 
   // Returns the directory of a version, and the next free version number.
   std::string VersionDir(const std::string& name, int64_t version) const;
@@ -53,6 +56,7 @@ class ModelStore {
   std::vector<int64_t> Versions(const std::string& name) const;
 
   const std::string root_;
+  absl::Mutex activate_mu_;  // held across an activation's file writes and swap
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ModelSlot>> slots_ ABSL_GUARDED_BY(mu_);
   std::string default_name_ ABSL_GUARDED_BY(mu_);

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -60,6 +61,7 @@ constexpr int kMaxRankItems = 1000;
 constexpr int kMaxEventsPerCall = 10000;
 constexpr int32_t kMaxEfSearch = 4096;
 constexpr int32_t kMaxNprobe = 65536;
+constexpr size_t kMaxQueuedExploring = 4096;
 
 // Rpc indices (metrics labels in this order).
 enum Rpc {
@@ -230,9 +232,12 @@ class BlockingPool {
     }
     for (std::thread& t : threads_) t.join();
   }
-  void Run(std::function<void()> task) {
+  // Queues `task`; returns false (and drops it) when `max_queued` tasks wait.
+  bool Run(std::function<void()> task, size_t max_queued) {
     absl::MutexLock lock(&mu_);
+    if (tasks_.size() >= max_queued) return false;
     tasks_.push_back(std::move(task));
+    return true;
   }
 
  private:
@@ -335,12 +340,26 @@ class RecommenderService final : public RecommenderBase {
       return Finish(ctx, Call(core_, kRecommend, ctx,
                               [&]() { return DoRecommend(*request, response); }));
     }
-    // Exploring: the decision is written durably (an fsync) before the reply.
+    // Exploring: the decision is written durably (an fsync) before the reply,
+    // on the blocking pool. Latency counts the time queued there.
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    blocking_.Run([this, ctx, request, response, reactor] {
-      reactor->Finish(
-          Call(core_, kRecommend, ctx, [&]() { return DoRecommend(*request, response); }));
-    });
+    const auto start = Clock::now();
+    const bool queued = blocking_.Run(
+        [this, ctx, request, response, reactor, start] {
+          absl::Status status = Admit(core_, *ctx);
+          if (status.ok() && ctx->IsCancelled()) {
+            status = absl::CancelledError("the client cancelled the call");  // nothing logged
+          }
+          if (status.ok()) status = DoRecommend(*request, response);
+          reactor->Finish(Complete(core_, kRecommend, *ctx, start, status));
+        },
+        kMaxQueuedExploring);
+    if (!queued) {
+      reactor->Finish(Complete(core_, kRecommend, *ctx, start,
+                               absl::ResourceExhaustedError(absl::StrCat(
+                                   kMaxQueuedExploring,
+                                   " exploring Recommends are already waiting; retry later"))));
+    }
     return reactor;
   }
 
@@ -354,6 +373,12 @@ class RecommenderService final : public RecommenderBase {
             "items must have 1..", kMaxRankItems, " entries, got ", request->items_size()));
       }
       RETURN_IF_ERROR(CheckCount(request->recent_items_size(), kMaxRecentItems, "recent_items"));
+      absl::flat_hash_set<absl::string_view> distinct;
+      for (const std::string& item : request->items()) {
+        if (!distinct.insert(item).second) {
+          return absl::InvalidArgumentError(absl::StrCat("items has '", item, "' twice"));
+        }
+      }
       ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                        core_.models->Get(request->model_name()));
       ASSIGN_OR_RETURN(
@@ -465,6 +490,10 @@ class RecommenderService final : public RecommenderBase {
         (request.exploration_weight() != 0 || !request.event_id().empty())) {
       return absl::InvalidArgumentError(
           "exploration_weight and event_id need an experiment");
+    }
+    if (!request.experiment().empty()) {
+      // Unknown experiments fail before any retrieval work.
+      RETURN_IF_ERROR(core_.experiments->GetExperiment(request.experiment()).status());
     }
     ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                      core_.models->Get(request.model_name()));
@@ -711,15 +740,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
-Server::~Server() {
-  Shutdown(absl::ZeroDuration());
-  Wait();
-}
+Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
 void Server::Shutdown(absl::Duration grace) {
-  if (server_ == nullptr) return;
+  absl::MutexLock lock(&shutdown_mu_);
+  if (server_ == nullptr || shut_down_) return;
   if (core_ != nullptr) core_->stopping = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
@@ -733,10 +760,14 @@ void Server::Shutdown(absl::Duration grace) {
     if (!s.ok()) std::fprintf(stderr, "serve: snapshot at shutdown failed: %s\n",
                               std::string(s.message()).c_str());
   }
+  shut_down_ = true;
 }
 
 void Server::Wait() {
-  if (server_ != nullptr) server_->Wait();
+  if (server_ == nullptr) return;
+  server_->Wait();
+  absl::MutexLock lock(&shutdown_mu_);
+  shutdown_mu_.Await(absl::Condition(&shut_down_));
 }
 
 }  // namespace recbandit::services

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace grpc {
@@ -73,7 +74,8 @@ class Server {
   // cancels the rest, cancels training jobs and snapshots every bandit
   // policy. Idempotent.
   void Shutdown(absl::Duration grace);
-  // Blocks until the server has shut down.
+  // Blocks until Shutdown has finished (gRPC stopped, jobs stopped, policies
+  // snapshotted).
   void Wait();
 
  private:
@@ -83,12 +85,14 @@ class Server {
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<RecentEvents> recent_;
+  std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<TrainingJobs> jobs_;
-  std::unique_ptr<ServerCore> core_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  absl::Mutex shutdown_mu_;  // serialises Shutdown (a signal thread, the destructor)
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 
 }  // namespace recbandit::services

@@ -14,6 +14,7 @@
 #include "ranking/als.h"
 #include "ranking/bpr.h"
 #include "ranking/interactions.h"
+#include "retrieval/item_index.h"
 #include "services/cli.h"
 #include "services/model_store.h"
 
@@ -58,6 +59,11 @@ absl::Status ValidateParams(const TrainParams& params) {
   }
 }
 
+int32_t Factors(const TrainParams& params) {
+  return params.algo() == ALS ? ranking::AlsOptionsFromParams(params).factors
+                              : ranking::BprOptionsFromParams(params).factors;
+}
+
 int32_t TotalIterations(const TrainParams& params) {
   return params.algo() == ALS ? ranking::AlsOptionsFromParams(params).iterations
                               : ranking::BprOptionsFromParams(params).epochs;
@@ -80,6 +86,10 @@ absl::StatusOr<std::string> ResolveDataPath(const std::string& data_dir,
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(fs::absolute(data_dir, ec), ec);
+  if (ec || root.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot resolve the data directory '", data_dir, "': ", ec.message()));
+  }
   fs::path p(path);
   if (p.is_relative()) p = root / p;
   const fs::path resolved = fs::weakly_canonical(p, ec);
@@ -103,19 +113,25 @@ TrainingJobs::~TrainingJobs() { Shutdown(); }
 void TrainingJobs::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
-    if (shut_down_) {
-      // Another caller is joining or has joined.
-    } else {
+    if (!shut_down_) {
       shut_down_ = true;
       for (auto& [id, entry] : jobs_) entry->cancel = true;
     }
   }
+  absl::MutexLock join(&join_mu_);  // one caller joins; the others wait for it
   if (worker_.joinable()) worker_.join();
 }
 
 absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
   RETURN_IF_ERROR(bandits::ValidateName(request.model_name(), "model_name"));
   RETURN_IF_ERROR(ValidateParams(request.params()));
+  if (!request.params().index_factory().empty()) {
+    absl::Status index = retrieval::ValidateIndexFactory(request.params().index_factory(),
+                                                         Factors(request.params()));
+    if (!index.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("params.index_factory: ", index.message()));
+    }
+  }
   if (request.k() < 0 || request.k() > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in [0, 1000], got ", request.k()));
   }
@@ -135,7 +151,7 @@ absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
         absl::StrCat(queue_.size(), " training jobs are already queued (at most ",
                      options_.max_queued, ")"));
   }
-  auto entry = std::make_unique<Entry>();
+  auto entry = std::make_shared<Entry>();
   entry->request = std::move(resolved);
   Job& job = entry->job;
   job.set_job_id(absl::StrCat("job-", NowMs(), "-", ++next_id_));
@@ -161,14 +177,12 @@ absl::StatusOr<Job> TrainingJobs::WaitForChange(const std::string& job_id, int64
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job '", job_id, "'"));
-  const Entry* entry = it->second.get();
+  const std::shared_ptr<const Entry> entry = it->second;
   const int64_t seen = *revision;
-  auto changed = [entry, seen]() { return entry->revision > seen; };
+  auto changed = [&entry, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return entry->revision > seen;
+  };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
-  // The entry may have been forgotten while waiting (max_finished).
-  if (jobs_.find(job_id) == jobs_.end()) {
-    return absl::NotFoundError(absl::StrCat("job '", job_id, "' was forgotten"));
-  }
   *revision = entry->revision;
   return entry->job;
 }
@@ -341,18 +355,40 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
                                                *version, &metrics));
   }
   if (entry->cancel) return absl::CancelledError("cancelled");
+  // Written and indexed in a staging directory, then renamed into place: a
+  // version directory is complete from the moment it exists (ModelStore
+  // ignores names that are not numbers).
+  const std::string staging =
+      store_->VersionDir(request.model_name(), *version) + ".staging";
+  std::error_code ignored;
+  fs::remove_all(staging, ignored);
   RETURN_IF_ERROR(MakeDirs(fs::path(dir).parent_path().string()));
-  RETURN_IF_ERROR(model.Save(dir));
-  if (!params.index_factory().empty()) {
-    absl::Status indexed = BuildModelIndex(dir, params.index_factory(), threads, nullptr);
-    if (!indexed.ok()) {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);  // never leave a version that serves differently
-      return indexed;
-    }
+  absl::Status staged = model.Save(staging);
+  if (staged.ok() && !params.index_factory().empty()) {
+    staged = BuildModelIndex(staging, params.index_factory(), threads, nullptr);
     report.set_index_factory(params.index_factory());
   }
-  RETURN_IF_ERROR(store_->Activate(request.model_name(), *version).status());
+  if (staged.ok() && entry->cancel) staged = absl::CancelledError("cancelled");
+  if (staged.ok()) {
+    fs::rename(staging, dir, ignored);
+    if (ignored) {
+      staged = absl::InternalError(
+          absl::StrCat("cannot rename ", staging, " to ", dir, ": ", ignored.message()));
+    }
+  }
+  if (!staged.ok()) {
+    fs::remove_all(staging, ignored);
+    return staged;
+  }
+  // A new version of the default model's name is served at once; another
+  // name becomes the default only when there is none (ActivateModel says so
+  // explicitly).
+  absl::Status activated =
+      store_->Activate(request.model_name(), *version, /*make_default=*/false).status();
+  if (!activated.ok()) {
+    fs::remove_all(dir, ignored);  // never keep a version that does not serve
+    return activated;
+  }
 
   report.set_algo(ranking::AlgorithmName(params.algo()));
   report.set_factors(state->factors);

@@ -77,7 +77,9 @@ class TrainingJobs {
                                     absl::Duration timeout) const;
 
   // Cancels a job: a queued one at once, a running one at its next iteration
-  // (no model is written). A finished job is returned unchanged.
+  // or after its index build, whichever comes first (no model is written;
+  // once the version is in place the job completes). A finished job is
+  // returned unchanged.
   absl::StatusOr<Job> Cancel(const std::string& job_id);
 
   // Returns the number of jobs in each JobState (metrics).
@@ -110,11 +112,14 @@ class TrainingJobs {
   ModelStore* const store_;
   const TrainingJobsOptions options_;
   mutable absl::Mutex mu_;
-  std::map<std::string, std::unique_ptr<Entry>> jobs_ ABSL_GUARDED_BY(mu_);
+  // Shared: WaitForChange keeps its entry alive while it waits unlocked,
+  // even if the entry is forgotten meanwhile (max_finished).
+  std::map<std::string, std::shared_ptr<Entry>> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<Entry*> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex join_mu_;  // serialises joining the worker
   std::thread worker_;
 };
 

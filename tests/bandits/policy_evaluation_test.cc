@@ -165,7 +165,7 @@ TEST_F(PolicyEvaluationTest, ErrorsCarryTheirCodes) {
   request.set_end_time_us(0);
   request.set_target("snapshot:no-such-variant");
   EXPECT_THAT(EvaluatePolicyOnLog(manager_->log(), request),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no-such-variant")));
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no-such-variant")));
 }
 
 }  // namespace

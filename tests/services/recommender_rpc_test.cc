@@ -113,6 +113,13 @@ TEST_F(RecommenderRpcTest, ErrorsCarryTheirCodes) {
   SimilarItemsResponse similar_response;
   EXPECT_EQ(stub_->SimilarItems(&c1, similar, &similar_response).error_code(),
             grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext c3;
+  RankItemsRequest rank;
+  rank.set_user("u1");
+  for (const char* i : {"i1", "i2", "i1"}) rank.add_items(i);
+  RankItemsResponse ranked;
+  EXPECT_EQ(stub_->RankItems(&c3, rank, &ranked).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   grpc::ClientContext c2;
   ActivateModelRequest activate;
   activate.set_model_name("movies");

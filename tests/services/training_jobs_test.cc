@@ -153,6 +153,32 @@ TEST_F(TrainingJobsTest, IndexAndMetricsAreBuiltWhenAsked) {
   EXPECT_EQ(serving->model().manifest().metrics().k(), 5);
 }
 
+TEST_F(TrainingJobsTest, AFailedIndexBuildLeavesNoVersionAndTheDefaultStays) {
+  auto jobs = MakeJobs();
+  ASSERT_OK_AND_ASSIGN(Job first, jobs->Submit(Request("movies", 1)));
+  ASSERT_EQ(WatchToEnd(*jobs, first.job_id()).back().state(), JOB_STATE_SUCCEEDED);
+  // A valid factory string that cannot be built here: more IVF lists than items.
+  TrainRequest r = Request("other", 1);
+  r.mutable_params()->set_index_factory("IVF100000,Flat");
+  ASSERT_OK_AND_ASSIGN(Job broken, jobs->Submit(r));
+  const Job failed = WatchToEnd(*jobs, broken.job_id()).back();
+  EXPECT_EQ(failed.state(), JOB_STATE_FAILED);
+  EXPECT_THAT(failed.error(), HasSubstr("IVF lists"));
+  EXPECT_FALSE(PathExists(store_->VersionDir("other", 1)));
+  EXPECT_FALSE(PathExists(store_->VersionDir("other", 1) + ".staging"));
+  // A new name trained later is served under its name; the default stays.
+  ASSERT_OK_AND_ASSIGN(Job other, jobs->Submit(Request("other", 1)));
+  ASSERT_EQ(WatchToEnd(*jobs, other.job_id()).back().state(), JOB_STATE_SUCCEEDED);
+  ASSERT_OK_AND_ASSIGN(auto by_default, store_->Get(""));
+  EXPECT_EQ(by_default->name(), "movies");
+  ASSERT_OK_AND_ASSIGN(auto by_name, store_->Get("other"));
+  EXPECT_EQ(by_name->version(), 1);
+  // A factory string FAISS does not know is refused at once.
+  r.mutable_params()->set_index_factory("NoSuchIndex42");
+  EXPECT_THAT(jobs->Submit(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("index_factory")));
+}
+
 TEST_F(TrainingJobsTest, RealTimeEventsJoinTheTrainingData) {
   TrainingJobsOptions options;
   options.extra_interactions =
