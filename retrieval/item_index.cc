@@ -191,6 +191,15 @@ class FaissItemIndex final : public ItemIndex {
     // Serving threads call one query at a time: keep FAISS's OpenMP regions
     // to this thread.
     omp_set_num_threads(1);
+    if (ivf_ == index_.get() && hnsw_ == nullptr && exclude.size() <= kIvfOverFetchLimit) {
+      // A few exclusions: over-fetch and filter, which costs nothing per
+      // scanned vector (an ID selector is a virtual call for each one); the
+      // selector search below only runs when this comes back short of k.
+      RETURN_IF_ERROR(IvfOverFetch(query, want, exclude, params, out));
+      if (static_cast<int32_t>(out->ids.size()) >= want) return absl::OkStatus();
+      out->ids.clear();
+      out->scores.clear();
+    }
     if (hnsw_ != nullptr || ivf_ == index_.get()) {
       return SearchWithSelector(query, want, exclude, params, out);
     }
@@ -238,6 +247,37 @@ class FaissItemIndex final : public ItemIndex {
   }
 
  private:
+  // Exclusion lists up to this long take the IVF over-fetch path.
+  static constexpr size_t kIvfOverFetchLimit = 256;
+
+  // IVF search for want + |exclude| results without a selector, filtered:
+  // fills at most `want` allowed results (fewer when the probed lists run out).
+  absl::Status IvfOverFetch(absl::Span<const float> query, int32_t want,
+                            absl::Span<const int32_t> exclude, const SearchParams& params,
+                            SearchResult* out) const {
+    const int64_t fetch =
+        std::min<int64_t>(size(), want + static_cast<int64_t>(exclude.size()));
+    faiss::SearchParametersIVF ivf_params;
+    ivf_params.nprobe = static_cast<size_t>(params.nprobe > 0 ? params.nprobe : ivf_->nprobe);
+    thread_local std::vector<float> distances;
+    thread_local std::vector<faiss::Index::idx_t> labels;
+    distances.resize(fetch);
+    labels.resize(fetch);
+    try {
+      index_->search(1, query.data(), fetch, distances.data(), labels.data(), &ivf_params);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("FAISS search failed: ", e.what()));
+    }
+    for (int64_t j = 0; j < fetch && static_cast<int32_t>(out->ids.size()) < want; ++j) {
+      if (labels[j] < 0) break;
+      const int32_t id = static_cast<int32_t>(labels[j]);
+      if (std::binary_search(exclude.begin(), exclude.end(), id)) continue;
+      out->ids.push_back(id);
+      out->scores.push_back(distances[j]);
+    }
+    return absl::OkStatus();
+  }
+
   // HNSW and IVF take an ID selector, so exclusions are skipped during the
   // search itself. When exclusions cut the graph or the probed lists short of
   // `want`, the beam (efSearch) or nprobe widens, and an HNSW search finally
