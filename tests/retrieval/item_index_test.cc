@@ -229,6 +229,26 @@ TEST(ItemIndexTest, SearchParamsWidenTheSearch) {
   EXPECT_LT(narrow, wide);
 }
 
+// Exhaustive IVF (nprobe = nlist) with exclusions equals the oracle exactly,
+// both with few exclusions (over-fetch and filter) and many (ID selector).
+TEST(ItemIndexTest, ExhaustiveIvfWithExclusionsEqualsTheOracle) {
+  std::vector<float> v = PlantedVectors(3000, 21);
+  ASSERT_OK_AND_ASSIGN(auto ivf, BuildItemIndex("IVF32,Flat", v, kDim, {}));
+  Rng rng(22);
+  for (int t = 0; t < 40; ++t) {
+    const std::vector<float> q = Query(rng);
+    // The oracle's own top items, excluded: the ones a search must skip.
+    std::vector<int32_t> exclude = BruteForce(v, q, t < 20 ? 15 : 600, {});
+    std::sort(exclude.begin(), exclude.end());
+    SearchResult r;
+    ASSERT_OK(ivf->Search(q, 10, exclude, SearchParams{0, 32}, &r));
+    const std::vector<int32_t> truth = BruteForce(v, q, 10, exclude);
+    EXPECT_EQ(std::set<int32_t>(r.ids.begin(), r.ids.end()),
+              std::set<int32_t>(truth.begin(), truth.end()))
+        << "exclusions " << exclude.size();
+  }
+}
+
 TEST(ItemIndexTest, HnswEfSearchPerRequestReachesExactResults) {
   // A beam as wide as the catalogue visits every node reachable at layer 0
   // (HNSW graphs may leave a few nodes unreachable, so not always exact); a
