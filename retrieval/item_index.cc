@@ -157,6 +157,19 @@ absl::Status FaissError(absl::string_view what, const std::exception& e) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what()));
 }
 
+// Appends to `out` the first results of a FAISS search (labels/distances,
+// `fetch` of them, -1 ends them) that are not in `exclude`, up to `want`.
+void KeepAllowed(const faiss::Index::idx_t* labels, const float* distances, int64_t fetch,
+                 absl::Span<const int32_t> exclude, int32_t want, SearchResult* out) {
+  for (int64_t j = 0; j < fetch && static_cast<int32_t>(out->ids.size()) < want; ++j) {
+    if (labels[j] < 0) break;
+    const int32_t id = static_cast<int32_t>(labels[j]);
+    if (std::binary_search(exclude.begin(), exclude.end(), id)) continue;
+    out->ids.push_back(id);
+    out->scores.push_back(distances[j]);
+  }
+}
+
 class FaissItemIndex final : public ItemIndex {
  public:
   FaissItemIndex(std::string factory, std::unique_ptr<faiss::Index> index)
@@ -213,13 +226,7 @@ class FaissItemIndex final : public ItemIndex {
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("FAISS search failed: ", e.what()));
     }
-    for (int64_t j = 0; j < fetch && static_cast<int32_t>(out->ids.size()) < want; ++j) {
-      if (labels[j] < 0) break;
-      const int32_t id = static_cast<int32_t>(labels[j]);
-      if (std::binary_search(exclude.begin(), exclude.end(), id)) continue;
-      out->ids.push_back(id);
-      out->scores.push_back(distances[j]);
-    }
+    KeepAllowed(labels.data(), distances.data(), fetch, exclude, want, out);
     return absl::OkStatus();
   }
 
@@ -268,13 +275,7 @@ class FaissItemIndex final : public ItemIndex {
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("FAISS search failed: ", e.what()));
     }
-    for (int64_t j = 0; j < fetch && static_cast<int32_t>(out->ids.size()) < want; ++j) {
-      if (labels[j] < 0) break;
-      const int32_t id = static_cast<int32_t>(labels[j]);
-      if (std::binary_search(exclude.begin(), exclude.end(), id)) continue;
-      out->ids.push_back(id);
-      out->scores.push_back(distances[j]);
-    }
+    KeepAllowed(labels.data(), distances.data(), fetch, exclude, want, out);
     return absl::OkStatus();
   }
 

@@ -62,6 +62,9 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
 // serve --demo: writes a demo model (models/demo/1, ALS + HNSW32) and the
 // experiment "demo_layout" into `data_dir` unless they exist.
 absl::Status PrepareDemo(const std::string& data_dir);
+// Returns the bearer token in --auth_token_file ("" when the flag is empty):
+// the file's content without surrounding whitespace, printable ASCII.
+absl::StatusOr<std::string> AuthTokenFromFlag();
 // Returns --ef_search / --nprobe as per-request search parameters.
 retrieval::SearchParams SearchParamsFromFlags();
 

@@ -16,7 +16,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/experiments.grpc.pb.h"
 #include "proto/file_util.h"
@@ -208,15 +207,7 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   }
   spec.experiment = absl::GetFlag(FLAGS_experiment);
   if (spec.experiment.empty()) spec.experiment = "demo_layout";
-  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
-  if (!token_file.empty()) {
-    absl::StatusOr<std::string> token = ReadFileToString(token_file);
-    if (!token.ok()) {
-      return absl::Status(token.status().code(),
-                          absl::StrCat("--auth_token_file: ", token.status().message()));
-    }
-    spec.auth_token = std::string(absl::StripAsciiWhitespace(*token));
-  }
+  ASSIGN_OR_RETURN(spec.auth_token, AuthTokenFromFlag());
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   const std::string ca = absl::GetFlag(FLAGS_tls_cert);
   if (!ca.empty()) {

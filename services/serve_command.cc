@@ -14,6 +14,27 @@
 
 namespace recbandit::services {
 
+absl::StatusOr<std::string> AuthTokenFromFlag() {
+  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
+  if (token_file.empty()) return std::string();
+  absl::StatusOr<std::string> contents = ReadFileToString(token_file);
+  if (!contents.ok()) {
+    return absl::Status(contents.status().code(),
+                        absl::StrCat("--auth_token_file: ", contents.status().message()));
+  }
+  std::string token(absl::StripAsciiWhitespace(*contents));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--auth_token_file ", token_file, " is empty"));
+  }
+  for (char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--auth_token_file ", token_file, ": the token must be printable ASCII without spaces"));
+    }
+  }
+  return token;
+}
+
 absl::Status RunServe(const CommandArgs& args) {
   if (!args.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("serve takes no arguments, got '", args[0], "'"));
@@ -54,26 +75,7 @@ absl::Status RunServe(const CommandArgs& args) {
           " does not exist"));
     }
   }
-  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
-  if (!token_file.empty()) {
-    absl::StatusOr<std::string> token = ReadFileToString(token_file);
-    if (!token.ok()) {
-      return absl::Status(token.status().code(),
-                          absl::StrCat("--auth_token_file: ", token.status().message()));
-    }
-    options.auth_token = std::string(absl::StripAsciiWhitespace(*token));
-    if (options.auth_token.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("--auth_token_file ", token_file,
-                                                     " is empty"));
-    }
-    for (char c : options.auth_token) {
-      if (c < 0x21 || c > 0x7e) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--auth_token_file ", token_file, ": the token must be printable ASCII without "
-            "spaces"));
-      }
-    }
-  }
+  ASSIGN_OR_RETURN(options.auth_token, AuthTokenFromFlag());
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   if (absl::GetFlag(FLAGS_demo)) {
