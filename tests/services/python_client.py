@@ -167,7 +167,7 @@ def check_serving(rec):
 def check_experiments(rec, exp):
     print("Decide / Reward / exploring Recommend / EvaluatePolicy")
     d = exp.Decide(ex.DecideRequest(
-        experiment="demo_layout", unit_id="u1",
+        experiment="demo_layout", unit_id="u1", event_id="py-decide-0",
         actions=[common_pb2.Action(id=x) for x in ("grid", "list", "carousel")]), timeout=TIMEOUT)
     assert d.chosen_action in ("grid", "list", "carousel") and d.event_id, d
     assert abs(sum(d.pmf) - 1.0) < 1e-9 and d.propensity == d.pmf[d.chosen_index], d
@@ -176,7 +176,7 @@ def check_experiments(rec, exp):
     assert r.learned and r.aggregated == 1, r
     for i in range(40):
         d = exp.Decide(ex.DecideRequest(
-            experiment="demo_layout", unit_id="user%d" % i,
+            experiment="demo_layout", unit_id="user%d" % i, event_id="py-decide-%d" % (i + 1),
             actions=[common_pb2.Action(id=x) for x in ("grid", "list", "carousel")]),
             timeout=TIMEOUT)
         exp.Reward(ex.RewardRequest(experiment="demo_layout", event_id=d.event_id,
@@ -187,8 +187,13 @@ def check_experiments(rec, exp):
         bootstrap=50, seed=1), timeout=TIMEOUT)
     assert report.n == 41 and [e.estimator for e in report.estimates] == ["ips", "snips", "dr"], \
         report
+    # Rewards are 0/1: IPS is >= 0 and SNIPS (a weighted mean of rewards) is in
+    # [0, 1]; DR may leave [0, 1] on 41 rounds. Each interval is ordered.
+    # (Event ids are fixed, so the draws and this log are the same every run.)
+    ips, snips, dr = report.estimates
+    assert ips.value >= 0 and 0 <= snips.value <= 1, report
     for e in report.estimates:
-        assert 0 <= e.value <= 1.5 and e.ci_low <= e.value <= e.ci_high, e
+        assert e.ci_low <= e.ci_high and e.ess > 0 and e.max_weight >= 1, e
     shadow = exp.EvaluatePolicy(ex.EvaluatePolicyRequest(experiment="demo_layout",
                                                          target="shadow:ucb1"), timeout=TIMEOUT)
     assert shadow.n == 41, shadow
