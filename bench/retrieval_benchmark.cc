@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
     if (kind.rfind("HNSW", 0) == 0) {
       sweep.clear();
       labels.clear();
-      for (int ef : {16, 32, 64, 128, 256}) {
+      for (int ef : {16, 32, 64, 96, 128, 144, 160, 192, 256}) {
         sweep.push_back(SearchParams{ef, 0});
         labels.push_back(absl::StrCat("efSearch=", ef));
       }
