@@ -101,7 +101,7 @@ run() {  # label, loadtest flags...
 
 "$BIN" loadtest --target="$target" --rpc=recommend --concurrency=8 --duration_s=2 \
   --users="$USERS" >/dev/null 2>&1  # warm up
-for ef in 64 128 256; do
+for ef in 64 128 160 256; do
   for c in 8 16 32; do
     run "recommend ef_search=$ef concurrency=$c" --rpc=recommend --k=10 --concurrency="$c" \
       --ef_search="$ef" --client_threads=1
