@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side load test of the gRPC service on this machine (the load
 # generator runs on the same cores as the server: say so beside the figures):
-#   1. Recommend on a model of $ITEMS items x $FACTORS dims with an HNSW32
+#   1. Recommend on a model of $ITEMS items x $FACTORS dims with a $INDEX (default HNSW8)
 #      index, k=10, seen items excluded, at several concurrencies and efSearch;
 #   2. Decide on a LinUCB experiment (32 context dims, 10 actions, durable log);
 #   3. a hot swap of model versions every 0.5 s during a Recommend load
@@ -21,7 +21,7 @@ ITEMS="${ITEMS:-1000000}"
 USERS="${USERS:-200000}"
 NNZ="${NNZ:-5000000}"
 FACTORS="${FACTORS:-64}"
-INDEX="${INDEX:-HNSW32}"
+INDEX="${INDEX:-HNSW8}"
 DURATION="${DURATION:-10}"
 WORK="${WORK:-/tmp/recbandit_service_bench}"
 PY=/usr/bin/python3
