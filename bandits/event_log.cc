@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proto/file_util.h"
 #include "proto/random.h"
@@ -341,15 +342,15 @@ absl::Status EventLog::BeginAppend(const DecisionEvent& event) {
 }
 
 absl::Status EventLog::AppendDecision(const DecisionEvent& event) {
-  RETURN_IF_ERROR(BeginAppend(event));
-  const std::string& id = event.event_id();
-  const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), id);
-  rocksdb::WriteBatch batch;
-  batch.Put(handles_[kDecisions], key, event.SerializeAsString());
-  batch.Put(handles_[kEventIndex], id, key);
-  absl::Status status = Write(&batch);
-  absl::MutexLock lock(&pending_mu_);
-  pending_.erase(id);
+  // The same path as the asynchronous append: one writer groups every
+  // decision queued meanwhile into one synced batch.
+  absl::Notification written;
+  absl::Status status;
+  AppendDecisionAsync(event, [&](absl::Status s) {
+    status = std::move(s);
+    written.Notify();
+  });
+  written.WaitForNotification();
   return status;
 }
 

@@ -194,7 +194,7 @@ class EventLog {
            std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
   absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
-  // Checks `event` for AppendDecision(Async) and reserves its id in pending_.
+  // Checks `event` for AppendDecisionAsync and reserves its id in pending_.
   absl::Status BeginAppend(const DecisionEvent& event);
   void CommitterLoop();
 
