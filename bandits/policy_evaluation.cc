@@ -21,7 +21,8 @@ namespace {
 
 constexpr int32_t kMaxBootstrap = 10000;
 
-// Returns the latest stored state of `variant` as a policy.
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Policy>> SnapshotPolicy(const EventLog& log,
                                                        const ExperimentConfig& config,
                                                        const std::string& variant,
@@ -42,12 +43,11 @@ absl::StatusOr<std::unique_ptr<Policy>> SnapshotPolicy(const EventLog& log,
   }
   RETURN_IF_ERROR(policy->Restore(state));
   *description = absl::StrFormat(
-      "target: snapshot of variant '%s' (%s) at version %d, evaluated statically", variant,
-      snap->policy_spec(), snap->version());
+      "target: snapshot of variant '%s' (%s) at version %d, evaluated statically (it does "
+      "not keep learning over the log)",
+      variant, snap->policy_spec(), snap->version());
   return policy;
 }
-
-}  // namespace
 
 absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
                                               const EvaluatePolicyRequest& request) {

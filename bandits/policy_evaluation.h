@@ -4,11 +4,25 @@
 #define RECBANDIT_BANDITS_POLICY_EVALUATION_H_
 
 #include "absl/status/statusor.h"
+#include <memory>
+#include <string>
+
 #include "bandits/event_log.h"
+#include "bandits/policy.h"
 #include "proto/experiments.pb.h"
 #include "proto/reports.pb.h"
 
 namespace recbandit::bandits {
+
+// Returns a policy restored from the latest snapshot of `variant` of the
+// experiment `config` in `log`, and a one-line description of it for report
+// warnings. FAILED_PRECONDITION when the variant has no snapshot yet;
+// DATA_LOSS when the stored state does not parse.
+absl::StatusOr<std::unique_ptr<Policy>> SnapshotPolicy(const EventLog& log,
+                                                       const ExperimentConfig& config,
+                                                       const std::string& variant,
+                                                       const PolicyOptions& options,
+                                                       std::string* description);
 
 // Returns the OPE report of request.target on request.experiment's logged
 // decisions in `log` (time range [start_time_us, end_time_us)), rewards

@@ -20,6 +20,7 @@
 #include "bandits/ope.h"
 #include "bandits/ope_input.h"
 #include "bandits/policy.h"
+#include "bandits/policy_evaluation.h"
 #include "proto/json.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
@@ -123,23 +124,10 @@ absl::StatusOr<bandits::ExportRounds> PolicyTargetRounds(const std::string& targ
     log_options.mode = bandits::EventLogOptions::Mode::kSecondary;
     ASSIGN_OR_RETURN(std::unique_ptr<bandits::EventLog> event_log,
                      bandits::EventLog::Open(log, log_options));
-    ASSIGN_OR_RETURN(std::optional<PolicySnapshot> snap,
-                     event_log->LatestSnapshot(config.name(), variant));
-    if (!snap.has_value()) {
-      return absl::NotFoundError(absl::StrCat("no policy snapshot of variant '", variant,
-                                              "' in experiment '", config.name(), "'"));
-    }
-    ASSIGN_OR_RETURN(policy, bandits::CreatePolicy(snap->policy_spec(), policy_options));
-    PolicyState state;
-    if (!state.ParseFromString(snap->state())) {
-      return absl::DataLossError(absl::StrCat("snapshot of variant '", variant, "' version ",
-                                              snap->version(), " does not parse"));
-    }
-    RETURN_IF_ERROR(policy->Restore(state));
-    warnings->push_back(absl::StrFormat(
-        "target: snapshot of variant '%s' (%s) at version %d, evaluated statically (it does "
-        "not keep learning over the log)",
-        variant, snap->policy_spec(), snap->version()));
+    std::string description;
+    ASSIGN_OR_RETURN(policy, bandits::SnapshotPolicy(*event_log, config, variant,
+                                                     policy_options, &description));
+    warnings->push_back(description);
   } else {
     ASSIGN_OR_RETURN(policy, bandits::CreatePolicy(target, policy_options));
     warnings->push_back(absl::StrCat("target: a fresh (untrained) ", policy->spec(),
