@@ -313,10 +313,7 @@ class RecommenderService final : public RecommenderBase {
           if (!writer->Write(job)) return absl::CancelledError("the client went away");
           sent = revision;
         }
-        if (job.state() == JOB_STATE_SUCCEEDED || job.state() == JOB_STATE_FAILED ||
-            job.state() == JOB_STATE_CANCELLED) {
-          return absl::OkStatus();
-        }
+        if (IsTerminal(job.state())) return absl::OkStatus();
         if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
         if (core_.stopping) return absl::UnavailableError("the server is shutting down");
       }

@@ -32,6 +32,12 @@ class ModelStore;
 absl::StatusOr<std::string> ResolveDataPath(const std::string& data_dir,
                                             const std::string& path, const std::string& field);
 
+// Returns true for the states a job never leaves (SUCCEEDED, FAILED,
+// CANCELLED).
+inline bool IsTerminal(JobState s) {
+  return s == JOB_STATE_SUCCEEDED || s == JOB_STATE_FAILED || s == JOB_STATE_CANCELLED;
+}
+
 struct TrainingJobsOptions {
   // The server's data directory: request paths resolve against it and must
   // stay inside it. Required.
@@ -105,9 +111,6 @@ class TrainingJobs {
   // Applies `update` to the job under the lock and bumps its revision.
   void Update(Entry* entry, const std::function<void(Job*)>& update) ABSL_LOCKS_EXCLUDED(mu_);
   void ForgetOldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static bool IsTerminal(JobState s) {
-    return s == JOB_STATE_SUCCEEDED || s == JOB_STATE_FAILED || s == JOB_STATE_CANCELLED;
-  }
 
   ModelStore* const store_;
   const TrainingJobsOptions options_;

@@ -28,10 +28,6 @@ using ::recbandit::testing::WriteTextFile;
 using ::recbandit::testing::StatusIs;
 using ::testing::HasSubstr;
 
-bool Terminal(JobState s) {
-  return s == JOB_STATE_SUCCEEDED || s == JOB_STATE_FAILED || s == JOB_STATE_CANCELLED;
-}
-
 class TrainingJobsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -84,7 +80,7 @@ class TrainingJobsTest : public ::testing::Test {
       if (seen.empty() || seen.back().SerializeAsString() != job->SerializeAsString()) {
         seen.push_back(*job);
       }
-      if (Terminal(job->state())) break;
+      if (IsTerminal(job->state())) break;
     }
     return seen;
   }
