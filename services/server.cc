@@ -696,8 +696,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         },
         /*skip_corrupt=*/true);
   };
-  job_options.on_finished = [core](const Job&) {
-    PublishModelVersions(*core);
+  job_options.on_finished = [core](const Job& job) {
+    if (job.state() == JOB_STATE_SUCCEEDED) {
+      core->metrics->SetModelVersion(job.model_name(), job.model_version());
+    }
     PublishJobCounts(*core);
   };
   server->jobs_ = std::make_unique<TrainingJobs>(server->models_.get(), job_options);
