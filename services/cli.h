@@ -51,6 +51,13 @@ absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interacti
                                                         const ranking::FactorState& state,
                                                         const std::string& name, int64_t version,
                                                         const RankingMetrics* metrics);
+// Fills the fields of a TrainReport every training run has: algo, factors,
+// iterations, mean seconds per iteration (over `iterations_run` timed ones),
+// train seconds, model directory and data counts.
+void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
+                     const ranking::FactorState& state, int32_t iterations_run,
+                     double iteration_seconds, double train_seconds,
+                     const std::string& model_dir, TrainReport* report);
 // Returns the ranking metrics at `k` of `model` on the interactions file
 // `test_path` (users and items unknown to the model dropped, with a note on
 // stderr), `train` items excluded; fills `popularity` with the popularity

@@ -222,6 +222,21 @@ absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interacti
 }
 
 
+void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
+                     const ranking::FactorState& state, int32_t iterations_run,
+                     double iteration_seconds, double train_seconds,
+                     const std::string& model_dir, TrainReport* report) {
+  report->set_algo(ranking::AlgorithmName(params.algo()));
+  report->set_factors(state.factors);
+  report->set_iterations(state.iterations_done);
+  report->set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
+  report->set_train_seconds(train_seconds);
+  report->set_model_dir(model_dir);
+  report->set_num_users(data.num_users());
+  report->set_num_items(data.num_items());
+  report->set_num_interactions(data.nnz());
+}
+
 absl::Status RunTrain(const CommandArgs& args) {
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out (model directory) is required");
@@ -305,16 +320,9 @@ absl::Status RunTrain(const CommandArgs& args) {
     report.set_index_factory(index_factory);
   }
 
-  report.set_algo(algo);
-  report.set_factors(state->factors);
-  report.set_iterations(state->iterations_done);
-  report.set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
-  report.set_train_seconds(train_seconds);
+  FillTrainReport(data, params, *state, iterations_run, iteration_seconds, train_seconds, out,
+                  &report);
   report.set_peak_rss_bytes(PeakRssBytes());
-  report.set_model_dir(out);
-  report.set_num_users(data.num_users());
-  report.set_num_items(data.num_items());
-  report.set_num_interactions(data.nnz());
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }

@@ -358,8 +358,7 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
   // Written and indexed in a staging directory, then renamed into place: a
   // version directory is complete from the moment it exists (ModelStore
   // ignores names that are not numbers).
-  const std::string staging =
-      store_->VersionDir(request.model_name(), *version) + ".staging";
+  const std::string staging = dir + ".staging";
   std::error_code ignored;
   fs::remove_all(staging, ignored);
   RETURN_IF_ERROR(MakeDirs(fs::path(dir).parent_path().string()));
@@ -390,15 +389,8 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
     return activated;
   }
 
-  report.set_algo(ranking::AlgorithmName(params.algo()));
-  report.set_factors(state->factors);
-  report.set_iterations(state->iterations_done);
-  report.set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
-  report.set_train_seconds(train_seconds);
-  report.set_model_dir(dir);
-  report.set_num_users(data.num_users());
-  report.set_num_items(data.num_items());
-  report.set_num_interactions(data.nnz());
+  FillTrainReport(data, params, *state, iterations_run, iteration_seconds, train_seconds, dir,
+                  &report);
   return report;
 }
 
