@@ -417,18 +417,13 @@ class RecommenderService final : public RecommenderBase {
       for (int i = 0; i < n; ++i) {
         Interaction& e = events[i];
         const std::string where = absl::StrCat("events[", i, "]");
+        // Bounds of the API; the event log checks what it stores (no NUL in
+        // a user, timestamps >= 0) and its INVALID_ARGUMENT passes through.
         absl::Status s = CheckId(e.user(), "user");
         if (s.ok()) s = CheckId(e.item(), "item");
-        if (s.ok() && e.user().find('\0') != std::string::npos) {
-          s = absl::InvalidArgumentError("user contains a NUL byte");
-        }
         if (s.ok() && (!std::isfinite(e.weight()) || e.weight() < 0)) {
           s = absl::InvalidArgumentError(
               absl::StrCat("weight must be finite and >= 0, got ", e.weight()));
-        }
-        if (s.ok() && e.timestamp_us() < 0) {
-          s = absl::InvalidArgumentError(
-              absl::StrCat("timestamp_us must be >= 0, got ", e.timestamp_us()));
         }
         if (!s.ok()) {
           return absl::InvalidArgumentError(absl::StrCat(where, ".", s.message()));
@@ -438,6 +433,9 @@ class RecommenderService final : public RecommenderBase {
       }
       // Durable first: an acknowledged event is never lost.
       absl::Status stored = core_.experiments->mutable_log()->AppendInteractions(events);
+      if (absl::IsInvalidArgument(stored)) {
+        return absl::InvalidArgumentError(absl::StrCat("events: ", stored.message()));
+      }
       if (!stored.ok()) {
         return absl::UnavailableError(absl::StrCat("events not stored: ", stored.message()));
       }

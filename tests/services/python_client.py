@@ -159,6 +159,14 @@ def check_serving(rec):
     expect_code(grpc.StatusCode.INVALID_ARGUMENT, rec.PutEvents, rc.PutEventsRequest(
         events=[events_pb2.Interaction(user="u1", item="i1"),
                 events_pb2.Interaction(user="u1", item="i2", weight=-1)]))
+    # Checked by the event log itself; the whole batch is refused.
+    expect_code(grpc.StatusCode.INVALID_ARGUMENT, rec.PutEvents, rc.PutEventsRequest(
+        events=[events_pb2.Interaction(user="late-user", item="i1"),
+                events_pb2.Interaction(user="late-user", item="i2", timestamp_us=-5)]))
+    expect_code(grpc.StatusCode.INVALID_ARGUMENT, rec.PutEvents, rc.PutEventsRequest(
+        events=[events_pb2.Interaction(user="nul\x00user", item="i1")]))
+    assert rec.Recommend(rc.RecommendRequest(user="late-user", k=3), timeout=TIMEOUT).fallback, \
+        "nothing of a refused batch is stored"
     # Oversize request: above the server's 4 MiB receive limit.
     expect_code(grpc.StatusCode.RESOURCE_EXHAUSTED, rec.Recommend,
                 rc.RecommendRequest(user="u1", exclude_items=["x" * 1000] * 5000))
