@@ -19,50 +19,19 @@ pid=""
 client_pid=""
 trap 'kill -9 ${client_pid:-} ${pid:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 
-mkdir -p "$work/stubs/proto" "$work/records"
-"$PY" -m grpc_tools.protoc -I"$SRC" --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
-  "$SRC"/proto/*.proto
-touch "$work/stubs/proto/__init__.py"
+source "$SRC/tests/services/server_harness.sh"
+mkdir -p "$work/records"
+make_python_stubs "$work/stubs"
 
 starts=0
-# Starts the server on a free port over $work/data; sets pid and port.
-start_server() {
+# The harness's start/stop with one stdout/stderr pair per start.
+start_next() {
   starts=$((starts + 1))
-  local out="$work/out.$starts" err="$work/err.$starts"
-  "$BIN" serve --port=0 --data_dir="$work/data" >"$out" 2>"$err" &
-  pid=$!
-  for _ in $(seq 1 1200); do   # up to 120 s
-    grep -q '"port"' "$out" 2>/dev/null && break
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "FAIL: serve (start $starts) exited before listening" >&2
-      cat "$err" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-  if ! grep -q '"port"' "$out"; then
-    echo "FAIL: serve (start $starts) printed no port" >&2
-    cat "$err" >&2
-    exit 1
-  fi
-  port="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$out")"
+  start_server "$work/out.$starts" "$work/err.$starts" --data_dir="$work/data"
   echo "server start $starts: pid $pid, port $port"
 }
 
-# SIGTERM, which must exit 0 after its final snapshot.
-stop_server() {
-  kill -TERM "$pid"
-  local status=0
-  wait "$pid" || status=$?
-  if [ "$status" -ne 0 ]; then
-    echo "FAIL: serve (start $starts) exited with $status after SIGTERM" >&2
-    cat "$work/err.$starts" >&2
-    exit 1
-  fi
-  pid=""
-}
-
-start_server
+start_next
 for round in $(seq 1 "$ROUNDS"); do
   # Load, then kill -9 while it is still running.
   "$PY" "$CLIENT" load "127.0.0.1:$port" "$work/stubs" "$work/records" "$round" &
@@ -93,18 +62,18 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 
   # Restart on the same data dir and check what it restored.
-  start_server
+  start_next
   "$PY" "$CLIENT" verify "127.0.0.1:$port" "$work/stubs" "$work/records" "$round" \
     "$work/verify.$round.json"
   # A clean stop (final snapshot) before the export; the next round then
   # also starts from a shutdown snapshot.
-  stop_server
+  stop_server "$work/err.$starts"
   cat "$work/err.$starts"
   "$BIN" export --data_dir="$work/data" --experiment=crash --format=jsonl \
     --out="$work/export.$round.jsonl"
   "$PY" "$CLIENT" check "$work/records" "$work/export.$round.jsonl" "$work/verify.$round.json"
   if [ "$round" -lt "$ROUNDS" ]; then
-    start_server
+    start_next
   fi
 done
 echo "PASS"

@@ -27,29 +27,13 @@ if [ ! -f "$cache/node_modules/@grpc/grpc-js/package.json" ] ||
     @grpc/grpc-js@1 @grpc/proto-loader@0)
 fi
 
-"$BIN" serve --demo --port=0 --metrics_port=0 --data_dir="$work/data" >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '"port"' "$work/out" 2>/dev/null && break
-  sleep 0.1
-done
-if ! grep -q '"port"' "$work/out"; then
-  cat "$work/err" >&2
-  echo "FAIL: serve printed no port" >&2
-  exit 1
-fi
-port="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).port)' "$work/out")"
+PY=/usr/bin/python3
+source "$SRC/tests/services/server_harness.sh"
+start_server "$work/out" "$work/err" --demo --metrics_port=0 --data_dir="$work/data"
 echo "server on port $port"
 
 NODE_PATH="$cache/node_modules" node "$SRC/tests/services/node_client.js" "127.0.0.1:$port" "$SRC"
 
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
+stop_server "$work/err"
 cat "$work/err"
-if [ "$status" -ne 0 ]; then
-  echo "FAIL: serve exited with $status after SIGTERM" >&2
-  exit 1
-fi
-grep -q "stopped" "$work/err"
 echo "PASS"

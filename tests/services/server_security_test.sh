@@ -13,10 +13,7 @@ PY=/usr/bin/python3
 work="$(mktemp -d)"
 trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+source "$SRC/tests/services/server_harness.sh"
 
 # --- The certificate (CN=localhost, SAN localhost and 127.0.0.1), a second
 # unrelated one (a CA the client must not accept), and the token.
@@ -66,28 +63,11 @@ expect_config_error "blank --auth_token_file" "--auth_token_file .*blank_token i
 expect_config_error "missing --auth_token_file" "$work/no_such_token.*No such file" \
   --tls_cert="$work/cert.pem" --tls_key="$work/key.pem" --auth_token_file="$work/no_such_token"
 
-# --- Stubs from our proto/ and from grpc-proto's health and reflection protos
-# (copied flat, so their modules do not shadow the installed `grpc` package).
-mkdir -p "$work/stubs/proto" "$work/extra"
-cp /usr/share/grpc-proto/grpc/health/v1/health.proto "$work/extra/health.proto"
-cp /usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto "$work/extra/reflection.proto"
-"$PY" -m grpc_tools.protoc -I"$SRC" -I"$work/extra" \
-  --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
-  "$SRC"/proto/*.proto "$work/extra/health.proto" "$work/extra/reflection.proto"
-touch "$work/stubs/proto/__init__.py"
-cp "$SRC/tests/services/grpc_reflection_stubs.py" "$work/stubs/"
+make_python_stubs "$work/stubs"
 
 # --- The TLS server.
-"$BIN" serve --demo --port=0 --metrics_port=-1 --data_dir="$work/data" \
-  --tls_cert="$work/cert.pem" --tls_key="$work/key.pem" --auth_token_file="$work/token" \
-  >"$work/out" 2>"$work/err" &
-pid=$!
-for _ in $(seq 1 600); do
-  grep -q '"port"' "$work/out" 2>/dev/null && break
-  kill -0 "$pid" 2>/dev/null || fail "serve exited early:"$'\n'"$(cat "$work/err")"
-  sleep 0.1
-done
-grep -q '"port"' "$work/out" || fail "serve did not start in 60 s"
+start_server "$work/out" "$work/err" --demo --metrics_port=-1 --data_dir="$work/data" \
+  --tls_cert="$work/cert.pem" --tls_key="$work/key.pem" --auth_token_file="$work/token"
 info="$("$PY" -c '
 import json, sys
 info = json.load(open(sys.argv[1]))
@@ -157,11 +137,6 @@ if grep -qF "$token" "$work/err"; then
 fi
 
 # --- SIGTERM stops the TLS server cleanly.
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-pid=
+stop_server "$work/err"
 tail -n 3 "$work/err"
-[ "$status" -eq 0 ] || fail "serve exited with $status after SIGTERM"
-grep -q "serve: stopped" "$work/err" || fail "no 'serve: stopped' on stderr"
 echo "PASS"
