@@ -17,7 +17,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libfaiss-dev libopenblas-dev librocksdb-dev libabsl-dev libeigen3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libcpp-httplib-dev
   python3 python3-grpcio python3-grpc-tools openssl
 )
 # Tools the client tests run, installed from Debian only when the command is

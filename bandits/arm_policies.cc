@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bandits/explore.h"
 #include "bandits/policy_internal.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 
@@ -176,7 +177,7 @@ class ArmPolicy final : public Policy {
       }
       if (!by_id.try_emplace(in.action(), static_cast<int32_t>(arms.size())).second) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "Restore: arm_stats.arms[", i, "] repeats action '", in.action(), "'"));
+            "Restore: arm_stats.arms[", i, "] repeats action ", Quote(in.action())));
       }
       Arm arm;
       arm.id = in.action();
@@ -322,7 +323,7 @@ absl::StatusOr<std::unique_ptr<Policy>> CreateArmPolicy(const PolicySpec& spec,
     ASSIGN_OR_RETURN(params.tau, p.Double("tau", 0.1, 0, 1e12, true));
     canonical = absl::StrCat("softmax:tau=", FormatNumber(params.tau));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown policy family '", f, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown policy family ", Quote(f)));
   }
   RETURN_IF_ERROR(p.CheckAllUsed());
   return std::unique_ptr<Policy>(new ArmPolicy(f, canonical, params, options));

@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 #include "rocksdb/db.h"
@@ -246,7 +247,7 @@ absl::Status ParseValue(const std::string& bytes, const char* cf, const std::str
                         Message* message) {
   if (!message->ParseFromString(bytes)) {
     return absl::DataLossError(absl::StrCat("corrupt ", message->GetTypeName(), " in ", cf,
-                                            " key '", PrintableKey(key), "' (",
+                                            " key ", Quote(PrintableKey(key)), " (",
                                             bytes.size(), " bytes)"));
   }
   return absl::OkStatus();
@@ -276,7 +277,7 @@ absl::Status EventLog::CreateExperiment(const ExperimentConfig& config) {
   absl::MutexLock lock(&experiment_mu_);
   ASSIGN_OR_RETURN(std::optional<std::string> existing, RawGet(kExperiments, config.name()));
   if (existing) {
-    return absl::AlreadyExistsError(absl::StrCat("experiment '", config.name(), "' exists"));
+    return absl::AlreadyExistsError(absl::StrCat("experiment ", Quote(config.name()), " exists"));
   }
   rocksdb::WriteBatch batch;
   batch.Put(handles_[kExperiments], config.name(), config.SerializeAsString());
@@ -285,7 +286,7 @@ absl::Status EventLog::CreateExperiment(const ExperimentConfig& config) {
 
 absl::StatusOr<ExperimentConfig> EventLog::GetExperiment(const std::string& name) const {
   ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kExperiments, name));
-  if (!bytes) return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
+  if (!bytes) return absl::NotFoundError(absl::StrCat("unknown experiment ", Quote(name)));
   ExperimentConfig config;
   RETURN_IF_ERROR(ParseValue(*bytes, "experiments", name, &config));
   return config;
@@ -326,13 +327,13 @@ absl::Status EventLog::BeginAppend(const DecisionEvent& event) {
   {
     absl::MutexLock lock(&pending_mu_);
     if (!pending_.insert(id).second) {
-      return absl::AlreadyExistsError(absl::StrCat("event id '", id, "' is being logged"));
+      return absl::AlreadyExistsError(absl::StrCat("event id ", Quote(id), " is being logged"));
     }
   }
   absl::StatusOr<std::optional<std::string>> existing = RawGet(kEventIndex, id);
   absl::Status status = existing.status();
   if (status.ok() && existing->has_value()) {
-    status = absl::AlreadyExistsError(absl::StrCat("event id '", id, "' already has a decision"));
+    status = absl::AlreadyExistsError(absl::StrCat("event id ", Quote(id), " already has a decision"));
   }
   if (!status.ok()) {
     absl::MutexLock lock(&pending_mu_);
@@ -405,7 +406,7 @@ void EventLog::CommitterLoop() {
 
 absl::StatusOr<DecisionEvent> EventLog::GetDecision(const std::string& event_id) const {
   ASSIGN_OR_RETURN(std::optional<std::string> key, RawGet(kEventIndex, event_id));
-  if (!key) return absl::NotFoundError(absl::StrCat("unknown event id '", event_id, "'"));
+  if (!key) return absl::NotFoundError(absl::StrCat("unknown event id ", Quote(event_id)));
   ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kDecisions, *key));
   if (!bytes) {
     return absl::DataLossError(absl::StrCat("event index of '", event_id,
@@ -438,7 +439,7 @@ absl::Status EventLog::ScanDecisions(const std::string& experiment, int64_t star
                                                  &event));
     if (ok) RETURN_IF_ERROR(fn(event));
   }
-  return FromRocks(it->status(), absl::StrCat("scanning decisions of '", experiment, "'"));
+  return FromRocks(it->status(), absl::StrCat("scanning decisions of ", Quote(experiment)));
 }
 
 // ------------------------------------------------------------------ interactions
@@ -503,8 +504,10 @@ absl::Status EventLog::ScanInteractions(
 absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config,
                                                   const std::string& event_id, double value,
                                                   const std::function<int64_t()>& next_learn_seq) {
-  if (!std::isfinite(value)) {
-    return absl::InvalidArgumentError(absl::StrCat("reward value must be finite, got ", value));
+  if (!(std::abs(value) <= kMaxAbsReward)) {  // also false for NaN
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reward value must be finite and within [-", kMaxAbsReward, ", ", kMaxAbsReward,
+        "], got ", value));
   }
   absl::MutexLock lock(&reward_mu_[StableHash64(event_id) % kRewardStripes]);
   RewardOutcome out;
@@ -555,6 +558,12 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
       out.learn_value = aggregated - previous;
       out.learned = out.learn_value != 0;
     }
+    // Checked before anything is written: a rejected reward changes nothing.
+    if (!(std::abs(aggregated) <= kMaxAbsReward)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the aggregated (SUM) reward of event id ", Quote(event_id), " would be ", aggregated,
+          ", outside [-", kMaxAbsReward, ", ", kMaxAbsReward, "]"));
+    }
     out.record.set_aggregated(aggregated);
   }
 
@@ -576,7 +585,7 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
 
 absl::StatusOr<RewardRecord> EventLog::GetRewards(const std::string& event_id) const {
   ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kRewards, event_id));
-  if (!bytes) return absl::NotFoundError(absl::StrCat("no reward for event id '", event_id, "'"));
+  if (!bytes) return absl::NotFoundError(absl::StrCat("no reward for event id ", Quote(event_id)));
   RewardRecord record;
   RETURN_IF_ERROR(ParseValue(*bytes, "rewards", event_id, &record));
   return record;
@@ -620,7 +629,7 @@ absl::Status EventLog::ScanLearned(
        it->Next()) {
     const std::string key = it->key().ToString();
     if (key.size() != prefix.size() + 8) {
-      return absl::DataLossError(absl::StrCat("bad learned key '", PrintableKey(key), "'"));
+      return absl::DataLossError(absl::StrCat("bad learned key ", Quote(PrintableKey(key))));
     }
     entry.Clear();
     ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "learned", key,

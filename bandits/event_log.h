@@ -29,6 +29,11 @@ class WriteBatch;
 
 namespace recbandit::bandits {
 
+// Rewards (and their per-event aggregate) are finite with magnitude at most
+// this: sums and squares of many of them stay finite in every policy and
+// estimator.
+inline constexpr double kMaxAbsReward = 1e12;
+
 struct EventLogOptions {
   enum class Mode {
     kReadWrite,   // the one writer (the server); creates the log if missing
@@ -130,7 +135,8 @@ class EventLog {
   // `next_learn_seq` is called once (under the event's lock) for the journal
   // sequence number, and the journal entry is written in the same atomic,
   // durable batch as the reward record. NOT_FOUND: unknown event id;
-  // INVALID_ARGUMENT: non-finite value or a decision of another experiment.
+  // INVALID_ARGUMENT: a value or aggregate outside [-kMaxAbsReward,
+  // kMaxAbsReward] (nothing is written), or a decision of another experiment.
   absl::StatusOr<RewardOutcome> AddReward(const ExperimentConfig& config,
                                           const std::string& event_id, double value,
                                           const std::function<int64_t()>& next_learn_seq);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bandits/explore.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 
@@ -66,20 +67,6 @@ PolicyOptions MakePolicyOptions(const ExperimentConfig& config, const FeatureSpa
 }
 
 }  // namespace
-
-absl::Status ValidateName(const std::string& name, const std::string& field) {
-  if (name.empty() || name.size() > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must have 1..64 characters, got ", name.size()));
-  }
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " '", name, "' may only contain [A-Za-z0-9_.-]"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
                       const std::vector<double>& weights) {
@@ -309,7 +296,7 @@ absl::StatusOr<ExperimentConfig> ExperimentManager::CreateExperiment(ExperimentC
   absl::MutexLock lock(&mu_);
   if (shut_down_) return absl::FailedPreconditionError("experiments are shut down");
   if (experiments_.contains(config.name())) {
-    return absl::AlreadyExistsError(absl::StrCat("experiment '", config.name(), "' exists"));
+    return absl::AlreadyExistsError(absl::StrCat("experiment ", Quote(config.name()), " exists"));
   }
   RETURN_IF_ERROR(log_->CreateExperiment(config));
   experiments_[config.name()] = *std::move(e);
@@ -321,7 +308,7 @@ absl::StatusOr<std::shared_ptr<ExperimentManager::Experiment>> ExperimentManager
   absl::ReaderMutexLock lock(&mu_);
   auto it = experiments_.find(name);
   if (it == experiments_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown experiment '", name, "'"));
+    return absl::NotFoundError(absl::StrCat("unknown experiment ", Quote(name)));
   }
   return it->second;
 }
@@ -634,7 +621,7 @@ absl::StatusOr<PolicyState> ExperimentManager::PolicyStateOf(const std::string& 
       if (slot.key == key) return slot.policy->Snapshot();
     }
   }
-  return absl::NotFoundError(absl::StrCat("experiment '", experiment, "' has no variant '",
+  return absl::NotFoundError(absl::StrCat("experiment ", Quote(experiment), " has no variant '",
                                           variant, "'"));
 }
 

@@ -33,10 +33,6 @@ struct ExperimentManagerOptions {
   bool snapshot_on_shutdown = true;
 };
 
-// Returns OK when `name` is 1..64 characters of [A-Za-z0-9_.-], else
-// INVALID_ARGUMENT naming `field`.
-absl::Status ValidateName(const std::string& name, const std::string& field);
-
 // Returns the index of the variant that `unit_id` is assigned to: a point
 // uniform in [0, 1) from StableHash64(unit_id, salt) falls into the variants'
 // cumulative traffic shares. REQUIRES: weights non-empty, each > 0.

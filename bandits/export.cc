@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::bandits {
@@ -124,7 +125,7 @@ absl::StatusOr<ExportFormat> ParseExportFormat(absl::string_view name) {
   if (name == "csv") return ExportFormat::kCsv;
   if (name == "jsonl") return ExportFormat::kJsonl;
   return absl::InvalidArgumentError(
-      absl::StrCat("--format must be csv or jsonl, got '", name, "'"));
+      absl::StrCat("--format must be csv or jsonl, got ", Quote(name)));
 }
 
 const std::string& ExportCsvHeader() {

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bandits/explore.h"
 #include "bandits/policy_internal.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 
@@ -359,7 +360,7 @@ class LinearPolicy final : public Policy {
       if (!params_.shared &&
           !by_id.try_emplace(arm.action(), static_cast<int32_t>(models.size())).second) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "Restore: linear.arms[", i, "] repeats action '", arm.action(), "'"));
+            "Restore: linear.arms[", i, "] repeats action ", Quote(arm.action())));
       }
       Model m;
       m.id = arm.action();
@@ -656,7 +657,7 @@ absl::StatusOr<std::unique_ptr<Policy>> CreateLinearPolicy(const PolicySpec& spe
     ASSIGN_OR_RETURN(params.epsilon, p.Double("epsilon", 0.1, 0, 1));
     absl::StrAppend(&canonical, "epsilon=", FormatNumber(params.epsilon));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown policy family '", f, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown policy family ", Quote(f)));
   }
   ASSIGN_OR_RETURN(params.lambda, p.Double("lambda", 1, 0, 1e12, /*lo_open=*/true));
   absl::StrAppend(&canonical, ",lambda=", FormatNumber(params.lambda));

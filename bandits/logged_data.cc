@@ -13,6 +13,7 @@
 #include "bandits/export.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::bandits {
@@ -108,18 +109,18 @@ absl::Status ParseCsvRow(const std::string& path, const CsvRecord& record,
   d->unit_id = f[4];
   for (absl::string_view v : SplitList(f[5], ';')) {
     float x;
-    if (!ParseNumber(v, &x)) return error("context_dense", absl::StrCat("bad number '", v, "'"));
+    if (!ParseNumber(v, &x)) return error("context_dense", absl::StrCat("bad number ", Quote(v)));
     d->context.add_dense(x);
   }
   for (absl::string_view item : SplitList(f[6], ';')) {
     const size_t bar = item.find('|');
     const size_t eq = item.rfind('=');
     if (bar == absl::string_view::npos || eq == absl::string_view::npos || eq < bar) {
-      return error("context_sparse", absl::StrCat("expected namespace|name=value, got '", item, "'"));
+      return error("context_sparse", absl::StrCat("expected namespace|name=value, got ", Quote(item)));
     }
     float value;
     if (!ParseNumber(item.substr(eq + 1), &value)) {
-      return error("context_sparse", absl::StrCat("bad value in '", item, "'"));
+      return error("context_sparse", absl::StrCat("bad value in ", Quote(item)));
     }
     const std::string ns = UnescapeListItem(item.substr(0, bar));
     Namespace* target = nullptr;
@@ -146,7 +147,7 @@ absl::Status ParseCsvRow(const std::string& path, const CsvRecord& record,
   if (!ParseNumber(f[10], &d->propensity)) return error("propensity", "not a number");
   for (absl::string_view v : SplitList(f[11], ';')) {
     double p;
-    if (!ParseNumber(v, &p)) return error("pmf", absl::StrCat("bad number '", v, "'"));
+    if (!ParseNumber(v, &p)) return error("pmf", absl::StrCat("bad number ", Quote(v)));
     d->pmf.push_back(p);
   }
   if (d->pmf.size() != d->actions.size()) {
@@ -162,17 +163,17 @@ absl::Status ParseCsvRow(const std::string& path, const CsvRecord& record,
   for (absl::string_view shadow : SplitList(f[15], '|')) {
     const size_t eq = shadow.rfind('=');
     if (eq == absl::string_view::npos) {
-      return error("shadow_pmfs", absl::StrCat("expected spec=p1;p2..., got '", shadow, "'"));
+      return error("shadow_pmfs", absl::StrCat("expected spec=p1;p2..., got ", Quote(shadow)));
     }
     LoggedShadow s;
     s.policy_spec = std::string(shadow.substr(0, eq));
     for (absl::string_view v : SplitList(shadow.substr(eq + 1), ';')) {
       double p;
-      if (!ParseNumber(v, &p)) return error("shadow_pmfs", absl::StrCat("bad number '", v, "'"));
+      if (!ParseNumber(v, &p)) return error("shadow_pmfs", absl::StrCat("bad number ", Quote(v)));
       s.pmf.push_back(p);
     }
     if (s.pmf.size() != d->actions.size()) {
-      return error("shadow_pmfs", absl::StrCat("shadow '", s.policy_spec, "' has ", s.pmf.size(),
+      return error("shadow_pmfs", absl::StrCat("shadow ", Quote(s.policy_spec), " has ", s.pmf.size(),
                                                " probabilities for ", d->actions.size(),
                                                " actions"));
     }
@@ -241,7 +242,7 @@ absl::StatusOr<LoggedData> ReadJsonl(const std::string& path, const std::string&
     }
     for (const LoggedShadow& s : d.shadows) {
       if (s.pmf.size() != d.actions.size()) {
-        return error(absl::StrCat("shadow '", s.policy_spec, "' pmf has ", s.pmf.size(),
+        return error(absl::StrCat("shadow ", Quote(s.policy_spec), " pmf has ", s.pmf.size(),
                                   " probabilities for ", d.actions.size(), " actions"));
       }
     }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
@@ -151,7 +152,7 @@ absl::Status TargetPmfOf(const ExportTarget& target,
       return absl::OkStatus();
     case ExportTarget::Kind::kShadow:
       if (shadow_pmf.size() != m) {
-        return absl::InvalidArgumentError(absl::StrCat("shadow '", target.shadow_spec, "' has ",
+        return absl::InvalidArgumentError(absl::StrCat("shadow ", Quote(target.shadow_spec), " has ",
                                                        shadow_pmf.size(), " probabilities for ",
                                                        m, " actions"));
       }
@@ -163,7 +164,7 @@ absl::Status TargetPmfOf(const ExportTarget& target,
       const auto* pmf = target.table->Find(key);
       if (pmf == nullptr) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--target_pmf has no row for context key '", key, "' and no '*' rows"));
+            absl::StrCat("--target_pmf has no row for context key ", Quote(key), " and no '*' rows"));
       }
       double sum = 0;
       for (size_t a = 0; a < m; ++a) {
@@ -174,7 +175,7 @@ absl::Status TargetPmfOf(const ExportTarget& target,
       }
       if (!(sum > 0)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--target_pmf gives no mass to any offered action (context key '", key, "')"));
+            "--target_pmf gives no mass to any offered action (context key ", Quote(key), ")"));
       }
       if (std::abs(sum - 1) > 1e-9) {
         for (double& p : *out) p /= sum;
@@ -334,7 +335,7 @@ absl::StatusOr<PositionPmfs> PositionPmfsFromTable(const TargetPmfTable& table,
       int32_t item;
       if (!ParseNumber(std::string_view(id), &item) || item < 0 || item >= num_items) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "--target_pmf: action '", id, "' is not an item id in [0, ", num_items, ")"));
+            "--target_pmf: action ", Quote(id), " is not an item id in [0, ", num_items, ")"));
       }
       out[p - 1][item] = prob;
     }
@@ -577,12 +578,12 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
     if (target.kind == ExportTarget::Kind::kShadow) {
       if (!FindShadow(f[kShadowPmfs], target.shadow_spec, &shadow_field)) {
         return error(kShadowPmfs,
-                     absl::StrCat("no shadow policy '", target.shadow_spec, "' in this row"));
+                     absl::StrCat("no shadow policy ", Quote(target.shadow_spec), " in this row"));
       }
       size_t entries = 1;
       for (char c : shadow_field) entries += (c == ';');
       if (entries != num_offered) {
-        return error(kShadowPmfs, absl::StrCat("shadow '", target.shadow_spec, "' has ",
+        return error(kShadowPmfs, absl::StrCat("shadow ", Quote(target.shadow_spec), " has ",
                                                entries, " probabilities for ", num_offered,
                                                " actions"));
       }
@@ -727,7 +728,7 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
         if (s.policy_spec == options.target.shadow_spec) shadow = &s.pmf;
       }
       if (shadow == nullptr) {
-        return error(absl::StrCat("no shadow policy '", options.target.shadow_spec, "'"));
+        return error(absl::StrCat("no shadow policy ", Quote(options.target.shadow_spec)));
       }
     }
     bool renormalized = false;

@@ -8,6 +8,7 @@
 #include "Eigen/Dense"
 #include "absl/strings/str_cat.h"
 #include "bandits/ope.h"
+#include "proto/names.h"
 #include "proto/random.h"
 
 namespace recbandit::bandits {
@@ -143,7 +144,7 @@ absl::StatusOr<RewardPredictions> FitRewardModel(const LoggedRounds& rounds,
   const bool logistic = options.kind == "logistic";
   if (!logistic && options.kind != "ridge") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unknown reward model '", options.kind, "' (expected ridge or logistic)"));
+        "unknown reward model ", Quote(options.kind), " (expected ridge or logistic)"));
   }
   if (static_cast<int64_t>(rounds.target_row.size()) != n) {
     return absl::InvalidArgumentError(

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bandits/policy_internal.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::bandits {
@@ -113,7 +114,7 @@ absl::StatusOr<PolicySpec> ParsePolicySpec(absl::string_view spec) {
       absl::StripAsciiWhitespace(spec.substr(0, colon));
   if (!IsName(family)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "policy spec '", spec, "': the family must be a non-empty name like "
+        "policy spec ", Quote(spec), ": the family must be a non-empty name like "
         "'epsilon_greedy' (syntax family[:key=value[,key=value...]])"));
   }
   out.family = std::string(family);
@@ -124,19 +125,19 @@ absl::StatusOr<PolicySpec> ParsePolicySpec(absl::string_view spec) {
     const size_t eq = token.find('=');
     if (eq == absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "policy spec '", spec, "': parameter '", token, "' is not key=value"));
+          "policy spec ", Quote(spec), ": parameter ", Quote(token), " is not key=value"));
     }
     const absl::string_view key = absl::StripAsciiWhitespace(token.substr(0, eq));
     const absl::string_view value = absl::StripAsciiWhitespace(token.substr(eq + 1));
     if (!IsName(key) || value.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "policy spec '", spec, "': parameter '", token,
+          "policy spec ", Quote(spec), ": parameter '", token,
           "' needs a key (letters, digits, _) and a non-empty value"));
     }
     for (const auto& [k, v] : out.params) {
       if (k == key) {
         return absl::InvalidArgumentError(
-            absl::StrCat("policy spec '", spec, "': parameter '", key, "' is repeated"));
+            absl::StrCat("policy spec ", Quote(spec), ": parameter ", Quote(key), " is repeated"));
       }
     }
     out.params.emplace_back(std::string(key), std::string(value));
@@ -152,14 +153,14 @@ absl::StatusOr<std::vector<std::string>> ParsePolicySpecList(absl::string_view l
     token = absl::StripAsciiWhitespace(token);
     if (token.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("policy list '", list, "' has an empty entry"));
+          absl::StrCat("policy list ", Quote(list), " has an empty entry"));
     }
     const bool has_colon = token.find(':') != absl::string_view::npos;
     const bool has_eq = token.find('=') != absl::string_view::npos;
     if (!has_colon && has_eq) {
       if (specs.empty()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "policy list '", list, "': '", token, "' is a parameter with no policy before it"));
+            "policy list ", Quote(list), ": ", Quote(token), " is a parameter with no policy before it"));
       }
       std::string& last = specs.back();
       absl::StrAppend(&last, last.find(':') == std::string::npos ? ":" : ",", token);

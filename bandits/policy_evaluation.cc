@@ -14,6 +14,7 @@
 #include "bandits/ope.h"
 #include "bandits/ope_input.h"
 #include "bandits/policy.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::bandits {
@@ -32,13 +33,13 @@ absl::StatusOr<std::unique_ptr<Policy>> SnapshotPolicy(const EventLog& log,
                    log.LatestSnapshot(config.name(), variant));
   if (!snap.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "no policy snapshot of variant '", variant, "' in experiment '", config.name(),
+        "no policy snapshot of variant ", Quote(variant), " in experiment '", config.name(),
         "' yet (one is written every snapshot_every_rewards learned rewards and at shutdown)"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Policy> policy, CreatePolicy(snap->policy_spec(), options));
   PolicyState state;
   if (!state.ParseFromString(snap->state())) {
-    return absl::DataLossError(absl::StrCat("snapshot of variant '", variant, "' version ",
+    return absl::DataLossError(absl::StrCat("snapshot of variant ", Quote(variant), " version ",
                                             snap->version(), " does not parse"));
   }
   RETURN_IF_ERROR(policy->Restore(state));
@@ -78,7 +79,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
   const std::vector<std::string>& known = KnownEstimators();
   for (const std::string& name : options.estimators) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown estimator '", name, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown estimator ", Quote(name)));
     }
   }
   options.clip = request.clip();
@@ -110,7 +111,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
       for (const Variant& v : config.variants()) known |= v.name() == variant;
       if (!known) {
         return absl::NotFoundError(absl::StrCat("experiment '", config.name(),
-                                                "' has no variant '", variant, "'"));
+                                                "' has no variant ", Quote(variant)));
       }
       ASSIGN_OR_RETURN(policy,
                        SnapshotPolicy(log, config, variant, policy_options, &description));
@@ -118,7 +119,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
       absl::StatusOr<std::unique_ptr<Policy>> fresh = CreatePolicy(target, policy_options);
       if (!fresh.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "target '", target, "' is not uniform, shadow:<spec>, snapshot[:<variant>] or a "
+            "target ", Quote(target), " is not uniform, shadow:<spec>, snapshot[:<variant>] or a "
             "valid policy spec: ", fresh.status().message()));
       }
       policy = *std::move(fresh);
@@ -136,7 +137,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
   ASSIGN_OR_RETURN(LoggedData data, ReadLoggedData(log, config.name(), range));
   if (data.decisions.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "experiment '", config.name(), "' has no logged decisions in the time range"));
+        "experiment ", Quote(config.name()), " has no logged decisions in the time range"));
   }
   const std::string source = absl::StrCat("event log (experiment ", config.name(), ")");
   ASSIGN_OR_RETURN(ExportRounds rounds, RoundsFromLoggedData(data, read, source));

@@ -13,6 +13,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
 
@@ -122,7 +123,7 @@ absl::StatusOr<IdMap> ParseIds(const std::string& dir, const std::string& name,
     const int32_t before = ids.size();
     ids.GetOrAdd(line);
     if (ids.size() == before) {
-      return DataLoss(dir, name, absl::StrCat("duplicate id '", ToAbsl(line), "' on line ", line_no));
+      return DataLoss(dir, name, absl::StrCat("duplicate id ", Quote(ToAbsl(line)), " on line ", line_no));
     }
     start = end + 1;
   }

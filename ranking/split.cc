@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "proto/names.h"
 #include "proto/random.h"
 
 namespace recbandit::ranking {
@@ -15,7 +16,7 @@ absl::StatusOr<SplitScheme> ParseSplitScheme(const std::string& name) {
   if (name == "leave_last_out") return SplitScheme::kLeaveLastOut;
   if (name == "user_holdout") return SplitScheme::kUserHoldout;
   return absl::InvalidArgumentError(absl::StrCat(
-      "--scheme must be random, leave_last_out or user_holdout, got '", name, "'"));
+      "--scheme must be random, leave_last_out or user_holdout, got ", Quote(name)));
 }
 
 absl::StatusOr<SplitResult> SplitInteractions(const InteractionLog& log,

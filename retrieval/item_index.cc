@@ -24,9 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
 #include "retrieval/hnsw_search.h"
+#include "retrieval/index_factory.h"
 #include "retrieval/scan.h"
 
 namespace recbandit::retrieval {
@@ -382,20 +384,28 @@ absl::Status CheckVectors(absl::Span<const float> vectors, int32_t dim) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim) {
-  if (factory == "Exact") return absl::OkStatus();
-  if (factory.empty()) return absl::InvalidArgumentError("empty index factory string");
-  if (dim < 1) return absl::InvalidArgumentError(absl::StrCat("dim must be >= 1, got ", dim));
-  try {
-    std::unique_ptr<faiss::Index> index(
-        faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
-  } catch (const std::exception& e) {
+absl::Status CheckBuildOptions(const IndexBuildOptions& o) {
+  const auto in = [](int64_t v, int64_t lo, int64_t hi) { return v >= lo && v <= hi; };
+  if (!in(o.hnsw_ef_construction, 1, kMaxBeam) || !in(o.hnsw_ef_search, 1, kMaxBeam)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HNSW efConstruction and efSearch must be in [1, ", kMaxBeam, "], got ",
+        o.hnsw_ef_construction, " and ", o.hnsw_ef_search));
+  }
+  if (!in(o.ivf_nprobe, 1, kMaxIvfLists)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("bad index factory string '", factory, "': ", e.what()));
+        absl::StrCat("IVF nprobe must be in [1, ", kMaxIvfLists, "], got ", o.ivf_nprobe));
+  }
+  if (!in(o.threads, 0, 256)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("index build threads must be in [1, 256], got ", o.threads));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim, int64_t items) {
+  return ParseIndexFactory(factory, dim, items).status();
 }
 
 absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
@@ -407,12 +417,14 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
     return std::unique_ptr<ItemIndex>(new ExactItemIndex(
         std::vector<float>(vectors.begin(), vectors.end()), dim));
   }
-  if (factory.empty()) return absl::InvalidArgumentError("empty index factory string");
+  // No string outside the grammar reaches FAISS: its asserts abort.
+  RETURN_IF_ERROR(ValidateIndexFactory(factory, dim, n));
+  RETURN_IF_ERROR(CheckBuildOptions(options));
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
   } catch (const std::exception& e) {
-    return FaissError(absl::StrCat("bad index factory string '", factory, "'"), e);
+    return FaissError(absl::StrCat("bad index factory string ", Quote(factory)), e);
   }
   const int threads = std::max(1, options.threads);
   omp_set_num_threads(threads);
@@ -423,12 +435,6 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
     }
     faiss::IndexIVF* ivf = faiss::ivflib::try_extract_index_ivf(index.get());
     if (ivf != nullptr) {
-      if (static_cast<int64_t>(ivf->nlist) > n) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "index '%s' has %d IVF lists but only %d items: use at most %d lists "
-            "(about sqrt(items) is typical)",
-            factory, ivf->nlist, n, n));
-      }
       ivf->nprobe = std::min<size_t>(options.ivf_nprobe, ivf->nlist);
       ivf->cp.seed = static_cast<int>(options.seed);
       ivf->cp.verbose = false;
@@ -437,7 +443,7 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
     index->add(n, vectors.data());
   } catch (const std::exception& e) {
     omp_set_num_threads(1);
-    return FaissError(absl::StrCat("cannot build index '", factory, "'"), e);
+    return FaissError(absl::StrCat("cannot build index ", Quote(factory)), e);
   }
   omp_set_num_threads(1);
   return std::unique_ptr<ItemIndex>(new FaissItemIndex(factory, std::move(index)));

@@ -73,14 +73,16 @@ class ItemIndex {
 };
 
 // Returns OK when `factory` names an index kind BuildItemIndex can build for
-// vectors of `dim` ("Exact" or a FAISS index_factory string), without
-// building it; INVALID_ARGUMENT with FAISS's reason otherwise.
-absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim);
+// vectors of `dim` (and, when items > 0, for `items` of them), without
+// building it: the grammar and bounds of ParseIndexFactory
+// (retrieval/index_factory.h). INVALID_ARGUMENT naming the part otherwise.
+absl::Status ValidateIndexFactory(const std::string& factory, int32_t dim, int64_t items = 0);
 
 // Returns an index of kind `factory` over `vectors` (n x dim, row-major),
-// trained when the kind needs it. INVALID_ARGUMENT for an unknown or
-// unsuitable factory string (e.g. more IVF lists than items), with FAISS's
-// message.
+// trained when the kind needs it. INVALID_ARGUMENT for a factory string
+// ValidateIndexFactory refuses for these vectors (e.g. more IVF lists than
+// items) or options out of bounds (beams in [1, 4096], nprobe in [1, 65536],
+// threads in [1, 256]).
 absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
     const std::string& factory, absl::Span<const float> vectors, int32_t dim,
     const IndexBuildOptions& options);

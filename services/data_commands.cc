@@ -4,6 +4,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "ranking/interactions.h"
@@ -63,7 +64,7 @@ absl::StatusOr<ranking::LoadOptions> LoadOptionsFromFlags() {
     options.header = ranking::LoadOptions::Header::kNo;
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("--header must be auto, yes or no, got '", header, "'"));
+        absl::StrCat("--header must be auto, yes or no, got ", Quote(header)));
   }
   return options;
 }

@@ -20,6 +20,7 @@
 #include "proto/experiments.grpc.pb.h"
 #include "proto/file_util.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/random.h"
 #include "proto/recommender.grpc.pb.h"
 #include "proto/reports.pb.h"
@@ -172,13 +173,13 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   if (target == "uniform") target = "127.0.0.1:50051";  // the flag's ope default: unset here
   if (target.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--target must be host:port, got '", target, "'"));
+        absl::StrCat("--target must be host:port, got ", Quote(target)));
   }
   LoadSpec spec;
   spec.rpc = absl::GetFlag(FLAGS_rpc);
   if (spec.rpc != "recommend" && spec.rpc != "decide" && spec.rpc != "mixed") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--rpc must be recommend, decide or mixed, got '", spec.rpc, "'"));
+        absl::StrCat("--rpc must be recommend, decide or mixed, got ", Quote(spec.rpc)));
   }
   const int32_t concurrency = absl::GetFlag(FLAGS_concurrency);
   if (concurrency < 1 || concurrency > 10000) {
@@ -238,7 +239,7 @@ absl::Status RunLoadtest(const CommandArgs& args) {
     grpc::Status s = stub->GetExperiment(&ctx, request, &config);
     if (!s.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                          absl::StrCat("GetExperiment '", spec.experiment, "' on ", target, ": ",
+                          absl::StrCat("GetExperiment ", Quote(spec.experiment), " on ", target, ": ",
                                        s.error_message()));
     }
     spec.context_dim = config.context_dim();

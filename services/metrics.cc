@@ -1,14 +1,15 @@
-// ServerMetrics over prometheus-cpp (counters, gauges, histograms, Exposer).
+// ServerMetrics over prometheus-cpp's core (counters, gauges, histograms,
+// the text serializer) and cpp-httplib (the HTTP endpoint).
 #include "services/metrics.h"
 
+#include <httplib.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
-#include <exception>
 
 #include "absl/strings/str_cat.h"
 
@@ -69,21 +70,49 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   return m;
 }
 
-ServerMetrics::~ServerMetrics() = default;
+ServerMetrics::~ServerMetrics() {
+  if (http_ != nullptr) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+}
+
+std::string ServerMetrics::Scrape() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
 
 absl::Status ServerMetrics::Serve(const std::string& host, int port) {
-  const std::string address =
-      absl::StrCat(host.find(':') != std::string::npos ? "[" + host + "]" : host, ":", port);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
-    exposer_->RegisterCollectable(registry_);
-    const std::vector<int> ports = exposer_->GetListeningPorts();
-    port_ = ports.empty() ? 0 : ports[0];
-  } catch (const std::exception& e) {
-    exposer_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  if (http_ != nullptr) return absl::FailedPreconditionError("metrics are already served");
+  auto http = std::make_unique<httplib::Server>();
+  // Every request is answered here, before httplib's own routing: one place
+  // decides each method and path.
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path != "/metrics") {
+      res.status = 404;
+      res.set_content("not found: the metrics are at /metrics\n", "text/plain");
+    } else if (req.method != "GET" && req.method != "HEAD") {
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_content("method not allowed: use GET /metrics\n", "text/plain");
+    } else {
+      res.status = 200;
+      res.set_content(Scrape(), "text/plain; version=0.0.4; charset=utf-8");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Slow or idle clients cannot hold the endpoint's threads for long.
+  http->set_read_timeout(5, 0);
+  http->set_write_timeout(5, 0);
+  http->set_keep_alive_max_count(100);
+  http->set_payload_max_length(64 * 1024);
+  const bool bound = port == 0 ? (port_ = http->bind_to_any_port(host)) > 0
+                               : http->bind_to_port(host, port);
+  if (!bound) {
+    port_ = 0;
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", host, ":", port,
+                                               ": the address is in use or not local"));
   }
+  if (port != 0) port_ = port;
+  http_ = std::move(http);
+  http_thread_ = std::thread([server = http_.get()] { server->listen_after_bind(); });
   return absl::OkStatus();
 }
 

@@ -1,21 +1,27 @@
 // ServerMetrics: the server's Prometheus metrics (requests, errors and latency
 // per rpc, active model versions, event-log write latency, training jobs),
-// served over HTTP by prometheus-cpp at /metrics.
+// kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
+// (every other method or path gets 404/405; never civetweb's 404 path,
+// which crashes the process: prometheus-cpp #739).
 #ifndef RECBANDIT_SERVICES_METRICS_H_
 #define RECBANDIT_SERVICES_METRICS_H_
 
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
+namespace httplib {
+class Server;
+}  // namespace httplib
+
 namespace prometheus {
 class Counter;
-class Exposer;
 class Gauge;
 class Histogram;
 class Registry;
@@ -37,9 +43,13 @@ class ServerMetrics {
       const std::vector<std::string>& rpcs);
   ~ServerMetrics();
 
-  // Starts the HTTP endpoint (GET /metrics) on host:port (0 = a free port).
-  // UNAVAILABLE when it cannot bind.
+  // Starts the HTTP endpoint on host:port (0 = a free port): GET and HEAD
+  // /metrics answer 200 with the text exposition format; another method on
+  // /metrics answers 405 (Allow: GET, HEAD), any other path 404, a malformed
+  // request 400. UNAVAILABLE when it cannot bind.
   absl::Status Serve(const std::string& host, int port);
+  // Returns the text exposition of every metric (what GET /metrics serves).
+  std::string Scrape() const;
   // Returns the bound HTTP port (0 when not serving).
   int port() const { return port_; }
 
@@ -56,7 +66,8 @@ class ServerMetrics {
   ServerMetrics() = default;
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread http_thread_;
   int port_ = 0;
   std::vector<std::string> rpcs_;
   std::vector<prometheus::Counter*> requests_;

@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "bandits/experiment.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::services {
@@ -93,7 +94,7 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ModelStore::Get(
         "no model is active: train one (Train) or activate a stored version (ActivateModel)");
   }
   auto it = slots_.find(key);
-  if (it == slots_.end()) return absl::NotFoundError(absl::StrCat("unknown model '", key, "'"));
+  if (it == slots_.end()) return absl::NotFoundError(absl::StrCat("unknown model ", Quote(key)));
   return it->second->Get();
 }
 
@@ -112,7 +113,7 @@ absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name)
   for (const std::string& n : names) {
     std::vector<int64_t> versions = Versions(n);
     if (!name.empty() && versions.empty()) {
-      return absl::NotFoundError(absl::StrCat("unknown model '", n, "'"));
+      return absl::NotFoundError(absl::StrCat("unknown model ", Quote(n)));
     }
     int64_t active = -1;
     {
@@ -139,7 +140,7 @@ absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name)
 
 absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t version,
                                                bool make_default) {
-  RETURN_IF_ERROR(bandits::ValidateName(name, "model_name"));
+  RETURN_IF_ERROR(ValidateName(name, "model_name"));
   absl::MutexLock activation(&activate_mu_);
   if (version < 0) {
     return absl::InvalidArgumentError(
@@ -147,12 +148,12 @@ absl::StatusOr<ModelInfo> ModelStore::Activate(const std::string& name, int64_t 
   }
   if (version == 0) {
     const std::vector<int64_t> versions = Versions(name);
-    if (versions.empty()) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+    if (versions.empty()) return absl::NotFoundError(absl::StrCat("unknown model ", Quote(name)));
     version = versions.back();
   }
   const std::string dir = VersionDir(name, version);
   if (!PathExists(dir)) {
-    return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+    return absl::NotFoundError(absl::StrCat("model ", Quote(name), " has no version ", version));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                    ServingModel::Load(dir, "Exact", name, version));

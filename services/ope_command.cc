@@ -22,6 +22,7 @@
 #include "bandits/policy.h"
 #include "bandits/policy_evaluation.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -51,7 +52,7 @@ absl::StatusOr<LoggedRounds> ObdInput(const std::string& path, const std::string
     pmfs = bandits::UniformPositionPmfs(log.num_items, log.num_positions);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "unknown target '", target, "' for --obd (use --target=uniform, "
+        "unknown target ", Quote(target), " for --obd (use --target=uniform, "
         "--target_pmf=<csv> or --target_pmf_from=<other OBD csv>)"));
   }
   return bandits::ObdRounds(log, pmfs);
@@ -91,7 +92,7 @@ absl::StatusOr<bandits::ExportRounds> PolicyTargetRounds(const std::string& targ
     }
     if (!absl::EndsWith(input, ".csv") && !absl::EndsWith(input, ".jsonl")) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--input must end in .csv or .jsonl, got '", input, "'"));
+          absl::StrCat("--input must end in .csv or .jsonl, got ", Quote(input)));
     }
     ASSIGN_OR_RETURN(data, bandits::ReadLoggedDataFromFile(input));
     if (data.decisions.empty()) return absl::InvalidArgumentError(input + ": no decisions");
@@ -227,7 +228,7 @@ absl::Status RunOpe(const CommandArgs& args) {
       read.target.kind = ExportTarget::Kind::kPolicy;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
-          "unknown target '", target, "' (use uniform, shadow:<spec>, snapshot[:<variant>], "
+          "unknown target ", Quote(target), " (use uniform, shadow:<spec>, snapshot[:<variant>], "
           "a policy spec such as epsilon_greedy:epsilon=0.1, or --target_pmf=<csv>)"));
     }
     bandits::ExportRounds er;
@@ -245,7 +246,7 @@ absl::Status RunOpe(const CommandArgs& args) {
       header.set_input_kind("jsonl");
     } else if (!input.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--input must end in .csv or .jsonl, got '", input, "'"));
+          absl::StrCat("--input must end in .csv or .jsonl, got ", Quote(input)));
     } else {
       const std::string experiment = absl::GetFlag(FLAGS_experiment);
       if (experiment.empty()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -93,7 +94,7 @@ absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::strin
   const std::string format = absl::GetFlag(FLAGS_format);
   if (format != "jsonl" && format != "csv") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--format must be jsonl or csv, got '", format, "'"));
+        absl::StrCat("--format must be jsonl or csv, got ", Quote(format)));
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving, ServingModel::Load(model_dir));
   const ranking::FactorModel& model = serving->model();

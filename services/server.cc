@@ -30,6 +30,7 @@
 #include "proto/experiments.grpc.pb.h"
 #include "proto/file_util.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/recommender.grpc.pb.h"
 #include "proto/status_macros.h"
 #include "services/metrics.h"
@@ -79,9 +80,11 @@ const std::vector<std::string>& RpcNames() {
 }
 
 // The one place a Status becomes a grpc::Status (the canonical codes agree).
+// The message is bounded and valid UTF-8 whatever input it quotes, so a
+// client sees the real code, never a metadata-size or decoding error.
 grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), BoundedMessage(s.message()));
 }
 
 // Compares without an early exit, so timing does not reveal a token prefix.
@@ -124,7 +127,7 @@ void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& st
   AppendJsonString(&line, ctx.peer());
   if (!status.ok()) {
     line.append(",\"message\":");
-    AppendJsonString(&line, std::string(status.message()));
+    AppendJsonString(&line, BoundedMessage(status.message()));
   }
   line.append("}\n");
   std::fputs(line.c_str(), stderr);
@@ -373,7 +376,7 @@ class RecommenderService final : public RecommenderBase {
       absl::flat_hash_set<absl::string_view> distinct;
       for (const std::string& item : request->items()) {
         if (!distinct.insert(item).second) {
-          return absl::InvalidArgumentError(absl::StrCat("items has '", item, "' twice"));
+          return absl::InvalidArgumentError(absl::StrCat("items has ", Quote(item), " twice"));
         }
       }
       ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,

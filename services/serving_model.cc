@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit::services {
@@ -204,7 +205,7 @@ absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item,
     return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
   }
   const int32_t i = model_.items().Find(item);
-  if (i < 0) return absl::NotFoundError(absl::StrCat("unknown item '", item, "'"));
+  if (i < 0) return absl::NotFoundError(absl::StrCat("unknown item ", Quote(item)));
   absl::Span<const float> v = model_.ItemVector(i);
   const std::vector<int32_t> exclude = {i};
   retrieval::SearchResult found;

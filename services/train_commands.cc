@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
 #include "proto/json.h"
+#include "proto/names.h"
 #include "proto/progress.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
@@ -24,6 +25,7 @@
 #include "ranking/metrics.h"
 #include "ranking/popularity.h"
 #include "ranking/topk.h"
+#include "retrieval/item_index.h"
 #include "services/cli.h"
 #include "services/serving_model.h"
 #include "services/flags.h"
@@ -88,7 +90,7 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
       o.solver = ranking::AlsOptions::Solver::kCholesky;
     } else if (solver != "cg") {
       return absl::InvalidArgumentError(
-          absl::StrCat("--solver must be cg or cholesky, got '", solver, "'"));
+          absl::StrCat("--solver must be cg or cholesky, got ", Quote(solver)));
     }
     o.cg_steps = absl::GetFlag(FLAGS_cg_steps);
     o.scale_regularization = absl::GetFlag(FLAGS_scale_regularization);
@@ -109,7 +111,7 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
       o.negative_sampling = ranking::BprOptions::Negatives::kPopularity;
     } else if (negatives != "uniform") {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--negative_sampling must be uniform or popularity, got '", negatives, "'"));
+          "--negative_sampling must be uniform or popularity, got ", Quote(negatives)));
     }
     o.item_bias = absl::GetFlag(FLAGS_item_bias);
     o.compute_loss = absl::GetFlag(FLAGS_compute_loss);
@@ -118,7 +120,7 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     RETURN_IF_ERROR(ranking::ValidateBprOptions(o));
     return ranking::BprOptionsToParams(o);
   }
-  return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got '", algo, "'"));
+  return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
 }
 
 int32_t Iterations(const TrainParams& p) {
@@ -252,6 +254,13 @@ absl::Status RunTrain(const CommandArgs& args) {
                    LoadNonEmpty("input", absl::GetFlag(FLAGS_input)));
   const ranking::Interactions data = ranking::Interactions::FromLog(log);
   log = ranking::InteractionLog();  // release the raw rows
+  const std::string index_factory = absl::GetFlag(FLAGS_index);
+  if (!index_factory.empty()) {  // before training, not after it
+    const int32_t factors =
+        params.algo() == ALS ? params.als().factors() : params.bpr().factors();
+    absl::Status index = retrieval::ValidateIndexFactory(index_factory, factors, data.num_items());
+    if (!index.ok()) return absl::InvalidArgumentError(absl::StrCat("--index: ", index.message()));
+  }
 
   std::unique_ptr<ranking::FactorState> resume;
   if (absl::GetFlag(FLAGS_resume)) {
@@ -314,7 +323,6 @@ absl::Status RunTrain(const CommandArgs& args) {
     ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
   }
   RETURN_IF_ERROR(model.Save(out));
-  const std::string index_factory = absl::GetFlag(FLAGS_index);
   if (!index_factory.empty()) {
     RETURN_IF_ERROR(BuildModelIndex(out, index_factory, params.threads(), nullptr));
     report.set_index_factory(index_factory);

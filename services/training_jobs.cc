@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "bandits/experiment.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 #include "ranking/als.h"
 #include "ranking/bpr.h"
@@ -41,7 +42,7 @@ absl::Status ValidateParams(const TrainParams& params) {
       if (!params.als().solver().empty() && params.als().solver() != "cg" &&
           params.als().solver() != "cholesky") {
         return absl::InvalidArgumentError(absl::StrCat(
-            "params.als.solver must be cg or cholesky, got '", params.als().solver(), "'"));
+            "params.als.solver must be cg or cholesky, got ", Quote(params.als().solver())));
       }
       return ranking::ValidateAlsOptions(ranking::AlsOptionsFromParams(params));
     case BPR:
@@ -88,17 +89,17 @@ absl::StatusOr<std::string> ResolveDataPath(const std::string& data_dir,
   const fs::path root = fs::weakly_canonical(fs::absolute(data_dir, ec), ec);
   if (ec || root.empty()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot resolve the data directory '", data_dir, "': ", ec.message()));
+        absl::StrCat("cannot resolve the data directory ", Quote(data_dir), ": ", ec.message()));
   }
   fs::path p(path);
   if (p.is_relative()) p = root / p;
   const fs::path resolved = fs::weakly_canonical(p, ec);
   if (ec || !IsWithin(resolved, root)) {
     return absl::PermissionDeniedError(absl::StrCat(
-        field, " '", path, "' is outside the server's data directory ", root.string()));
+        field, " ", Quote(path), " is outside the server's data directory ", root.string()));
   }
   if (!fs::exists(resolved, ec)) {
-    return absl::NotFoundError(absl::StrCat(field, " '", path, "' does not exist"));
+    return absl::NotFoundError(absl::StrCat(field, " ", Quote(path), " does not exist"));
   }
   return resolved.string();
 }
@@ -123,7 +124,7 @@ void TrainingJobs::Shutdown() {
 }
 
 absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
-  RETURN_IF_ERROR(bandits::ValidateName(request.model_name(), "model_name"));
+  RETURN_IF_ERROR(ValidateName(request.model_name(), "model_name"));
   RETURN_IF_ERROR(ValidateParams(request.params()));
   if (!request.params().index_factory().empty()) {
     absl::Status index = retrieval::ValidateIndexFactory(request.params().index_factory(),
@@ -168,7 +169,7 @@ absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
 absl::StatusOr<Job> TrainingJobs::Get(const std::string& job_id) const {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job '", job_id, "'"));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job ", Quote(job_id)));
   return it->second->job;
 }
 
@@ -176,7 +177,7 @@ absl::StatusOr<Job> TrainingJobs::WaitForChange(const std::string& job_id, int64
                                                 absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job '", job_id, "'"));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job ", Quote(job_id)));
   const std::shared_ptr<const Entry> entry = it->second;
   const int64_t seen = *revision;
   auto changed = [&entry, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -190,7 +191,7 @@ absl::StatusOr<Job> TrainingJobs::WaitForChange(const std::string& job_id, int64
 absl::StatusOr<Job> TrainingJobs::Cancel(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job '", job_id, "'"));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("unknown job ", Quote(job_id)));
   Entry* entry = it->second.get();
   if (IsTerminal(entry->job.state())) return entry->job;
   entry->cancel = true;
@@ -311,6 +312,13 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
   }
   const ranking::Interactions data = ranking::Interactions::FromLog(log);
   log = ranking::InteractionLog();
+  if (!params.index_factory().empty()) {  // the item count is known now: fail before training
+    absl::Status index = retrieval::ValidateIndexFactory(params.index_factory(), Factors(params),
+                                                         data.num_items());
+    if (!index.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("params.index_factory: ", index.message()));
+    }
+  }
 
   TrainReport report;
   double iteration_seconds = 0;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -240,6 +241,34 @@ TEST(EventLogTest, RewardErrors) {
   EXPECT_THAT(log->AddReward(MakeConfig("exp", SUM, 0), "e", std::nan(""), next),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("finite")));
   EXPECT_THAT(log->GetRewards("e"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(EventLogTest, ARewardThatWouldOverflowTheSumIsRefusedAndChangesNothing) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
+  ASSERT_OK(log->AppendDecision(MakeDecision("exp", "e", 5)));
+  int64_t seq = 0;
+  auto next = [&] { return ++seq; };
+  const ExperimentConfig config = MakeConfig("exp", SUM, 0);
+  // Out-of-range single values, NaN and infinities never reach storage.
+  for (double bad : {1e308, -1e308, kMaxAbsReward * 2, std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    EXPECT_THAT(log->AddReward(config, "e", bad, next),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("within")))
+        << bad;
+  }
+  EXPECT_THAT(log->GetRewards("e"), StatusIs(absl::StatusCode::kNotFound));
+  // The largest value is accepted once; a second one would push the SUM
+  // past the bound: refused, and the stored record and journal are as before.
+  ASSERT_OK(log->AddReward(config, "e", kMaxAbsReward, next).status());
+  EXPECT_THAT(log->AddReward(config, "e", kMaxAbsReward, next),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("aggregated")));
+  ASSERT_OK_AND_ASSIGN(RewardRecord record, log->GetRewards("e"));
+  EXPECT_EQ(record.rewards_size(), 1);
+  EXPECT_EQ(record.aggregated(), kMaxAbsReward);
+  EXPECT_EQ(seq, 1);  // no journal entry was allocated for the refused one
+  // A reward that brings the sum back is fine.
+  ASSERT_OK_AND_ASSIGN(RewardOutcome back, log->AddReward(config, "e", -1, next));
+  EXPECT_EQ(back.record.aggregated(), kMaxAbsReward - 1);
 }
 
 // Overwrites the value of `key` in column family `cf` with garbage, through

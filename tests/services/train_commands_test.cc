@@ -144,6 +144,20 @@ TEST_F(TrainCommandTest, BadInputGivesOneLineErrors) {
       {{"evaluate", "--model=" + dir_.File("nope"), "--train=" + train_, "--test=" + test_},
        "no such model directory"},
       {{"recommend", "--model=" + dir_.File("nope"), "--user=u1"}, "no such model"},
+      // Index strings that abort FAISS or exhaust the machine: refused before
+      // training, with the bound (the process exits cleanly, not by a signal).
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=HNSW0"},
+       "--index: index factory 'HNSW0': HNSW's M must be in [4, 128], got 0"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=IVF0,Flat"},
+       "IVF's nlist must be in [1, 65536], got 0"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=IVF99999,Flat"},
+       "IVF's nlist must be in [1, 65536], got 99999"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=IVF500,Flat"},
+       "500 IVF lists but only "},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=HNSW100000"},
+       "HNSW's M must be in [4, 128], got 100000"},
+      {{"train", "--input=" + train_, "--out=" + dir_.File("x"), "--index=IVF8,PQ3"},
+       "PQ's m must divide the dimension 64, got 3"},
   };
   for (const Case& c : cases) {
     CommandResult r = RunRecbandit(c.args);

@@ -153,9 +153,14 @@ TEST_F(TrainingJobsTest, AFailedIndexBuildLeavesNoVersionAndTheDefaultStays) {
   auto jobs = MakeJobs();
   ASSERT_OK_AND_ASSIGN(Job first, jobs->Submit(Request("movies", 1)));
   ASSERT_EQ(WatchToEnd(*jobs, first.job_id()).back().state(), JOB_STATE_SUCCEEDED);
-  // A valid factory string that cannot be built here: more IVF lists than items.
+  // Past the grammar's bound: refused at Submit, nothing queued.
   TrainRequest r = Request("other", 1);
   r.mutable_params()->set_index_factory("IVF100000,Flat");
+  EXPECT_THAT(jobs->Submit(r), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("nlist must be in [1, 65536]")));
+  // A valid factory string that cannot be built here: more IVF lists than
+  // items, known once the job has read the data (it fails before training).
+  r.mutable_params()->set_index_factory("IVF60000,Flat");
   ASSERT_OK_AND_ASSIGN(Job broken, jobs->Submit(r));
   const Job failed = WatchToEnd(*jobs, broken.job_id()).back();
   EXPECT_EQ(failed.state(), JOB_STATE_FAILED);
