@@ -332,8 +332,8 @@ std::vector<ExperimentConfig> ExperimentManager::ListExperiments() const {
 
 // ------------------------------------------------------------------ decide
 
-void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, double floor,
-               uint64_t seed, std::vector<int32_t>* slate, std::vector<double>* propensities,
+void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, uint64_t seed,
+               std::vector<int32_t>* slate, std::vector<double>* propensities,
                std::vector<double>* first_pmf) {
   const int32_t n = static_cast<int32_t>(policy_pmf.size());
   slate->clear();
@@ -350,17 +350,12 @@ void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight,
       mass += policy_pmf[i];
       if (best < 0) best = i;
     }
-    const double f = std::min(floor, 1.0 / remaining);
-    const double mix = floor > 0 ? remaining * f : 0.0;
+    // The policy's pmf over the remaining candidates (its exploration floor
+    // included), renormalised; then the model's best keeps 1 - weight of it.
     for (int32_t i = 0; i < n; ++i) {
-      if (taken[i]) {
-        q[i] = 0;
-        continue;
-      }
-      const double explore = mass > 0 ? policy_pmf[i] / mass : 1.0 / remaining;
-      const double p = weight * explore + (i == best ? 1 - weight : 0.0);
-      q[i] = floor > 0 ? (1 - mix) * p + f : p;
+      q[i] = taken[i] ? 0.0 : mass > 0 ? policy_pmf[i] / mass : 1.0 / remaining;
     }
+    MixTowardAction(weight, best, absl::MakeSpan(q));
     if (position == 0) first_pmf->assign(q.begin(), q.end());
     const int32_t chosen = SampleFromPmf(q, rng);
     slate->push_back(chosen);
@@ -457,9 +452,8 @@ absl::StatusOr<DecideResponse> ExperimentManager::Prepare(const DecideRequest& r
   RETURN_IF_ERROR(slot.policy->Choose(input, seed, &decision));
   if (slate != nullptr) {
     std::vector<double> first_pmf;
-    DrawSlate(decision.pmf, slate_request->slate_size, slate_request->exploration_weight,
-              e->config.exploration_floor(), seed, &slate->slate, &slate->propensities,
-              &first_pmf);
+    DrawSlate(decision.pmf, slate_request->slate_size, slate_request->exploration_weight, seed,
+              &slate->slate, &slate->propensities, &first_pmf);
     decision.pmf = std::move(first_pmf);
     decision.chosen = slate->slate[0];
   }

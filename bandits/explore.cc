@@ -69,4 +69,9 @@ void ApplyExplorationFloor(double floor, absl::Span<double> pmf) {
   for (double& p : pmf) p = (1.0 - w) * p + add;
 }
 
+void MixTowardAction(double weight, int32_t action, absl::Span<double> pmf) {
+  for (double& p : pmf) p *= weight;
+  pmf[action] += 1.0 - weight;
+}
+
 }  // namespace recbandit::bandits

@@ -39,6 +39,12 @@ void SoftmaxPmf(absl::Span<const double> scores, double tau, absl::Span<double> 
 // same distribution (uniform with probability n f). floor <= 0 is a no-op.
 void ApplyExplorationFloor(double floor, absl::Span<double> pmf);
 
+// Writes weight * pmf + (1 - weight) * [action] into `pmf`: the share
+// 1 - weight goes to `action` (a ranking's best remaining item), the share
+// `weight` is spent as `pmf` says. weight 0 gives exactly [action].
+// REQUIRES: weight in [0, 1]; 0 <= action < pmf.size().
+void MixTowardAction(double weight, int32_t action, absl::Span<double> pmf);
+
 // Returns the uniform mixture weight n * min(floor, 1/n) ApplyExplorationFloor
 // uses for `n` actions (0 when floor <= 0).
 double FloorMixWeight(double floor, int64_t n);

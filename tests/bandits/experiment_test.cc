@@ -3,6 +3,8 @@
 // learning, and restart restoring exactly what was learned.
 #include "bandits/experiment.h"
 
+#include "bandits/explore.h"
+
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -434,21 +436,45 @@ TEST(ExperimentTest, DecideAsyncRepliesOnceTheDecisionIsLogged) {
 
 // ------------------------------------------------------------------ slates
 
-TEST(DrawSlateTest, WeightZeroWithoutFloorIsTheModelOrder) {
+TEST(DrawSlateTest, WeightZeroIsTheModelOrder) {
   const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
   std::vector<int32_t> slate;
   std::vector<double> propensities, first;
-  DrawSlate(policy, 3, /*weight=*/0, /*floor=*/0, /*seed=*/42, &slate, &propensities, &first);
+  DrawSlate(policy, 3, /*weight=*/0, /*seed=*/42, &slate, &propensities, &first);
   EXPECT_THAT(slate, ::testing::ElementsAre(0, 1, 2));
   EXPECT_THAT(propensities, ::testing::ElementsAre(1.0, 1.0, 1.0));
   EXPECT_THAT(first, ::testing::ElementsAre(1.0, 0.0, 0.0, 0.0));
+}
+
+// The README's own settings: a floor of 0.01 (or 0.02) over 60 candidates
+// used to make every position about half (or fully) uniform even at weight
+// 0. The floor lives inside the policy's pmf, so it is spent only within the
+// weight's share.
+TEST(DrawSlateTest, TheFloorNeverSpendsMoreThanTheWeight) {
+  for (double floor : {0.01, 0.02, 0.5}) {
+    std::vector<double> policy(60, 0.0);
+    policy[17] = 1.0;  // a policy that disagrees with the model
+    ApplyExplorationFloor(floor, absl::MakeSpan(policy));
+    for (double weight : {0.0, 0.1, 0.3}) {
+      for (uint64_t seed = 0; seed < 50; ++seed) {
+        std::vector<int32_t> slate;
+        std::vector<double> propensities, first;
+        DrawSlate(policy, 10, weight, seed, &slate, &propensities, &first);
+        EXPECT_GE(first[0], 1 - weight - 1e-12) << floor << " " << weight;
+        if (weight == 0) {
+          ASSERT_THAT(slate, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+          ASSERT_THAT(propensities, ::testing::Each(1.0));
+        }
+      }
+    }
+  }
 }
 
 TEST(DrawSlateTest, WeightOneFollowsThePolicyRenormalisedOverTheRest) {
   const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
   std::vector<int32_t> slate;
   std::vector<double> propensities, first;
-  DrawSlate(policy, 2, 1.0, 0, 7, &slate, &propensities, &first);
+  DrawSlate(policy, 2, 1.0, 7, &slate, &propensities, &first);
   EXPECT_THAT(first, ::testing::Pointwise(::testing::DoubleEq(), policy));
   ASSERT_EQ(slate.size(), 2u);
   EXPECT_NE(slate[0], slate[1]);
@@ -460,15 +486,16 @@ TEST(DrawSlateTest, WeightOneFollowsThePolicyRenormalisedOverTheRest) {
 // over many seeds each ordered slate appears with frequency equal to the
 // product of its positions' propensities (within 5 standard errors).
 TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
-  const std::vector<double> policy = {0.05, 0.5, 0.15, 0.3, 0.0};
+  std::vector<double> policy = {0.05, 0.5, 0.15, 0.3, 0.0};
+  ApplyExplorationFloor(0.05, absl::MakeSpan(policy));  // as the policy applies its floor
   constexpr int kDraws = 200000;
   std::map<std::pair<int32_t, int32_t>, int> counts;
   std::map<std::pair<int32_t, int32_t>, double> probability;
   std::vector<int32_t> slate;
   std::vector<double> propensities, first;
   for (int i = 0; i < kDraws; ++i) {
-    DrawSlate(policy, 2, /*weight=*/0.6, /*floor=*/0.05, StableHash64(absl::StrCat(i)), &slate,
-              &propensities, &first);
+    DrawSlate(policy, 2, /*weight=*/0.6, StableHash64(absl::StrCat(i)), &slate, &propensities,
+              &first);
     const auto key = std::make_pair(slate[0], slate[1]);
     ++counts[key];
     const double p = propensities[0] * propensities[1];
@@ -477,7 +504,8 @@ TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
       ASSERT_DOUBLE_EQ(it->second, p) << "a slate's propensity depends on the seed";
     }
     ASSERT_NEAR(std::accumulate(first.begin(), first.end(), 0.0), 1.0, 1e-12);
-    for (double q : first) ASSERT_GE(q, 0.05 - 1e-12);  // the floor keeps every item possible
+    // The floor keeps every item possible, within the weight's share.
+    for (double q : first) ASSERT_GE(q, 0.6 * 0.05 - 1e-12);
   }
   EXPECT_EQ(counts.size(), 20u);  // every ordered pair of 5 items, the floor makes all possible
   double total = 0;
@@ -488,6 +516,29 @@ TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
         << key.first << "," << key.second;
   }
   EXPECT_NEAR(total, 1.0, 1e-9);
+}
+
+TEST(ExperimentTest, DecideSlateAtWeightZeroKeepsTheModelOrderWhateverTheFloor) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));
+  ExperimentConfig config;
+  config.set_name("home");
+  config.set_exploration_floor(0.02);  // 60 candidates: the old code went fully uniform
+  Variant* v = config.add_variants();
+  v->set_name("eg");
+  v->set_policy_spec("epsilon_greedy:epsilon=0.2");
+  v->set_traffic_weight(1);
+  ASSERT_OK(manager->CreateExperiment(config).status());
+  for (int call = 0; call < 20; ++call) {
+    SlateRequest request;
+    request.decide.set_experiment("home");
+    for (int i = 0; i < 60; ++i) request.decide.add_actions()->set_id(absl::StrCat("i", i));
+    request.slate_size = 5;
+    request.exploration_weight = 0;
+    ASSERT_OK_AND_ASSIGN(SlateDecision slate, manager->DecideSlate(request));
+    EXPECT_THAT(slate.slate, ::testing::ElementsAre(0, 1, 2, 3, 4));
+    EXPECT_THAT(slate.propensities, ::testing::Each(1.0));
+  }
 }
 
 TEST(ExperimentTest, DecideSlateLogsTheSlateAndLearnsForTheFirstItem) {
@@ -520,11 +571,11 @@ TEST(ExperimentTest, DecideSlateLogsTheSlateAndLearnsForTheFirstItem) {
   EXPECT_EQ(logged.chosen_index(), slate.slate[0]);
   ASSERT_EQ(logged.pmf_size(), 5);
   EXPECT_NEAR(std::accumulate(logged.pmf().begin(), logged.pmf().end(), 0.0), 1.0, 1e-12);
-  // The untrained epsilon-greedy pmf is uniform (0.2 each); mixed with the
-  // model's first item at weight 0.3 and the 0.02 floor.
+  // The untrained epsilon-greedy pmf is uniform (0.2 each; the 0.02 floor
+  // is inside it), mixed with the model's first item at weight 0.3.
   for (int i = 0; i < 5; ++i) {
     const double mixed = 0.3 * 0.2 + (i == 0 ? 0.7 : 0.0);
-    EXPECT_NEAR(logged.pmf(i), (1 - 5 * 0.02) * mixed + 0.02, 1e-12) << i;
+    EXPECT_NEAR(logged.pmf(i), mixed, 1e-12) << i;
   }
   RewardRequest reward;
   reward.set_experiment("home");

@@ -92,5 +92,15 @@ TEST(ExplorationFloorTest, RaisesEveryEntryToTheFloorAndKeepsTheSum) {
   EXPECT_DOUBLE_EQ(FloorMixWeight(0.0, 2), 0.0);
 }
 
+TEST(MixTowardActionTest, GivesTheActionTheRestOfTheWeight) {
+  std::vector<double> pmf = {0.25, 0.25, 0.5};
+  MixTowardAction(0.2, 1, absl::MakeSpan(pmf));
+  EXPECT_THAT(pmf, ::testing::Pointwise(::testing::DoubleEq(),
+                                        std::vector<double>{0.05, 0.85, 0.1}));
+  std::vector<double> zero = {0.3, 0.3, 0.4};
+  MixTowardAction(0.0, 2, absl::MakeSpan(zero));
+  EXPECT_THAT(zero, ::testing::ElementsAre(0.0, 0.0, 1.0));
+}
+
 }  // namespace
 }  // namespace recbandit::bandits

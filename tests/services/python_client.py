@@ -220,15 +220,22 @@ def check_experiments(rec, exp):
     explored = rec.Recommend(rc.RecommendRequest(user="u2", k=5, experiment="homepage",
                                                  exploration_weight=0.0), timeout=TIMEOUT)
     assert explored.event_id and len(explored.items) == 5, explored
-    # Weight 0: position j keeps the model's best remaining item with
-    # probability 1 - n_j * floor + floor, any other with the floor (0.01),
-    # where n_j = 50 - j candidates remain.
-    remaining = list(order)
-    for j, item in enumerate(explored.items):
-        n = 50 - j
-        expected = 1 - n * 0.01 + 0.01 if item.item == remaining[0] else 0.01
-        assert abs(item.propensity - expected) < 1e-9, (j, item, expected)
-        remaining.remove(item.item)
+    # Weight 0 is exactly the model's order, propensity 1 per position: the
+    # floor (0.01 over 50 candidates) is spent only inside the weight.
+    assert [i.item for i in explored.items] == order[:5], (explored, order[:5])
+    assert all(i.propensity == 1.0 for i in explored.items), explored
+    # Weight 0.3: each position leaves the model's best remaining item with
+    # probability at most 0.3 (the floor included).
+    for seed in range(20):
+        some = rec.Recommend(rc.RecommendRequest(user="u2", k=5, experiment="homepage",
+                                                 exploration_weight=0.3), timeout=TIMEOUT)
+        remaining = list(order)
+        for item in some.items:
+            if item.item == remaining[0]:
+                assert item.propensity >= 0.7 - 1e-9, (item, remaining[0])
+            else:
+                assert item.propensity <= 0.3 + 1e-9, item
+            remaining.remove(item.item)
     wide = rec.Recommend(rc.RecommendRequest(user="u2", k=5, experiment="homepage",
                                              exploration_weight=1.0, event_id="rec-1"),
                          timeout=TIMEOUT)
