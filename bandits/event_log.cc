@@ -2,10 +2,15 @@
 // here, and nothing RocksDB-specific leaves this file.
 #include "bandits/event_log.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <cmath>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <set>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -22,9 +27,11 @@
 #include "proto/random.h"
 #include "proto/status_macros.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
+#include "rocksdb/wal_filter.h"
 #include "rocksdb/write_batch.h"
 
 namespace recbandit::bandits {
@@ -77,6 +84,116 @@ std::string PrefixEnd(std::string prefix) {
 }
 
 int64_t SystemNowUs() { return absl::ToUnixMicros(absl::Now()); }
+
+// Forwards RocksDB's info log to its usual LOG file and keeps what recovery
+// says it dropped ("<file>: dropping N bytes; <reason>"), so damage can be
+// named in the error and counted by a repair. Thread-safe.
+class DamageRecorder : public rocksdb::LoggerWrapper {
+ public:
+  explicit DamageRecorder(const std::shared_ptr<rocksdb::Logger>& target)
+      : rocksdb::LoggerWrapper(target.get()), target_(target) {}
+
+  using rocksdb::LoggerWrapper::Logv;
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    va_list copy;
+    va_copy(copy, ap);
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, copy);
+    va_end(copy);
+    const char* dropping = std::strstr(line, ": dropping ");
+    if (dropping != nullptr) {
+      const char* start = line;
+      if (std::strncmp(start, "(ignoring error) ", 17) == 0) start += 17;
+      absl::MutexLock lock(&mu_);
+      files_.insert(std::filesystem::path(std::string(start, dropping)).filename().string());
+      bytes_ += std::atoll(dropping + 11);
+      if (first_.empty()) first_ = line;
+    }
+    target_->Logv(level, format, ap);
+  }
+
+  std::set<std::string> files() const {
+    absl::MutexLock lock(&mu_);
+    return files_;
+  }
+  int64_t bytes() const {
+    absl::MutexLock lock(&mu_);
+    return bytes_;
+  }
+  std::string first() const {
+    absl::MutexLock lock(&mu_);
+    return first_;
+  }
+
+ private:
+  std::shared_ptr<rocksdb::Logger> target_;
+  mutable absl::Mutex mu_;
+  std::set<std::string> files_ ABSL_GUARDED_BY(mu_);
+  int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string first_ ABSL_GUARDED_BY(mu_);
+};
+
+// Records the sequence range of every WAL batch replayed at open, so a repair
+// can count the writes missing between readable records. Thread-compatible
+// (recovery calls it from one thread).
+class SequenceRecorder : public rocksdb::WalFilter {
+ public:
+  const char* Name() const override { return "recbandit-sequence-recorder"; }
+  WalProcessingOption LogRecordFound(unsigned long long, const std::string&,
+                                     const rocksdb::WriteBatch& batch, rocksdb::WriteBatch*,
+                                     bool* changed) override {
+    *changed = false;
+    const std::string& rep = batch.Data();  // fixed64 sequence, fixed32 count, records
+    if (rep.size() >= 12) {
+      uint64_t seq = 0;
+      for (int i = 7; i >= 0; --i) seq = (seq << 8) | static_cast<unsigned char>(rep[i]);
+      ranges_.emplace_back(seq, batch.Count());
+    }
+    return WalProcessingOption::kContinueProcessing;
+  }
+  // Returns the write operations missing between consecutive batches.
+  int64_t Gaps() const {
+    std::vector<std::pair<uint64_t, uint32_t>> sorted = ranges_;
+    std::sort(sorted.begin(), sorted.end());
+    int64_t missing = 0;
+    for (size_t i = 1; i < sorted.size(); ++i) {
+      const uint64_t expected = sorted[i - 1].first + sorted[i - 1].second;
+      if (sorted[i].first > expected) missing += static_cast<int64_t>(sorted[i].first - expected);
+    }
+    return missing;
+  }
+  int64_t batches() const { return static_cast<int64_t>(ranges_.size()); }
+
+ private:
+  std::vector<std::pair<uint64_t, uint32_t>> ranges_;
+};
+
+// The error for a log whose files are damaged: DATA_LOSS naming the files and
+// the way out.
+absl::Status DamageError(const std::string& path, const std::string& data_dir,
+                         const rocksdb::Status& s, const DamageRecorder& damage) {
+  std::string files;
+  for (const std::string& f : damage.files()) absl::StrAppend(&files, files.empty() ? "" : ", ", f);
+  if (!files.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "event log ", path, ": damaged write-ahead log ", files, " (", damage.bytes(),
+        " bytes unreadable: ", s.ToString(),
+        "); refusing to start rather than drop acknowledged events in silence. "
+        "`recbandit log repair --data_dir=", data_dir,
+        "` keeps a copy and drops only the damaged records"));
+  }
+  return absl::DataLossError(absl::StrCat("event log ", path, " is damaged: ", s.ToString()));
+}
+
+// True when a failed open is about the log's own files (damage), not about a
+// lock or a transient I/O error.
+bool IsDamage(const rocksdb::Status& s) {
+  if (s.IsCorruption()) return true;
+  const std::string m = s.ToString();
+  return (s.IsIOError() || s.IsPathNotFound() || s.IsNotFound()) &&
+         (m.find(".sst") != std::string::npos || m.find("MANIFEST") != std::string::npos ||
+          m.find(".log") != std::string::npos);
+}
 
 }  // namespace
 
@@ -136,8 +253,22 @@ std::string EventLog::InteractionKey(const std::string& user, int64_t timestamp_
   return key;
 }
 
+// What a repairing open needs: skip damaged records, record what was read
+// and what was dropped.
+struct EventLog::Recovery {
+  bool skip_damaged = false;
+  SequenceRecorder sequences;
+  std::shared_ptr<DamageRecorder> damage;  // set by OpenImpl
+};
+
 absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data_dir,
                                                          EventLogOptions options) {
+  return OpenImpl(data_dir, std::move(options), nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& data_dir,
+                                                             EventLogOptions options,
+                                                             Recovery* recovery) {
   if (data_dir.empty()) return absl::InvalidArgumentError("event log: --data_dir is empty");
   if (!options.now_us) options.now_us = SystemNowUs;
   const std::string path = data_dir + "/events";
@@ -145,7 +276,29 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
   if (!writer && !PathExists(path + "/CURRENT")) {
     return absl::NotFoundError(absl::StrCat("no event log at ", path));
   }
-  if (writer) RETURN_IF_ERROR(MakeDirs(data_dir));
+  if (writer) RETURN_IF_ERROR(MakeDirs(path));
+  std::string owned_secondary_dir;
+  if (options.mode == EventLogOptions::Mode::kSecondary) {
+    // A secondary skips table files it cannot open (the writer may have just
+    // deleted them) and would read a damaged log as a shorter one: a
+    // read-only open first checks every file the manifest names. Once more
+    // after a pause, in case a live writer's compaction raced with it.
+    EventLogOptions check;
+    check.mode = EventLogOptions::Mode::kReadOnly;
+    absl::Status checked = OpenImpl(data_dir, check, nullptr).status();
+    if (absl::IsDataLoss(checked)) {
+      absl::SleepFor(absl::Milliseconds(200));
+      checked = OpenImpl(data_dir, check, nullptr).status();
+    }
+    RETURN_IF_ERROR(checked);
+    if (options.secondary_dir.empty()) {
+      options.secondary_dir = absl::StrFormat(
+          "/tmp/recbandit-secondary-%d-%x", getpid(),
+          Mix64(reinterpret_cast<uintptr_t>(&options) ^ static_cast<uint64_t>(SystemNowUs())));
+      owned_secondary_dir = options.secondary_dir;
+    }
+    RETURN_IF_ERROR(MakeDirs(options.secondary_dir));
+  }
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = writer;
@@ -153,6 +306,26 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 4;
   if (options.mode == EventLogOptions::Mode::kSecondary) db_options.max_open_files = -1;
+  // A torn last record (a crash mid-write, never acknowledged) is dropped;
+  // any other damaged record fails the open instead of silently ending the
+  // replay there (RocksDB's default point-in-time recovery). A repair skips
+  // damaged records and counts them.
+  const bool skip_damaged = recovery != nullptr && recovery->skip_damaged;
+  db_options.wal_recovery_mode = skip_damaged
+                                     ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.paranoid_checks = true;
+  if (recovery != nullptr) db_options.wal_filter = &recovery->sequences;
+  // RocksDB's usual LOG file, through a recorder of what recovery drops.
+  std::shared_ptr<rocksdb::Logger> file_logger;
+  std::shared_ptr<DamageRecorder> damage;
+  const std::string log_home =
+      options.mode == EventLogOptions::Mode::kSecondary ? options.secondary_dir : path;
+  if (rocksdb::CreateLoggerFromOptions(log_home, db_options, &file_logger).ok()) {
+    damage = std::make_shared<DamageRecorder>(file_logger);
+    db_options.info_log = damage;
+  }
+  if (recovery != nullptr) recovery->damage = damage;
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -165,7 +338,6 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
-  std::string owned_secondary_dir;
   switch (options.mode) {
     case EventLogOptions::Mode::kReadWrite:
       s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
@@ -173,28 +345,92 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& data
     case EventLogOptions::Mode::kReadOnly:
       s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles, &raw);
       break;
-    case EventLogOptions::Mode::kSecondary: {
-      std::string secondary = options.secondary_dir;
-      if (secondary.empty()) {
-        secondary = absl::StrFormat("/tmp/recbandit-secondary-%d-%x", getpid(),
-                                    Mix64(reinterpret_cast<uintptr_t>(&handles) ^
-                                          static_cast<uint64_t>(SystemNowUs())));
-        owned_secondary_dir = secondary;
-      }
-      RETURN_IF_ERROR(MakeDirs(secondary));
-      s = rocksdb::DB::OpenAsSecondary(db_options, path, secondary, families, &handles, &raw);
+    case EventLogOptions::Mode::kSecondary:
+      s = rocksdb::DB::OpenAsSecondary(db_options, path, options.secondary_dir, families,
+                                       &handles, &raw);
       break;
-    }
   }
   if (!s.ok() && !owned_secondary_dir.empty()) {
     std::error_code ignored;
     std::filesystem::remove_all(owned_secondary_dir, ignored);
   }
+  if (!s.ok() && IsDamage(s)) {
+    return damage != nullptr ? DamageError(path, data_dir, s, *damage)
+                             : absl::DataLossError(absl::StrCat("event log ", path,
+                                                                " is damaged: ", s.ToString()));
+  }
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening event log ", path)));
   auto log = std::unique_ptr<EventLog>(
       new EventLog(std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
   log->owned_secondary_dir_ = std::move(owned_secondary_dir);
+  RETURN_IF_ERROR(log->CheckTableFiles(data_dir));
   return log;
+}
+
+absl::Status EventLog::CheckTableFiles(const std::string& data_dir) const {
+  // RocksDB opens a truncated table file (and, as a secondary, a missing one)
+  // without complaint and then reads nothing from it: check every live table
+  // file's size against the manifest, one stat each.
+  std::vector<rocksdb::LiveFileMetaData> files;
+  db_->GetLiveFilesMetaData(&files);
+  for (const rocksdb::LiveFileMetaData& f : files) {
+    const std::string file = f.directory + "/" + f.relative_filename;
+    std::error_code ec;
+    const uintmax_t size = std::filesystem::file_size(file, ec);
+    if (ec || size != f.size) {
+      return absl::DataLossError(absl::StrCat(
+          "event log ", data_dir, "/events is damaged: table file ", f.relative_filename,
+          ec ? absl::StrCat(" is missing (", ec.message(), ")")
+             : absl::StrCat(" has ", size, " bytes, the manifest says ", f.size),
+          "; keep the folder for inspection and restore the log from a backup"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LogRepairReport> EventLog::Repair(const std::string& data_dir) {
+  const std::string path = data_dir + "/events";
+  if (!PathExists(path + "/CURRENT")) {
+    return absl::NotFoundError(absl::StrCat("no event log at ", path));
+  }
+  LogRepairReport report;
+  {  // A log that opens as it is needs no repair.
+    absl::StatusOr<std::unique_ptr<EventLog>> as_is = Open(data_dir, {});
+    if (as_is.ok()) return report;
+    if (!absl::IsDataLoss(as_is.status())) return as_is.status();
+  }
+  const std::string copy = absl::StrCat(
+      data_dir, "/events.damaged-", absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(),
+                                                     absl::UTCTimeZone()));
+  std::error_code ec;
+  std::filesystem::copy(path, copy, std::filesystem::copy_options::recursive, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot copy ", path, " to ", copy, ": ",
+                                            ec.message(), "; nothing was changed"));
+  }
+  report.damaged_copy = copy;
+  Recovery recovery;
+  recovery.skip_damaged = true;
+  ASSIGN_OR_RETURN(std::unique_ptr<EventLog> log, OpenImpl(data_dir, {}, &recovery));
+  // What was replayed is now in table files; the damaged WAL is obsolete.
+  RETURN_IF_ERROR(log->Flush());
+  if (recovery.damage != nullptr) {
+    const std::set<std::string> files = recovery.damage->files();
+    report.damaged_files.assign(files.begin(), files.end());
+    report.bytes_dropped = recovery.damage->bytes();
+  }
+  report.operations_lost = recovery.sequences.Gaps();
+  report.batches_recovered = recovery.sequences.batches();
+  return report;
+}
+
+absl::Status EventLog::Flush() {
+  if (options_.mode != EventLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("event log opened read-only");
+  }
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  return FromRocks(db_->Flush(flush, handles_), "flushing the event log");
 }
 
 EventLog::EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,

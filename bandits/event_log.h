@@ -68,6 +68,15 @@ struct RewardOutcome {
   int64_t learn_seq = -1;
 };
 
+// What EventLog::Repair did.
+struct LogRepairReport {
+  std::string damaged_copy;                // copy of the log before the repair ("" = none)
+  std::vector<std::string> damaged_files;  // WAL files in which records were dropped
+  int64_t bytes_dropped = 0;               // damaged bytes skipped in those files
+  int64_t operations_lost = 0;             // writes missing between readable WAL records
+  int64_t batches_recovered = 0;           // WAL write batches replayed
+};
+
 // Counts of a scan.
 struct ScanStats {
   int64_t records = 0;          // records passed to the callback
@@ -85,9 +94,23 @@ class EventLog {
  public:
   // Returns the log under `data_dir`/events. NOT_FOUND when opening a missing
   // log read-only or as a secondary; UNAVAILABLE when another process holds it
-  // read-write; DATA_LOSS when RocksDB reports corruption.
+  // read-write; DATA_LOSS naming the file when any file of the log is damaged
+  // (a corrupt write-ahead-log record anywhere but a torn last record, a
+  // truncated, missing or corrupt table file): the log never drops an
+  // acknowledged event in silence. Repair() is the explicit way past it.
   static absl::StatusOr<std::unique_ptr<EventLog>> Open(const std::string& data_dir,
                                                         EventLogOptions options);
+
+  // Repairs the log under `data_dir`/events when Open refuses it for a damaged
+  // write-ahead log: copies the whole log folder aside first
+  // (`events.damaged-<UTC time>`), replays every readable record, skipping
+  // damaged ones, and reports what was dropped. A log that opens as it is is
+  // left untouched (an empty report). Damaged table files cannot be repaired
+  // this way (DATA_LOSS). UNAVAILABLE while a server holds the log.
+  static absl::StatusOr<LogRepairReport> Repair(const std::string& data_dir);
+
+  // Writes every column family's memtable to table files (tests, repair).
+  absl::Status Flush();
   ~EventLog();
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
@@ -199,6 +222,12 @@ class EventLog {
   EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
            std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
+  struct Recovery;
+  static absl::StatusOr<std::unique_ptr<EventLog>> OpenImpl(const std::string& data_dir,
+                                                            EventLogOptions options,
+                                                            Recovery* recovery);
+  // DATA_LOSS naming a live table file that is missing or not its recorded size.
+  absl::Status CheckTableFiles(const std::string& data_dir) const;
   absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
   // Checks `event` for AppendDecisionAsync and reserves its id in pending_.
   absl::Status BeginAppend(const DecisionEvent& event);

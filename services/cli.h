@@ -26,6 +26,7 @@ absl::Status RunTrain(const CommandArgs& args);     // train
 absl::Status RunEvaluate(const CommandArgs& args);  // evaluate
 absl::Status RunRecommend(const CommandArgs& args); // recommend
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
+absl::Status RunLog(const CommandArgs& args);    // log repair (a damaged event log)
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 absl::Status RunSimulate(const CommandArgs& args);  // simulate (bandit regret curves)
 absl::Status RunLoadtest(const CommandArgs& args);  // loadtest (gRPC load generator)

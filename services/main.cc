@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  index              build or rebuild a model's item index (FAISS or Exact)\n"
     "  similar            items most similar to an item\n"
     "  export             an experiment's logged decisions as CSV or JSONL\n"
+    "  log repair         recover a damaged event log (reports what it drops, keeps a copy)\n"
     "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
     "  simulate           bandit policies on simulated environments: regret curves\n"
     "  loadtest           drive a running server with Recommend/Decide calls: QPS, latency\n"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
     status = recbandit::services::RunSimilar(args);
   } else if (command == "export") {
     status = recbandit::services::RunExport(args);
+  } else if (command == "log") {
+    status = recbandit::services::RunLog(args);
   } else if (command == "ope") {
     status = recbandit::services::RunOpe(args);
   } else if (command == "simulate") {

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <thread>
@@ -327,6 +329,118 @@ TEST(EventLogTest, CorruptValueIsReportedNotFatal) {
   EXPECT_EQ(stats.skipped_corrupt, 1);
   // The log still takes writes.
   EXPECT_OK(log->AppendDecision(MakeDecision("exp", "e9", 200)));
+}
+
+// Files of `suffix` (".log", ".sst") in the log's folder, largest first.
+std::vector<std::string> LogFiles(const std::string& data_dir, const std::string& suffix) {
+  std::vector<std::pair<uintmax_t, std::string>> found;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/events")) {
+    const std::string name = e.path().string();
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(),
+                                                    suffix) == 0) {
+      found.emplace_back(e.file_size(), name);
+    }
+  }
+  std::sort(found.rbegin(), found.rend());
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+// Overwrites 8 bytes at the middle of `path` with their complement.
+void FlipMiddleBytes(const std::string& path) {
+  std::string bytes = ::recbandit::testing::ReadTextFile(path);
+  ASSERT_GT(bytes.size(), 64u);
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 8; ++i) bytes[i] = ~bytes[i];
+  ::recbandit::testing::WriteTextFile(path, bytes);
+}
+
+int CountDecisions(EventLog& log) {
+  int n = 0;
+  EXPECT_OK(log.ScanDecisions("exp", 0, 0, [&](const DecisionEvent&) {
+    ++n;
+    return absl::OkStatus();
+  }));
+  return n;
+}
+
+void AppendDecisions(const std::string& data_dir, int n) {
+  ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(data_dir, {}));
+  for (int i = 0; i < n; ++i) {
+    ASSERT_OK(log->AppendDecision(MakeDecision("exp", absl::StrCat("e", i), 100 + i)));
+  }
+}
+
+TEST(EventLogTest, ACorruptWriteAheadLogRefusesToOpenNamingTheFile) {
+  ScratchDir dir;
+  AppendDecisions(dir.path(), 400);
+  const std::vector<std::string> wals = LogFiles(dir.path(), ".log");
+  ASSERT_FALSE(wals.empty());
+  FlipMiddleBytes(wals[0]);
+  for (auto mode : {EventLogOptions::Mode::kReadWrite, EventLogOptions::Mode::kReadOnly,
+                    EventLogOptions::Mode::kSecondary}) {
+    EventLogOptions options;
+    options.mode = mode;
+    EXPECT_THAT(EventLog::Open(dir.path(), options),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr(std::filesystem::path(wals[0]).filename().string())))
+        << static_cast<int>(mode);
+  }
+}
+
+TEST(EventLogTest, RepairDropsOnlyTheDamagedRecordsReportsThemAndKeepsACopy) {
+  ScratchDir dir;
+  AppendDecisions(dir.path(), 400);
+  const std::vector<std::string> wals = LogFiles(dir.path(), ".log");
+  ASSERT_FALSE(wals.empty());
+  FlipMiddleBytes(wals[0]);
+  ASSERT_OK_AND_ASSIGN(LogRepairReport report, EventLog::Repair(dir.path()));
+  // RocksDB skips the rest of the 32 KB WAL block a bad record sits in: a
+  // few dozen decisions, exactly counted, never the rest of the log.
+  EXPECT_GE(report.operations_lost, 2);
+  EXPECT_LE(report.operations_lost, 2 * 200);
+  EXPECT_GT(report.bytes_dropped, 0);
+  EXPECT_LE(report.bytes_dropped, 2 * 32768);
+  EXPECT_EQ(report.damaged_files.size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(report.damaged_copy + "/" +
+                                      std::filesystem::path(wals[0]).filename().string()));
+  ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
+  const int kept = CountDecisions(*log);
+  // Each decision is one batch of two operations (decision + event index).
+  EXPECT_EQ(kept, 400 - report.operations_lost / 2);
+  EXPECT_GT(kept, 200);  // the records after the damaged block are kept
+  // A repaired log opens again and again, and a second repair finds nothing.
+  log.reset();
+  ASSERT_OK_AND_ASSIGN(LogRepairReport again, EventLog::Repair(dir.path()));
+  EXPECT_EQ(again.operations_lost, 0);
+  EXPECT_EQ(again.bytes_dropped, 0);
+}
+
+TEST(EventLogTest, ATruncatedOrMissingTableFileIsDataLossForEveryReader) {
+  for (const bool remove : {false, true}) {
+    ScratchDir dir;
+    AppendDecisions(dir.path(), 300);
+    {  // Move the decisions from the WAL into table files.
+      ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
+      ASSERT_OK(log->Flush());
+    }
+    const std::vector<std::string> tables = LogFiles(dir.path(), ".sst");
+    ASSERT_FALSE(tables.empty());
+    if (remove) {
+      std::filesystem::remove(tables[0]);
+    } else {
+      std::filesystem::resize_file(tables[0], std::filesystem::file_size(tables[0]) / 2);
+    }
+    for (auto mode : {EventLogOptions::Mode::kSecondary, EventLogOptions::Mode::kReadOnly,
+                      EventLogOptions::Mode::kReadWrite}) {
+      EventLogOptions options;
+      options.mode = mode;
+      EXPECT_THAT(EventLog::Open(dir.path(), options),
+                  StatusIs(absl::StatusCode::kDataLoss,
+                           HasSubstr(std::filesystem::path(tables[0]).stem().string())))
+          << remove << " " << static_cast<int>(mode);
+    }
+  }
 }
 
 TEST(EventLogTest, SecondaryReaderSeesNewWritesAfterCatchUp) {
