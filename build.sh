@@ -6,6 +6,8 @@
 #   ./build.sh demo [...]  install, build, run `recbandit serve --demo [...]`
 #   ./build.sh build       install and build only
 #   ./build.sh deps        install the Debian packages only
+#   ./build.sh sanitize    every test under ASan+UBSan (build-asan/), then the
+#                          concurrency tests under TSan (build-tsan/)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,6 +65,37 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS" >&2
 }
 
+# The tests whose subject is concurrency (hot swap, the committer, experiments
+# under concurrent Decide/Reward, training jobs, real-time events), run under
+# TSan. BPR's Hogwild updates race by design and stay out.
+TSAN_TESTS=(services_serving_model_test bandits_event_log_test bandits_experiment_test
+            services_training_jobs_test services_recent_events_test)
+
+sanitize() {
+  install_deps
+  local asan="${RECBANDIT_ASAN_BUILD_DIR:-$ROOT/build-asan}"
+  local tsan="${RECBANDIT_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
+  if [ ! -f "$asan/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DRECBANDIT_SANITIZE=address,undefined -DRECBANDIT_BUILD_BENCHMARKS=OFF >&2
+  fi
+  cmake --build "$asan" -j "$JOBS" >&2
+  log "ASan+UBSan: every test"
+  (cd "$asan" && ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$JOBS")
+  if [ ! -f "$tsan/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DRECBANDIT_SANITIZE=thread -DRECBANDIT_BUILD_BENCHMARKS=OFF >&2
+  fi
+  cmake --build "$tsan" -j "$JOBS" --target "${TSAN_TESTS[@]}" >&2
+  log "TSan: ${TSAN_TESTS[*]}"
+  local t
+  for t in "${TSAN_TESTS[@]}"; do
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+      "$tsan/$t" --gtest_brief=1 || { log "TSan: $t failed"; exit 1; }
+  done
+}
+
 cmd="${1:-test}"
 shift || true
 case "$cmd" in
@@ -77,12 +110,15 @@ case "$cmd" in
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$JOBS" "$@"
     ;;
+  sanitize)
+    sanitize
+    ;;
   demo)
     build
     exec "$BUILD_DIR/recbandit" serve --demo --data_dir="${RECBANDIT_DATA_DIR:-$ROOT/demo_data}" "$@"
     ;;
   *)
-    echo "usage: $0 test|demo|build|deps" >&2
+    echo "usage: $0 test|demo|build|deps|sanitize" >&2
     exit 2
     ;;
 esac

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proto/status_macros.h"
 
 namespace recbandit {
 namespace {
@@ -34,6 +35,27 @@ absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
   return absl::OkStatus();
 }
 
+// Opens `path` for reading when it is a regular file (a symlink to one is
+// fine): never blocks on a FIFO and never reads a device such as /dev/zero.
+// Fills *st. Returns the descriptor.
+absl::StatusOr<int> OpenRegularFile(const std::string& path, struct stat* st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return ErrnoError("cannot open", path, errno);
+  if (::fstat(fd, st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoError("cannot stat", path, err);
+  }
+  if (!S_ISREG(st->st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, S_ISDIR(st->st_mode) ? " is a directory" : " is not a regular file",
+        " (directories, devices, FIFOs and sockets are not read)"));
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
 std::string DirName(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -43,10 +65,16 @@ std::string DirName(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t max_bytes) {
+  struct stat st;
+  ASSIGN_OR_RETURN(const int fd, OpenRegularFile(path, &st));
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return absl::OutOfRangeError(absl::StrCat(path, " has ", st.st_size, " bytes; at most ",
+                                              max_bytes, " expected"));
+  }
   std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof(buf));
@@ -58,6 +86,10 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {  // the file grew while we read it
+      ::close(fd);
+      return absl::OutOfRangeError(absl::StrCat(path, " grew past ", max_bytes, " bytes"));
+    }
   }
   ::close(fd);
   return out;
@@ -160,18 +192,8 @@ MappedFile::~MappedFile() {
 
 absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(
     const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ErrnoError("cannot stat", path, err);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a directory"));
-  }
+  ASSIGN_OR_RETURN(const int fd, OpenRegularFile(path, &st));
   const size_t size = static_cast<size_t>(st.st_size);
   const char* data = nullptr;
   if (size > 0) {

@@ -15,7 +15,11 @@
 namespace recbandit {
 
 // Returns the contents of `path`, or NOT_FOUND / an I/O error naming it.
-absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+// Reads only regular files (INVALID_ARGUMENT for a directory, device, FIFO or
+// socket, also behind a symlink) of at most `max_bytes` (OUT_OF_RANGE,
+// checked before reading).
+absl::StatusOr<std::string> ReadFileToString(const std::string& path,
+                                             uint64_t max_bytes = uint64_t{1} << 40);
 
 // Writes `contents` to `path` so that a crash leaves either the old file or the
 // new one, never a mix: writes `path`.tmp, fsyncs it, renames, fsyncs the dir.

@@ -91,6 +91,8 @@ absl::Status DataLoss(const std::string& dir, const std::string& file,
   return absl::DataLossError(absl::StrCat(dir, "/", file, ": ", what));
 }
 
+constexpr uint64_t kMaxManifestBytes = 1 << 20;
+
 // Reads `name` from `dir` and checks it against the manifest entry.
 absl::StatusOr<std::string> ReadChecked(const std::string& dir, const ModelManifest& m,
                                         const std::string& name) {
@@ -99,8 +101,14 @@ absl::StatusOr<std::string> ReadChecked(const std::string& dir, const ModelManif
     if (f.name() == name) entry = &f;
   }
   if (entry == nullptr) return DataLoss(dir, kManifest, "does not list " + name);
-  absl::StatusOr<std::string> data = ReadFileToString(dir + "/" + name);
-  if (!data.ok()) return DataLoss(dir, name, "missing or unreadable");
+  // Never more than the manifest says: a resized file is refused unread.
+  absl::StatusOr<std::string> data = ReadFileToString(dir + "/" + name, entry->size_bytes());
+  if (absl::IsOutOfRange(data.status())) {
+    return DataLoss(dir, name, absl::StrCat("larger than the manifest's ", entry->size_bytes(),
+                                            " bytes"));
+  }
+  if (!data.ok()) return DataLoss(dir, name, absl::StrCat("missing or unreadable: ",
+                                                          data.status().message()));
   if (data->size() != entry->size_bytes()) {
     return DataLoss(dir, name,
                     absl::StrCat("truncated or resized: ", data->size(),
@@ -291,8 +299,10 @@ absl::Status FactorModel::Save(const std::string& dir_in) const {
 
 absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
   if (!PathExists(dir)) return absl::NotFoundError(absl::StrCat(dir, ": no such model directory"));
-  absl::StatusOr<std::string> text = ReadFileToString(dir + "/" + kManifest);
-  if (!text.ok()) return DataLoss(dir, kManifest, "missing or unreadable");
+  absl::StatusOr<std::string> text = ReadFileToString(dir + "/" + kManifest, kMaxManifestBytes);
+  if (!text.ok()) {
+    return DataLoss(dir, kManifest, absl::StrCat("missing or unreadable: ", text.status().message()));
+  }
   ModelManifest manifest;
   FirstError errors;
   google::protobuf::TextFormat::Parser parser;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/file_util.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 #include "proto/string_view.h"
 
@@ -286,16 +287,25 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       RETURN_IF_ERROR(bad_line(line_no, user.empty() ? "empty user id" : "empty item id"));
       continue;
     }
+    // Ids travel in JSON and protobuf strings: they must be valid UTF-8.
+    if ((user != last_user && !IsValidUtf8(ToAbsl(user))) ||
+        (item != last_item && !IsValidUtf8(ToAbsl(item)))) {
+      const bool bad_user = !IsValidUtf8(ToAbsl(user));
+      RETURN_IF_ERROR(bad_line(
+          line_no, absl::StrCat(bad_user ? "user id " : "item id ",
+                                Quote(ToAbsl(bad_user ? user : item)), " is not valid UTF-8")));
+      continue;
+    }
     float weight = 1.0f;
     if (n >= 3) {
       if (!ParseFloat(fields[2], &weight) || !std::isfinite(weight)) {
         RETURN_IF_ERROR(bad_line(
-            line_no, absl::StrCat("weight '", ToAbsl(fields[2]), "' is not a finite number")));
+            line_no, absl::StrCat("weight ", Quote(ToAbsl(fields[2])), " is not a finite number")));
         continue;
       }
       if (weight < 0) {
         RETURN_IF_ERROR(bad_line(
-            line_no, absl::StrCat("weight ", ToAbsl(fields[2]), " is negative (must be >= 0)")));
+            line_no, absl::StrCat("weight ", weight, " is negative (must be >= 0)")));
         continue;
       }
     }
@@ -303,7 +313,7 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
     if (n == 4) {
       if (!ParseTimestamp(fields[3], &ts)) {
         RETURN_IF_ERROR(bad_line(
-            line_no, absl::StrCat("timestamp '", ToAbsl(fields[3]), "' is not a number")));
+            line_no, absl::StrCat("timestamp ", Quote(ToAbsl(fields[3])), " is not a number")));
         continue;
       }
       log.has_timestamps = true;

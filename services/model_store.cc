@@ -17,20 +17,63 @@
 namespace recbandit::services {
 namespace fs = std::filesystem;
 
-absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& root) {
+namespace {
+
+// True for what an interrupted write leaves: a version staged but never
+// renamed into place, a half-written temp file.
+bool IsLeftover(const std::string& filename) {
+  return filename.find(".staging") != std::string::npos ||
+         (filename.size() > 4 && filename.compare(filename.size() - 4, 4, ".tmp") == 0) ||
+         filename.find(".tmp.") != std::string::npos;
+}
+
+// Removes leftovers directly in `dir`; returns how many.
+int RemoveLeftovers(const std::string& dir) {
+  int removed = 0;
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (IsLeftover(entry.path().filename().string())) doomed.push_back(entry.path());
+  }
+  for (const fs::path& p : doomed) {
+    std::error_code ignored;
+    if (fs::remove_all(p, ignored) > 0) {
+      std::fprintf(stderr, "model store: removed the leftover %s\n", p.c_str());
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& root,
+                                                             int32_t keep_versions) {
+  if (keep_versions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keep_versions must be >= 1, got ", keep_versions));
+  }
   RETURN_IF_ERROR(MakeDirs(root));
-  std::unique_ptr<ModelStore> store(new ModelStore(root));
+  std::unique_ptr<ModelStore> store(new ModelStore(root, keep_versions));
+  RemoveLeftovers(root);
   std::error_code ec;
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
-    if (entry.is_directory()) names.push_back(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory()) continue;
+    if (!ValidateName(name, "model_name").ok()) {
+      std::fprintf(stderr, "model store: ignoring %s (not a model name)\n", entry.path().c_str());
+      continue;
+    }
+    names.push_back(name);
   }
   std::sort(names.begin(), names.end());
+  for (const std::string& name : names) RemoveLeftovers(absl::StrCat(root, "/", name));
   for (const std::string& name : names) {
     std::vector<int64_t> versions = store->Versions(name);
     if (versions.empty()) continue;
     int64_t active = versions.back();
-    auto recorded = ReadFileToString(absl::StrCat(root, "/", name, "/ACTIVE"));
+    auto recorded = ReadFileToString(absl::StrCat(root, "/", name, "/ACTIVE"), 4096);
     int64_t v = 0;
     if (recorded.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*recorded), &v)) active = v;
     auto model = ServingModel::Load(store->VersionDir(name, active), "Exact", name, active);
@@ -51,16 +94,41 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& 
     slot->Swap(*std::move(model));
     store->slots_[name] = std::move(slot);
   }
-  auto recorded_default = ReadFileToString(absl::StrCat(root, "/DEFAULT"));
-  absl::MutexLock lock(&store->mu_);
-  if (recorded_default.ok()) {
-    const std::string name(absl::StripAsciiWhitespace(*recorded_default));
-    if (store->slots_.count(name)) store->default_name_ = name;
+  auto recorded_default = ReadFileToString(absl::StrCat(root, "/DEFAULT"), 4096);
+  {
+    absl::MutexLock lock(&store->mu_);
+    if (recorded_default.ok()) {
+      const std::string name(absl::StripAsciiWhitespace(*recorded_default));
+      if (store->slots_.count(name)) store->default_name_ = name;
+    }
+    if (store->default_name_.empty() && store->slots_.size() == 1) {
+      store->default_name_ = store->slots_.begin()->first;
+    }
   }
-  if (store->default_name_.empty() && store->slots_.size() == 1) {
-    store->default_name_ = store->slots_.begin()->first;
-  }
+  for (const std::string& name : names) store->Prune(name);
   return store;
+}
+
+int32_t ModelStore::Prune(const std::string& name) {
+  absl::MutexLock activation(&activate_mu_);  // no version is being activated meanwhile
+  int64_t active = -1;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = slots_.find(name);
+    if (it != slots_.end()) active = it->second->Get()->version();
+  }
+  const std::vector<int64_t> versions = Versions(name);
+  int32_t deleted = 0;
+  for (size_t i = 0; i + keep_versions_ < versions.size(); ++i) {  // oldest first
+    if (versions[i] == active) continue;
+    std::error_code ignored;
+    if (fs::remove_all(VersionDir(name, versions[i]), ignored) > 0) ++deleted;
+  }
+  if (deleted > 0) {
+    std::fprintf(stderr, "model store: %s: deleted %d old versions (--keep_versions=%d)\n",
+                 name.c_str(), deleted, keep_versions_);
+  }
+  return deleted;
 }
 
 std::string ModelStore::VersionDir(const std::string& name, int64_t version) const {

@@ -24,10 +24,20 @@ namespace recbandit::services {
 // Activate swaps them.
 class ModelStore {
  public:
-  // Opens (creating) `root` and loads every name's active version (its ACTIVE
-  // file, else its highest version). A version that fails to load is
-  // reported on stderr and skipped; the store still opens.
-  static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& root);
+  // Opens (creating) `root`, removes what crashed writers left behind
+  // (`<name>/<N>.staging*` folders, `*.tmp` files), loads every name's active
+  // version (its ACTIVE file, else its highest version) and prunes versions
+  // beyond `keep_versions` (see Prune). A version that fails to load is
+  // reported on stderr and skipped; the store still opens. Directories whose
+  // names break the name rule are ignored. REQUIRES: keep_versions >= 1.
+  static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& root,
+                                                          int32_t keep_versions = 5);
+
+  // Deletes the versions of `name` older than its newest `keep_versions`,
+  // never the active one (which is the default model's when `name` is the
+  // default). Returns how many were deleted.
+  int32_t Prune(const std::string& name);
+  int32_t keep_versions() const { return keep_versions_; }
 
   // Returns the active snapshot of `name` ("" = the default name).
   // NOT_FOUND for an unknown name; FAILED_PRECONDITION when `name` is empty
@@ -52,10 +62,12 @@ class ModelStore {
   int64_t NextVersion(const std::string& name) const;
 
  private:
-  explicit ModelStore(std::string root) : root_(std::move(root)) {}
+  ModelStore(std::string root, int32_t keep_versions)
+      : root_(std::move(root)), keep_versions_(keep_versions) {}
   std::vector<int64_t> Versions(const std::string& name) const;
 
   const std::string root_;
+  const int32_t keep_versions_;
   absl::Mutex activate_mu_;  // held across an activation's file writes and swap
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ModelSlot>> slots_ ABSL_GUARDED_BY(mu_);

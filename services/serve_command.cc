@@ -77,6 +77,11 @@ absl::Status RunServe(const CommandArgs& args) {
   }
   ASSIGN_OR_RETURN(options.auth_token, AuthTokenFromFlag());
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.keep_versions = absl::GetFlag(FLAGS_keep_versions);
+  if (options.keep_versions < 1 || options.keep_versions > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--keep_versions must be in [1, 1000], got ", options.keep_versions));
+  }
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   if (absl::GetFlag(FLAGS_demo)) {
     RETURN_IF_ERROR(MakeDirs(options.data_dir));

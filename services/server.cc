@@ -5,6 +5,9 @@
 // converts the Status to a grpc::Status once.
 #include "services/server.h"
 
+// First of all: how our requests are parsed (before any handler is instantiated).
+#include "proto/request_parsing.h"
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -37,6 +40,12 @@
 #include "services/model_store.h"
 #include "services/recent_events.h"
 #include "services/training_jobs.h"
+
+// The callback handlers' request types parse through request_parsing.h too.
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::RecommendRequest)
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::RankItemsRequest)
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::SimilarItemsRequest)
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::DecideRequest)
 
 namespace recbandit::services {
 
@@ -135,9 +144,15 @@ void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& st
 
 using Clock = std::chrono::steady_clock;
 
-// Admits a call: the bearer token, then the deadline.
-absl::Status Admit(const ServerCore& core, const grpc::ServerContextBase& ctx) {
+// Admits a call: the bearer token, then the deadline, then (callback
+// handlers) a request that failed to parse.
+absl::Status Admit(const ServerCore& core, const grpc::ServerContextBase& ctx,
+                   const google::protobuf::MessageLite* request = nullptr) {
   RETURN_IF_ERROR(Authorize(core, ctx));
+  if (request != nullptr) {
+    const std::string unparsable = UnparsableReason(*request);
+    if (!unparsable.empty()) return absl::InvalidArgumentError(unparsable);
+  }
   if (ctx.deadline() <= std::chrono::system_clock::now()) {
     return absl::DeadlineExceededError("the call's deadline passed before it was served");
   }
@@ -156,9 +171,10 @@ grpc::Status Complete(ServerCore& core, Rpc rpc, const grpc::ServerContextBase& 
 
 // Runs one call: admission, the handler, Complete().
 template <typename Fn>
-grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& handler) {
+grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& handler,
+                  const google::protobuf::MessageLite* request = nullptr) {
   const auto start = Clock::now();
-  absl::Status status = Admit(core, *ctx);
+  absl::Status status = Admit(core, *ctx, request);
   if (status.ok()) status = handler();
   return Complete(core, rpc, *ctx, start, status);
 }
@@ -338,7 +354,7 @@ class RecommenderService final : public RecommenderBase {
                                       RecommendResponse* response) override {
     if (request->experiment().empty()) {
       return Finish(ctx, Call(core_, kRecommend, ctx,
-                              [&]() { return DoRecommend(*request, response); }));
+                              [&]() { return DoRecommend(*request, response); }, request));
     }
     // Exploring: the decision is written durably (an fsync) before the reply,
     // on the blocking pool. Latency counts the time queued there.
@@ -346,7 +362,7 @@ class RecommenderService final : public RecommenderBase {
     const auto start = Clock::now();
     const bool queued = blocking_.Run(
         [this, ctx, request, response, reactor, start] {
-          absl::Status status = Admit(core_, *ctx);
+          absl::Status status = Admit(core_, *ctx, request);
           if (status.ok() && ctx->IsCancelled()) {
             status = absl::CancelledError("the client cancelled the call");  // nothing logged
           }
@@ -390,7 +406,7 @@ class RecommenderService final : public RecommenderBase {
       CopyItems(rec, response->mutable_items());
       response->set_fallback(rec.fallback);
       return absl::OkStatus();
-    }));
+    }, request));
   }
 
   grpc::ServerUnaryReactor* SimilarItems(grpc::CallbackServerContext* ctx,
@@ -404,7 +420,7 @@ class RecommenderService final : public RecommenderBase {
       ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request->item(), k));
       CopyItems(rec, response->mutable_items());
       return absl::OkStatus();
-    }));
+    }, request));
   }
 
   grpc::Status PutEvents(grpc::ServerContext* ctx, const PutEventsRequest* request,
@@ -453,6 +469,7 @@ class RecommenderService final : public RecommenderBase {
     return Call(core_, kListModels, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(std::vector<ModelInfo> models, core_.models->List(request->model_name()));
       for (ModelInfo& m : models) *response->add_models() = std::move(m);
+      response->set_keep_versions(core_.models->keep_versions());
       return absl::OkStatus();
     });
   }
@@ -583,7 +600,7 @@ class ExperimentsService final : public ExperimentsBase {
                                    DecideResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const auto start = Clock::now();
-    const absl::Status admitted = Admit(core_, *ctx);
+    const absl::Status admitted = Admit(core_, *ctx, request);
     if (!admitted.ok()) {
       reactor->Finish(Complete(core_, kDecide, *ctx, start, admitted));
       return reactor;
@@ -664,7 +681,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   manager_options.log.on_write = [metrics](double seconds) { metrics->RecordLogWrite(seconds); };
   ASSIGN_OR_RETURN(server->experiments_manager_,
                    bandits::ExperimentManager::Open(options.data_dir, manager_options));
-  ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models"));
+  ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models",
+                                                    options.keep_versions));
 
   // Real-time events survive restarts: rebuild each user's recent items.
   server->recent_ = std::make_unique<RecentEvents>();

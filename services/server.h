@@ -49,6 +49,8 @@ struct ServerOptions {
   // Largest request message accepted; larger ones fail with
   // RESOURCE_EXHAUSTED. 1 KiB..1 GiB.
   int32_t max_message_bytes = 4 << 20;
+  // Versions kept per model name (ModelStore::Prune); >= 1.
+  int32_t keep_versions = 5;
   // Log every call as a JSON line on stderr (default: failed calls only).
   bool log_requests = false;
   // Experiments: a policy snapshot at shutdown (tests of restart replay turn

@@ -396,6 +396,7 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
     fs::remove_all(dir, ignored);  // never keep a version that does not serve
     return activated;
   }
+  store_->Prune(request.model_name());  // the newest --keep_versions stay
 
   FillTrainReport(data, params, *state, iterations_run, iteration_seconds, train_seconds, dir,
                   &report);

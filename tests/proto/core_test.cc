@@ -1,6 +1,9 @@
 // Tests for the common core in proto/: random numbers, hashing, file helpers,
 // CRC-32C, JSON output and the progress reporter.
+#include <sys/stat.h>
+
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <numeric>
 
@@ -20,6 +23,7 @@ namespace {
 
 using ::recbandit::testing::ScratchDir;
 using ::recbandit::testing::StatusIs;
+using ::recbandit::testing::IsOk;
 using ::testing::HasSubstr;
 
 TEST(RngTest, FixedSeedGivesAFixedStream) {
@@ -88,6 +92,31 @@ TEST(FileUtilTest, MakeDirsAndMappedFile) {
   ASSERT_OK_AND_ASSIGN(auto empty, MappedFile::Open(dir.File("a/empty")));
   EXPECT_EQ(empty->data(), "");
   EXPECT_THAT(MappedFile::Open(dir.File("a")), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(FileUtilTest, ReadsOnlyRegularFilesAndNeverMoreThanTheBound) {
+  ScratchDir dir;
+  ASSERT_OK(WriteFileSynced(dir.File("f"), "0123456789"));
+  ASSERT_OK_AND_ASSIGN(std::string all, ReadFileToString(dir.File("f")));
+  EXPECT_EQ(all, "0123456789");
+  EXPECT_OK(ReadFileToString(dir.File("f"), 10).status());
+  EXPECT_THAT(ReadFileToString(dir.File("f"), 9),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("has 10 bytes; at most 9")));
+  // A symlink to a regular file is read; to a device, never (it has no end).
+  std::filesystem::create_symlink(dir.File("f"), dir.File("link"));
+  EXPECT_OK(ReadFileToString(dir.File("link")).status());
+  std::filesystem::create_symlink("/dev/zero", dir.File("zero"));
+  EXPECT_THAT(ReadFileToString(dir.File("zero")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a regular file")));
+  EXPECT_THAT(MappedFile::Open(dir.File("zero")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a regular file")));
+  // A FIFO with no writer: refused at once instead of blocking in open().
+  ASSERT_EQ(::mkfifo(dir.File("fifo").c_str(), 0600), 0);
+  EXPECT_THAT(ReadFileToString(dir.File("fifo")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a regular file")));
+  EXPECT_THAT(MappedFile::Open(dir.File("fifo")), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ReadFileToString(dir.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a directory")));
 }
 
 TEST(Crc32cTest, KnownValues) {

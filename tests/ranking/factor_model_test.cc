@@ -3,6 +3,8 @@
 // files (never a crash).
 #include "ranking/factor_model.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "gmock/gmock.h"
@@ -142,6 +144,33 @@ TEST(FactorModelTest, LoadReportsDataLossNamingTheFile) {
   EXPECT_THAT(FactorModel::Load(path),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("manifest: missing")));
   EXPECT_THAT(FactorModel::Load(dir.File("nope")), StatusIs(absl::StatusCode::kNotFound));
+}
+
+// A factor file that is a symlink to /dev/zero (endless) or a FIFO (blocks
+// on open) is refused at once; one larger than the manifest says is refused
+// before it is read.
+TEST(FactorModelTest, NonRegularOrOversizedFilesAreRefusedUnread) {
+  ScratchDir dir;
+  const std::string path = dir.File("m");
+  ASSERT_OK(Small(true).Save(path));
+  const std::string good = ReadTextFile(path + "/user_factors.bin");
+  std::filesystem::remove(path + "/user_factors.bin");
+  std::filesystem::create_symlink("/dev/zero", path + "/user_factors.bin");
+  EXPECT_THAT(FactorModel::Load(path),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("user_factors.bin: missing or unreadable")));
+  std::filesystem::remove(path + "/user_factors.bin");
+  ASSERT_EQ(::mkfifo((path + "/user_factors.bin").c_str(), 0600), 0);
+  EXPECT_THAT(FactorModel::Load(path),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("not a regular file")));
+  std::filesystem::remove(path + "/user_factors.bin");
+  WriteTextFile(path + "/user_factors.bin", good + std::string(1 << 20, 'x'));
+  EXPECT_THAT(FactorModel::Load(path),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("larger than the manifest")));
+  std::filesystem::remove(path + "/manifest");
+  std::filesystem::create_symlink("/dev/zero", path + "/manifest");
+  EXPECT_THAT(FactorModel::Load(path),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("manifest: missing or unreadable")));
 }
 
 TEST(FactorModelTest, EveryTruncationOfEveryFileFailsCleanly) {

@@ -158,6 +158,14 @@ TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
                        HasSubstr("data.csv:2: weight 'xyz' is not a finite number")));
   EXPECT_THAT(ParseInteractions("a,b,1\nc,d,-2\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: weight -2 is negative")));
+  // Ids must be valid UTF-8 (they travel in JSON and protobuf strings).
+  EXPECT_THAT(ParseInteractions("u1,i1\nu\xff,i2\n", "data.csv", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:2: user id 'u\\xff' is not valid UTF-8")));
+  EXPECT_THAT(ParseInteractions("u1,\xc0\xaf\n", "data.csv", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:1: item id '\\xc0\\xaf' is not valid UTF-8")));
+  EXPECT_OK(ParseInteractions("caf\xc3\xa9,\xe2\x82\xac\n", "data.csv", {}).status());
   EXPECT_THAT(ParseInteractions("a,b,1,5\nc,d,1,soon\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("data.csv:2: timestamp 'soon' is not a number")));

@@ -49,8 +49,18 @@ def experiment(name, **kwargs):
         name=name, variants=variants, **kwargs))
 
 
+def invalid_utf8(message, placeholder):
+    """The wire bytes of `message` with the string `placeholder` (4 bytes)
+    replaced by 4 bytes that are not UTF-8 (no Python client can send them
+    otherwise)."""
+    wire = message.SerializeToString()
+    assert wire.count(placeholder.encode()) == 1, wire
+    return wire.replace(placeholder.encode(), b"\xff\xfe\xc0\xaf")
+
+
 # (input, service, rpc, request, code, message start). The request is built
-# when the catalogue runs; rpc names are the .proto's.
+# when the catalogue runs; rpc names are the .proto's. Service "raw" sends
+# the request's bytes as they are.
 CATALOGUE = [
     # --- names: one rule (first character a letter or digit), one place
     ("model_name '..'", "rec", "Train", lambda: train(".."), INVALID,
@@ -104,6 +114,28 @@ CATALOGUE = [
      lambda: ex.GetExperimentRequest(name=LONG), NOT_FOUND, "unknown experiment 'xxxx"),
     ("SimilarItems item of 8 KB", "rec", "SimilarItems",
      lambda: rc.SimilarItemsRequest(item=LONG, k=5), INVALID, "item must have 1.."),
+    # --- invalid UTF-8 in a string field: INVALID_ARGUMENT naming the field
+    ("Recommend user not UTF-8", "raw", "/recbandit.Recommender/Recommend",
+     lambda: invalid_utf8(rc.RecommendRequest(user="AAAA", k=5), "AAAA"), INVALID,
+     "user is not valid UTF-8 (recbandit.RecommendRequest)"),
+    ("Train model_name not UTF-8", "raw", "/recbandit.Recommender/Train",
+     lambda: invalid_utf8(train("AAAA"), "AAAA"), INVALID,
+     "model_name is not valid UTF-8 (recbandit.TrainRequest)"),
+    ("PutEvents events[1].item not UTF-8", "raw", "/recbandit.Recommender/PutEvents",
+     lambda: invalid_utf8(rc.PutEventsRequest(events=[
+         events_pb2.Interaction(user="u1", item="i1"),
+         events_pb2.Interaction(user="u1", item="BBBB")]), "BBBB"), INVALID,
+     "events[1].item is not valid UTF-8"),
+    ("Decide actions[0].id not UTF-8", "raw", "/recbandit.Experiments/Decide",
+     lambda: invalid_utf8(ex.DecideRequest(experiment="demo_layout", actions=actions("CCCC")),
+                          "CCCC"), INVALID, "actions[0].id is not valid UTF-8"),
+    ("GetJob job_id not UTF-8 (streaming WatchJob)", "raw-stream",
+     "/recbandit.Recommender/WatchJob",
+     lambda: invalid_utf8(rc.GetJobRequest(job_id="DDDD"), "DDDD"), INVALID,
+     "job_id is not valid UTF-8"),
+    ("Recommend: bytes that are not a message", "raw", "/recbandit.Recommender/Recommend",
+     lambda: b"\x0a\xff\xff\xff\xff\x0f", INVALID,
+     "the request is not a valid recbandit.RecommendRequest message"),
 ]
 
 
@@ -116,11 +148,19 @@ def check_serving(health):
     assert status == health_pb2.HealthCheckResponse.SERVING, status
 
 
+def call(channel, services, service, rpc, request):
+    if service == "raw":
+        return channel.unary_unary(rpc)(request, timeout=TIMEOUT)
+    if service == "raw-stream":
+        return list(channel.unary_stream(rpc)(request, timeout=TIMEOUT))
+    return getattr(services[service], rpc)(request, timeout=TIMEOUT)
+
+
 def run_catalogue(channel, health):
     services = stubs(channel)
     for label, service, rpc, make, code, start in CATALOGUE:
         try:
-            getattr(services[service], rpc)(make(), timeout=TIMEOUT)
+            call(channel, services, service, rpc, make())
         except grpc.RpcError as e:
             details = e.details() or ""
             assert e.code() == code, (label, code, e.code(), details[:300])
@@ -215,6 +255,7 @@ def markdown():
     print("| input | rpc | code | message starts with |")
     print("|---|---|---|---|")
     for label, _, rpc, _, code, start in CATALOGUE:
+        rpc = rpc.rsplit("/", 1)[-1]
         print("| %s | %s | %s | `%s` |" % (label.replace("|", "\\|"), rpc, code.name,
                                            start.replace("|", "\\|")))
 

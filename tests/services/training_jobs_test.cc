@@ -299,3 +299,23 @@ TEST(ResolveDataPathTest, ConfinesPathsToTheDataDirectory) {
 
 }  // namespace
 }  // namespace recbandit::services
+
+namespace recbandit::services {
+namespace {
+
+TEST_F(TrainingJobsTest, OnlyTheNewestKeepVersionsStayAfterEachJob) {
+  auto jobs = MakeJobs();
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_OK_AND_ASSIGN(Job job, jobs->Submit(Request("pruned", 1)));
+    ASSERT_EQ(WatchToEnd(*jobs, job.job_id()).back().state(), JOB_STATE_SUCCEEDED);
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<ModelInfo> listed, store_->List("pruned"));
+  std::vector<int64_t> versions;
+  for (const ModelInfo& m : listed) versions.push_back(m.manifest().version());
+  EXPECT_THAT(versions, ::testing::ElementsAre(7, 6, 5, 4, 3));  // keep_versions = 5
+  EXPECT_TRUE(listed[0].active());
+  EXPECT_FALSE(PathExists(store_->VersionDir("pruned", 2)));
+}
+
+}  // namespace
+}  // namespace recbandit::services
