@@ -71,22 +71,57 @@ build() {
 TSAN_TESTS=(services_serving_model_test bandits_event_log_test bandits_experiment_test
             services_training_jobs_test services_recent_events_test)
 
+# libFuzzer targets (tests/fuzz/*_fuzzer.cc), each smoke-run for
+# FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/<target>/).
+FUZZ_SECONDS="${RECBANDIT_FUZZ_SECONDS:-20}"
+SANITIZE_PACKAGES=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev)
+
+# Configures (once) and builds a sanitizer build: -O1 with line tables keeps
+# both the compile and the tests fast enough for CI.
+sanitizer_build() {
+  local dir="$1" cc="$2" cxx="$3" sanitizers="$4"
+  shift 4
+  if [ ! -f "$dir/build.ninja" ]; then
+    CC="$cc" CXX="$cxx" cmake -S "$ROOT" -B "$dir" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+      -DRECBANDIT_SANITIZE="$sanitizers" -DRECBANDIT_BUILD_BENCHMARKS=OFF "$@" >&2
+  fi
+}
+
 sanitize() {
+  PACKAGES+=("${SANITIZE_PACKAGES[@]}")
   install_deps
   local asan="${RECBANDIT_ASAN_BUILD_DIR:-$ROOT/build-asan}"
+  local fuzz="${RECBANDIT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
   local tsan="${RECBANDIT_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
-  if [ ! -f "$asan/build.ninja" ]; then
-    cmake -S "$ROOT" -B "$asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DRECBANDIT_SANITIZE=address,undefined -DRECBANDIT_BUILD_BENCHMARKS=OFF >&2
-  fi
+  export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+  sanitizer_build "$asan" gcc g++ address,undefined
   cmake --build "$asan" -j "$JOBS" >&2
   log "ASan+UBSan: every test"
-  (cd "$asan" && ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$JOBS")
-  if [ ! -f "$tsan/build.ninja" ]; then
-    cmake -S "$ROOT" -B "$tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DRECBANDIT_SANITIZE=thread -DRECBANDIT_BUILD_BENCHMARKS=OFF >&2
-  fi
+  (cd "$asan" && ctest --output-on-failure -j "$JOBS")
+
+  # libFuzzer needs clang; only the fuzzers and the libraries they reach.
+  sanitizer_build "$fuzz" clang clang++ address,undefined -DRECBANDIT_FUZZ=ON
+  local targets
+  targets=$(cd "$ROOT/tests/fuzz" && ls *_fuzzer.cc | sed 's/\.cc$//')
+  # shellcheck disable=SC2086
+  cmake --build "$fuzz" -j "$JOBS" --target $targets >&2
+  log "fuzzers: ${FUZZ_SECONDS} s each"
+  local name corpus
+  for name in $targets; do
+    corpus="$(mktemp -d)"
+    cp -r "$ROOT/tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+    "$fuzz/$name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=4096 \
+      -print_final_stats=1 "$corpus" 2>"$fuzz/$name.log" ||
+      { tail -n 40 "$fuzz/$name.log" >&2; log "fuzzer $name failed"; exit 1; }
+    log "$name: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$fuzz/$name.log" | tail -n 1)"
+    rm -rf "$corpus"
+  done
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+
+  sanitizer_build "$tsan" gcc g++ thread
   cmake --build "$tsan" -j "$JOBS" --target "${TSAN_TESTS[@]}" >&2
   log "TSan: ${TSAN_TESTS[*]}"
   local t
@@ -94,6 +129,7 @@ sanitize() {
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
       "$tsan/$t" --gtest_brief=1 || { log "TSan: $t failed"; exit 1; }
   done
+  log "sanitizer suite passed"
 }
 
 cmd="${1:-test}"

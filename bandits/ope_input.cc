@@ -12,6 +12,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bandits/policy.h"
 #include "proto/file_util.h"
 #include "proto/names.h"
 #include "proto/random.h"
@@ -269,6 +270,13 @@ const std::vector<std::pair<std::string, double>>* TargetPmfTable::Find(
   auto it = pmfs.find(key);
   if (it == pmfs.end()) it = pmfs.find("*");
   return it == pmfs.end() ? nullptr : &it->second;
+}
+
+void SetShadowTarget(absl::string_view spec, ExportTarget* target) {
+  target->kind = ExportTarget::Kind::kShadow;
+  target->shadow_spec = std::string(spec);
+  absl::StatusOr<std::string> canonical = CanonicalPolicySpec(spec);
+  target->shadow_canonical = canonical.ok() ? *canonical : target->shadow_spec;
 }
 
 absl::StatusOr<TargetPmfTable> ReadTargetPmfCsv(const std::string& path) {
@@ -576,7 +584,8 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
     int64_t cached_target_row = -1;
     std::string_view shadow_field;
     if (target.kind == ExportTarget::Kind::kShadow) {
-      if (!FindShadow(f[kShadowPmfs], target.shadow_spec, &shadow_field)) {
+      if (!FindShadow(f[kShadowPmfs], target.shadow_spec, &shadow_field) &&
+          !FindShadow(f[kShadowPmfs], target.shadow_canonical, &shadow_field)) {
         return error(kShadowPmfs,
                      absl::StrCat("no shadow policy ", Quote(target.shadow_spec), " in this row"));
       }
@@ -725,7 +734,10 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
     if (options.target.kind == ExportTarget::Kind::kShadow) {
       shadow = nullptr;
       for (const LoggedShadow& s : d.shadows) {
-        if (s.policy_spec == options.target.shadow_spec) shadow = &s.pmf;
+        if (shadow == nullptr && (s.policy_spec == options.target.shadow_spec ||
+                                  s.policy_spec == options.target.shadow_canonical)) {
+          shadow = &s.pmf;
+        }
       }
       if (shadow == nullptr) {
         return error(absl::StrCat("no shadow policy ", Quote(options.target.shadow_spec)));

@@ -45,8 +45,11 @@ absl::StatusOr<PositionPmfs> PositionPmfsFromTable(const TargetPmfTable& table,
 struct ExportTarget {
   enum class Kind { kUniform, kShadow, kTable, kPolicy };
   Kind kind = Kind::kUniform;
-  // kShadow: the shadow policy spec whose logged pmfs are the target.
+  // kShadow: the shadow policy spec whose logged pmfs are the target, as
+  // written, and its canonical form (the server logs shadows under it): a
+  // logged shadow matches either. Set both with SetShadowTarget.
   std::string shadow_spec;
+  std::string shadow_canonical;
   // kTable: pmfs keyed by the round's unit_id (or "*"); actions missing from
   // the table get 0, and mass on actions not offered is dropped.
   const TargetPmfTable* table = nullptr;
@@ -66,6 +69,11 @@ struct ExportReadOptions {
   // Reward of decisions that have none (the experiment's default reward).
   double default_reward = 0.0;
 };
+
+// Makes `target` the kShadow target of `spec`, as `ope --target=shadow:<spec>`
+// and EvaluatePolicy(target="shadow:<spec>") both do: "shadow:ucb1" finds a
+// shadow logged as "ucb1" or as its canonical "ucb1:c=...".
+void SetShadowTarget(absl::string_view spec, ExportTarget* target);
 
 // Rounds read from an export, with what the reader noticed.
 struct ExportRounds {

@@ -96,10 +96,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
   if (target == "uniform") {
     read.target.kind = ExportTarget::Kind::kUniform;
   } else if (absl::StartsWith(target, "shadow:") && target.size() > 7) {
-    read.target.kind = ExportTarget::Kind::kShadow;
-    // Shadows are logged under their canonical spec ("ucb1" -> "ucb1:c=...").
-    absl::StatusOr<std::string> canonical = CanonicalPolicySpec(target.substr(7));
-    read.target.shadow_spec = canonical.ok() ? *canonical : target.substr(7);
+    SetShadowTarget(target.substr(7), &read.target);
   } else {
     PolicyOptions policy_options;
     policy_options.context_dim = ContextLength(read.target.space);

@@ -1,33 +1,43 @@
-// main() of the `recbandit` binary: parses flags and runs one subcommand.
+// main() of the `recbandit` binary: finds the command (services/commands.h),
+// answers --version and `<command> --help`, refuses flags the command does
+// not read, parses flags and runs the command.
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "services/cli.h"
+#include "services/commands.h"
 
 namespace {
 
-constexpr char kUsage[] =
-    "recbandit: recommendation and bandit experimentation.\n"
-    "usage: recbandit <command> [--flag=value ...]\n"
-    "commands:\n"
-    "  gen interactions   synthetic interactions with planted structure\n"
-    "  split              train/test split of an interactions file\n"
-    "  serve              the gRPC service\n"
-    "  train              train an ALS or BPR model\n"
-    "  evaluate           ranking metrics of a model on a test file\n"
-    "  recommend          top K items for a user (or --all_users to a file)\n"
-    "  index              build or rebuild a model's item index (FAISS or Exact)\n"
-    "  similar            items most similar to an item\n"
-    "  export             an experiment's logged decisions as CSV or JSONL\n"
-    "  log repair         recover a damaged event log (reports what it drops, keeps a copy)\n"
-    "  ope                offline policy evaluation (IPS, SNIPS, DM, DR, ...)\n"
-    "  simulate           bandit policies on simulated environments: regret curves\n"
-    "  loadtest           drive a running server with Recommend/Decide calls: QPS, latency\n"
-    "Run `recbandit --helpfull` for every flag.";
+using recbandit::services::Command;
+using recbandit::services::Commands;
+
+std::string Usage() {
+  std::string out =
+      "recbandit: recommendation and bandit experimentation.\n"
+      "usage: recbandit <command> [--flag=value ...]\n"
+      "commands:\n";
+  for (const Command& c : Commands()) {
+    std::string name = c.name == "gen" ? "gen interactions" : c.name == "log" ? "log repair" : c.name;
+    name.resize(std::max<size_t>(name.size(), 18), ' ');
+    absl::StrAppend(&out, "  ", name, " ", c.summary, "\n");
+  }
+  absl::StrAppend(&out,
+                  "`recbandit <command> --help` lists a command's flags; `recbandit --version` "
+                  "the version.");
+  return out;
+}
+
+bool IsHelp(const char* arg) {
+  return std::strcmp(arg, "--help") == 0 || std::strcmp(arg, "-help") == 0 ||
+         std::strcmp(arg, "-h") == 0 || std::strcmp(arg, "--helpshort") == 0;
+}
 
 }  // namespace
 
@@ -36,47 +46,50 @@ int main(int argc, char** argv) {
   // then goes through one global graph lock, which serialises the server's
   // threads and halves the simulator's throughput. Tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  absl::SetProgramUsageMessage(kUsage);
+  const std::string usage = Usage();
+  absl::SetProgramUsageMessage(usage);
+  // The command is the first argument that is not a flag.
+  int command_at = 0;
+  for (int i = 1; i < argc && command_at == 0; ++i) {
+    if (std::strcmp(argv[i], "--version") == 0 || std::strcmp(argv[i], "-version") == 0) {
+      std::printf("%s\n", recbandit::services::VersionString().c_str());
+      return 0;
+    }
+    if (std::strcmp(argv[i], "--") == 0) break;
+    if (argv[i][0] != '-') command_at = i;
+  }
+  const Command* command =
+      command_at > 0 ? recbandit::services::FindCommand(argv[command_at]) : nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) break;
+    if (!IsHelp(argv[i])) continue;
+    if (command != nullptr) {
+      std::printf("%s", recbandit::services::CommandHelp(*command).c_str());
+    } else {
+      std::printf("%s\n", usage.c_str());
+    }
+    return 0;
+  }
+  if (command_at == 0) {
+    std::fprintf(stderr, "%s\n", usage.c_str());
+    return 2;
+  }
+  if (command == nullptr) {
+    std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n",
+                 std::string(argv[command_at]).substr(0, 64).c_str(), usage.c_str());
+    return 2;
+  }
+  absl::Status flags = recbandit::services::CheckCommandFlags(*command, argc, argv, 1);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "recbandit %s: %s\n", command->name.c_str(),
+                 std::string(flags.message()).c_str());
+    return 2;
+  }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (positional.size() < 2) {
-    std::fprintf(stderr, "%s\n", kUsage);
-    return 2;
-  }
-  const std::string command = positional[1];
   recbandit::services::CommandArgs args(positional.begin() + 2, positional.end());
-  absl::Status status;
-  if (command == "gen") {
-    status = recbandit::services::RunGen(args);
-  } else if (command == "split") {
-    status = recbandit::services::RunSplit(args);
-  } else if (command == "serve") {
-    status = recbandit::services::RunServe(args);
-  } else if (command == "train") {
-    status = recbandit::services::RunTrain(args);
-  } else if (command == "evaluate") {
-    status = recbandit::services::RunEvaluate(args);
-  } else if (command == "recommend") {
-    status = recbandit::services::RunRecommend(args);
-  } else if (command == "index") {
-    status = recbandit::services::RunIndex(args);
-  } else if (command == "similar") {
-    status = recbandit::services::RunSimilar(args);
-  } else if (command == "export") {
-    status = recbandit::services::RunExport(args);
-  } else if (command == "log") {
-    status = recbandit::services::RunLog(args);
-  } else if (command == "ope") {
-    status = recbandit::services::RunOpe(args);
-  } else if (command == "simulate") {
-    status = recbandit::services::RunSimulate(args);
-  } else if (command == "loadtest") {
-    status = recbandit::services::RunLoadtest(args);
-  } else {
-    std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n", command.c_str(), kUsage);
-    return 2;
-  }
+  const absl::Status status = command->run(args);
   if (!status.ok()) {
-    std::fprintf(stderr, "recbandit %s: %s\n", command.c_str(),
+    std::fprintf(stderr, "recbandit %s: %s\n", command->name.c_str(),
                  std::string(status.message()).c_str());
     return 1;
   }

@@ -221,8 +221,7 @@ absl::Status RunOpe(const CommandArgs& args) {
     } else if (target == "uniform") {
       read.target.kind = ExportTarget::Kind::kUniform;
     } else if (absl::StartsWith(target, "shadow:") && target.size() > 7) {
-      read.target.kind = ExportTarget::Kind::kShadow;
-      read.target.shadow_spec = target.substr(7);
+      bandits::SetShadowTarget(target.substr(7), &read.target);
     } else if (target == "snapshot" || absl::StartsWith(target, "snapshot:") ||
                IsPolicySpec(target)) {
       read.target.kind = ExportTarget::Kind::kPolicy;
