@@ -5,6 +5,7 @@
 #include <emmintrin.h>
 
 #include <charconv>
+#include <deque>
 #include <cmath>
 #include <cstring>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bandits/export.h"
 #include "bandits/policy.h"
 #include "proto/file_util.h"
 #include "proto/names.h"
@@ -402,6 +404,9 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
   std::vector<ActionSet> sets;
   constexpr size_t kMaxCachedSets = 1 << 16;
   ActionSet scratch_set;
+  // Ids the export escaped ('%', ';', '|' as %25, %3B, %7C), unescaped; a
+  // deque keeps the views into it valid.
+  std::deque<std::string> unescaped_ids;
   std::string_view last_chosen_action;
   int32_t last_chosen_global = -1;
   // Pmf rows by their (pmf field, actions field) text, so repeated pmfs share
@@ -526,8 +531,12 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
       } else {
         ActionSet fresh;
         SplitViews(f[kActions], ';', &fresh.ids);
-        for (std::string_view id : fresh.ids) {
+        for (std::string_view& id : fresh.ids) {
           if (id.empty()) return error(kActions, "empty action id");
+          if (id.find('%') != std::string_view::npos) {
+            unescaped_ids.push_back(UnescapeListItem(ToAbsl(id)));
+            id = unescaped_ids.back();
+          }
           auto [slot, inserted] =
               action_index.emplace(std::string(id), static_cast<int32_t>(action_index.size()));
           if (inserted) r.action_names.emplace_back(id);

@@ -754,7 +754,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
             : " (address in use, or the TLS key does not match the certificate or a PEM "
               "file is malformed: see gRPC's messages above)"));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  // Health per service (grpc.health.v1 with service="recbandit.Recommender"
+  // or "recbandit.Experiments") and overall (service=""); all turn
+  // NOT_SERVING when Shutdown starts.
+  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  for (const char* service : {"recbandit.Recommender", "recbandit.Experiments"}) {
+    health->SetServingStatus(service, true);
+  }
+  health->SetServingStatus(true);
   return server;
 }
 

@@ -114,6 +114,223 @@ CATALOGUE = [
      lambda: ex.GetExperimentRequest(name=LONG), NOT_FOUND, "unknown experiment 'xxxx"),
     ("SimilarItems item of 8 KB", "rec", "SimilarItems",
      lambda: rc.SimilarItemsRequest(item=LONG, k=5), INVALID, "item must have 1.."),
+    # --- Train: parameters, paths, bounds
+    ("Train without model_name", "rec", "Train", lambda: train(""), INVALID,
+     "model_name must have 1..64 characters, got 0"),
+    ("Train path outside data_dir", "rec", "Train",
+     lambda: train(path="../../../etc/passwd"), grpc.StatusCode.PERMISSION_DENIED,
+     "interactions_path '../../../etc/passwd' is outside"),
+    ("Train missing file", "rec", "Train", lambda: train(path="demo/none.csv"), NOT_FOUND,
+     "interactions_path 'demo/none.csv' does not exist"),
+    ("Train empty path", "rec", "Train", lambda: train(path=""), INVALID,
+     "interactions_path is required"),
+    ("Train factors 5000", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv",
+        params=model_pb2.TrainParams(algo=model_pb2.ALS, als=model_pb2.AlsParams(factors=5000))),
+     INVALID, "ALS factors = 5000 is out of range (1..1024)"),
+    ("Train threads 1000", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv",
+        params=model_pb2.TrainParams(algo=model_pb2.ALS, threads=1000)),
+     INVALID, "params.threads must be in [0, 256], got 1000"),
+    ("Train bpr params with algo ALS", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv",
+        params=model_pb2.TrainParams(algo=model_pb2.ALS, bpr=model_pb2.BprParams(epochs=1))),
+     INVALID, "params.bpr set with algo ALS"),
+    ("Train unknown solver", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv",
+        params=model_pb2.TrainParams(algo=model_pb2.ALS, als=model_pb2.AlsParams(solver="lu"))),
+     INVALID, "params.als.solver must be cg or cholesky, got 'lu'"),
+    ("Train algo unset", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv"),
+     INVALID, "params.algo must be ALS or BPR"),
+    ("Train k 5000", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv", params=ALS, k=5000),
+     INVALID, "k must be in [0, 1000], got 5000"),
+    ("Train index 'Flat ' (trailing space)", "rec", "Train", lambda: train(index="Flat "),
+     INVALID, "params.index_factory: index factory 'Flat ': unknown index kind"),
+    ("Train index LSH", "rec", "Train", lambda: train(index="LSH"), INVALID,
+     "params.index_factory: index factory 'LSH': unknown index kind"),
+    ("Train index IVF16 (no encoding)", "rec", "Train", lambda: train(index="IVF16"), INVALID,
+     "params.index_factory: index factory 'IVF16': IVF<nlist> needs an encoding"),
+    # --- jobs
+    ("GetJob empty id", "rec", "GetJob", lambda: rc.GetJobRequest(), INVALID,
+     "job_id is required"),
+    ("GetJob unknown id", "rec", "GetJob", lambda: rc.GetJobRequest(job_id="job-none"),
+     NOT_FOUND, "unknown job 'job-none'"),
+    ("GetJob id of 8 KB", "rec", "GetJob", lambda: rc.GetJobRequest(job_id=LONG), NOT_FOUND,
+     "unknown job 'xxxx"),
+    ("CancelJob unknown id", "rec", "CancelJob", lambda: rc.CancelJobRequest(job_id="nope"),
+     NOT_FOUND, "unknown job 'nope'"),
+    ("CancelJob empty id", "rec", "CancelJob", lambda: rc.CancelJobRequest(), INVALID,
+     "job_id is required"),
+    ("WatchJob unknown id", "rec-stream", "WatchJob", lambda: rc.GetJobRequest(job_id="nope"),
+     NOT_FOUND, "unknown job 'nope'"),
+    # --- Recommend / RankItems / SimilarItems bounds
+    ("Recommend without user", "rec", "Recommend", lambda: rc.RecommendRequest(k=5), INVALID,
+     "user must have 1..256 bytes, got 0"),
+    ("Recommend user of 8 KB", "rec", "Recommend", lambda: rc.RecommendRequest(user=LONG),
+     INVALID, "user must have 1..256 bytes, got 8192"),
+    ("Recommend k 5000", "rec", "Recommend", lambda: rc.RecommendRequest(user="u1", k=5000),
+     INVALID, "k must be in [1, 1000] (0 = 10), got 5000"),
+    ("Recommend k -1", "rec", "Recommend", lambda: rc.RecommendRequest(user="u1", k=-1),
+     INVALID, "k must be in [1, 1000] (0 = 10), got -1"),
+    ("Recommend ef_search 99999", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, ef_search=99999), INVALID,
+     "ef_search must be 0 or in [k=5, 4096], got 99999"),
+    ("Recommend ef_search below k", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=50, ef_search=10), INVALID,
+     "ef_search must be 0 or in [k=50, 4096], got 10"),
+    ("Recommend nprobe -3", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, nprobe=-3), INVALID,
+     "nprobe must be in [0, 65536], got -3"),
+    ("Recommend 20000 exclude_items", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, exclude_items=["i%d" % i for i in range(20000)]),
+     INVALID, "exclude_items has 20000 entries; at most 10000"),
+    ("Recommend 2000 recent_items", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, recent_items=["i%d" % i for i in range(2000)]),
+     INVALID, "recent_items has 2000 entries; at most 1000"),
+    ("Recommend unknown model", "rec", "Recommend",
+     lambda: rc.RecommendRequest(model_name="nope", user="u1"), NOT_FOUND, "unknown model 'nope'"),
+    ("Recommend unknown experiment", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, experiment="nope"), NOT_FOUND,
+     "unknown experiment 'nope'"),
+    ("Recommend exploration_weight 2", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, experiment="demo_layout",
+                                 exploration_weight=2), INVALID,
+     "exploration_weight must be in [0, 1], got 2"),
+    ("Recommend exploration_weight NaN", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, experiment="demo_layout",
+                                 exploration_weight=float("nan")), INVALID,
+     "exploration_weight must be in [0, 1], got nan"),
+    ("RankItems no items", "rec", "RankItems", lambda: rc.RankItemsRequest(user="u1"), INVALID,
+     "items must have 1..1000 entries, got 0"),
+    ("RankItems 2000 items", "rec", "RankItems",
+     lambda: rc.RankItemsRequest(user="u1", items=["i%d" % i for i in range(2000)]), INVALID,
+     "items must have 1..1000 entries, got 2000"),
+    ("RankItems repeated item", "rec", "RankItems",
+     lambda: rc.RankItemsRequest(user="u1", items=["i1", "i1"]), INVALID, "items has 'i1' twice"),
+    ("RankItems without user", "rec", "RankItems", lambda: rc.RankItemsRequest(items=["i1"]),
+     INVALID, "user must have 1..256 bytes, got 0"),
+    ("SimilarItems unknown item", "rec", "SimilarItems",
+     lambda: rc.SimilarItemsRequest(item="nope", k=5), NOT_FOUND, "unknown item 'nope'"),
+    ("SimilarItems k 1001", "rec", "SimilarItems",
+     lambda: rc.SimilarItemsRequest(item="i1", k=1001), INVALID,
+     "k must be in [1, 1000] (0 = 10), got 1001"),
+    ("SimilarItems without item", "rec", "SimilarItems", lambda: rc.SimilarItemsRequest(k=5),
+     INVALID, "item must have 1..256 bytes, got 0"),
+    # --- PutEvents
+    ("PutEvents no events", "rec", "PutEvents", lambda: rc.PutEventsRequest(), INVALID,
+     "events must have 1..10000 entries, got 0"),
+    ("PutEvents 10001 events", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1", item="i1")] * 10001), INVALID,
+     "events must have 1..10000 entries, got 10001"),
+    ("PutEvents negative weight", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1", item="i1", weight=-1)]), INVALID, "events[0]."),
+    ("PutEvents NaN weight", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1", item="i1", weight=float("nan"))]), INVALID,
+     "events[0]."),
+    ("PutEvents empty item", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1")]), INVALID, "events[0]."),
+    ("PutEvents user of 8 KB", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user=LONG, item="i1")]), INVALID, "events[0]."),
+    # --- models
+    ("ListModels unknown model", "rec", "ListModels",
+     lambda: rc.ListModelsRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),
+    ("ActivateModel unknown version", "rec", "ActivateModel",
+     lambda: rc.ActivateModelRequest(model_name="demo", version=99), NOT_FOUND,
+     "model 'demo' has no version 99"),
+    ("ActivateModel negative version", "rec", "ActivateModel",
+     lambda: rc.ActivateModelRequest(model_name="demo", version=-1), INVALID,
+     "version must be >= 1, or 0 for the latest; got -1"),
+    ("ActivateModel unknown model", "rec", "ActivateModel",
+     lambda: rc.ActivateModelRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),
+    # --- experiments
+    ("CreateExperiment exists", "exp", "CreateExperiment", lambda: experiment("demo_layout"),
+     grpc.StatusCode.ALREADY_EXISTS, "experiment 'demo_layout' exists"),
+    ("CreateExperiment no variants", "exp", "CreateExperiment",
+     lambda: experiment("novariants", variants=[]), INVALID, "variants must have 1.."),
+    ("CreateExperiment bad policy spec", "exp", "CreateExperiment",
+     lambda: experiment("badspec", variants=[events_pb2.Variant(
+         name="a", policy_spec="nosuch:x=1", traffic_weight=1)]), INVALID,
+     "variants[0].policy_spec: unknown policy family 'nosuch'"),
+    ("CreateExperiment epsilon 2", "exp", "CreateExperiment",
+     lambda: experiment("badeps", variants=[events_pb2.Variant(
+         name="a", policy_spec="epsilon_greedy:epsilon=2", traffic_weight=1)]), INVALID,
+     "variants[0].policy_spec: "),
+    ("CreateExperiment weight 0", "exp", "CreateExperiment",
+     lambda: experiment("w0", variants=[events_pb2.Variant(
+         name="a", policy_spec="ucb1", traffic_weight=0)]), INVALID,
+     "variants[0].traffic_weight must be > 0 and finite, got 0"),
+    ("CreateExperiment weight inf", "exp", "CreateExperiment",
+     lambda: experiment("winf", variants=[events_pb2.Variant(
+         name="a", policy_spec="ucb1", traffic_weight=float("inf"))]), INVALID,
+     "variants[0].traffic_weight must be > 0 and finite, got inf"),
+    ("CreateExperiment repeated variant", "exp", "CreateExperiment",
+     lambda: experiment("rep", variants=[
+         events_pb2.Variant(name="a", policy_spec="ucb1", traffic_weight=1),
+         events_pb2.Variant(name="a", policy_spec="ucb1", traffic_weight=1)]), INVALID,
+     "variants[1].name 'a' is repeated"),
+    ("CreateExperiment default_reward NaN", "exp", "CreateExperiment",
+     lambda: experiment("drnan", default_reward=float("nan")), INVALID,
+     "default_reward must be finite"),
+    ("CreateExperiment bad shadow", "exp", "CreateExperiment",
+     lambda: experiment("shadowbad", shadow_policy_specs=["nosuch"]), INVALID,
+     "shadow_policy_specs[0]: "),
+    ("CreateExperiment repeated shadow", "exp", "CreateExperiment",
+     lambda: experiment("shadowrep", shadow_policy_specs=["ucb1", "ucb1:c=1"]), INVALID,
+     "shadow_policy_specs[1] 'ucb1:c=1' is repeated"),
+    ("CreateExperiment snapshot_every -1", "exp", "CreateExperiment",
+     lambda: experiment("snap", snapshot_every_rewards=-1), INVALID,
+     "snapshot_every_rewards must be in [1, "),
+    ("CreateExperiment name of 8 KB", "exp", "CreateExperiment", lambda: experiment(LONG),
+     INVALID, "name must have 1..64 characters, got 8192"),
+    ("GetExperiment unknown", "exp", "GetExperiment",
+     lambda: ex.GetExperimentRequest(name="nope"), NOT_FOUND, "unknown experiment 'nope'"),
+    ("Decide unknown experiment", "exp", "Decide",
+     lambda: ex.DecideRequest(experiment="nope", actions=actions("a")), NOT_FOUND,
+     "unknown experiment 'nope'"),
+    ("Decide no actions", "exp", "Decide", lambda: ex.DecideRequest(experiment="demo_layout"),
+     INVALID, "actions must have 1..1024 entries, got 0"),
+    ("Decide 1025 actions", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", actions=actions(*["a%d" % i for i in range(1025)])), INVALID,
+     "actions must have 1..1024 entries, got 1025"),
+    ("Decide repeated action", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", actions=actions("a", "a")), INVALID, "actions"),
+    ("Decide unit_id of 8 KB", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id=LONG, actions=actions("a")), INVALID,
+     "unit_id has 8192 bytes; at most"),
+    ("Decide event_id of 8 KB", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", event_id=LONG, actions=actions("a")), INVALID, "event_id"),
+    ("Reward unknown experiment", "exp", "Reward",
+     lambda: ex.RewardRequest(experiment="nope", event_id="e", value=1), NOT_FOUND,
+     "unknown experiment 'nope'"),
+    ("Reward without event_id", "exp", "Reward",
+     lambda: ex.RewardRequest(experiment="demo_layout", value=1), INVALID,
+     "event_id is required"),
+    ("Reward unknown event", "exp", "Reward",
+     lambda: ex.RewardRequest(experiment="demo_layout", event_id="no-such-event", value=1),
+     NOT_FOUND, "unknown event id 'no-such-event'"),
+    ("Reward event id of 8 KB", "exp", "Reward",
+     lambda: ex.RewardRequest(experiment="demo_layout", event_id=LONG, value=1), NOT_FOUND,
+     "unknown event id 'xxxx"),
+    ("EvaluatePolicy without experiment", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(target="uniform"), INVALID, "experiment is required"),
+    ("EvaluatePolicy unknown estimator", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(experiment="demo_layout", target="uniform",
+                                      estimators=["magic"]), INVALID,
+     "unknown estimator 'magic'"),
+    ("EvaluatePolicy bad target", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(experiment="demo_layout", target="nosuch:x=1"), INVALID,
+     "target 'nosuch:x=1' is not uniform"),
+    ("EvaluatePolicy unknown variant snapshot", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(experiment="demo_layout", target="snapshot:nope"),
+     NOT_FOUND, "experiment 'demo_layout' has no variant 'nope'"),
+    ("EvaluatePolicy bootstrap 10^7", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(experiment="demo_layout", target="uniform",
+                                      bootstrap=10000000), INVALID, "bootstrap must be in [0, "),
+    ("EvaluatePolicy unknown experiment", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(experiment="nope", target="uniform"), NOT_FOUND,
+     "unknown experiment 'nope'"),
     # --- invalid UTF-8 in a string field: INVALID_ARGUMENT naming the field
     ("Recommend user not UTF-8", "raw", "/recbandit.Recommender/Recommend",
      lambda: invalid_utf8(rc.RecommendRequest(user="AAAA", k=5), "AAAA"), INVALID,
@@ -143,9 +360,23 @@ def stubs(channel):
     return {"rec": rcg.RecommenderStub(channel), "exp": exg.ExperimentsStub(channel)}
 
 
+assert len(CATALOGUE) >= 100, len(CATALOGUE)
+
+
 def check_serving(health):
-    status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
-    assert status == health_pb2.HealthCheckResponse.SERVING, status
+    for service in ("", "recbandit.Recommender", "recbandit.Experiments"):
+        status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status
+        assert status == health_pb2.HealthCheckResponse.SERVING, (service, status)
+
+
+def check_health_names(health):
+    try:
+        health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        raise AssertionError("an unknown service has no health status")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND, e.code()
+    print("health: SERVING overall and for recbandit.Recommender and recbandit.Experiments; "
+          "NOT_FOUND for an unknown service")
 
 
 def call(channel, services, service, rpc, request):
@@ -153,23 +384,28 @@ def call(channel, services, service, rpc, request):
         return channel.unary_unary(rpc)(request, timeout=TIMEOUT)
     if service == "raw-stream":
         return list(channel.unary_stream(rpc)(request, timeout=TIMEOUT))
+    if service == "rec-stream":
+        return list(getattr(services["rec"], rpc)(request, timeout=TIMEOUT))
     return getattr(services[service], rpc)(request, timeout=TIMEOUT)
 
 
 def run_catalogue(channel, health):
     services = stubs(channel)
+    failures = []
     for label, service, rpc, make, code, start in CATALOGUE:
         try:
             call(channel, services, service, rpc, make())
         except grpc.RpcError as e:
             details = e.details() or ""
-            assert e.code() == code, (label, code, e.code(), details[:300])
-            assert details.startswith(start), (label, start, details[:300])
-            assert len(details) < 1024, (label, len(details))
-            print("  %-40s %-17s %s" % (label, code.name, details[:100]))
+            if e.code() != code or not details.startswith(start) or len(details) >= 1024:
+                failures.append("%s: expected %s '%s...', got %s '%s' (%d chars)" % (
+                    label, code.name, start, e.code().name, details[:200], len(details)))
+            else:
+                print("  %-40s %-17s %s" % (label, code.name, details[:100]))
         else:
-            raise AssertionError("%s: expected %s, the call succeeded" % (label, code.name))
+            failures.append("%s: expected %s, the call succeeded" % (label, code.name))
         check_serving(health)
+    assert not failures, "\n".join(failures)
     print("catalogue: %d bad inputs, each with its code and message; health SERVING" %
           len(CATALOGUE))
 
@@ -269,6 +505,7 @@ def main():
         grpc.channel_ready_future(channel).result(timeout=10)
         health = health_pb2_grpc.HealthStub(channel)
         check_serving(health)
+        check_health_names(health)
         check_metrics_port(metrics_port)
         check_serving(health)
         run_catalogue(channel, health)
