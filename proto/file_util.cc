@@ -207,7 +207,9 @@ absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(
     data = static_cast<const char*>(p);
   }
   ::close(fd);
-  return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
+  // An empty file maps to "", never to a null pointer (memchr and friends
+  // may not be passed null, even for zero bytes).
+  return std::unique_ptr<MappedFile>(new MappedFile(path, data != nullptr ? data : "", size));
 }
 
 }  // namespace recbandit

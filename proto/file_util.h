@@ -51,6 +51,7 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
 
+  // Returns the bytes; never a null pointer, also for an empty file.
   std::string_view data() const { return std::string_view(data_, size_); }
   const std::string& path() const { return path_; }
 

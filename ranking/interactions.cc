@@ -187,7 +187,9 @@ bool ParseTimestamp(std::string_view s, int64_t* out) {
   if (ec == std::errc() && ptr == s.data() + s.size()) return true;
   double d;
   auto [p2, ec2] = std::from_chars(s.data(), s.data() + s.size(), d);
-  if (ec2 != std::errc() || p2 != s.data() + s.size() || !std::isfinite(d)) {
+  // Beyond int64 the conversion would be undefined: not a timestamp.
+  if (ec2 != std::errc() || p2 != s.data() + s.size() || !std::isfinite(d) ||
+      !(d > -9.2e18 && d < 9.2e18)) {
     return false;
   }
   *out = static_cast<int64_t>(d);

@@ -438,6 +438,17 @@ std::string ToExportCsv(const LoggedRounds& r) {
   return out;
 }
 
+TEST(ExportCsvTest, AnEmptyFileIsAClearError) {
+  ScratchDir dir;
+  ::recbandit::testing::WriteTextFile(dir.File("empty.csv"), "");
+  for (bool full : {false, true}) {
+    ExportReadOptions read;
+    read.full = full;
+    EXPECT_THAT(ReadExportCsv(dir.File("empty.csv"), read),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1: not a recbandit export")));
+  }
+}
+
 TEST(ExportCsvTest, ShadowTargetMatchesInMemoryEvaluation) {
   const LoggedRounds rounds = Simulate(3000, 42, kLogging, kTarget);
   ScratchDir dir;

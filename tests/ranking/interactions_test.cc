@@ -169,6 +169,10 @@ TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
   EXPECT_THAT(ParseInteractions("a,b,1,5\nc,d,1,soon\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("data.csv:2: timestamp 'soon' is not a number")));
+  // A decimal timestamp beyond int64 is refused, not converted (undefined).
+  EXPECT_THAT(ParseInteractions("a,b,1,5\nc,d,1,1e300\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:2: timestamp '1e300' is not a number")));
   EXPECT_THAT(ParseInteractions("a,b\n,d\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: empty user id")));
   EXPECT_THAT(ParseInteractions("a,b\nc,d,1,2,3\n", "data.csv"),
