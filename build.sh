@@ -6,8 +6,8 @@
 #   ./build.sh demo [...]  install, build, run `recbandit serve --demo [...]`
 #   ./build.sh build       install and build only
 #   ./build.sh deps        install the Debian packages only
-#   ./build.sh sanitize    every test under ASan+UBSan (build-asan/), then the
-#                          concurrency tests under TSan (build-tsan/)
+#   ./build.sh sanitize    every test under ASan+UBSan (build-asan/), then each
+#                          fuzzer briefly (build-fuzz/, clang)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,12 +72,6 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS" >&2
 }
 
-# The tests whose subject is concurrency, run under TSan: the event log's
-# committer thread and concurrent appends, experiments under concurrent
-# Decide/Reward, and ModelSlot's hot swap under concurrent readers. BPR's
-# Hogwild updates race by design and stay out.
-TSAN_TESTS=(bandits_event_log_test bandits_experiment_test services_serving_model_test)
-
 # libFuzzer targets (tests/fuzz/*_fuzzer.cc), each smoke-run for
 # FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/<target>/).
 FUZZ_SECONDS="${RECBANDIT_FUZZ_SECONDS:-20}"
@@ -100,7 +94,6 @@ sanitize() {
   install_deps
   local asan="${RECBANDIT_ASAN_BUILD_DIR:-$ROOT/build-asan}"
   local fuzz="${RECBANDIT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
-  local tsan="${RECBANDIT_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
   export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=0
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
@@ -128,14 +121,6 @@ sanitize() {
   done
   unset ASAN_OPTIONS UBSAN_OPTIONS
 
-  sanitizer_build "$tsan" gcc g++ thread
-  cmake --build "$tsan" -j "$JOBS" --target "${TSAN_TESTS[@]}" >&2
-  log "TSan: ${TSAN_TESTS[*]}"
-  local t
-  for t in "${TSAN_TESTS[@]}"; do
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
-      "$tsan/$t" --gtest_brief=1 || { log "TSan: $t failed"; exit 1; }
-  done
   log "sanitizer suite passed"
 }
 

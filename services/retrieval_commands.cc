@@ -1,5 +1,6 @@
 // `recbandit index` (build or rebuild a model's item index), `recbandit
 // similar`, and batch recommendation for every user (`recommend --all_users`).
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "proto/file_util.h"
 #include "proto/json.h"
 #include "proto/names.h"
+#include "proto/progress.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -65,7 +67,9 @@ absl::Status RunIndex(const CommandArgs& args) {
         "usage: recbandit index --model=<model dir> --index=<factory string, e.g. HNSW32>");
   }
   IndexReport report;
+  ProgressReporter progress(absl::StrCat("index ", factory), 1);
   RETURN_IF_ERROR(BuildModelIndex(model_dir, factory, ThreadsFromFlag(), &report));
+  progress.Finish(absl::StrFormat("%d items in %.1f s", report.items(), report.build_seconds()));
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }
@@ -99,10 +103,24 @@ absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::strin
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving, ServingModel::Load(model_dir));
   const ranking::FactorModel& model = serving->model();
   const auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(std::vector<Recommendation> recs,
-                   serving->RecommendBatch({}, absl::GetFlag(FLAGS_k),
-                                           absl::GetFlag(FLAGS_exclude_seen),
-                                           SearchParamsFromFlags(), ThreadsFromFlag()));
+  // In chunks of users, so the progress bar moves; results equal one batch.
+  constexpr int32_t kChunk = 4096;
+  const int32_t num_users = model.num_users();
+  ProgressReporter progress("recommend", num_users);
+  std::vector<Recommendation> recs;
+  recs.reserve(num_users);
+  std::vector<int32_t> chunk;
+  for (int32_t begin = 0; begin < num_users; begin += kChunk) {
+    chunk.clear();
+    for (int32_t u = begin; u < std::min(num_users, begin + kChunk); ++u) chunk.push_back(u);
+    ASSIGN_OR_RETURN(std::vector<Recommendation> part,
+                     serving->RecommendBatch(chunk, absl::GetFlag(FLAGS_k),
+                                             absl::GetFlag(FLAGS_exclude_seen),
+                                             SearchParamsFromFlags(), ThreadsFromFlag()));
+    for (Recommendation& r : part) recs.push_back(std::move(r));
+    progress.Update(static_cast<int64_t>(recs.size()));
+  }
+  progress.Finish();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string text;

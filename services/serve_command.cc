@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/strip.h"
 #include "proto/file_util.h"
 #include "proto/status_macros.h"
@@ -78,6 +79,10 @@ absl::Status RunServe(const CommandArgs& args) {
   ASSIGN_OR_RETURN(options.auth_token, AuthTokenFromFlag());
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.keep_versions = absl::GetFlag(FLAGS_keep_versions);
+  if (absl::GetFlag(FLAGS_drain_seconds) < 0 || absl::GetFlag(FLAGS_drain_seconds) > 300) {
+    return absl::InvalidArgumentError(absl::StrCat("--drain_seconds must be in [0, 300], got ",
+                                                   absl::GetFlag(FLAGS_drain_seconds)));
+  }
   if (options.keep_versions < 1 || options.keep_versions > 1000) {
     return absl::InvalidArgumentError(
         absl::StrCat("--keep_versions must be in [1, 1000], got ", options.keep_versions));
@@ -104,6 +109,13 @@ absl::Status RunServe(const CommandArgs& args) {
                              "}"));
   int sig = 0;
   sigwait(&signals, &sig);
+  const int32_t drain_seconds = absl::GetFlag(FLAGS_drain_seconds);
+  server->SetNotServing();
+  if (drain_seconds > 0) {
+    std::fprintf(stderr, "serve: signal %d, health NOT_SERVING; serving %d s more\n", sig,
+                 drain_seconds);
+    absl::SleepFor(absl::Seconds(drain_seconds));
+  }
   std::fprintf(stderr, "serve: signal %d, draining in-flight calls\n", sig);
   server->Shutdown(absl::Seconds(10));
   server->Wait();

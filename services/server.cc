@@ -769,6 +769,11 @@ Server::~Server() { Shutdown(absl::ZeroDuration()); }
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
+void Server::SetNotServing() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (server_ != nullptr && !shut_down_) server_->GetHealthCheckService()->SetServingStatus(false);
+}
+
 void Server::Shutdown(absl::Duration grace) {
   absl::MutexLock lock(&shutdown_mu_);
   if (server_ == nullptr || shut_down_) return;

@@ -72,6 +72,9 @@ class Server {
   int port() const { return port_; }
   // Returns the bound metrics HTTP port (0 when off).
   int metrics_port() const;
+  // Turns grpc.health.v1 NOT_SERVING (overall and per service) while calls
+  // are still served: load balancers stop sending new calls before Shutdown.
+  void SetNotServing();
   // Stops accepting calls, lets in-flight calls finish for up to `grace`, then
   // cancels the rest, cancels training jobs and snapshots every bandit
   // policy. Idempotent.
