@@ -7,12 +7,8 @@
 # holds exactly the decisions the repair did not report as dropped. A
 # truncated table file is refused by export too (never "rows":0).
 set -euo pipefail
-BIN="${RECBANDIT_BINARY:?}"
-SRC="${RECBANDIT_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-work="$(mktemp -d)"
-trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-source "$SRC/tests/services/server_harness.sh"
+source "${RECBANDIT_SOURCE_DIR:?}/tests/services/server_harness.sh"
+harness_init
 
 json() { "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])[sys.argv[1]])' "$1"; }
 rows() {  # rows <data dir>: decisions of demo_layout in an export

@@ -1,6 +1,16 @@
 # Shared by the scripted server tests (sourced, not run): Python stubs of our
 # protos, starting `recbandit serve` on a free port, and a clean SIGTERM stop.
-# The sourcing script sets BIN, SRC, PY and work first.
+# The sourcing script sets BIN, SRC, PY and work first, or calls harness_init.
+
+# harness_init: BIN, SRC and PY from the test's environment, a fresh $work,
+# and an EXIT trap that kills the server ($pid) and removes $work.
+harness_init() {
+  BIN="${RECBANDIT_BINARY:?}"
+  SRC="${RECBANDIT_SOURCE_DIR:?}"
+  PY=/usr/bin/python3
+  work="$(mktemp -d)"
+  trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+}
 
 fail() {
   echo "FAIL: $*" >&2

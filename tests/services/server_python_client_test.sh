@@ -4,13 +4,9 @@
 # tests/services/python_client.py): every rpc, the error codes, the metrics
 # endpoint; then SIGTERM stops it cleanly (exit 0).
 set -euo pipefail
-BIN="${RECBANDIT_BINARY:?}"
-SRC="${RECBANDIT_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-work="$(mktemp -d)"
-trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source "${RECBANDIT_SOURCE_DIR:?}/tests/services/server_harness.sh"
+harness_init
 
-source "$SRC/tests/services/server_harness.sh"
 make_python_stubs "$work/stubs"
 start_server "$work/out" "$work/err" --demo --metrics_port=-1 --data_dir="$work/data"
 metrics="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics_port"])' "$work/out")"

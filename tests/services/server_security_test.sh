@@ -7,13 +7,9 @@
 # UNAUTHENTICATED without a valid bearer token, health and reflection open,
 # no plaintext access); then SIGTERM stops it cleanly (exit 0).
 set -euo pipefail
-BIN="${RECBANDIT_BINARY:?}"
-SRC="${RECBANDIT_SOURCE_DIR:?}"
-PY=/usr/bin/python3
-work="$(mktemp -d)"
-trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+source "${RECBANDIT_SOURCE_DIR:?}/tests/services/server_harness.sh"
+harness_init
 
-source "$SRC/tests/services/server_harness.sh"
 
 # --- The certificate (CN=localhost, SAN localhost and 127.0.0.1), a second
 # unrelated one (a CA the client must not accept), and the token.
