@@ -178,7 +178,7 @@ absl::Status DamageError(const std::string& path, const std::string& data_dir,
     return absl::DataLossError(absl::StrCat(
         "event log ", path, ": damaged write-ahead log ", files, " (", damage.bytes(),
         " bytes unreadable: ", s.ToString(),
-        "); refusing to start rather than drop acknowledged events in silence. "
+        "); refusing to open it rather than drop acknowledged events in silence. "
         "`recbandit log repair --data_dir=", data_dir,
         "` keeps a copy and drops only the damaged records"));
   }
