@@ -14,6 +14,7 @@
 # RSS over time (growth over the last half of the run).
 #
 #   bench/soak.sh [build dir]        (SOAK_SECONDS=600 CYCLE_SECONDS=60)
+# SOAK_RSS_OUT=<file> keeps the RSS samples ("cycle seconds rss_kb" lines).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$ROOT/build}"
@@ -109,6 +110,7 @@ while [ $(( $(date +%s) - start )) -lt "$SOAK_SECONDS" ]; do
   echo "cycle $cycle: loadtest $r calls ($e errors), side $c calls ($se errors); killed and restarted" >&2
 done
 stop_server "$work/err.$cycle"
+[ -z "${SOAK_RSS_OUT:-}" ] || cp "$work/rss.txt" "$SOAK_RSS_OUT"
 "$BIN" export --data_dir="$work/data" --experiment=crash --format=jsonl \
   --out="$work/export.jsonl" >/dev/null
 check="$("$PY" "$CLIENT" check "$work/records" "$work/export.jsonl" "$work/verify.json" 2>&1)" ||
