@@ -294,7 +294,8 @@ void AppendJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, std::st
 
 absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::string& experiment,
                                              ExportFormat format, const std::string& out_path,
-                                             bool skip_corrupt) {
+                                             bool skip_corrupt,
+                                             const ProgressCallback& progress) {
   RETURN_IF_ERROR(log.GetExperiment(experiment).status());
   const std::string tmp = out_path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -331,6 +332,7 @@ absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::str
         ++stats.rows;
         stats.rewarded += HasAggregatedReward(r) ? 1 : 0;
         if (buffer.size() > (1 << 20)) flush();
+        if (progress) progress(stats.rows, 0);
         return write_failed ? absl::UnavailableError(absl::StrCat("writing ", tmp, " failed"))
                             : absl::OkStatus();
       },

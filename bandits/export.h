@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "bandits/event_log.h"
 #include "proto/events.pb.h"
+#include "proto/progress.h"
 
 namespace recbandit::bandits {
 
@@ -44,10 +45,12 @@ struct ExportStats {
 // Writes every decision of `experiment` in time order to `out_path` (through
 // `out_path`.tmp, fsynced and renamed, so readers never see half a file).
 // NOT_FOUND for an unknown experiment; DATA_LOSS for a corrupt record unless
-// `skip_corrupt`.
+// `skip_corrupt`. `progress` (may be empty) hears (rows written, 0) after
+// each row, on the calling thread.
 absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::string& experiment,
                                              ExportFormat format, const std::string& out_path,
-                                             bool skip_corrupt = false);
+                                             bool skip_corrupt = false,
+                                             const ProgressCallback& progress = nullptr);
 
 }  // namespace recbandit::bandits
 

@@ -166,7 +166,8 @@ inline void FourPoissonOnes(uint64_t bits, double* out) {
 // every replicate with its own seeded generator, so the result does not
 // depend on the block size.
 std::vector<std::pair<double, double>> Bootstrap(const std::vector<Terms>& terms, int64_t n,
-                                                 int32_t resamples, uint64_t seed) {
+                                                 int32_t resamples, uint64_t seed,
+                                                 const ProgressCallback& progress) {
   const size_t m = terms.size();
   // Columns to sum: per estimator c (if any), a and b (if any).
   std::vector<const double*> columns;
@@ -217,6 +218,7 @@ std::vector<std::pair<double, double>> Bootstrap(const std::vector<Terms>& terms
         rep_sums[col] += (acc0 + acc1) + (acc2 + acc3);
       }
     }
+    if (progress) progress(start + len, n);
   }
   std::vector<std::pair<double, double>> out(m);
   std::vector<double> values(resamples);
@@ -375,7 +377,9 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
   }
 
   std::vector<std::pair<double, double>> boot;
-  if (options.bootstrap > 0) boot = Bootstrap(terms, n, options.bootstrap, options.seed);
+  if (options.bootstrap > 0) {
+    boot = Bootstrap(terms, n, options.bootstrap, options.seed, options.bootstrap_progress);
+  }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (size_t e = 0; e < terms.size(); ++e) {
     const Terms& t = terms[e];

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "proto/progress.h"
 #include "proto/reports.pb.h"
 
 namespace recbandit::bandits {
@@ -119,6 +120,9 @@ struct OpeOptions {
   // logging probability is below this.
   double support_threshold = 1e-3;
   RewardModelOptions reward_model;
+  // Hears of the bootstrap's progress: (rounds resampled, n), on the calling
+  // thread. May be empty.
+  ProgressCallback bootstrap_progress;
 };
 
 // Returns the report (n, on-policy mean, one OpeEstimate per estimator,

@@ -182,23 +182,28 @@ class ContextualEnvironment final : public Environment {
 };
 
 // Runs fn(task) for task in [0, n) on `threads` std::threads; returns the
-// first error.
+// first error. `progress` (may be empty) hears of each finished task, under
+// the runner's lock.
 absl::Status ParallelFor(int64_t n, int32_t threads,
-                         const std::function<absl::Status(int64_t)>& fn) {
+                         const std::function<absl::Status(int64_t)>& fn,
+                         const ProgressCallback& progress) {
   std::atomic<int64_t> next{0};
   absl::Mutex mu;
   absl::Status first ABSL_GUARDED_BY(mu) = absl::OkStatus();
+  int64_t finished ABSL_GUARDED_BY(mu) = 0;
   auto worker = [&] {
     for (;;) {
       const int64_t i = next.fetch_add(1);
       if (i >= n) return;
       absl::Status s = fn(i);
+      absl::MutexLock lock(&mu);
       if (!s.ok()) {
-        absl::MutexLock lock(&mu);
         if (first.ok()) first = s;
         next.store(n);
         return;
       }
+      ++finished;
+      if (progress) progress(finished, n);
     }
   };
   const int32_t t = static_cast<int32_t>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
@@ -385,7 +390,7 @@ absl::StatusOr<SimulationResult> Simulate(const Environment& env,
         }
         busy[task] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return absl::OkStatus();
-      }));
+      }, options.progress));
   SimulationResult result;
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -464,7 +469,7 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
         visited[task] = i;
         busy[task] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         return absl::OkStatus();
-      }));
+      }, options.progress));
   SimulationResult result;
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "bandits/obd.h"
 #include "bandits/policy.h"
+#include "proto/progress.h"
 #include "proto/random.h"
 
 namespace recbandit::bandits {
@@ -99,6 +100,9 @@ struct SimulationOptions {
   // Log-spaced checkpoints (plus linearly spaced ones and the horizon).
   int32_t log_points = 60;
   int32_t linear_points = 60;
+  // Called after each finished run of a policy with (runs finished, policies
+  // x runs), from the worker thread that finished it, never two at once.
+  ProgressCallback progress;
 };
 
 // One curve point: mean over runs and a 95% band mean +- 1.96 sd / sqrt(R)

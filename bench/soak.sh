@@ -24,6 +24,7 @@ PY=/usr/bin/python3
 SOAK_SECONDS="${SOAK_SECONDS:-600}"
 CYCLE_SECONDS="${CYCLE_SECONDS:-60}"
 CLIENT="$SRC/tests/services/crash_client.py"
+export CRASH_CLIENT_MAX_LOAD_SECONDS=$((CYCLE_SECONDS + 120))
 work="$(mktemp -d)"
 pid=""
 bg_pids=()

@@ -32,7 +32,15 @@ ProgressReporter::ProgressReporter(std::string label, int64_t total,
   }
 }
 
-ProgressReporter::~ProgressReporter() { Finish(); }
+// Work that ends without Finish (an error) leaves its last line as it was; a
+// bar that was drawn still gets its newline, so the error starts a line.
+ProgressReporter::~ProgressReporter() {
+  if (!finished_ && bar_ && printed_done_ >= 0 && options_.out != nullptr &&
+      options_.mode != Options::Mode::kSilent) {
+    absl::FPrintF(options_.out, "\n");
+    std::fflush(options_.out);
+  }
+}
 
 double ProgressReporter::EtaSeconds() const {
   if (total_ > 0 && done_ >= total_) return 0.0;
@@ -47,7 +55,9 @@ std::string ProgressReporter::Render() const {
   const double eta = EtaSeconds();
   std::string eta_text = eta < 0 ? "?" : absl::StrFormat("%.1fs", eta);
   std::string line;
-  if (bar_ && total_ > 0) {
+  if (total_ <= 0) {
+    line = absl::StrFormat("%s %d elapsed %.1fs", label_, done_, elapsed);
+  } else if (bar_) {
     constexpr int kWidth = 30;
     const int filled = static_cast<int>(
         kWidth * std::min<double>(1.0, static_cast<double>(done_) / total_));
@@ -68,15 +78,17 @@ void ProgressReporter::Update(int64_t done, std::string_view detail) {
   detail_ = std::string(detail);
   if (options_.out == nullptr || options_.mode == Options::Mode::kSilent) return;
   const absl::Time now = absl::Now();
+  const bool last = total_ > 0 && done_ >= total_;
+  const absl::Duration interval = bar_ ? options_.min_bar_interval : options_.min_line_interval;
+  if (!last && now - last_print_ < interval) return;
+  last_print_ = now;
+  printed_done_ = done_;
   if (bar_) {
     absl::FPrintF(options_.out, "\r%s\033[K", Render());
-    std::fflush(options_.out);
-    return;
+  } else {
+    absl::FPrintF(options_.out, "%s\n", Render());
   }
-  const bool last = total_ > 0 && done_ >= total_;
-  if (!last && now - last_print_ < options_.min_line_interval) return;
-  last_print_ = now;
-  absl::FPrintF(options_.out, "%s\n", Render());
+  std::fflush(options_.out);
 }
 
 void ProgressReporter::Finish(std::string_view detail) {
@@ -86,10 +98,18 @@ void ProgressReporter::Finish(std::string_view detail) {
   if (options_.out == nullptr || options_.mode == Options::Mode::kSilent) return;
   if (bar_) {
     absl::FPrintF(options_.out, "\r%s\033[K\n", Render());
-  } else if (last_print_ == absl::InfinitePast() || done_ < total_) {
+  } else if (printed_done_ != done_ || !detail.empty()) {
     absl::FPrintF(options_.out, "%s\n", Render());
   }
   std::fflush(options_.out);
+}
+
+ProgressCallback ReportProgressTo(std::string label,
+                                  std::unique_ptr<ProgressReporter>* reporter) {
+  return [label = std::move(label), reporter](int64_t done, int64_t total) {
+    if (*reporter == nullptr) *reporter = std::make_unique<ProgressReporter>(label, total);
+    (*reporter)->Update(done);
+  };
 }
 
 }  // namespace recbandit

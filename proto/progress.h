@@ -5,12 +5,18 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "absl/time/time.h"
 
 namespace recbandit {
+
+// How a library routine reports progress to its caller: `done` of `total`
+// units (total <= 0: unknown). Each routine says from which threads it calls.
+using ProgressCallback = std::function<void(int64_t done, int64_t total)>;
 
 // Reports `done` of `total` units with elapsed time and ETA.
 //
@@ -26,8 +32,9 @@ class ProgressReporter {
     // Draw a bar with carriage returns. Default: whether `out` is a terminal.
     enum class Mode { kAuto, kBar, kLines, kSilent } mode = Mode::kAuto;
     // Plain-line mode prints at most one line per this interval (and always
-    // the last update).
+    // the last update); bar mode redraws at most once per min_bar_interval.
     absl::Duration min_line_interval = absl::Seconds(1);
+    absl::Duration min_bar_interval = absl::Milliseconds(100);
   };
 
   ProgressReporter(std::string label, int64_t total);
@@ -35,8 +42,10 @@ class ProgressReporter {
   ~ProgressReporter();
 
   // Records that `done` units are finished; `detail` is appended ("loss=..").
+  // With total <= 0 (unknown) the line shows the count without an ETA.
   void Update(int64_t done, std::string_view detail = "");
-  // Prints the final state once (also called by the destructor).
+  // Prints the final state once. Without it (the work failed) the destructor
+  // prints nothing more than a bar's closing newline.
   void Finish(std::string_view detail = "");
 
   // Returns the estimated seconds left from the mean rate so far (0 when done,
@@ -55,7 +64,19 @@ class ProgressReporter {
   std::string detail_;
   absl::Time start_;
   absl::Time last_print_ = absl::InfinitePast();
+  int64_t printed_done_ = -1;  // `done` of the last line printed
 };
+
+// Returns a callback that reports to `*reporter`, creating it with `label`
+// and the total of the first call (so a caller need not know the total
+// before the work starts). `reporter` must outlive the callback; the caller
+// calls (*reporter)->Finish() when the work succeeded. Thread-compatible.
+//
+//   std::unique_ptr<ProgressReporter> progress;
+//   RETURN_IF_ERROR(BuildIndex(..., ReportProgressTo("index items", &progress)));
+//   if (progress) progress->Finish();
+ProgressCallback ReportProgressTo(std::string label,
+                                  std::unique_ptr<ProgressReporter>* reporter);
 
 }  // namespace recbandit
 

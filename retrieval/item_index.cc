@@ -440,7 +440,12 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
       ivf->cp.verbose = false;
     }
     if (!index->is_trained) index->train(n, vectors.data());
-    index->add(n, vectors.data());
+    const int64_t batch = std::max<int64_t>(kIndexAddBatch, (n + 19) / 20);
+    for (int64_t start = 0; start < n; start += batch) {
+      const int64_t len = std::min(batch, n - start);
+      index->add(len, vectors.data() + start * dim);
+      if (options.progress) options.progress(start + len, n);
+    }
   } catch (const std::exception& e) {
     omp_set_num_threads(1);
     return FaissError(absl::StrCat("cannot build index ", Quote(factory)), e);

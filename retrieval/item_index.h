@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "proto/progress.h"
 
 namespace recbandit::retrieval {
 
@@ -34,7 +35,15 @@ struct IndexBuildOptions {
   int32_t ivf_nprobe = 16;             // IVF default lists probed
   int32_t threads = 1;                 // build threads (FAISS OpenMP)
   uint64_t seed = 1;                   // k-means seed for IVF/PQ training
+  // Hears (items added, n) after each batch of at most
+  // max(kIndexAddBatch, n / 20) items, on the calling thread. May be empty.
+  ProgressCallback progress;
 };
+
+// Items are added to a FAISS index in batches of at least this many (so a
+// progress line moves during a long HNSW build); every caller gets the same
+// batches, so the same vectors always give the same index.
+inline constexpr int64_t kIndexAddBatch = 16384;
 
 // Row-major item vectors (n x dim, float32) indexed for inner-product search.
 // Immutable after Build/Load: Search is thread-safe.

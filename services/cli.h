@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "proto/progress.h"
 #include "proto/reports.pb.h"
 #include "ranking/factor_model.h"
 #include "ranking/interactions.h"
@@ -36,9 +37,11 @@ absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)
 // recommend --all_users: batch inference for every user of the model.
 absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::string& out_path);
 // Builds the item index of kind `factory` for the model in `model_dir` and
-// saves it there as items.index; fills `report` when non-null.
+// saves it there as items.index; fills `report` when non-null; `progress`
+// (may be empty) hears (items added, items).
 absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
-                             int32_t threads, IndexReport* report);
+                             int32_t threads, IndexReport* report,
+                             const ProgressCallback& progress = nullptr);
 // Returns the model for trained `state` with its manifest filled in (algo,
 // params, counts, creation time, code version, optional metrics); `out` names it.
 absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,

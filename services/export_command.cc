@@ -10,6 +10,7 @@
 #include "bandits/event_log.h"
 #include "bandits/export.h"
 #include "proto/json.h"
+#include "proto/progress.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -35,8 +36,11 @@ absl::Status RunExport(const CommandArgs& args) {
   ASSIGN_OR_RETURN(std::unique_ptr<bandits::EventLog> log,
                    bandits::EventLog::Open(data_dir, options));
   const bool skip_corrupt = absl::GetFlag(FLAGS_skip_bad_lines);
+  std::unique_ptr<ProgressReporter> progress;
   ASSIGN_OR_RETURN(bandits::ExportStats stats,
-                   bandits::ExportExperiment(*log, experiment, format, out, skip_corrupt));
+                   bandits::ExportExperiment(*log, experiment, format, out, skip_corrupt,
+                                             ReportProgressTo("export rows", &progress)));
+  if (progress) progress->Finish();
   ExportReport report;
   report.set_experiment(experiment);
   report.set_format(format_name);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "proto/file_util.h"
 #include "proto/json.h"
 #include "proto/names.h"
+#include "proto/progress.h"
 #include "proto/random.h"
 #include "proto/recommender.grpc.pb.h"
 #include "proto/reports.pb.h"
@@ -60,10 +62,14 @@ struct Call {
   grpc::Status status;
 };
 
-// Shared budget of requests to start (when --requests is set).
+// Shared budget of requests to start (when --requests is set), and the
+// counts the progress line shows.
 struct Budget {
   int64_t limit = 0;  // 0 = unlimited
   std::atomic<int64_t> started{0};
+  std::atomic<int64_t> finished{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<int32_t> clients_running{0};
   Clock::time_point end;
   bool Take() {
     if (Clock::now() >= end) return false;
@@ -136,9 +142,11 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
   while (in_flight > 0 && cq.Next(&tag, &ok)) {
     Call* call = static_cast<Call*>(tag);
     --in_flight;
+    budget->finished.fetch_add(1, std::memory_order_relaxed);
     result->latencies_ms.push_back(
         std::chrono::duration<double, std::milli>(Clock::now() - call->start).count());
     if (!ok || !call->status.ok()) {
+      budget->errors.fetch_add(1, std::memory_order_relaxed);
       if (result->errors++ == 0) {
         result->first_error = absl::StrCat(
             call->decide ? "Decide: " : "Recommend: ",
@@ -154,6 +162,7 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+  budget->clients_running.fetch_sub(1);
 }
 
 double Percentile(const std::vector<double>& sorted, double q) {
@@ -251,10 +260,28 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   budget.end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
   std::vector<ThreadResult> results(threads);
   std::vector<std::thread> workers;
+  budget.clients_running = threads;
   for (int32_t t = 0; t < threads; ++t) {
     const int32_t slots = concurrency / threads + (t < concurrency % threads ? 1 : 0);
     workers.emplace_back(RunClient, std::cref(spec), channels[t], slots,
                          0x9e3779b97f4a7c15ull * (t + 1), &budget, &results[t]);
+  }
+  // Progress: calls finished of --requests, or seconds of --duration_s.
+  {
+    const int64_t seconds = static_cast<int64_t>(std::ceil(duration_s));
+    ProgressReporter progress(requests > 0 ? "loadtest calls" : "loadtest seconds",
+                              requests > 0 ? requests : seconds);
+    auto counts = [&] {
+      return absl::StrCat(budget.finished.load(), " calls, ", budget.errors.load(), " errors");
+    };
+    while (budget.clients_running.load() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t elapsed_s =
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+      progress.Update(requests > 0 ? budget.finished.load() : std::min(seconds, elapsed_s),
+                      counts());
+    }
+    progress.Finish(counts());
   }
   for (std::thread& w : workers) w.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

@@ -22,6 +22,7 @@
 #include "bandits/policy.h"
 #include "bandits/policy_evaluation.h"
 #include "proto/json.h"
+#include "proto/progress.h"
 #include "proto/names.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
@@ -280,7 +281,11 @@ absl::Status RunOpe(const CommandArgs& args) {
     }
   }
 
+  std::unique_ptr<ProgressReporter> progress;
+  options.bootstrap_progress = ReportProgressTo(
+      absl::StrCat("ope bootstrap (", options.bootstrap, " resamples) rounds"), &progress);
   ASSIGN_OR_RETURN(OpeReport report, bandits::Evaluate(rounds, options));
+  if (progress) progress->Finish();
   report.set_target(target_name);
   report.set_input(header.input());
   report.set_input_kind(header.input_kind());

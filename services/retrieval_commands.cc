@@ -39,10 +39,12 @@ retrieval::SearchParams SearchParamsFromFlags() {
 }
 
 absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
-                             int32_t threads, IndexReport* report) {
+                             int32_t threads, IndexReport* report,
+                             const ProgressCallback& progress) {
   ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(model_dir));
   retrieval::IndexBuildOptions options;
   options.threads = threads;
+  options.progress = progress;
   const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(std::unique_ptr<retrieval::ItemIndex> index,
                    retrieval::BuildItemIndex(factory, model.item_factors(), model.factors(),
@@ -67,9 +69,11 @@ absl::Status RunIndex(const CommandArgs& args) {
         "usage: recbandit index --model=<model dir> --index=<factory string, e.g. HNSW32>");
   }
   IndexReport report;
-  ProgressReporter progress(absl::StrCat("index ", factory), 1);
-  RETURN_IF_ERROR(BuildModelIndex(model_dir, factory, ThreadsFromFlag(), &report));
-  progress.Finish(absl::StrFormat("%d items in %.1f s", report.items(), report.build_seconds()));
+  std::unique_ptr<ProgressReporter> progress;
+  RETURN_IF_ERROR(BuildModelIndex(model_dir, factory, ThreadsFromFlag(), &report,
+                                  ReportProgressTo(absl::StrCat("index ", factory, " items"),
+                                                   &progress)));
+  if (progress) progress->Finish(absl::StrFormat("in %.1f s", report.build_seconds()));
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }

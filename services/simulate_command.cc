@@ -23,6 +23,7 @@
 #include "bandits/svg_plot.h"
 #include "proto/file_util.h"
 #include "proto/json.h"
+#include "proto/progress.h"
 #include "proto/reports.pb.h"
 #include "proto/status_macros.h"
 #include "services/cli.h"
@@ -139,6 +140,8 @@ absl::Status RunSimulate(const CommandArgs& args) {
     factories.push_back([spec, po]() { return bandits::CreatePolicy(spec, po); });
   }
 
+  std::unique_ptr<ProgressReporter> progress;
+  sim.progress = ReportProgressTo("simulate runs", &progress);
   bandits::SimulationResult result;
   if (env) {
     ASSIGN_OR_RETURN(result, bandits::Simulate(*env, names, factories, sim));
@@ -146,6 +149,7 @@ absl::Status RunSimulate(const CommandArgs& args) {
     ASSIGN_OR_RETURN(result, bandits::SimulateReplay(log, names, factories, sim));
   }
 
+  if (progress) progress->Finish();
   const std::string out = absl::GetFlag(FLAGS_out);
   if (!out.empty()) RETURN_IF_ERROR(WriteFileAtomically(out, bandits::CurvesCsv(result)));
   const std::string plot = absl::GetFlag(FLAGS_plot);

@@ -324,7 +324,11 @@ absl::Status RunTrain(const CommandArgs& args) {
   }
   RETURN_IF_ERROR(model.Save(out));
   if (!index_factory.empty()) {
-    RETURN_IF_ERROR(BuildModelIndex(out, index_factory, params.threads(), nullptr));
+    std::unique_ptr<ProgressReporter> index_progress;
+    RETURN_IF_ERROR(BuildModelIndex(
+        out, index_factory, params.threads(), nullptr,
+        ReportProgressTo(absl::StrCat("index ", index_factory, " items"), &index_progress)));
+    if (index_progress) index_progress->Finish();
     report.set_index_factory(index_factory);
   }
 

@@ -2,6 +2,7 @@
 // CRC-32C, JSON output and the progress reporter.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <cstdio>
@@ -25,6 +26,8 @@ using ::recbandit::testing::ScratchDir;
 using ::recbandit::testing::StatusIs;
 using ::recbandit::testing::IsOk;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 TEST(RngTest, FixedSeedGivesAFixedStream) {
   // The generator is part of the log format (replayable draws): pin it.
@@ -183,6 +186,87 @@ TEST(ProgressReporterTest, PlainLinesWithEta) {
   EXPECT_THAT(text, HasSubstr("loss=0.5"));
   EXPECT_THAT(text, HasSubstr("train 4/4"));
   EXPECT_EQ(text.find('\r'), std::string::npos);  // no bar off a terminal
+}
+
+
+// Captures what a reporter writes.
+class ProgressOutput {
+ public:
+  ProgressOutput() : file_(open_memstream(&buf_, &size_)) {}
+  ~ProgressOutput() { free(buf_); }
+  FILE* file() { return file_; }
+  std::string Close() {
+    std::fclose(file_);
+    return std::string(buf_, size_);
+  }
+
+ private:
+  char* buf_ = nullptr;
+  size_t size_ = 0;
+  FILE* file_;
+};
+
+TEST(ProgressReporterTest, WorkThatFailsPrintsNoFinalLine) {
+  ProgressOutput lines, bar;
+  {
+    ProgressReporter::Options o;
+    o.out = lines.file();
+    o.mode = ProgressReporter::Options::Mode::kLines;
+    o.min_line_interval = absl::Hours(1);
+    ProgressReporter p("simulate runs", 10, o);
+    p.Update(3);
+    p.Update(4);  // rate-limited; no Finish: the caller returns an error
+  }
+  const std::string line = lines.Close();
+  EXPECT_THAT(line, StartsWith("simulate runs 3/10 elapsed"));
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << line;
+  {
+    ProgressReporter::Options o;
+    o.out = bar.file();
+    o.mode = ProgressReporter::Options::Mode::kBar;
+    ProgressReporter p("index items", 10, o);
+    p.Update(3);
+  }
+  const std::string text = bar.Close();
+  EXPECT_EQ(text.back(), '\n') << "the error must start its own line";
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 1) << text;
+}
+
+TEST(ProgressReporterTest, UnknownTotalShowsTheCountOnceAtTheEnd) {
+  ProgressOutput out;
+  {
+    ProgressReporter::Options o;
+    o.out = out.file();
+    o.mode = ProgressReporter::Options::Mode::kLines;
+    o.min_line_interval = absl::Hours(1);  // only the first and the final line
+    ProgressReporter p("export rows", 0, o);
+    for (int i = 1; i <= 1000; ++i) p.Update(i);
+    EXPECT_LT(p.EtaSeconds(), 0);
+    p.Finish();
+  }
+  const std::string text = out.Close();
+  EXPECT_THAT(text, HasSubstr("export rows 1 elapsed"));
+  EXPECT_THAT(text, HasSubstr("export rows 1000 elapsed"));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  EXPECT_THAT(text, Not(HasSubstr("eta")));
+}
+
+TEST(ProgressReporterTest, BarRedrawsAreRateLimitedButTheLastIsDrawn) {
+  ProgressOutput out;
+  {
+    ProgressReporter::Options o;
+    o.out = out.file();
+    o.mode = ProgressReporter::Options::Mode::kBar;
+    o.min_bar_interval = absl::Hours(1);
+    ProgressReporter p("bootstrap", 100000, o);
+    for (int i = 1; i <= 100000; ++i) p.Update(i);
+    p.Finish();
+  }
+  const std::string text = out.Close();
+  // The first update, the last (done == total) and Finish's final line.
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 3) << text;
+  EXPECT_THAT(text, HasSubstr("100000/100000"));
+  EXPECT_EQ(text.back(), '\n');
 }
 
 }  // namespace
