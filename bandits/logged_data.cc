@@ -7,6 +7,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bandits/event_log.h"
@@ -207,8 +208,12 @@ absl::StatusOr<LoggedData> ReadJsonl(const std::string& path, const std::string&
     auto status = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(line.data(), line.size()), &row, options);
     if (!status.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number, ": ", std::string(status.message())));
+      // The parser's message ends with the offending text and a caret on
+      // lines of their own: keep its first line.
+      const absl::string_view message(status.message().data(), status.message().size());
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", line_number, ": not a JSON row of the export: ",
+          absl::StripTrailingAsciiWhitespace(message.substr(0, message.find('\n')))));
     }
     LoggedDecision d;
     d.event_id = row.event_id();

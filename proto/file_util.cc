@@ -10,13 +10,15 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "proto/names.h"
 #include "proto/status_macros.h"
 
 namespace recbandit {
 namespace {
 
 absl::Status ErrnoError(std::string_view what, const std::string& path, int err) {
-  std::string msg = absl::StrCat(absl::string_view(what.data(), what.size()), " ", path, ": ", std::strerror(err));
+  std::string msg = absl::StrCat(absl::string_view(what.data(), what.size()), " ", PathForMessage(path), ": ",
+                                 std::strerror(err));
   if (err == ENOENT) return absl::NotFoundError(msg);
   if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
   if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
@@ -49,7 +51,7 @@ absl::StatusOr<int> OpenRegularFile(const std::string& path, struct stat* st) {
   if (!S_ISREG(st->st_mode)) {
     ::close(fd);
     return absl::InvalidArgumentError(absl::StrCat(
-        path, S_ISDIR(st->st_mode) ? " is a directory" : " is not a regular file",
+        PathForMessage(path), S_ISDIR(st->st_mode) ? " is a directory" : " is not a regular file",
         " (directories, devices, FIFOs and sockets are not read)"));
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -70,7 +72,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t m
   ASSIGN_OR_RETURN(const int fd, OpenRegularFile(path, &st));
   if (static_cast<uint64_t>(st.st_size) > max_bytes) {
     ::close(fd);
-    return absl::OutOfRangeError(absl::StrCat(path, " has ", st.st_size, " bytes; at most ",
+    return absl::OutOfRangeError(absl::StrCat(PathForMessage(path), " has ", st.st_size, " bytes; at most ",
                                               max_bytes, " expected"));
   }
   std::string out;
@@ -88,7 +90,7 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, uint64_t m
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max_bytes) {  // the file grew while we read it
       ::close(fd);
-      return absl::OutOfRangeError(absl::StrCat(path, " grew past ", max_bytes, " bytes"));
+      return absl::OutOfRangeError(absl::StrCat(PathForMessage(path), " grew past ", max_bytes, " bytes"));
     }
   }
   ::close(fd);
@@ -134,7 +136,7 @@ absl::Status MakeDirs(const std::string& path) {
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat("not a directory: ", path));
+    return absl::FailedPreconditionError(absl::StrCat("not a directory: ", PathForMessage(path)));
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,8 @@
 // ValidateName, Quote and IsValidUtf8.
 #include "proto/names.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -84,6 +86,14 @@ std::string Quote(absl::string_view input, size_t max_bytes) {
   AppendEscaped(input, max_bytes, /*escape_quotes=*/true, &out, &suffix);
   out.push_back('\'');
   return out + suffix;
+}
+
+std::string PathForMessage(absl::string_view path) {
+  const bool plain = path.size() <= kMaxPathInMessage && IsValidUtf8(path) &&
+                     std::none_of(path.begin(), path.end(), [](char c) {
+                       return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                     });
+  return plain ? std::string(path) : Quote(path, kMaxPathInMessage);
 }
 
 std::string BoundedMessage(absl::string_view text, size_t max_bytes) {

@@ -27,6 +27,12 @@ absl::Status ValidateName(absl::string_view name, absl::string_view field);
 // the message is short, valid UTF-8 and printable.
 std::string Quote(absl::string_view input, size_t max_bytes = 64);
 
+// Returns `path` as it is when it is valid UTF-8 without control characters
+// and at most kMaxPathInMessage bytes (real paths read plainly), otherwise as
+// Quote(path, kMaxPathInMessage) writes it.
+inline constexpr size_t kMaxPathInMessage = 256;
+std::string PathForMessage(absl::string_view path);
+
 // Returns `text` unchanged when it is valid UTF-8 of at most `max_bytes`
 // bytes; otherwise escaped as Quote does (without the quotes) and cut to
 // `max_bytes` bytes of the input. The last guard before a message leaves the

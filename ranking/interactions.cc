@@ -196,6 +196,32 @@ bool ParseTimestamp(std::string_view s, int64_t* out) {
   return true;
 }
 
+// Returns whether `s` is written as a number ([+-]digits[.digits][e[+-]digits],
+// or nan/inf), whether or not its value fits: header detection must not take
+// an out-of-range weight or timestamp for a column name (the data line is
+// then refused with its line number instead).
+bool LooksLikeNumber(std::string_view s) {
+  std::string lower = absl::AsciiStrToLower(ToAbsl(s));
+  absl::string_view t = lower;
+  if (!t.empty() && (t.front() == '+' || t.front() == '-')) t.remove_prefix(1);
+  if (t == "nan" || t == "inf" || t == "infinity") return true;
+  size_t i = 0, digits = 0;
+  while (i < t.size() && absl::ascii_isdigit(t[i])) ++i, ++digits;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && absl::ascii_isdigit(t[i])) ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < t.size() && t[i] == 'e') {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    const size_t exp_start = i;
+    while (i < t.size() && absl::ascii_isdigit(t[i])) ++i;
+    if (i == exp_start) return false;
+  }
+  return i == t.size();
+}
+
 bool LooksLikeUserColumn(std::string_view field) {
   std::string lower = absl::AsciiStrToLower(ToAbsl(Unquote(field)));
   return lower == "user" || lower == "userid" || lower == "user_id" ||
@@ -265,11 +291,9 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       first_data_line = false;
       bool header = options.header == LoadOptions::Header::kYes;
       if (options.header == LoadOptions::Header::kAuto) {
-        float f;
-        int64_t t;
         header = (n >= 1 && LooksLikeUserColumn(fields[0])) ||
-                 (n >= 3 && n <= kMaxFields && !ParseFloat(fields[2], &f)) ||
-                 (n == 4 && !ParseTimestamp(fields[3], &t));
+                 (n >= 3 && n <= kMaxFields && !LooksLikeNumber(fields[2])) ||
+                 (n == 4 && !LooksLikeNumber(fields[3]));
       }
       if (header) {
         st.had_header = true;

@@ -4,11 +4,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "proto/names.h"
+#include "proto/status_macros.h"
 
 #ifndef RECBANDIT_VERSION
 #define RECBANDIT_VERSION "unknown"
@@ -122,19 +126,66 @@ std::string CommandHelp(const Command& command) {
   return out;
 }
 
+std::string CommandTitle(const Command& command) {
+  std::vector<std::string> words;
+  for (absl::string_view w : absl::StrSplit(command.usage, ' ', absl::SkipEmpty())) {
+    if (!std::all_of(w.begin(), w.end(), [](char c) { return absl::ascii_islower(c) || c == '_'; })) {
+      break;  // a flag, "[...]", "(...)" or "<...>": the title ends here
+    }
+    words.emplace_back(w);
+  }
+  return words.empty() ? command.name : absl::StrJoin(words, " ");
+}
+
+namespace {
+
+// Returns what kind of value `flag` takes, for messages.
+const char* FlagKind(const absl::CommandLineFlag& flag) {
+  if (flag.IsOfType<bool>()) return "true or false";
+  if (flag.IsOfType<int32_t>()) return "a 32-bit integer";
+  if (flag.IsOfType<int64_t>()) return "a 64-bit integer";
+  if (flag.IsOfType<uint64_t>()) return "an unsigned 64-bit integer";
+  if (flag.IsOfType<double>()) return "a number";
+  return "a valid value";
+}
+
+// Returns OK when `value` parses as the value of --`name`, checked before
+// abseil parses the command line (which would print its own message and exit
+// without naming the command).
+absl::Status CheckFlagValue(const std::string& name, const std::string& value) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr) return absl::OkStatus();
+  std::string error;
+  const std::string current = flag->CurrentValue();
+  if (!flag->ParseFrom(value, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", Quote(value), " is not ", FlagKind(*flag)));
+  }
+  flag->ParseFrom(current, &error);  // parsing proper happens once, later
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status CheckCommandFlags(const Command& command, int argc, char** argv, int first) {
   for (int i = first; i < argc; ++i) {
     std::string token = argv[i];
     if (token == "--") break;
     if (token.size() < 2 || token[0] != '-') continue;
     std::string name = token.substr(token[1] == '-' ? 2 : 1);
-    name = name.substr(0, name.find('='));
+    const size_t eq = name.find('=');
+    const bool has_value = eq != std::string::npos;
+    const std::string value = has_value ? name.substr(eq + 1) : "";
+    name = name.substr(0, eq);
     const auto known = [&](const std::string& n) {
       return std::find(command.flags.begin(), command.flags.end(), n) != command.flags.end() ||
              std::any_of(std::begin(kGlobalFlags), std::end(kGlobalFlags),
                          [&](const char* g) { return n == g; });
     };
-    if (known(name)) continue;
+    if (known(name)) {
+      if (has_value) RETURN_IF_ERROR(CheckFlagValue(name, value));
+      continue;
+    }
     if (absl::StartsWith(name, "no") && known(name.substr(2))) continue;  // --noflag
     if (absl::FindCommandLineFlag(name) != nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(

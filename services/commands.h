@@ -23,6 +23,10 @@ struct Command {
 // Returns every command, in the order `recbandit` lists them.
 const std::vector<Command>& Commands();
 
+// Returns the words that invoke `command`: its name, plus the verb that some
+// commands take ("gen interactions", "log repair"); from its usage line.
+std::string CommandTitle(const Command& command);
+
 // Returns the command named `name`, or nullptr.
 const Command* FindCommand(const std::string& name);
 

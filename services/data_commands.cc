@@ -34,7 +34,10 @@ absl::Status RunGen(const CommandArgs& args) {
   options.items = absl::GetFlag(FLAGS_items);
   options.nnz = absl::GetFlag(FLAGS_nnz);
   const int32_t factors = absl::GetFlag(FLAGS_factors);
-  options.factors = factors > 0 ? factors : 8;
+  if (FlagGiven("factors") && factors < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--factors = ", factors, " must be >= 1"));
+  }
+  options.factors = FlagGiven("factors") ? factors : 8;
   options.seed = absl::GetFlag(FLAGS_seed);
   ASSIGN_OR_RETURN(ranking::SyntheticData data, ranking::GenerateInteractions(options));
   RETURN_IF_ERROR(ranking::WriteInteractions(out, data.log));

@@ -2,6 +2,8 @@
 // means "the subcommand's own default", given in the help text.
 #include "services/flags.h"
 
+#include "absl/flags/internal/parse.h"
+
 ABSL_FLAG(int32_t, users, 1000, "gen: number of users");
 ABSL_FLAG(int32_t, items, 500, "gen: number of items");
 ABSL_FLAG(int64_t, nnz, 20000, "gen: number of interactions (lines) to draw");
@@ -131,3 +133,11 @@ ABSL_FLAG(std::string, user_prefix, "u",
           "loadtest: user ids are <prefix><n> for n in [0, --users)");
 ABSL_FLAG(int32_t, client_threads, 1, "loadtest: client threads (completion queues)");
 ABSL_FLAG(int64_t, requests, 0, "loadtest: stop after this many requests (0 = by duration)");
+
+namespace recbandit::services {
+
+bool FlagGiven(const char* name) {
+  return absl::flags_internal::WasPresentOnCommandLine(name);
+}
+
+}  // namespace recbandit::services

@@ -103,4 +103,13 @@ ABSL_DECLARE_FLAG(int32_t, actions);
 ABSL_DECLARE_FLAG(std::string, user_prefix);
 ABSL_DECLARE_FLAG(int32_t, client_threads);
 
+namespace recbandit::services {
+
+// Returns whether --<name> was given on the command line (so a flag whose
+// default means "the algorithm's default", e.g. --factors, can refuse an
+// explicit 0 instead of quietly using the default). Call after parsing.
+bool FlagGiven(const char* name);
+
+}  // namespace recbandit::services
+
 #endif  // RECBANDIT_SERVICES_FLAGS_H_

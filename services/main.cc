@@ -8,9 +8,12 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "services/cli.h"
+#include "proto/names.h"
 #include "services/commands.h"
 
 namespace {
@@ -24,7 +27,7 @@ std::string Usage() {
       "usage: recbandit <command> [--flag=value ...]\n"
       "commands:\n";
   for (const Command& c : Commands()) {
-    std::string name = c.name == "gen" ? "gen interactions" : c.name == "log" ? "log repair" : c.name;
+    std::string name = recbandit::services::CommandTitle(c);
     name.resize(std::max<size_t>(name.size(), 18), ' ');
     absl::StrAppend(&out, "  ", name, " ", c.summary, "\n");
   }
@@ -32,6 +35,17 @@ std::string Usage() {
                   "`recbandit <command> --help` lists a command's flags; `recbandit --version` "
                   "the version.");
   return out;
+}
+
+// Prints `message` as the command's one-line error: bounded, and any line
+// breaks of a library's message (e.g. a JSON parser's caret) folded.
+void PrintError(const std::string& title, absl::string_view message) {
+  std::string line = recbandit::BoundedMessage(message);
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::fprintf(stderr, "recbandit%s%s: %s\n", title.empty() ? "" : " ", title.c_str(),
+               std::string(absl::StripTrailingAsciiWhitespace(line)).c_str());
 }
 
 bool IsHelp(const char* arg) {
@@ -75,22 +89,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (command == nullptr) {
-    std::fprintf(stderr, "recbandit: unknown command '%s'\n%s\n",
-                 std::string(argv[command_at]).substr(0, 64).c_str(), usage.c_str());
+    std::vector<std::string> names;
+    for (const Command& c : Commands()) names.push_back(c.name);
+    PrintError("", absl::StrCat("unknown command ", recbandit::Quote(argv[command_at]),
+                                " (commands: ", absl::StrJoin(names, ", "),
+                                "; see `recbandit --help`)"));
     return 2;
   }
+  const std::string title = recbandit::services::CommandTitle(*command);
   absl::Status flags = recbandit::services::CheckCommandFlags(*command, argc, argv, 1);
   if (!flags.ok()) {
-    std::fprintf(stderr, "recbandit %s: %s\n", command->name.c_str(),
-                 std::string(flags.message()).c_str());
+    PrintError(title, flags.message());
     return 2;
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   recbandit::services::CommandArgs args(positional.begin() + 2, positional.end());
   const absl::Status status = command->run(args);
   if (!status.ok()) {
-    std::fprintf(stderr, "recbandit %s: %s\n", command->name.c_str(),
-                 std::string(status.message()).c_str());
+    PrintError(title, status.message());
     return 1;
   }
   return 0;

@@ -62,7 +62,10 @@ absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
                  static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
   }
   if (log.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": no interactions"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        PathForMessage(path), ": no interactions",
+        stats.had_header ? " (its one line was read as a header; --header=no reads it as data)"
+                         : ""));
   }
   return log;
 }
@@ -75,15 +78,22 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
   const double reg = absl::GetFlag(FLAGS_regularization);
   const int32_t threads = ThreadsFromFlag();
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
-  if (factors < 0) return absl::InvalidArgumentError(absl::StrCat("--factors = ", factors, " must be >= 1"));
-  if (iterations < 0) {
+  // 0 is the flags' "not given" default; given, every value is checked.
+  if (FlagGiven("factors") && factors < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--factors = ", factors, " must be >= 1"));
+  }
+  if (FlagGiven("iterations") && iterations < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--iterations = ", iterations, " must be >= 1"));
+  }
+  if (FlagGiven("regularization") && !(reg >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--regularization = ", reg, " must be a number >= 0"));
   }
   if (algo == "als") {
     ranking::AlsOptions o;
-    if (factors > 0) o.factors = factors;
-    if (iterations > 0) o.iterations = iterations;
-    if (reg != -1) o.regularization = static_cast<float>(reg);
+    if (FlagGiven("factors")) o.factors = factors;
+    if (FlagGiven("iterations")) o.iterations = iterations;
+    if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
     o.alpha = static_cast<float>(absl::GetFlag(FLAGS_alpha));
     const std::string solver = absl::GetFlag(FLAGS_solver);
     if (solver == "cholesky") {
@@ -102,9 +112,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
   }
   if (algo == "bpr") {
     ranking::BprOptions o;
-    if (factors > 0) o.factors = factors;
-    if (iterations > 0) o.epochs = iterations;
-    if (reg != -1) o.regularization = static_cast<float>(reg);
+    if (FlagGiven("factors")) o.factors = factors;
+    if (FlagGiven("iterations")) o.epochs = iterations;
+    if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
     o.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
     const std::string negatives = absl::GetFlag(FLAGS_negative_sampling);
     if (negatives == "popularity") {

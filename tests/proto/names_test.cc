@@ -49,6 +49,14 @@ TEST(QuoteTest, BoundsLongInputAndSaysHowLongItWas) {
   EXPECT_EQ(Quote(""), "''");
 }
 
+TEST(PathForMessageTest, ShowsRealPathsPlainlyAndBoundsTheRest) {
+  EXPECT_EQ(PathForMessage("models/als/items.txt"), "models/als/items.txt");
+  const std::string long_path(10000, 'x');
+  EXPECT_EQ(PathForMessage(long_path), "'" + std::string(256, 'x') + "'...(10000 bytes)");
+  EXPECT_EQ(PathForMessage("a\nb"), "'a\\x0ab'");
+  EXPECT_EQ(PathForMessage("d\xff"), "'d\\xff'");
+}
+
 TEST(QuoteTest, EscapesControlsQuotesAndInvalidUtf8) {
   EXPECT_EQ(Quote("a'b\\c\n"), "'a\\x27b\\x5cc\\x0a'");
   EXPECT_EQ(Quote("\xff\xfe"), "'\\xff\\xfe'");

@@ -149,6 +149,25 @@ TEST(ParseInteractionsTest, EmptyInputGivesEmptyLog) {
   EXPECT_EQ(b.size(), 0);
 }
 
+// A weight or timestamp written as a number but out of range is data, not a
+// header: the line is refused with its number instead of being skipped.
+TEST(ParseInteractionsTest, OutOfRangeNumbersOnTheFirstLineAreNotAHeader) {
+  EXPECT_THAT(ParseInteractions("u1,i1,1,99999999999999999999\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:1: timestamp")));
+  EXPECT_THAT(ParseInteractions("u1,i1,1e999\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:1: weight")));
+  EXPECT_THAT(ParseInteractions("u1,i1,-inf\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:1: weight")));
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(InteractionLog log,
+                       ParseInteractions("u1,i1,1.5e0,12.5\n", "data.csv", {}, &stats));
+  EXPECT_FALSE(stats.had_header);
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("u1", "i1", 1.5f, 12)));
+  // Words in the weight or timestamp column still make a header.
+  ASSERT_OK_AND_ASSIGN(log, ParseInteractions("u,i,1e,ts\nu1,i1,1,2\n", "data.csv", {}, &stats));
+  EXPECT_TRUE(stats.had_header);
+}
+
 TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
   EXPECT_THAT(ParseInteractions("a,b,1\nc,d,1\nonlyone\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument,

@@ -18,6 +18,8 @@ using ::recbandit::testing::CommandResult;
 using ::recbandit::testing::RunRecbandit;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using ::testing::StartsWith;
+using ::testing::StartsWith;
 
 TEST(CommandsTest, EveryListedFlagExistsAndEveryFlagBelongsToACommand) {
   for (const Command& c : Commands()) {
@@ -69,6 +71,26 @@ TEST(CommandsTest, AnUnknownFlagSuggestsTheNearest) {
   // Boolean negation of a command's own flag is fine.
   CommandResult neg = RunRecbandit({"train", "--noitem_bias", "--help"});
   EXPECT_EQ(neg.exit_code, 0);
+}
+
+TEST(CommandsTest, AValueThatDoesNotParseIsAUsageErrorNamingTheCommandAndFlag) {
+  CommandResult r = RunRecbandit({"train", "--input=x.csv", "--factors=abc"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "recbandit train: --factors='abc' is not a 32-bit integer\n");
+  CommandResult big = RunRecbandit({"gen", "interactions", "--users=1" + std::string(5000, '0')});
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_THAT(big.err, HasSubstr("recbandit gen interactions: --users='1000"));
+  EXPECT_LT(big.err.size(), 200u) << "the value must not be echoed whole";
+  CommandResult boolean = RunRecbandit({"split", "--skip_bad_lines=maybe"});
+  EXPECT_EQ(boolean.exit_code, 2);
+  EXPECT_THAT(boolean.err, HasSubstr("--skip_bad_lines='maybe' is not true or false"));
+}
+
+TEST(CommandsTest, AnUnknownCommandIsOneLineListingTheCommands) {
+  CommandResult r = RunRecbandit({"trian"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("recbandit: unknown command 'trian' (commands: gen, split, train"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST(CommandsTest, VersionPrintsTheProjectVersionAndBuildType) {

@@ -17,6 +17,16 @@ fail() {
   exit 1
 }
 
+# expect_readme_table <table file> <command that prints it>: README.md must
+# hold the table, line for line and in one piece.
+expect_readme_table() {
+  "$PY" -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+    "$1" "$SRC/README.md" && return 0
+  echo "README.md must hold this table exactly as printed by \`$2\`:" >&2
+  cat "$1" >&2
+  exit 1
+}
+
 # make_python_stubs <dir>: stubs of proto/*.proto in <dir>, plus grpc-proto's
 # health and reflection protos copied flat (so their modules do not shadow the
 # installed `grpc` package) and the reflection helper.

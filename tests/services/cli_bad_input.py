@@ -1,0 +1,278 @@
+"""The CLI bad-input catalogue: every catalogued bad input (flags, files,
+corrupt model folders, event logs, OPE inputs, service flags) is run through
+the real `recbandit` binary, and each must exit with its documented code
+(2: usage, 1: the command failed) within 60 s, print exactly one line on
+stderr starting with the documented message (no stack trace, no progress
+line, no unbounded echo of the input: under 600 bytes) and nothing on
+stdout. `--markdown` prints the catalogue as the README's table.
+
+Usage: cli_bad_input.py <recbandit binary> <work dir>
+       cli_bad_input.py --markdown
+"""
+import os
+import shutil
+import subprocess
+import sys
+
+TIMEOUT = 60
+MAX_STDERR = 600
+LONG = "x" * 10000
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def model_copy(name, damage):
+    """A copy of the trained model `m` as `name`, damaged by damage(dir)."""
+    shutil.copytree("m", name)
+    damage(name)
+
+
+def flip_byte(path, offset):
+    data = bytearray(open(path, "rb").read())
+    data[offset] ^= 0xFF
+    write(path, bytes(data))
+
+
+def truncate(path, size):
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+def symlink_to_dev_zero(path):
+    os.remove(path)
+    os.symlink("/dev/zero", path)
+
+
+def fixtures(binary):
+    """Files the catalogue's commands read, made in the current folder."""
+    run = lambda *args: subprocess.run([binary, *args], check=True, capture_output=True)
+    run("gen", "interactions", "--users=200", "--items=100", "--nnz=3000", "--factors=4",
+        "--seed=1", "--out=data.csv")
+    run("train", "--input=data.csv", "--algo=als", "--factors=4", "--iterations=2", "--out=m")
+    write("short_row.csv", "u1,i1\nu2,i2\nu3\n")
+    write("negative_weight.csv", "u1,i1,1\nu2,i2,-1\n")
+    write("nan_weight.csv", "u1,i1,nan\n")
+    write("not_utf8.csv", b"u1,i1\nu2,i\xff\xfe\n")
+    write("huge_timestamp.csv", "u1,i1,1,99999999999999999999\n")
+    write("empty.csv", "")
+    write("header_only.csv", "user,item,rating\n")
+    write("binary.csv", bytes(range(256)) * 4)
+    os.mkdir("a_folder")
+    os.symlink("/dev/zero", "dev_zero.csv")
+    model_copy("m_truncated", lambda d: truncate(d + "/item_factors.bin", 100))
+    model_copy("m_flipped", lambda d: flip_byte(d + "/item_factors.bin", 40))
+    model_copy("m_no_manifest", lambda d: os.remove(d + "/manifest"))
+    model_copy("m_garbage_manifest", lambda d: write(d + "/manifest", b"\x00\xff garbage {{"))
+    model_copy("m_dev_zero", lambda d: symlink_to_dev_zero(d + "/item_factors.bin"))
+    model_copy("m_missing_file", lambda d: os.remove(d + "/users.txt"))
+    write("a_file", "not a folder\n")
+    header = ("event_id,experiment,variant,timestamp_us,unit_id,context_dense,context_sparse,"
+              "actions,chosen_index,chosen_action,propensity,pmf,reward,policy_spec,"
+              "policy_version,shadow_pmfs\n")
+    row = "e{0},x,v,{0},u,,,a;b,0,a,{1},{1};{2},1,uniform,0,\n"
+    write("log_ok.csv", header + row.format(1, 0.5, 0.5))
+    write("log_zero_propensity.csv", header + row.format(1, 0.5, 0.5) + row.format(2, 0, 1))
+    write("log_short_row.csv", header + "e1,x,v\n")
+    write("log_bad.jsonl", '{"event_id":"e1",\n')
+    write("cert.pem", "not a certificate\n")
+
+
+# (input, argv, exit code, stderr starts with). argv runs in the work folder.
+CATALOGUE = [
+    # --- commands and flags
+    ("no command", [], 2, "recbandit: recommendation and bandit experimentation."),
+    ("unknown command", ["bogus"], 2, "recbandit: unknown command 'bogus' (commands: gen,"),
+    ("a flag of another command", ["split", "--input=data.csv", "--algo=bpr"], 2,
+     "recbandit split: --algo is not a flag of `recbandit split`"),
+    ("a misspelt flag", ["split", "--inptu=data.csv"], 2,
+     "recbandit split: unknown flag '--inptu'; did you mean --input?"),
+    ("a number flag that is not a number", ["train", "--input=data.csv", "--factors=abc",
+                                            "--out=o"], 2,
+     "recbandit train: --factors='abc' is not a 32-bit integer"),
+    ("factors 0", ["train", "--input=data.csv", "--factors=0", "--out=o"], 1,
+     "recbandit train: --factors = 0 must be >= 1"),
+    ("ALS alpha -2", ["train", "--input=data.csv", "--alpha=-2", "--out=o"], 1,
+     "recbandit train: ALS alpha = -2 is out of range (> 0)"),
+    ("unknown algo", ["train", "--input=data.csv", "--algo=svd", "--out=o"], 1,
+     "recbandit train: --algo must be als or bpr, got 'svd'"),
+    ("gen: 0 users", ["gen", "interactions", "--users=0", "--out=o.csv"], 1,
+     "recbandit gen interactions: --users must be >= 1"),
+    ("iterations 0", ["train", "--input=data.csv", "--iterations=0", "--out=o"], 1,
+     "recbandit train: --iterations = 0 must be >= 1"),
+    ("a number flag beyond its type", ["gen", "interactions", "--users=99999999999",
+                                       "--out=o.csv"], 2,
+     "recbandit gen interactions: --users='99999999999' is not a 32-bit integer"),
+    ("a flag value of 10 KB (not echoed)", ["simulate", "--horizon=" + LONG], 2,
+     "recbandit simulate: --horizon='xxxxxxxx"),
+    # --- interactions files
+    ("missing file", ["split", "--input=missing.csv", "--train_out=a", "--test_out=b"], 1,
+     "recbandit split: cannot open missing.csv: No such file or directory"),
+    ("a folder as input", ["split", "--input=a_folder", "--train_out=a", "--test_out=b"], 1,
+     "recbandit split: a_folder is a directory"),
+    ("/dev/zero as input (must not hang)",
+     ["split", "--input=dev_zero.csv", "--train_out=a", "--test_out=b"], 1,
+     "recbandit split: dev_zero.csv is not a regular file"),
+    ("a row with one field", ["split", "--input=short_row.csv", "--train_out=a",
+                              "--test_out=b"], 1,
+     "recbandit split: short_row.csv:3: expected 2 to 4 fields"),
+    ("a negative weight", ["train", "--input=negative_weight.csv", "--out=o"], 1,
+     "recbandit train: negative_weight.csv:2: weight -1 is negative (must be >= 0)"),
+    ("a NaN weight", ["train", "--input=nan_weight.csv", "--out=o"], 1,
+     "recbandit train: nan_weight.csv:1: weight 'nan' is not a finite number"),
+    ("an id that is not UTF-8", ["train", "--input=not_utf8.csv", "--out=o"], 1,
+     "recbandit train: not_utf8.csv:2: item id 'i\\xff\\xfe' is not valid UTF-8"),
+    ("a timestamp beyond int64", ["train", "--input=huge_timestamp.csv", "--out=o"], 1,
+     "recbandit train: huge_timestamp.csv:1: timestamp"),
+    ("an empty file", ["train", "--input=empty.csv", "--out=o"], 1,
+     "recbandit train: empty.csv: no interactions"),
+    ("a header and no rows", ["train", "--input=header_only.csv", "--out=o"], 1,
+     "recbandit train: header_only.csv: no interactions (its one line was read as a header"),
+    ("binary bytes", ["train", "--input=binary.csv", "--out=o"], 1,
+     "recbandit train: binary.csv:1: empty item id"),
+    ("a 10 KB path (not echoed)", ["split", "--input=" + LONG, "--train_out=a",
+                                   "--test_out=b"], 1, "recbandit split: cannot open 'xxxxxxxx"),
+    # --- index factory strings
+    ("index HNSW0", ["train", "--input=data.csv", "--index=HNSW0", "--out=o"], 1,
+     "recbandit train: --index: index factory 'HNSW0': HNSW's M must be in [4, 128], got 0"),
+    ("index IVF0,Flat", ["index", "--model=m", "--index=IVF0,Flat"], 1,
+     "recbandit index: index factory 'IVF0,Flat': IVF's nlist must be in [1, 65536], got 0"),
+    ("index IVF99999,Flat on 100 items", ["index", "--model=m", "--index=IVF99999,Flat"], 1,
+     "recbandit index: index factory 'IVF99999,Flat': IVF's nlist must be in [1, 65536]"),
+    ("index PQ3 on 4 factors", ["index", "--model=m", "--index=PQ3"], 1,
+     "recbandit index: index factory 'PQ3': PQ's m must divide the dimension 4, got 3"),
+    ("an unknown index kind", ["index", "--model=m", "--index=LSH"], 1,
+     "recbandit index: index factory 'LSH': unknown index kind (accepted: Exact,"),
+    ("an 8 KB index string (not echoed)", ["index", "--model=m", "--index=" + LONG], 1,
+     "recbandit index: index factory 'xxxxxxxx"),
+    # --- model folders
+    ("a model folder that does not exist", ["recommend", "--model=missing", "--user=u1"], 1,
+     "recbandit recommend: missing: no such model directory"),
+    ("a truncated factor file", ["recommend", "--model=m_truncated", "--user=u1"], 1,
+     "recbandit recommend: m_truncated/item_factors.bin: truncated or resized: 100 bytes, "
+     "manifest says 1600"),
+    ("a flipped byte in a factor file", ["recommend", "--model=m_flipped", "--user=u1"], 1,
+     "recbandit recommend: m_flipped/item_factors.bin: checksum mismatch"),
+    ("no manifest", ["recommend", "--model=m_no_manifest", "--user=u1"], 1,
+     "recbandit recommend: m_no_manifest/manifest: missing or unreadable"),
+    ("a garbage manifest", ["recommend", "--model=m_garbage_manifest", "--user=u1"], 1,
+     "recbandit recommend: m_garbage_manifest/manifest: not a valid manifest"),
+    ("a factor file linked to /dev/zero (must not hang)",
+     ["recommend", "--model=m_dev_zero", "--user=u1"], 1,
+     "recbandit recommend: m_dev_zero/item_factors.bin: missing or unreadable: "
+     "m_dev_zero/item_factors.bin is not a regular file"),
+    ("a model file missing", ["similar", "--model=m_missing_file", "--item=i1"], 1,
+     "recbandit similar: m_missing_file/users.txt: missing or unreadable"),
+    ("k 0", ["recommend", "--model=m", "--user=u1", "--k=0"], 1,
+     "recbandit recommend: --k = 0 is out of range (1..1000)"),
+    ("an unknown item", ["similar", "--model=m", "--item=nope"], 1,
+     "recbandit similar: unknown item 'nope'"),
+    ("evaluate: a missing test file", ["evaluate", "--model=m", "--train=data.csv",
+                                       "--test=missing.csv"], 1,
+     "recbandit evaluate: cannot open missing.csv: No such file or directory"),
+    # --- event logs
+    ("export: no event log", ["export", "--data_dir=missing", "--experiment=x",
+                              "--out=o.csv"], 1, "recbandit export: no event log at missing/events"),
+    ("export: a file as data dir", ["export", "--data_dir=a_file", "--experiment=x",
+                                    "--out=o.csv"], 1,
+     "recbandit export: no event log at a_file/events"),
+    ("export: format xml", ["export", "--data_dir=missing", "--experiment=x",
+                            "--format=xml", "--out=o"], 1,
+     "recbandit export: --format must be csv or jsonl, got 'xml'"),
+    ("log repair: no event log", ["log", "repair", "--data_dir=missing"], 1,
+     "recbandit log repair: no event log at missing/events"),
+    # --- OPE inputs
+    ("ope: a missing input", ["ope", "--input=missing.csv", "--target=uniform"], 1,
+     "recbandit ope: cannot open missing.csv: No such file or directory"),
+    ("ope: a zero propensity", ["ope", "--input=log_zero_propensity.csv", "--target=uniform"],
+     1, "recbandit ope: log_zero_propensity.csv:3: field propensity: propensity is zero"),
+    ("ope: a short row", ["ope", "--input=log_short_row.csv", "--target=uniform"], 1,
+     "recbandit ope: log_short_row.csv:2: expected 16 fields, got 3"),
+    ("ope: a broken JSON line", ["ope", "--input=log_bad.jsonl", "--target=uniform"], 1,
+     "recbandit ope: log_bad.jsonl:1: not a JSON row of the export: Unexpected end of string"),
+    ("ope: an unknown target", ["ope", "--input=log_ok.csv", "--target=bogus"], 1,
+     "recbandit ope: unknown target 'bogus' (use uniform, shadow:<spec>,"),
+    ("ope: an unknown estimator", ["ope", "--input=log_ok.csv", "--target=uniform",
+                                   "--estimators=magic"], 1,
+     "recbandit ope: unknown estimator 'magic'"),
+    ("ope: bootstrap -1", ["ope", "--input=log_ok.csv", "--target=uniform",
+                           "--bootstrap=-1"], 1, "recbandit ope: --bootstrap must be >= 0"),
+    # --- simulate, loadtest, serve
+    ("simulate: unknown env", ["simulate", "--env=nope"], 1,
+     "recbandit simulate: unknown --env 'nope'"),
+    ("simulate: horizon 0", ["simulate", "--horizon=0"], 1,
+     "recbandit simulate: --horizon must be in"),
+    ("simulate: a bad policy spec", ["simulate", "--policies=epsilon_greedy:epsilon=2"], 1,
+     "recbandit simulate: policy epsilon_greedy: epsilon=2 must be a number in [0, 1]"),
+    ("loadtest: unknown rpc", ["loadtest", "--rpc=nope"], 1,
+     "recbandit loadtest: --rpc must be recommend, decide or mixed, got 'nope'"),
+    ("loadtest: concurrency 0", ["loadtest", "--concurrency=0"], 1,
+     "recbandit loadtest: --concurrency must be in [1, 10000], got 0"),
+    ("serve: port 99999", ["serve", "--port=99999", "--data_dir=d"], 1,
+     "recbandit serve: --port must be in [0, 65535], got 99999"),
+    ("serve: a file as data dir", ["serve", "--port=0", "--data_dir=a_file"], 1,
+     "recbandit serve: not a directory: a_file"),
+    ("serve: a certificate that is not PEM", ["serve", "--port=0", "--data_dir=d",
+                                              "--tls_cert=cert.pem", "--tls_key=cert.pem"], 1,
+     "recbandit serve: cert.pem: not a PEM certificate"),
+    ("serve: keep_versions 0", ["serve", "--port=0", "--data_dir=d", "--keep_versions=0"], 1,
+     "recbandit serve: --keep_versions must be in [1, 1000], got 0"),
+]
+
+
+def markdown():
+    print("| input | command | exit | stderr starts with |")
+    print("|---|---|---|---|")
+    for label, argv, code, start in CATALOGUE:
+        command = " ".join(a for a in argv[:2] if not a.startswith("--")) or "(none)"
+        code_span = "`` %s ``" if "`" in start else "`%s`"
+        print(("| %s | %s | %d | " + code_span + " |") % (label.replace("|", "\\|"), command,
+                                                         code, start.replace("|", "\\|")))
+
+
+def main():
+    if sys.argv[1] == "--markdown":
+        markdown()
+        return
+    binary, work = os.path.abspath(sys.argv[1]), sys.argv[2]
+    discover = len(sys.argv) > 3 and sys.argv[3] == "--discover"
+    os.chdir(work)
+    fixtures(binary)
+    failures = []
+    for label, argv, code, start in CATALOGUE:
+        try:
+            proc = subprocess.run([binary, *argv], capture_output=True, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            failures.append("%s: no answer in %d s (hang)" % (label, TIMEOUT))
+            continue
+        err = proc.stderr.decode("utf-8", "replace")
+        lines = err.splitlines()
+        if discover:
+            print("%-45s %d %s" % (label, proc.returncode, err.strip()[:200]))
+            continue
+        problem = None
+        if proc.returncode < 0:
+            problem = "killed by signal %d" % -proc.returncode
+        elif proc.returncode != code:
+            problem = "exit %d, expected %d" % (proc.returncode, code)
+        elif len(lines) != 1 and not (code == 2 and not argv):
+            problem = "%d stderr lines, expected 1" % len(lines)
+        elif not err.startswith(start):
+            problem = "stderr does not start with %r" % start
+        elif len(proc.stderr) > MAX_STDERR and argv:
+            problem = "stderr of %d bytes" % len(proc.stderr)
+        elif proc.stdout:
+            problem = "printed on stdout: %r" % proc.stdout[:200]
+        if problem:
+            failures.append("%s (recbandit %s): %s\n  stderr: %s" %
+                            (label, " ".join(a[:60] for a in argv), problem, err[:400]))
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        sys.exit(1)
+    print("ok: %d bad CLI inputs, each its code and one-line message" % len(CATALOGUE))
+
+
+if __name__ == "__main__":
+    main()
