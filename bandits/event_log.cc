@@ -37,6 +37,9 @@
 namespace recbandit::bandits {
 namespace {
 
+// Memtable memory of all column families together (db_write_buffer_size).
+constexpr size_t kMemtableBudgetBytes = 32 << 20;
+
 // Converts a RocksDB status, keeping its message and prefixing `context`.
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   if (s.ok()) return absl::OkStatus();
@@ -315,6 +318,10 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
                                      ? rocksdb::WALRecoveryMode::kSkipAnyCorruptedRecords
                                      : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.paranoid_checks = true;
+  // One memory budget for the memtables of every column family (flushed when
+  // it is reached), so a long-lived server's memory levels off instead of
+  // each family filling its own 64 MB default pair.
+  db_options.db_write_buffer_size = kMemtableBudgetBytes;
   if (recovery != nullptr) db_options.wal_filter = &recovery->sequences;
   // RocksDB's usual LOG file, through a recorder of what recovery drops.
   std::shared_ptr<rocksdb::Logger> file_logger;
@@ -332,6 +339,7 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.compression = rocksdb::kNoCompression;
+  cf_options.write_buffer_size = kMemtableBudgetBytes / 4;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const std::string& name : ColumnFamilyNames()) families.emplace_back(name, cf_options);

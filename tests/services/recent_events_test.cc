@@ -1,5 +1,6 @@
 // Tests of services::RecentEvents: per-user order, repeats moved to the most
-// recent end, the per-user cap, and concurrent writers.
+// recent end, the per-user cap, the bound on users (least recently active
+// dropped first), and concurrent writers.
 #include "services/recent_events.h"
 
 #include <string>
@@ -28,6 +29,27 @@ TEST(RecentEventsTest, KeepsEachUsersItemsOldestFirstWithoutRepeats) {
   EXPECT_THAT(recent.Items("u2"), ElementsAre("z"));
   EXPECT_THAT(recent.Items("nobody"), ::testing::IsEmpty());
   EXPECT_EQ(recent.num_users(), 2);
+}
+
+TEST(RecentEventsTest, DistinctUsersCannotGrowMemoryWithoutBound) {
+  RecentEvents recent(/*max_per_user=*/10, /*max_users=*/64);  // 4 per shard
+  for (int i = 0; i < 100000; ++i) recent.Add(absl::StrCat("attacker", i), "i1");
+  EXPECT_LE(recent.num_users(), 64);
+  EXPECT_GE(recent.num_users(), 16);  // every shard keeps its newest users
+  EXPECT_EQ(recent.evicted_users(), 100000 - recent.num_users());
+  EXPECT_THAT(recent.Items("attacker99999"), ElementsAre("i1"));  // the newest stays
+  EXPECT_THAT(recent.Items("attacker0"), ::testing::IsEmpty());   // the oldest went
+}
+
+TEST(RecentEventsTest, AnActiveUserOutlivesAFloodOfNewOnes) {
+  RecentEvents recent(/*max_per_user=*/10, /*max_users=*/128);  // 8 per shard
+  recent.Add("regular", "a");
+  for (int i = 0; i < 20000; ++i) {
+    recent.Add(absl::StrCat("new", i), "x");
+    // Active again after every 2 new users: never 8 newer ones in its shard.
+    if (i % 2 == 0) recent.Add("regular", absl::StrCat("b", i % 4));
+  }
+  EXPECT_THAT(recent.Items("regular"), ElementsAre("a", "b0", "b2"));
 }
 
 TEST(RecentEventsTest, ConcurrentWritersLoseNothing) {
