@@ -37,6 +37,32 @@
 namespace recbandit::bandits {
 namespace {
 
+// RocksDB's write group: the thread that leads a group copies the batches of
+// the threads waiting in it, handed over with atomics that ThreadSanitizer
+// cannot see in Debian's (uninstrumented) RocksDB. Under TSan only, a write's
+// own memory accesses inside db->Write are not checked; everything around it
+// is. A no-op in every other build.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+struct UncheckedByTsan {
+  UncheckedByTsan() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~UncheckedByTsan() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct UncheckedByTsan {
+  UncheckedByTsan() {}  // user-provided: no unused-variable warning
+};
+#endif
+
 // Memtable memory of all column families together (db_write_buffer_size).
 constexpr size_t kMemtableBudgetBytes = 32 << 20;
 
@@ -472,9 +498,13 @@ absl::Status EventLog::Write(rocksdb::WriteBatch* batch) const {
   }
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;
-  if (!options_.on_write) return FromRocks(db_->Write(wo, batch), "event log write");
   const auto start = std::chrono::steady_clock::now();
-  rocksdb::Status s = db_->Write(wo, batch);
+  rocksdb::Status s;
+  {
+    UncheckedByTsan rocksdb_write_group;
+    s = db_->Write(wo, batch);
+  }
+  if (!options_.on_write) return FromRocks(s, "event log write");
   options_.on_write(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return FromRocks(s, "event log write");

@@ -27,6 +27,7 @@
 #include "proto/names.h"
 #include "proto/random.h"
 #include "proto/status_macros.h"
+#include "proto/target_clones.h"
 
 namespace recbandit::bandits::internal {
 namespace {
@@ -86,9 +87,9 @@ Scratch& GetScratch() {
 // load time (GCC target_clones). Contraction into FMA is switched off and every
 // sum runs in a fixed order over 8 independent lanes, so all clones give
 // bit-identical results: a logged decision replays the same on any x86-64.
-#define RECBANDIT_KERNEL                                                  \
-  __attribute__((target_clones("avx512f", "avx2", "default"),             \
-                 optimize("fp-contract=off")))
+#define RECBANDIT_KERNEL                                  \
+  RECBANDIT_TARGET_CLONES("avx512f", "avx2", "default") \
+  __attribute__((optimize("fp-contract=off")))
 
 // u = M x for a column-major d x d matrix M.
 RECBANDIT_KERNEL void MatVec(const double* m, const double* x, int64_t d, double* u) {

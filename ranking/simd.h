@@ -7,11 +7,9 @@
 
 #include <cstdint>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RECBANDIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define RECBANDIT_MULTIVERSION
-#endif
+#include "proto/target_clones.h"
+
+#define RECBANDIT_MULTIVERSION RECBANDIT_TARGET_CLONES("arch=x86-64-v3", "default")
 
 namespace recbandit::ranking::simd {
 

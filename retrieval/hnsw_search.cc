@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <queue>
 
+#include "proto/target_clones.h"
 #include "retrieval/scan.h"
 
 namespace recbandit::retrieval {
@@ -50,7 +51,7 @@ inline void PrefetchRow(const float* x, int32_t id, int32_t d) {
 }
 
 // Writes out[j] = <x[ids[j]], query> for j < n (rows gathered by id).
-__attribute__((target_clones("avx512f", "avx2", "default")))
+RECBANDIT_TARGET_CLONES("avx512f", "avx2", "default")
 void GatherInnerProducts(const float* x, int32_t d, const int32_t* ids, int32_t n,
                          const float* query, float* out) {
   for (int32_t j = 0; j < n; ++j) {

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <queue>
 
+#include "proto/target_clones.h"
+
 namespace recbandit::retrieval {
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
+RECBANDIT_TARGET_CLONES("avx512f", "avx2", "default")
 void InnerProducts(const float* rows, int64_t n, int32_t dim, const float* query,
                    float* out) {
   for (int64_t i = 0; i < n; ++i) {
