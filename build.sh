@@ -76,10 +76,12 @@ build() {
 # FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/<target>/).
 FUZZ_SECONDS="${RECBANDIT_FUZZ_SECONDS:-20}"
 SANITIZE_PACKAGES=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev libtsan2)
-# The tests ThreadSanitizer runs (build targets, <folder>_<test>).
-TSAN_TESTS=(proto_core_test bandits_event_log_test bandits_experiment_test bandits_policy_test
-            bandits_simulator_test services_recent_events_test services_serving_model_test
-            services_training_jobs_test services_model_store_test)
+# The tests ThreadSanitizer runs (ctest names; the build target is the same
+# with '_' for '/').
+TSAN_TESTS=(proto/core/core_test bandits/log/event_log_test bandits/experiment_test
+            bandits/policy_test bandits/sim/simulator_test services/serving/recent_events_test
+            services/serving/serving_model_test services/serving/training_jobs_test
+            services/serving/model_store_test)
 
 # Configures (once) and builds a sanitizer build: -O1 with line tables keeps
 # both the compile and the tests fast enough for CI.
@@ -131,12 +133,12 @@ sanitize() {
   # FAISS builds), whose uninstrumented libraries synchronise out of its sight.
   local tsan="${RECBANDIT_TSAN_BUILD_DIR:-$ROOT/build-tsan}"
   sanitizer_build "$tsan" gcc g++ thread
-  cmake --build "$tsan" -j "$JOBS" --target "${TSAN_TESTS[@]}" >&2
+  local t targets=()
+  for t in "${TSAN_TESTS[@]}"; do targets+=("${t//\//_}"); done
+  cmake --build "$tsan" -j "$JOBS" --target "${targets[@]}" >&2
   log "TSan: ${TSAN_TESTS[*]}"
-  local t names=()
-  for t in "${TSAN_TESTS[@]}"; do names+=("${t/_//}"); done  # ctest's <folder>/<test>
   local pattern
-  pattern="^($(IFS='|'; echo "${names[*]}"))\$"
+  pattern="^($(IFS='|'; echo "${TSAN_TESTS[*]}"))\$"
   (cd "$tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/testing/tsan_suppressions.txt" \
     ctest --output-on-failure -j "$JOBS" -R "$pattern")
 

@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bandits/explore.h"
-#include "proto/names.h"
-#include "proto/random.h"
-#include "proto/status_macros.h"
+#include "proto/core/names.h"
+#include "proto/core/random.h"
+#include "proto/core/status_macros.h"
 
 namespace recbandit::bandits {
 namespace {

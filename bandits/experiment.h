@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
-#include "bandits/event_log.h"
+#include "bandits/log/event_log.h"
 #include "bandits/features.h"
 #include "bandits/policy.h"
 #include "proto/experiments.pb.h"
@@ -80,7 +80,7 @@ struct SlateDecision {
 //   ASSIGN_OR_RETURN(DecideResponse d, manager->Decide(request));  // logged
 //   ASSIGN_OR_RETURN(RewardResponse r, manager->Reward(reward));
 //
-// Learning (bandits/log_format.md, "Learning from rewards"): the first in-window
+// Learning (bandits/log/log_format.md, "Learning from rewards"): the first in-window
 // reward of a decision is learned with its value; later in-window rewards are
 // learned with the change they make to the aggregate (SUM: the value; LAST: new
 // minus old; FIRST: never), skipped when that change is 0; late rewards are

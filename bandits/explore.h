@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "absl/types/span.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 
 namespace recbandit::bandits {
 

@@ -6,8 +6,8 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "proto/random.h"
-#include "proto/string_view.h"
+#include "proto/core/random.h"
+#include "proto/core/string_view.h"
 
 namespace recbandit::bandits {
 namespace {

@@ -24,10 +24,10 @@
 #include "absl/synchronization/mutex.h"
 #include "bandits/explore.h"
 #include "bandits/policy_internal.h"
-#include "proto/names.h"
-#include "proto/random.h"
-#include "proto/status_macros.h"
-#include "proto/target_clones.h"
+#include "proto/core/names.h"
+#include "proto/core/random.h"
+#include "proto/core/status_macros.h"
+#include "proto/core/target_clones.h"
 
 namespace recbandit::bandits::internal {
 namespace {

@@ -1,4 +1,4 @@
-// Policy spec parsing (bandits/log_format.md) and the CreatePolicy factory.
+// Policy spec parsing (bandits/log/log_format.md) and the CreatePolicy factory.
 #include "bandits/policy.h"
 
 #include <charconv>
@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bandits/policy_internal.h"
-#include "proto/names.h"
-#include "proto/status_macros.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
 
 namespace recbandit::bandits {
 namespace internal {

@@ -1,6 +1,6 @@
 // The bandit policy interface: a policy turns a context and the offered actions
 // into a full pmf and one seeded draw from it, learns from rewards, and saves
-// and restores its state (proto PolicyState). Specs: bandits/log_format.md.
+// and restores its state (proto PolicyState). Specs: bandits/log/log_format.md.
 #ifndef RECBANDIT_BANDITS_POLICY_H_
 #define RECBANDIT_BANDITS_POLICY_H_
 
@@ -127,7 +127,7 @@ absl::StatusOr<PolicySpec> ParsePolicySpec(absl::string_view spec);
 // "linucb:alpha=1,lambda=2,ucb1" is {"linucb:alpha=1,lambda=2", "ucb1"}.
 absl::StatusOr<std::vector<std::string>> ParsePolicySpecList(absl::string_view list);
 
-// Parses a spec (grammar in bandits/log_format.md) and returns a fresh policy;
+// Parses a spec (grammar in bandits/log/log_format.md) and returns a fresh policy;
 // INVALID_ARGUMENT naming the family or key for a bad spec.
 absl::StatusOr<std::unique_ptr<Policy>> CreatePolicy(absl::string_view spec,
                                                      const PolicyOptions& options);

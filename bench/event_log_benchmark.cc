@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bandits/event_log.h"
+#include "bandits/log/event_log.h"
 #include "bandits/experiment.h"
 #include "benchmark/benchmark.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 
 namespace recbandit::bandits {
 namespace {

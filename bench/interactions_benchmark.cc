@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "proto/file_util.h"
+#include "proto/core/file_util.h"
 #include "ranking/interactions.h"
 #include "ranking/synthetic.h"
 

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "bandits/ope.h"
-#include "bandits/ope_input.h"
+#include "bandits/ope/ope.h"
+#include "bandits/ope/ope_input.h"
 #include "benchmark/benchmark.h"
-#include "proto/file_util.h"
-#include "proto/random.h"
+#include "proto/core/file_util.h"
+#include "proto/core/random.h"
 
 namespace {
 

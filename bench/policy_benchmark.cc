@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "bandits/policy.h"
 #include "benchmark/benchmark.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 
 namespace {
 

@@ -23,7 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "retrieval/item_index.h"
 
 namespace {

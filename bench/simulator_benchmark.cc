@@ -1,4 +1,4 @@
-// Throughput of `recbandit simulate`'s runner (bandits/simulator.h) with every
+// Throughput of `recbandit simulate`'s runner (bandits/sim/simulator.h) with every
 // policy going through CreatePolicy / Policy::Choose / Policy::Update:
 //   BM_SimulateSteps/<policy>: one run of 20,000 steps on 10 Bernoulli arms
 //     (gap 0.1), one thread; items/s = simulated steps per second.
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "bandits/policy.h"
-#include "bandits/simulator.h"
+#include "bandits/sim/simulator.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 

@@ -11,8 +11,8 @@
 #endif
 
 #include "absl/strings/str_cat.h"
-#include "proto/random.h"
-#include "proto/status_macros.h"
+#include "proto/core/random.h"
+#include "proto/core/status_macros.h"
 #include "ranking/simd.h"
 
 namespace recbandit::ranking {

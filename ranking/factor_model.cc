@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "proto/file_util.h"
-#include "proto/names.h"
-#include "proto/status_macros.h"
-#include "proto/string_view.h"
+#include "proto/core/file_util.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
+#include "proto/core/string_view.h"
 
 namespace recbandit::ranking {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "proto/target_clones.h"
+#include "proto/core/target_clones.h"
 
 #define RECBANDIT_MULTIVERSION RECBANDIT_TARGET_CLONES("arch=x86-64-v3", "default")
 

@@ -6,8 +6,8 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
-#include "proto/names.h"
-#include "proto/random.h"
+#include "proto/core/names.h"
+#include "proto/core/random.h"
 
 namespace recbandit::ranking {
 

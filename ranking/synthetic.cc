@@ -11,9 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "proto/file_util.h"
-#include "proto/random.h"
-#include "proto/status_macros.h"
+#include "proto/core/file_util.h"
+#include "proto/core/random.h"
+#include "proto/core/status_macros.h"
 
 namespace recbandit::ranking {
 namespace {

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <queue>
 
-#include "proto/target_clones.h"
+#include "proto/core/target_clones.h"
 #include "retrieval/scan.h"
 
 namespace recbandit::retrieval {

@@ -6,8 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "proto/names.h"
-#include "proto/status_macros.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
 
 namespace recbandit::retrieval {
 namespace {

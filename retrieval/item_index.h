@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "proto/progress.h"
+#include "proto/core/progress.h"
 
 namespace recbandit::retrieval {
 

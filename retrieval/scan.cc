@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <queue>
 
-#include "proto/target_clones.h"
+#include "proto/core/target_clones.h"
 
 namespace recbandit::retrieval {
 

@@ -6,7 +6,7 @@
 #include "services/server.h"
 
 // First of all: how our requests are parsed (before any handler is instantiated).
-#include "proto/request_parsing.h"
+#include "proto/core/request_parsing.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -29,17 +29,17 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "bandits/experiment.h"
-#include "bandits/policy_evaluation.h"
+#include "bandits/ope/policy_evaluation.h"
 #include "proto/experiments.grpc.pb.h"
-#include "proto/file_util.h"
-#include "proto/json.h"
-#include "proto/names.h"
+#include "proto/core/file_util.h"
+#include "proto/core/json.h"
+#include "proto/core/names.h"
 #include "proto/recommender.grpc.pb.h"
-#include "proto/status_macros.h"
-#include "services/metrics.h"
-#include "services/model_store.h"
-#include "services/recent_events.h"
-#include "services/training_jobs.h"
+#include "proto/core/status_macros.h"
+#include "services/monitoring/prometheus_metrics.h"
+#include "services/serving/model_store.h"
+#include "services/serving/recent_events.h"
+#include "services/serving/training_jobs.h"
 
 // The callback handlers' request types parse through request_parsing.h too.
 RECBANDIT_DIAGNOSED_REQUEST(recbandit::RecommendRequest)

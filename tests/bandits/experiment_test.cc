@@ -16,7 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "rocksdb/db.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"

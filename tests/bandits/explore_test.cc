@@ -7,7 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 
 namespace recbandit::bandits {
 namespace {

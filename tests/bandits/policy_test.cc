@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "tests/testing/status_matchers.h"
 
 namespace recbandit::bandits {

@@ -1,4 +1,4 @@
-// Fuzzes the event-log record decoding path (bandits/log_format.md): bytes
+// Fuzzes the event-log record decoding path (bandits/log/log_format.md): bytes
 // parsed as a stored DecisionEvent and RewardRecord, then turned into an
 // export row (CSV and JSONL) and a logged decision, as export and ope --log
 // do with what they read; never a crash, and a CSV row has the header's
@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
-#include "bandits/export.h"
-#include "bandits/logged_data.h"
+#include "bandits/log/export.h"
+#include "bandits/ope/logged_data.h"
 #include "proto/events.pb.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "proto/file_util.h"
+#include "proto/core/file_util.h"
 
 namespace recbandit::fuzz {
 

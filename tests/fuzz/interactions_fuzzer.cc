@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proto/names.h"
+#include "proto/core/names.h"
 #include "ranking/interactions.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "proto/file_util.h"
+#include "proto/core/file_util.h"
 #include "ranking/factor_model.h"
 #include "tests/fuzz/fuzz_util.h"
 

@@ -1,14 +1,14 @@
-// Fuzzes the OPE readers of exported logs (bandits/ope_input.h,
-// bandits/logged_data.h): the bytes are written as an exported CSV and as a
+// Fuzzes the OPE readers of exported logs (bandits/ope/ope_input.h,
+// bandits/ope/logged_data.h): the bytes are written as an exported CSV and as a
 // JSONL file; each reader either fails with INVALID_ARGUMENT (or DATA_LOSS)
 // or returns rounds with propensities in (0, 1].
 #include <cmath>
 #include <cstdint>
 #include <string>
 
-#include "bandits/logged_data.h"
-#include "bandits/ope_input.h"
-#include "proto/file_util.h"
+#include "bandits/ope/logged_data.h"
+#include "bandits/ope/ope_input.h"
+#include "proto/core/file_util.h"
 #include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

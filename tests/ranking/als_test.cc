@@ -9,7 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "ranking/synthetic.h"
 #include "tests/testing/status_matchers.h"
 

@@ -6,7 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "ranking/synthetic.h"
 #include "tests/testing/status_matchers.h"
 

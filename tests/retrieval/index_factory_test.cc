@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "retrieval/item_index.h"
 #include "tests/testing/status_matchers.h"
 

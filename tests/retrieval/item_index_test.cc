@@ -9,7 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/random.h"
+#include "proto/core/random.h"
 #include "retrieval/scan.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"

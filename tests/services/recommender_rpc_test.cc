@@ -16,7 +16,7 @@
 #include "proto/recommender.grpc.pb.h"
 #include "ranking/interactions.h"
 #include "services/server.h"
-#include "services/serving_model.h"
+#include "services/serving/serving_model.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 

@@ -1,0 +1,270 @@
+// The durable bandit event log: decisions, rewards, learned-reward journal,
+// policy snapshots and experiment configs in RocksDB under <data_dir>/events.
+// Key layout and value types: bandits/log/log_format.md.
+#ifndef RECBANDIT_BANDITS_LOG_EVENT_LOG_H_
+#define RECBANDIT_BANDITS_LOG_EVENT_LOG_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/events.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace recbandit::bandits {
+
+// Rewards (and their per-event aggregate) are finite with magnitude at most
+// this: sums and squares of many of them stay finite in every policy and
+// estimator.
+inline constexpr double kMaxAbsReward = 1e12;
+
+struct EventLogOptions {
+  enum class Mode {
+    kReadWrite,   // the one writer (the server); creates the log if missing
+    kReadOnly,    // a frozen view of the log as it was at Open
+    kSecondary,   // follows a live writer: CatchUp() sees its new writes
+  };
+  Mode mode = Mode::kReadWrite;
+  // Secondary mode only: directory for the secondary's own files (info log).
+  // Default: a fresh directory under /tmp, removed when the log is closed.
+  std::string secondary_dir;
+  // Returns the current time in microseconds since the Unix epoch. Default:
+  // the system clock. Tests inject a fake clock (reward windows).
+  std::function<int64_t()> now_us;
+  // true (default): every decision, reward and config write fsyncs the WAL
+  // before returning (concurrent writers share one fsync: group commit).
+  // false only for benchmarks and tests that do not need durability.
+  bool sync = true;
+  // Called after every write batch with its wall-clock seconds (metrics);
+  // may be empty. Must be thread-safe and fast.
+  std::function<void(double)> on_write;
+};
+
+// Outcome of AddReward.
+struct RewardOutcome {
+  DecisionEvent decision;     // the decision the reward joined
+  RewardRecord record;        // every reward of that decision, this one included
+  bool late = false;          // arrived after the reward window
+  // True when the policy learns from this reward: `learn_value` is passed to
+  // Policy::Update and `learn_seq` orders it in the learned journal.
+  bool learned = false;
+  double learn_value = 0;
+  int64_t learn_seq = -1;
+};
+
+// What EventLog::Repair did.
+struct LogRepairReport {
+  std::string damaged_copy;                // copy of the log before the repair ("" = none)
+  std::vector<std::string> damaged_files;  // WAL files in which records were dropped
+  int64_t bytes_dropped = 0;               // damaged bytes skipped in those files
+  int64_t operations_lost = 0;             // writes missing between readable WAL records
+  int64_t batches_recovered = 0;           // WAL write batches replayed
+};
+
+// Counts of a scan.
+struct ScanStats {
+  int64_t records = 0;          // records passed to the callback
+  int64_t skipped_corrupt = 0;  // records whose value did not parse (skipped)
+};
+
+// The RocksDB event log. Thread-safe: any number of threads may append and
+// read concurrently. Exactly one process may open a log read-write; others
+// open it kReadOnly or kSecondary.
+//
+//   ASSIGN_OR_RETURN(auto log, EventLog::Open(data_dir, {}));
+//   RETURN_IF_ERROR(log->AppendDecision(event));   // durable on return
+//   ASSIGN_OR_RETURN(RewardOutcome r, log->AddReward(config, event_id, 1.0, alloc));
+class EventLog {
+ public:
+  // Returns the log under `data_dir`/events. NOT_FOUND when opening a missing
+  // log read-only or as a secondary; UNAVAILABLE when another process holds it
+  // read-write; DATA_LOSS naming the file when any file of the log is damaged
+  // (a corrupt write-ahead-log record anywhere but a torn last record, a
+  // truncated, missing or corrupt table file): the log never drops an
+  // acknowledged event in silence. Repair() is the explicit way past it.
+  static absl::StatusOr<std::unique_ptr<EventLog>> Open(const std::string& data_dir,
+                                                        EventLogOptions options);
+
+  // Repairs the log under `data_dir`/events when Open refuses it for a damaged
+  // write-ahead log: copies the whole log folder aside first
+  // (`events.damaged-<UTC time>`), replays every readable record, skipping
+  // damaged ones, and reports what was dropped. A log that opens as it is is
+  // left untouched (an empty report). Damaged table files cannot be repaired
+  // this way (DATA_LOSS). UNAVAILABLE while a server holds the log.
+  static absl::StatusOr<LogRepairReport> Repair(const std::string& data_dir);
+
+  // Writes every column family's memtable to table files (tests, repair).
+  absl::Status Flush();
+  ~EventLog();
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+
+  // Returns the current time of the log's clock (microseconds).
+  int64_t NowUs() const { return options_.now_us(); }
+
+  // ---- experiments
+  // Stores `config` durably. ALREADY_EXISTS when the name is taken.
+  absl::Status CreateExperiment(const ExperimentConfig& config);
+  // NOT_FOUND for an unknown name; DATA_LOSS for a corrupt record.
+  absl::StatusOr<ExperimentConfig> GetExperiment(const std::string& name) const;
+  // Returns every experiment sorted by name. A corrupt record fails with
+  // DATA_LOSS, or is skipped and counted with `skip_corrupt`.
+  absl::StatusOr<std::vector<ExperimentConfig>> ListExperiments(bool skip_corrupt = false,
+                                                                ScanStats* stats = nullptr) const;
+
+  // ---- decisions
+  // Appends `event` (event_id, experiment and timestamp_us set) durably: when
+  // this returns OK the decision survives a crash. ALREADY_EXISTS when the
+  // event id is already logged (or being logged by another thread).
+  absl::Status AppendDecision(const DecisionEvent& event);
+  // Same contract, without blocking: checks the event at once (`done` gets
+  // INVALID_ARGUMENT or ALREADY_EXISTS before this returns), then queues it
+  // for the committer thread, which writes everything queued meanwhile in one
+  // synced batch and calls `done` with the outcome (OK = durable) on that
+  // thread. `done` must not block. Events are written in the order queued.
+  void AppendDecisionAsync(DecisionEvent event, std::function<void(absl::Status)> done);
+  // Returns the decision with `event_id`. NOT_FOUND; DATA_LOSS naming the key.
+  absl::StatusOr<DecisionEvent> GetDecision(const std::string& event_id) const;
+  // Calls `fn` for each decision of `experiment` with start_us <= timestamp_us
+  // < end_us (end_us 0 = no end), in time order (ties by event id). Stops at
+  // the first non-OK status `fn` returns. A value that does not parse fails
+  // with DATA_LOSS naming its key, or is skipped and counted with
+  // `skip_corrupt`. `stats` may be null.
+  absl::Status ScanDecisions(const std::string& experiment, int64_t start_us, int64_t end_us,
+                             const std::function<absl::Status(const DecisionEvent&)>& fn,
+                             bool skip_corrupt = false, ScanStats* stats = nullptr) const;
+
+  // ---- rewards
+  // Joins a reward of `value` to decision `event_id` of experiment `config`:
+  // stores it (late when it arrives more than reward_window_ms after the
+  // decision), recomputes the aggregate, and decides whether the policy learns
+  // (see bandits/log/log_format.md, "Learning from rewards"). When it does,
+  // `next_learn_seq` is called once (under the event's lock) for the journal
+  // sequence number, and the journal entry is written in the same atomic,
+  // durable batch as the reward record. NOT_FOUND: unknown event id;
+  // INVALID_ARGUMENT: a value or aggregate outside [-kMaxAbsReward,
+  // kMaxAbsReward] (nothing is written), or a decision of another experiment.
+  absl::StatusOr<RewardOutcome> AddReward(const ExperimentConfig& config,
+                                          const std::string& event_id, double value,
+                                          const std::function<int64_t()>& next_learn_seq);
+  // Returns the rewards of `event_id`. NOT_FOUND when none arrived.
+  absl::StatusOr<RewardRecord> GetRewards(const std::string& event_id) const;
+
+  // ---- learned journal
+  // Returns the largest learn_seq stored for `experiment`, or 0 when none.
+  absl::StatusOr<int64_t> LastLearnSeq(const std::string& experiment) const;
+  // Calls `fn(seq, entry)` for each learned reward of `experiment` with
+  // seq > after_seq, in sequence order. Corrupt entries: DATA_LOSS, or skipped
+  // and counted with `skip_corrupt`.
+  absl::Status ScanLearned(
+      const std::string& experiment, int64_t after_seq,
+      const std::function<absl::Status(int64_t, const LearnedReward&)>& fn,
+      bool skip_corrupt = false, ScanStats* stats = nullptr) const;
+
+  // ---- snapshots
+  // Stores `snapshot` (experiment, variant, version set). Not synced on its
+  // own: the journal it summarises is durable, so a lost snapshot only means
+  // a longer replay.
+  absl::Status PutSnapshot(const PolicySnapshot& snapshot);
+  // Returns the snapshot of (experiment, variant) with the highest version, or
+  // nullopt when there is none.
+  absl::StatusOr<std::optional<PolicySnapshot>> LatestSnapshot(const std::string& experiment,
+                                                               const std::string& variant) const;
+
+  // ---- real-time interactions (Recommender.PutEvents)
+  // Stores `interactions` (each with user, item, finite weight > 0 and
+  // timestamp_us >= 0 set by the caller) in one atomic, durable batch: when
+  // this returns OK all of them survive a crash, otherwise none was stored.
+  // INVALID_ARGUMENT for an empty user or item, or a user containing '\0'.
+  absl::Status AppendInteractions(absl::Span<const Interaction> interactions);
+  // Calls `fn` for each stored interaction of `user` ("" = every user), by
+  // user then event time then arrival. Stops at the first non-OK status of
+  // `fn`. Corrupt values: DATA_LOSS, or skipped and counted with skip_corrupt.
+  absl::Status ScanInteractions(const std::string& user,
+                                const std::function<absl::Status(const Interaction&)>& fn,
+                                bool skip_corrupt = false, ScanStats* stats = nullptr) const;
+
+  // ---- readers
+  // Secondary mode: applies the writer's new writes to this view. OK (no-op)
+  // in other modes.
+  absl::Status CatchUp();
+
+  // Key encodings (bandits/log/log_format.md), exposed for tests and tools.
+  static std::string DecisionKey(const std::string& experiment, int64_t timestamp_us,
+                                 const std::string& event_id);
+  static std::string SeqKey(const std::string& experiment, uint64_t seq);
+  static std::string SnapshotKey(const std::string& experiment, const std::string& variant,
+                                 uint64_t version);
+  static std::string InteractionKey(const std::string& user, int64_t timestamp_us,
+                                    uint64_t arrival);
+  // Column family names in the order they are opened.
+  static const std::vector<std::string>& ColumnFamilyNames();
+
+ private:
+  enum Cf { kDefault = 0, kDecisions, kRewards, kSnapshots, kExperiments, kEventIndex,
+            kLearned, kInteractions, kNumCf };
+  EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
+           std::vector<rocksdb::ColumnFamilyHandle*> handles);
+
+  struct Recovery;
+  static absl::StatusOr<std::unique_ptr<EventLog>> OpenImpl(const std::string& data_dir,
+                                                            EventLogOptions options,
+                                                            Recovery* recovery);
+  // DATA_LOSS naming a live table file that is missing or not its recorded size.
+  absl::Status CheckTableFiles(const std::string& data_dir) const;
+  absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
+  // Checks `event` for AppendDecisionAsync and reserves its id in pending_.
+  absl::Status BeginAppend(const DecisionEvent& event);
+  void CommitterLoop();
+
+  struct QueuedDecision {
+    DecisionEvent event;
+    std::function<void(absl::Status)> done;
+  };
+  absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
+
+  EventLogOptions options_;
+  std::string owned_secondary_dir_;  // a temp dir we created; removed on close
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+
+  // Event ids being appended right now (duplicate detection without holding a
+  // lock across the fsync).
+  mutable absl::Mutex pending_mu_;
+  absl::flat_hash_set<std::string> pending_ ABSL_GUARDED_BY(pending_mu_);
+  // Serialises read-modify-write of one event's reward record (striped).
+  static constexpr int kRewardStripes = 64;
+  std::array<absl::Mutex, kRewardStripes> reward_mu_;
+  absl::Mutex experiment_mu_;   // serialises CreateExperiment
+  // AppendDecisionAsync's queue and its committer thread (started on first use).
+  absl::Mutex commit_mu_;
+  std::vector<QueuedDecision> commit_queue_ ABSL_GUARDED_BY(commit_mu_);
+  bool commit_stop_ ABSL_GUARDED_BY(commit_mu_) = false;
+  std::thread committer_;  // joinable once started; guarded by commit_mu_ for start
+  // Last arrival number handed out (microsecond clock, strictly increasing):
+  // makes interaction keys unique.
+  std::atomic<uint64_t> last_arrival_{0};
+};
+
+// Returns `bytes` with non-printable bytes hex-escaped (for error messages).
+std::string PrintableKey(const std::string& bytes);
+
+}  // namespace recbandit::bandits
+
+#endif  // RECBANDIT_BANDITS_LOG_EVENT_LOG_H_

@@ -1,0 +1,237 @@
+// CSV and SVG output of simulation curves (see svg_plot.h).
+#include "bandits/sim/svg_plot.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+
+namespace recbandit::bandits {
+namespace {
+
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
+}
+
+std::string XmlEscape(const std::string& s) {
+  return absl::StrReplaceAll(
+      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
+}
+
+// Tick step of about `target` ticks over `span`: 1, 2 or 5 times a power of 10.
+double NiceStep(double span, int target) {
+  if (!(span > 0)) return 1;
+  const double raw = span / target;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+std::string TickLabel(double v) {
+  const double a = std::fabs(v);
+  if (a != 0 && (a >= 1e6 || a < 1e-3)) return absl::StrFormat("%.0e", v);
+  return absl::StrFormat("%g", v);
+}
+
+constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                   "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+}  // namespace
+
+std::string CurvesCsv(const SimulationResult& result) {
+  std::string out = "policy,t,mean,low,high\n";
+  for (const PolicyCurve& c : result.curves) {
+    const std::string name = CsvField(c.policy);
+    for (const CurvePoint& p : c.points) {
+      absl::StrAppend(&out, name, ",", p.t, ",", absl::StrFormat("%.10g,%.10g,%.10g\n",
+                                                                 p.mean, p.low, p.high));
+    }
+  }
+  if (result.lai_robbins_constant > 0 && !result.curves.empty()) {
+    for (const CurvePoint& p : result.curves[0].points) {
+      const double v = result.lai_robbins_constant * std::log(static_cast<double>(p.t));
+      absl::StrAppend(&out, "lai_robbins,", p.t, absl::StrFormat(",%.10g,%.10g,%.10g\n", v, v, v));
+    }
+  }
+  return out;
+}
+
+std::string RenderSvg(const SimulationResult& result, const PlotOptions& options) {
+  const double w = options.width, h = options.height;
+  const double left = 80, right = 250, top = 50, bottom = 60;
+  const double pw = w - left - right, ph = h - top - bottom;
+  // Ranges.
+  double tmax = 1, ymin = 0, ymax = 0;
+  bool any = false;
+  for (const PolicyCurve& c : result.curves) {
+    for (const CurvePoint& p : c.points) {
+      tmax = std::max<double>(tmax, static_cast<double>(p.t));
+      if (!any) {
+        ymin = p.low;
+        ymax = p.high;
+        any = true;
+      }
+      ymin = std::min(ymin, p.low);
+      ymax = std::max(ymax, p.high);
+    }
+  }
+  const bool lower_bound = result.lai_robbins_constant > 0 && !result.curves.empty();
+  if (lower_bound) {
+    ymax = std::max(ymax, result.lai_robbins_constant * std::log(tmax));
+  }
+  // Regret starts at 0; rewards per step are >= 0, so a normal band reaching
+  // below 0 is clipped at 0 in the chart (the CSV keeps it).
+  ymin = result.replay ? std::max(ymin, 0.0) : std::min(ymin, 0.0);
+  if (!(ymax > ymin)) ymax = ymin + 1;
+  const double ystep = NiceStep(ymax - ymin, 6);
+  ymin = std::floor(ymin / ystep) * ystep;
+  ymax = std::ceil(ymax / ystep) * ystep;
+  const bool log_x = options.log_x && tmax > 1;
+  const double tmin = 1;
+  auto X = [&](double t) {
+    const double f = log_x ? std::log(t) / std::log(tmax) : (t - tmin) / std::max(1.0, tmax - tmin);
+    return left + pw * f;
+  };
+  auto Y = [&](double v) {
+    return top + ph * (1 - (std::clamp(v, ymin, ymax) - ymin) / (ymax - ymin));
+  };
+  auto Pt = [&](double t, double v) { return absl::StrFormat("%.2f,%.2f", X(t), Y(v)); };
+
+  std::string s = absl::StrFormat(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+      options.width, options.height, options.width, options.height, options.width,
+      options.height);
+  // Title (what is plotted) and subtitle (the environment and run count).
+  const std::string title = result.replay ? "Replay on logged data: clicks per matched step"
+                                          : "Cumulative pseudo-regret";
+  const std::string subtitle = absl::StrCat(result.environment, "; ", result.runs,
+                                            " runs, mean and 95% band");
+  absl::StrAppend(&s, "<title>", XmlEscape(absl::StrCat(title, ": ", subtitle)), "</title>\n");
+  absl::StrAppend(&s, absl::StrFormat(
+                          "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
+                          "font-weight=\"bold\">%s</text>\n"
+                          "<text x=\"%.1f\" y=\"40\" text-anchor=\"middle\" font-size=\"12\" "
+                          "fill=\"#333\">%s</text>\n",
+                          left + pw / 2, XmlEscape(title), w / 2, XmlEscape(subtitle)));
+  // Grid and ticks.
+  absl::StrAppend(&s, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
+  std::string labels;
+  for (double v = ymin; v <= ymax + ystep * 1e-9; v += ystep) {
+    absl::StrAppend(&s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                                        left, Y(v), left + pw, Y(v)));
+    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">"
+                                             "%s</text>\n",
+                                             left - 6, Y(v) + 4, TickLabel(v)));
+  }
+  std::vector<double> xticks;
+  if (log_x) {
+    for (double t = 1; t <= tmax * (1 + 1e-9); t *= 10) xticks.push_back(t);
+  } else {
+    const double step = NiceStep(tmax, 6);
+    for (double t = 0; t <= tmax * (1 + 1e-9); t += step) xticks.push_back(std::max(t, tmin));
+  }
+  for (double t : xticks) {
+    absl::StrAppend(&s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                                        X(t), top, X(t), top + ph));
+    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">"
+                                             "%s</text>\n",
+                                             X(t), top + ph + 18, TickLabel(t)));
+  }
+  absl::StrAppend(&s, "</g>\n<g fill=\"#333\">\n", labels, "</g>\n");
+  // Axes and labels.
+  absl::StrAppend(&s, absl::StrFormat(
+                          "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                          "fill=\"none\" stroke=\"#333\"/>\n",
+                          left, top, pw, ph));
+  absl::StrAppend(
+      &s, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
+                          left + pw / 2, h - 18,
+                          result.replay ? "matched steps t (log scale)" : "step t"),
+      "");
+  if (!log_x) {
+    // Fix the x label for linear axes.
+    absl::StrReplaceAll({{"matched steps t (log scale)", "matched steps t"}}, &s);
+  } else if (!result.replay) {
+    absl::StrReplaceAll({{">step t<", ">step t (log scale)<"}}, &s);
+  }
+  absl::StrAppend(&s, absl::StrFormat(
+                          "<text x=\"18\" y=\"%.2f\" text-anchor=\"middle\" "
+                          "transform=\"rotate(-90 18 %.2f)\">%s</text>\n",
+                          top + ph / 2, top + ph / 2,
+                          result.replay ? "clicks per matched step" : "cumulative pseudo-regret"));
+  // Curves: bands first, then lines.
+  absl::StrAppend(&s, "<g>\n");
+  for (size_t i = 0; i < result.curves.size(); ++i) {
+    const PolicyCurve& c = result.curves[i];
+    if (c.points.empty()) continue;
+    std::string pts;
+    for (const CurvePoint& p : c.points) absl::StrAppend(&pts, Pt(p.t, p.high), " ");
+    for (auto it = c.points.rbegin(); it != c.points.rend(); ++it) {
+      absl::StrAppend(&pts, Pt(it->t, it->low), " ");
+    }
+    absl::StrAppend(&s, absl::StrFormat("<polygon class=\"band\" points=\"%s\" fill=\"%s\" "
+                                        "fill-opacity=\"0.2\" stroke=\"none\"/>\n",
+                                        pts, kColors[i % 10]));
+  }
+  for (size_t i = 0; i < result.curves.size(); ++i) {
+    const PolicyCurve& c = result.curves[i];
+    if (c.points.empty()) continue;
+    std::string d;
+    for (size_t k = 0; k < c.points.size(); ++k) {
+      absl::StrAppend(&d, k == 0 ? "M" : " L", Pt(c.points[k].t, c.points[k].mean));
+    }
+    absl::StrAppend(&s, absl::StrFormat("<path class=\"line\" d=\"%s\" fill=\"none\" "
+                                        "stroke=\"%s\" stroke-width=\"2\"><title>%s</title>"
+                                        "</path>\n",
+                                        d, kColors[i % 10], XmlEscape(c.policy)));
+  }
+  if (lower_bound) {
+    std::string pts;
+    for (const CurvePoint& p : result.curves[0].points) {
+      absl::StrAppend(&pts,
+                      Pt(p.t, result.lai_robbins_constant * std::log(static_cast<double>(p.t))),
+                      " ");
+    }
+    absl::StrAppend(&s, absl::StrFormat("<polyline class=\"bound\" points=\"%s\" fill=\"none\" "
+                                        "stroke=\"#000\" stroke-width=\"1.5\" "
+                                        "stroke-dasharray=\"6 4\"/>\n",
+                                        pts));
+  }
+  absl::StrAppend(&s, "</g>\n");
+  // Legend.
+  const double lx = left + pw + 16;
+  double ly = top + 10;
+  absl::StrAppend(&s, "<g>\n");
+  for (size_t i = 0; i < result.curves.size(); ++i) {
+    const PolicyCurve& c = result.curves[i];
+    const double final_mean = c.points.empty() ? 0 : c.points.back().mean;
+    absl::StrAppend(&s, absl::StrFormat(
+                            "<rect x=\"%.2f\" y=\"%.2f\" width=\"22\" height=\"4\" fill=\"%s\"/>"
+                            "<text x=\"%.2f\" y=\"%.2f\">%s</text>"
+                            "<text x=\"%.2f\" y=\"%.2f\" fill=\"#555\" font-size=\"11\">"
+                            "final %s</text>\n",
+                            lx, ly - 4, kColors[i % 10], lx + 28, ly, XmlEscape(c.policy),
+                            lx + 28, ly + 14, TickLabel(std::round(final_mean * 1e4) / 1e4)));
+    ly += 36;
+  }
+  if (lower_bound) {
+    absl::StrAppend(&s, absl::StrFormat(
+                            "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#000\" "
+                            "stroke-dasharray=\"6 4\"/><text x=\"%.2f\" y=\"%.2f\">"
+                            "Lai-Robbins %.1f ln t</text>\n",
+                            lx, ly - 2, lx + 22, ly - 2, lx + 28, ly,
+                            result.lai_robbins_constant));
+  }
+  absl::StrAppend(&s, "</g>\n</svg>\n");
+  return s;
+}
+
+}  // namespace recbandit::bandits

@@ -1,0 +1,143 @@
+// Definitions of every `recbandit` flag (see flags.h). A default of 0 or ""
+// means "the subcommand's own default", given in the help text.
+#include "services/cli/flags.h"
+
+#include "absl/flags/internal/parse.h"
+
+ABSL_FLAG(int32_t, users, 1000, "gen: number of users");
+ABSL_FLAG(int32_t, items, 500, "gen: number of items");
+ABSL_FLAG(int64_t, nnz, 20000, "gen: number of interactions (lines) to draw");
+ABSL_FLAG(int32_t, factors, 0,
+          "gen: planted latent clusters (default 8); train: embedding "
+          "dimensions (default 64)");
+ABSL_FLAG(uint64_t, seed, 1, "random seed (same seed, same result)");
+ABSL_FLAG(std::string, out, "", "output file or directory");
+ABSL_FLAG(std::string, truth_out, "", "gen: also write the planted truth here");
+ABSL_FLAG(std::string, input, "",
+          "interactions file: user,item[,weight[,timestamp]] (CSV, TSV or "
+          "whitespace; optional header)");
+ABSL_FLAG(bool, skip_bad_lines, false,
+          "skip malformed input lines (their count is reported) instead of failing");
+ABSL_FLAG(std::string, header, "auto", "input has a header line: auto|yes|no");
+ABSL_FLAG(std::string, scheme, "random",
+          "split: random | leave_last_out | user_holdout");
+ABSL_FLAG(double, test_fraction, 0.2,
+          "split: test share of interactions (random) or of users (user_holdout)");
+ABSL_FLAG(std::string, train_out, "", "split: training file to write");
+ABSL_FLAG(std::string, test_out, "", "split: test file to write");
+
+ABSL_FLAG(std::string, algo, "als", "train: als | bpr");
+ABSL_FLAG(int32_t, iterations, 0,
+          "train: ALS iterations (default 15) or BPR epochs (default 100)");
+ABSL_FLAG(double, regularization, -1,
+          "train: L2 regularization (default ALS 0.01, BPR 0.01)");
+ABSL_FLAG(double, alpha, 1.0, "train: ALS confidence scale, c = 1 + alpha * weight");
+ABSL_FLAG(double, learning_rate, 0.05, "train: BPR learning rate");
+ABSL_FLAG(int32_t, threads, 0, "worker threads (0 = one per core)");
+ABSL_FLAG(std::string, test, "", "train: test file for metrics");
+ABSL_FLAG(std::string, train, "", "evaluate: training file (its items are filtered)");
+ABSL_FLAG(int32_t, k, 10, "number of results / cut-off for metrics");
+ABSL_FLAG(std::string, index, "",
+          "FAISS index_factory string for the item index, e.g. Flat, HNSW32, "
+          "IVF256,Flat, IVF256,PQ16");
+ABSL_FLAG(std::string, model, "", "model directory");
+ABSL_FLAG(std::string, user, "", "recommend: user id");
+ABSL_FLAG(bool, all_users, false, "recommend: every user of the model, to --out");
+ABSL_FLAG(bool, exclude_seen, true, "recommend: never return the user's items");
+ABSL_FLAG(int32_t, ef_search, 0, "HNSW efSearch (0 = index default)");
+ABSL_FLAG(int32_t, nprobe, 0, "IVF nprobe (0 = index default)");
+ABSL_FLAG(std::string, item, "", "similar: item id");
+ABSL_FLAG(std::string, solver, "cg", "train: ALS per-row solver: cg | cholesky");
+ABSL_FLAG(int32_t, cg_steps, 3, "train: ALS conjugate-gradient steps per row per sweep (1..64)");
+ABSL_FLAG(bool, scale_regularization, false,
+          "train: ALS-WR, scale lambda by each row's interaction count");
+ABSL_FLAG(bool, compute_loss, false,
+          "train: report the training loss after each iteration (ALS: an extra pass)");
+ABSL_FLAG(std::string, negative_sampling, "uniform",
+          "train: BPR negatives: uniform | popularity");
+ABSL_FLAG(bool, item_bias, false, "train: BPR learns a per-item bias");
+ABSL_FLAG(int32_t, checkpoint_every, 0,
+          "train: write the model to --out every N iterations (0 = only at the end)");
+ABSL_FLAG(int32_t, stop_after, 0,
+          "train: stop after N iterations with a checkpoint in --out, exit 1 (to be "
+          "continued with --resume; 0 = off)");
+ABSL_FLAG(bool, resume, false,
+          "train: continue from the checkpoint in --out (same data and parameters)");
+
+ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)");
+ABSL_FLAG(std::string, experiment, "", "experiment name");
+ABSL_FLAG(std::string, format, "jsonl", "export: jsonl | csv");
+ABSL_FLAG(std::string, log, "", "ope: service data directory whose event log to read");
+ABSL_FLAG(std::string, obd, "",
+          "ope, simulate --env=obd_replay: Open Bandit Dataset campaign CSV");
+ABSL_FLAG(std::string, target, "uniform",
+          "ope: target policy: uniform | snapshot[:<variant>] | shadow:<spec> | a policy spec");
+ABSL_FLAG(std::string, target_pmf, "", "ope: CSV of target pmfs per context key");
+ABSL_FLAG(std::string, target_pmf_from, "",
+          "ope: OBD CSV whose empirical item frequencies per position are the target");
+ABSL_FLAG(std::string, estimators, "ips,snips,dm,dr",
+          "ope: comma list of ips,clipped_ips,snips,dm,dr,sndr,switch_dr,replay");
+ABSL_FLAG(double, clip, 0,
+          "ope: clip importance weights of ips at this value (0 = off; reported as clipped_ips)");
+ABSL_FLAG(int32_t, bootstrap, 200, "ope: bootstrap resamples for intervals (0 = normal only)");
+ABSL_FLAG(std::string, reward_model, "ridge",
+          "ope: reward model of dm/dr/sndr/switch_dr: ridge | logistic");
+ABSL_FLAG(int32_t, folds, 5, "ope: cross-fitting folds of the reward model (>= 2)");
+ABSL_FLAG(double, switch_tau, 10, "ope: Switch-DR weight threshold (DR term where w <= tau)");
+ABSL_FLAG(double, default_reward, 0,
+          "ope: reward of exported decisions that have none (the experiment default)");
+ABSL_FLAG(double, support_threshold, 1e-3,
+          "ope: warn when the target puts mass on actions logged with probability below this");
+ABSL_FLAG(std::string, env, "bernoulli",
+          "simulate: bernoulli|gaussian|linear|logistic|nonstationary|obd_replay");
+ABSL_FLAG(std::string, means, "", "simulate: comma list of arm means");
+ABSL_FLAG(int32_t, arms, 10, "simulate: number of arms");
+ABSL_FLAG(int32_t, dim, 8, "simulate: context dimensions");
+ABSL_FLAG(double, gap, 0.1, "simulate: gap between the best arm and the others");
+ABSL_FLAG(int64_t, horizon, 10000, "simulate: steps per run");
+ABSL_FLAG(int32_t, runs, 10, "simulate: independent seeded runs");
+ABSL_FLAG(std::string, policies, "epsilon_greedy:epsilon=0.1,ucb1,thompson",
+          "simulate: comma list of policy specs");
+ABSL_FLAG(std::string, plot, "", "simulate: SVG chart to write");
+ABSL_FLAG(bool, log_x, true, "simulate: logarithmic x axis of --plot (false = linear)");
+ABSL_FLAG(double, noise_sd, 1.0, "simulate: reward noise sd of gaussian and linear envs");
+ABSL_FLAG(int64_t, change_step, 0,
+          "simulate: nonstationary env: step at which the best arm swaps means with "
+          "another arm (0 = horizon/2)");
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to bind");
+ABSL_FLAG(int32_t, port, 50051, "serve: gRPC port (0 = pick a free one)");
+ABSL_FLAG(bool, demo, false,
+          "serve: generate a demo data set, train it and create a demo experiment");
+ABSL_FLAG(int32_t, metrics_port, 0,
+          "serve: Prometheus metrics HTTP port, GET /metrics (0 = off, -1 = any free port)");
+ABSL_FLAG(int32_t, drain_seconds, 0,
+          "serve: after SIGTERM/SIGINT, report NOT_SERVING on grpc.health.v1 and keep serving "
+          "this many seconds before draining (lets load balancers move traffic); 0..300");
+ABSL_FLAG(int32_t, keep_versions, 5,
+          "serve: versions kept per model name (older ones are deleted after each training "
+          "job and at start-up, never the active one); 1..1000");
+ABSL_FLAG(int32_t, max_message_bytes, 4 << 20,
+          "serve: largest request accepted, bytes (larger: RESOURCE_EXHAUSTED)");
+ABSL_FLAG(bool, log_requests, false,
+          "serve: log every call as a JSON line on stderr (default: failed calls only)");
+ABSL_FLAG(std::string, tls_cert, "", "serve: PEM certificate chain for TLS");
+ABSL_FLAG(std::string, tls_key, "", "serve: PEM private key for TLS");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "serve: file with a bearer token every call must carry");
+ABSL_FLAG(std::string, rpc, "recommend", "loadtest: recommend | decide | mixed");
+ABSL_FLAG(int32_t, concurrency, 8, "loadtest: requests in flight");
+ABSL_FLAG(double, duration_s, 10, "loadtest: seconds to run");
+ABSL_FLAG(int32_t, actions, 10, "loadtest: candidate actions per Decide");
+ABSL_FLAG(std::string, user_prefix, "u",
+          "loadtest: user ids are <prefix><n> for n in [0, --users)");
+ABSL_FLAG(int32_t, client_threads, 1, "loadtest: client threads (completion queues)");
+ABSL_FLAG(int64_t, requests, 0, "loadtest: stop after this many requests (0 = by duration)");
+
+namespace recbandit::services {
+
+bool FlagGiven(const char* name) {
+  return absl::flags_internal::WasPresentOnCommandLine(name);
+}
+
+}  // namespace recbandit::services

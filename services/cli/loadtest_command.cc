@@ -1,0 +1,315 @@
+// `recbandit loadtest`: an asynchronous gRPC load generator. Keeps
+// --concurrency calls in flight (Recommend, Decide, or a 50/50 mix) over
+// --client_threads completion queues, each with its own channel, for
+// --duration_s seconds or --requests calls, and prints QPS, latency
+// percentiles and errors as one JSON line.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/experiments.grpc.pb.h"
+#include "proto/core/file_util.h"
+#include "proto/core/json.h"
+#include "proto/core/names.h"
+#include "proto/core/progress.h"
+#include "proto/core/random.h"
+#include "proto/recommender.grpc.pb.h"
+#include "proto/reports.pb.h"
+#include "proto/core/status_macros.h"
+#include "services/cli/cli.h"
+#include "services/cli/flags.h"
+
+namespace recbandit::services {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct LoadSpec {
+  std::string rpc;  // recommend | decide | mixed
+  int32_t users = 1000;
+  std::string user_prefix = "u";
+  int32_t k = 10;
+  std::string experiment;
+  int32_t context_dim = 0;
+  int32_t actions = 10;
+  int32_t ef_search = 0;  // Recommend's per-request HNSW beam; 0 = the index's
+  std::string auth_token;
+  double deadline_s = 10;
+};
+
+// One call in flight. Lives in its thread's arena until the run ends.
+struct Call {
+  bool decide = false;
+  Clock::time_point start;
+  std::unique_ptr<grpc::ClientContext> context;
+  RecommendRequest recommend_request;
+  RecommendResponse recommend_response;
+  DecideRequest decide_request;
+  DecideResponse decide_response;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<RecommendResponse>> recommend_reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<DecideResponse>> decide_reader;
+  grpc::Status status;
+};
+
+// Shared budget of requests to start (when --requests is set), and the
+// counts the progress line shows.
+struct Budget {
+  int64_t limit = 0;  // 0 = unlimited
+  std::atomic<int64_t> started{0};
+  std::atomic<int64_t> finished{0};
+  std::atomic<int64_t> errors{0};
+  std::atomic<int32_t> clients_running{0};
+  Clock::time_point end;
+  bool Take() {
+    if (Clock::now() >= end) return false;
+    return limit == 0 || started.fetch_add(1) < limit;
+  }
+};
+
+struct ThreadResult {
+  std::vector<double> latencies_ms;
+  int64_t errors = 0;
+  std::string first_error;
+};
+
+// Drives `slots` concurrent calls on its own channel until the budget ends.
+void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int32_t slots,
+               uint64_t seed, Budget* budget, ThreadResult* result) {
+  auto recommender = Recommender::NewStub(channel);
+  auto experiments = Experiments::NewStub(channel);
+  grpc::CompletionQueue cq;
+  Rng rng(seed);
+  std::vector<std::unique_ptr<Call>> calls(slots);
+  int64_t sequence = 0;
+  auto start_call = [&](Call* call) {
+    call->context = std::make_unique<grpc::ClientContext>();
+    call->context->set_deadline(std::chrono::system_clock::now() +
+                                std::chrono::microseconds(static_cast<int64_t>(
+                                    spec.deadline_s * 1e6)));
+    if (!spec.auth_token.empty()) {
+      call->context->AddMetadata("authorization", "Bearer " + spec.auth_token);
+    }
+    const std::string user =
+        absl::StrCat(spec.user_prefix, rng.UniformInt(static_cast<uint64_t>(spec.users)));
+    call->decide = spec.rpc == "decide" || (spec.rpc == "mixed" && (sequence & 1));
+    ++sequence;
+    call->start = Clock::now();
+    if (call->decide) {
+      DecideRequest& r = call->decide_request;
+      r.Clear();
+      r.set_experiment(spec.experiment);
+      r.set_unit_id(user);
+      for (int32_t j = 0; j < spec.context_dim; ++j) {
+        r.mutable_context()->add_dense(static_cast<float>(rng.Uniform()));
+      }
+      for (int32_t a = 0; a < spec.actions; ++a) r.add_actions()->set_id(absl::StrCat("a", a));
+      call->decide_reader =
+          experiments->PrepareAsyncDecide(call->context.get(), r, &cq);
+      call->decide_reader->StartCall();
+      call->decide_reader->Finish(&call->decide_response, &call->status, call);
+    } else {
+      RecommendRequest& r = call->recommend_request;
+      r.Clear();
+      r.set_user(user);
+      r.set_k(spec.k);
+      r.set_ef_search(spec.ef_search);
+      call->recommend_reader =
+          recommender->PrepareAsyncRecommend(call->context.get(), r, &cq);
+      call->recommend_reader->StartCall();
+      call->recommend_reader->Finish(&call->recommend_response, &call->status, call);
+    }
+  };
+  int32_t in_flight = 0;
+  for (auto& call : calls) {
+    call = std::make_unique<Call>();
+    if (!budget->Take()) break;
+    start_call(call.get());
+    ++in_flight;
+  }
+  void* tag = nullptr;
+  bool ok = false;
+  while (in_flight > 0 && cq.Next(&tag, &ok)) {
+    Call* call = static_cast<Call*>(tag);
+    --in_flight;
+    budget->finished.fetch_add(1, std::memory_order_relaxed);
+    result->latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - call->start).count());
+    if (!ok || !call->status.ok()) {
+      budget->errors.fetch_add(1, std::memory_order_relaxed);
+      if (result->errors++ == 0) {
+        result->first_error = absl::StrCat(
+            call->decide ? "Decide: " : "Recommend: ",
+            absl::StatusCodeToString(static_cast<absl::StatusCode>(call->status.error_code())),
+            ": ", call->status.error_message());
+      }
+    }
+    if (budget->Take()) {
+      start_call(call);
+      ++in_flight;
+    }
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  budget->clients_running.fetch_sub(1);
+}
+
+double Percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()));
+  return sorted[i];
+}
+
+}  // namespace
+
+absl::Status RunLoadtest(const CommandArgs& args) {
+  if (!args.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("loadtest takes no arguments, got '", args[0],
+                                                   "'"));
+  }
+  std::string target = absl::GetFlag(FLAGS_target);
+  if (target == "uniform") target = "127.0.0.1:50051";  // the flag's ope default: unset here
+  if (target.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--target must be host:port, got ", Quote(target)));
+  }
+  LoadSpec spec;
+  spec.rpc = absl::GetFlag(FLAGS_rpc);
+  if (spec.rpc != "recommend" && spec.rpc != "decide" && spec.rpc != "mixed") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rpc must be recommend, decide or mixed, got ", Quote(spec.rpc)));
+  }
+  const int32_t concurrency = absl::GetFlag(FLAGS_concurrency);
+  if (concurrency < 1 || concurrency > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--concurrency must be in [1, 10000], got ", concurrency));
+  }
+  const int32_t threads = absl::GetFlag(FLAGS_client_threads);
+  if (threads < 1 || threads > 64 || threads > concurrency) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--client_threads must be in [1, min(64, --concurrency)], got ", threads));
+  }
+  const double duration_s = absl::GetFlag(FLAGS_duration_s);
+  const int64_t requests = absl::GetFlag(FLAGS_requests);
+  if (!(duration_s > 0) || requests < 0) {
+    return absl::InvalidArgumentError("--duration_s must be > 0 and --requests >= 0");
+  }
+  spec.users = absl::GetFlag(FLAGS_users);
+  spec.user_prefix = absl::GetFlag(FLAGS_user_prefix);
+  spec.k = absl::GetFlag(FLAGS_k);
+  spec.actions = absl::GetFlag(FLAGS_actions);
+  spec.ef_search = absl::GetFlag(FLAGS_ef_search);
+  if (spec.users < 1) return absl::InvalidArgumentError("--users must be >= 1");
+  if (spec.actions < 1 || spec.actions > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--actions must be in [1, 1024], got ", spec.actions));
+  }
+  spec.experiment = absl::GetFlag(FLAGS_experiment);
+  if (spec.experiment.empty()) spec.experiment = "demo_layout";
+  ASSIGN_OR_RETURN(spec.auth_token, AuthTokenFromFlag());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  const std::string ca = absl::GetFlag(FLAGS_tls_cert);
+  if (!ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileToString(ca));
+    credentials = grpc::SslCredentials(ssl);
+  }
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int32_t t = 0; t < threads; ++t) {
+    grpc::ChannelArguments channel_args;
+    channel_args.SetInt("recbandit.loadtest.channel", t);  // one connection per thread
+    channels.push_back(grpc::CreateCustomChannel(target, credentials, channel_args));
+  }
+  if (!channels[0]->WaitForConnected(std::chrono::system_clock::now() +
+                                     std::chrono::seconds(10))) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", target));
+  }
+  if (spec.rpc != "recommend") {
+    // Send contexts of the experiment's size.
+    auto stub = Experiments::NewStub(channels[0]);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!spec.auth_token.empty()) ctx.AddMetadata("authorization", "Bearer " + spec.auth_token);
+    GetExperimentRequest request;
+    request.set_name(spec.experiment);
+    ExperimentConfig config;
+    grpc::Status s = stub->GetExperiment(&ctx, request, &config);
+    if (!s.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          absl::StrCat("GetExperiment ", Quote(spec.experiment), " on ", target, ": ",
+                                       s.error_message()));
+    }
+    spec.context_dim = config.context_dim();
+  }
+
+  Budget budget;
+  budget.limit = requests;
+  const auto start = Clock::now();
+  budget.end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
+  std::vector<ThreadResult> results(threads);
+  std::vector<std::thread> workers;
+  budget.clients_running = threads;
+  for (int32_t t = 0; t < threads; ++t) {
+    const int32_t slots = concurrency / threads + (t < concurrency % threads ? 1 : 0);
+    workers.emplace_back(RunClient, std::cref(spec), channels[t], slots,
+                         0x9e3779b97f4a7c15ull * (t + 1), &budget, &results[t]);
+  }
+  // Progress: calls finished of --requests, or seconds of --duration_s.
+  {
+    const int64_t seconds = static_cast<int64_t>(std::ceil(duration_s));
+    ProgressReporter progress(requests > 0 ? "loadtest calls" : "loadtest seconds",
+                              requests > 0 ? requests : seconds);
+    auto counts = [&] {
+      return absl::StrCat(budget.finished.load(), " calls, ", budget.errors.load(), " errors");
+    };
+    while (budget.clients_running.load() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t elapsed_s =
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+      progress.Update(requests > 0 ? budget.finished.load() : std::min(seconds, elapsed_s),
+                      counts());
+    }
+    progress.Finish(counts());
+  }
+  for (std::thread& w : workers) w.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+  std::vector<double> all;
+  LoadTestReport report;
+  for (ThreadResult& r : results) {
+    all.insert(all.end(), r.latencies_ms.begin(), r.latencies_ms.end());
+    report.set_errors(report.errors() + r.errors);
+    if (report.first_error().empty()) report.set_first_error(r.first_error);
+  }
+  std::sort(all.begin(), all.end());
+  report.set_rpc(spec.rpc);
+  report.set_target(target);
+  report.set_requests(static_cast<int64_t>(all.size()));
+  report.set_qps(elapsed > 0 ? all.size() / elapsed : 0);
+  report.set_p50_ms(Percentile(all, 0.50));
+  report.set_p95_ms(Percentile(all, 0.95));
+  report.set_p99_ms(Percentile(all, 0.99));
+  report.set_max_ms(all.empty() ? 0 : all.back());
+  report.set_concurrency(concurrency);
+  report.set_duration_s(elapsed);
+  std::fprintf(stderr, "loadtest: %lld %s calls in %.2f s: %.0f qps, p50 %.2f ms, p99 %.2f ms, "
+               "%lld errors\n", static_cast<long long>(report.requests()), spec.rpc.c_str(),
+               elapsed, report.qps(), report.p50_ms(), report.p99_ms(),
+               static_cast<long long>(report.errors()));
+  PrintJsonLine(ToJson(report));
+  return absl::OkStatus();
+}
+
+}  // namespace recbandit::services

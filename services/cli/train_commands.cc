@@ -1,0 +1,403 @@
+// `recbandit train`, `recbandit evaluate` and `recbandit recommend`: ALS/BPR
+// training with progress, checkpoints and resume; held-out metrics next to
+// the popularity baseline; exact top-K recommendations with a cold-start
+// popularity fallback.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/core/file_util.h"
+#include "proto/core/json.h"
+#include "proto/core/names.h"
+#include "proto/core/progress.h"
+#include "proto/reports.pb.h"
+#include "proto/core/status_macros.h"
+#include "ranking/als.h"
+#include "ranking/bpr.h"
+#include "ranking/factor_model.h"
+#include "ranking/metrics.h"
+#include "ranking/popularity.h"
+#include "ranking/topk.h"
+#include "retrieval/item_index.h"
+#include "services/cli/cli.h"
+#include "services/serving/serving_model.h"
+#include "services/cli/flags.h"
+
+namespace recbandit::services {
+
+// Defined in data_commands.cc: --skip_bad_lines and --header as LoadOptions.
+absl::StatusOr<ranking::LoadOptions> LoadOptionsFromFlags();
+
+namespace {
+
+constexpr char kCodeVersion[] = "0.1.0";
+
+int64_t PeakRssBytes() {
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux: kilobytes
+}
+
+int32_t ThreadsFromFlag() {
+  const int32_t t = absl::GetFlag(FLAGS_threads);
+  if (t > 0) return t;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
+                                                     const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
+  ASSIGN_OR_RETURN(ranking::LoadOptions options, LoadOptionsFromFlags());
+  ranking::LoadStats stats;
+  ASSIGN_OR_RETURN(ranking::InteractionLog log, ranking::LoadInteractions(path, options, &stats));
+  if (stats.skipped_lines > 0) {
+    std::fprintf(stderr, "%s: skipped %lld bad lines; first: %s\n", path.c_str(),
+                 static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
+  }
+  if (log.size() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        PathForMessage(path), ": no interactions",
+        stats.had_header ? " (its one line was read as a header; --header=no reads it as data)"
+                         : ""));
+  }
+  return log;
+}
+
+// Returns the training parameters requested by the flags (defaults filled).
+absl::StatusOr<TrainParams> ParamsFromFlags() {
+  const std::string algo = absl::GetFlag(FLAGS_algo);
+  const int32_t factors = absl::GetFlag(FLAGS_factors);
+  const int32_t iterations = absl::GetFlag(FLAGS_iterations);
+  const double reg = absl::GetFlag(FLAGS_regularization);
+  const int32_t threads = ThreadsFromFlag();
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  // 0 is the flags' "not given" default; given, every value is checked.
+  if (FlagGiven("factors") && factors < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--factors = ", factors, " must be >= 1"));
+  }
+  if (FlagGiven("iterations") && iterations < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--iterations = ", iterations, " must be >= 1"));
+  }
+  if (FlagGiven("regularization") && !(reg >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--regularization = ", reg, " must be a number >= 0"));
+  }
+  if (algo == "als") {
+    ranking::AlsOptions o;
+    if (FlagGiven("factors")) o.factors = factors;
+    if (FlagGiven("iterations")) o.iterations = iterations;
+    if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
+    o.alpha = static_cast<float>(absl::GetFlag(FLAGS_alpha));
+    const std::string solver = absl::GetFlag(FLAGS_solver);
+    if (solver == "cholesky") {
+      o.solver = ranking::AlsOptions::Solver::kCholesky;
+    } else if (solver != "cg") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--solver must be cg or cholesky, got ", Quote(solver)));
+    }
+    o.cg_steps = absl::GetFlag(FLAGS_cg_steps);
+    o.scale_regularization = absl::GetFlag(FLAGS_scale_regularization);
+    o.compute_loss = absl::GetFlag(FLAGS_compute_loss);
+    o.threads = threads;
+    o.seed = seed;
+    RETURN_IF_ERROR(ranking::ValidateAlsOptions(o));
+    return ranking::AlsOptionsToParams(o);
+  }
+  if (algo == "bpr") {
+    ranking::BprOptions o;
+    if (FlagGiven("factors")) o.factors = factors;
+    if (FlagGiven("iterations")) o.epochs = iterations;
+    if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
+    o.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
+    const std::string negatives = absl::GetFlag(FLAGS_negative_sampling);
+    if (negatives == "popularity") {
+      o.negative_sampling = ranking::BprOptions::Negatives::kPopularity;
+    } else if (negatives != "uniform") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--negative_sampling must be uniform or popularity, got ", Quote(negatives)));
+    }
+    o.item_bias = absl::GetFlag(FLAGS_item_bias);
+    o.compute_loss = absl::GetFlag(FLAGS_compute_loss);
+    o.threads = threads;
+    o.seed = seed;
+    RETURN_IF_ERROR(ranking::ValidateBprOptions(o));
+    return ranking::BprOptionsToParams(o);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
+}
+
+int32_t Iterations(const TrainParams& p) {
+  return p.algo() == ALS ? p.als().iterations() : p.bpr().epochs();
+}
+
+// Returns the checkpoint state in `out` when it matches `params` and `data`.
+absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
+                                                    const TrainParams& params,
+                                                    const ranking::Interactions& data) {
+  ASSIGN_OR_RETURN(ranking::FactorModel m, ranking::FactorModel::Load(out));
+  TrainParams a = m.manifest().params(), b = params;
+  a.set_threads(0);
+  b.set_threads(0);
+  if (a.SerializeAsString() != b.SerializeAsString()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        out, ": checkpoint was trained with different parameters (",
+        a.ShortDebugString(), ") than requested (", b.ShortDebugString(), ")"));
+  }
+  if (m.num_users() != data.num_users() || m.num_items() != data.num_items()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(out, ": checkpoint has ", m.num_users(), " users x ", m.num_items(),
+                     " items, the input ", data.num_users(), " x ", data.num_items()));
+  }
+  for (int32_t u = 0; u < m.num_users(); ++u) {
+    if (m.users().Name(u) != data.users().Name(u)) {
+      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint user ids differ"));
+    }
+  }
+  for (int32_t i = 0; i < m.num_items(); ++i) {
+    if (m.items().Name(i) != data.items().Name(i)) {
+      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint item ids differ"));
+    }
+  }
+  ranking::FactorState s;
+  s.factors = m.factors();
+  s.user_factors = m.user_factors();
+  s.item_factors = m.item_factors();
+  s.item_bias = m.item_bias();
+  s.iterations_done = m.manifest().iterations_done();
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity) {
+  ASSIGN_OR_RETURN(ranking::InteractionLog test_log, LoadNonEmpty("test", test_path));
+  int64_t dropped = 0;
+  const ranking::Interactions test = ranking::Interactions::FromLogWithIds(
+      test_log, model.users(), model.items(), &dropped);
+  if (dropped > 0) {
+    std::fprintf(stderr, "%s: %lld test interactions with users or items unknown to the model "
+                 "were left out\n", test_path.c_str(), static_cast<long long>(dropped));
+  }
+  ranking::EvaluateOptions eo;
+  eo.k = k;
+  eo.threads = threads;
+  if (popularity != nullptr) {
+    ASSIGN_OR_RETURN(*popularity,
+                     ranking::EvaluateRanking(train, test.user_items(),
+                                              ranking::FixedScorer(ranking::ItemPopularity(train)),
+                                              eo));
+  }
+  return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
+}
+
+// Returns the model for `state` with its manifest filled in.
+absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
+                                               const TrainParams& params,
+                                               const ranking::FactorState& state,
+                                               const std::string& out,
+                                               const RankingMetrics* metrics) {
+  std::string name = std::filesystem::path(out).filename().string();
+  if (name.empty() || name.size() > 64) name = "model";
+  return MakeVersionedModel(data, params, state, name, 1, metrics);
+}
+
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics) {
+  ModelManifest manifest;
+  manifest.set_name(name);
+  manifest.set_version(version);
+  manifest.set_algo(params.algo());
+  *manifest.mutable_params() = params;
+  manifest.set_num_interactions(data.nnz());
+  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  manifest.set_code_version(kCodeVersion);
+  manifest.set_iterations_done(state.iterations_done);
+  if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
+  return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
+                                      state.user_factors, state.item_factors, state.item_bias,
+                                      std::move(manifest), &data.user_items());
+}
+
+
+void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
+                     const ranking::FactorState& state, int32_t iterations_run,
+                     double iteration_seconds, double train_seconds,
+                     const std::string& model_dir, TrainReport* report) {
+  report->set_algo(ranking::AlgorithmName(params.algo()));
+  report->set_factors(state.factors);
+  report->set_iterations(state.iterations_done);
+  report->set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
+  report->set_train_seconds(train_seconds);
+  report->set_model_dir(model_dir);
+  report->set_num_users(data.num_users());
+  report->set_num_items(data.num_items());
+  report->set_num_interactions(data.nnz());
+}
+
+absl::Status RunTrain(const CommandArgs& args) {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out (model directory) is required");
+  const int32_t checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
+  if (checkpoint_every < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint_every = ", checkpoint_every, " must be >= 0"));
+  }
+  const int32_t stop_after = absl::GetFlag(FLAGS_stop_after);
+  const int32_t k = absl::GetFlag(FLAGS_k);
+  ASSIGN_OR_RETURN(TrainParams params, ParamsFromFlags());
+  ASSIGN_OR_RETURN(ranking::InteractionLog log,
+                   LoadNonEmpty("input", absl::GetFlag(FLAGS_input)));
+  const ranking::Interactions data = ranking::Interactions::FromLog(log);
+  log = ranking::InteractionLog();  // release the raw rows
+  const std::string index_factory = absl::GetFlag(FLAGS_index);
+  if (!index_factory.empty()) {  // before training, not after it
+    const int32_t factors =
+        params.algo() == ALS ? params.als().factors() : params.bpr().factors();
+    absl::Status index = retrieval::ValidateIndexFactory(index_factory, factors, data.num_items());
+    if (!index.ok()) return absl::InvalidArgumentError(absl::StrCat("--index: ", index.message()));
+  }
+
+  std::unique_ptr<ranking::FactorState> resume;
+  if (absl::GetFlag(FLAGS_resume)) {
+    if (PathExists(out + "/manifest")) {
+      ASSIGN_OR_RETURN(ranking::FactorState s, LoadCheckpoint(out, params, data));
+      std::fprintf(stderr, "resuming from %s after %d iterations\n", out.c_str(),
+                   s.iterations_done);
+      resume = std::make_unique<ranking::FactorState>(std::move(s));
+    } else {
+      std::fprintf(stderr, "no checkpoint in %s; starting from scratch\n", out.c_str());
+    }
+  }
+
+  const int32_t total = Iterations(params);
+  const std::string algo = ranking::AlgorithmName(params.algo());
+  ProgressReporter progress(algo, total);
+  if (resume != nullptr) progress.Update(resume->iterations_done);
+  TrainReport report;
+  double iteration_seconds = 0;
+  int32_t iterations_run = 0;
+  const ranking::IterationCallback callback =
+      [&](const ranking::TrainingProgress& p, const ranking::FactorState& s) -> absl::Status {
+    iteration_seconds += p.seconds;
+    ++iterations_run;
+    std::string detail;
+    if (!std::isnan(p.loss)) {
+      report.add_loss(p.loss);
+      detail = absl::StrFormat("loss=%.6g", p.loss);
+    }
+    progress.Update(p.iteration, detail);
+    const bool stop = stop_after > 0 && p.iteration == stop_after && p.iteration < p.total;
+    if (p.iteration < p.total &&
+        (stop || (checkpoint_every > 0 && p.iteration % checkpoint_every == 0))) {
+      ASSIGN_OR_RETURN(ranking::FactorModel checkpoint, MakeModel(data, params, s, out, nullptr));
+      RETURN_IF_ERROR(checkpoint.Save(out));
+    }
+    if (stop) {
+      return absl::AbortedError(absl::StrCat(
+          "stopped after ", p.iteration, " of ", p.total,
+          " iterations (--stop_after); checkpoint in ", out, ", continue with --resume"));
+    }
+    return absl::OkStatus();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<ranking::FactorState> state =
+      params.algo() == ALS
+          ? ranking::AlsTrainer(ranking::AlsOptionsFromParams(params)).Fit(data, resume.get(), callback)
+          : ranking::BprTrainer(ranking::BprOptionsFromParams(params)).Fit(data, resume.get(), callback);
+  const double train_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress.Finish();
+  if (!state.ok()) return state.status();
+
+  ASSIGN_OR_RETURN(ranking::FactorModel model, MakeModel(data, params, *state, out, nullptr));
+  const std::string test_path = absl::GetFlag(FLAGS_test);
+  if (!test_path.empty()) {
+    ASSIGN_OR_RETURN(RankingMetrics metrics,
+                     EvaluateOnTestFile(model, data.user_items(), test_path, k, params.threads(), nullptr));
+    *report.mutable_metrics() = metrics;
+    ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
+  }
+  RETURN_IF_ERROR(model.Save(out));
+  if (!index_factory.empty()) {
+    std::unique_ptr<ProgressReporter> index_progress;
+    RETURN_IF_ERROR(BuildModelIndex(
+        out, index_factory, params.threads(), nullptr,
+        ReportProgressTo(absl::StrCat("index ", index_factory, " items"), &index_progress)));
+    if (index_progress) index_progress->Finish();
+    report.set_index_factory(index_factory);
+  }
+
+  FillTrainReport(data, params, *state, iterations_run, iteration_seconds, train_seconds, out,
+                  &report);
+  report.set_peak_rss_bytes(PeakRssBytes());
+  PrintJsonLine(ToJson(report));
+  return absl::OkStatus();
+}
+
+absl::Status RunEvaluate(const CommandArgs& args) {
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  if (model_dir.empty()) return absl::InvalidArgumentError("--model is required");
+  ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(model_dir));
+  ASSIGN_OR_RETURN(ranking::InteractionLog train_log,
+                   LoadNonEmpty("train", absl::GetFlag(FLAGS_train)));
+  const ranking::Interactions train = ranking::Interactions::FromLogWithIds(
+      train_log, model.users(), model.items(), nullptr);
+  EvaluateReport report;
+  ASSIGN_OR_RETURN(*report.mutable_metrics(),
+                   EvaluateOnTestFile(model, train.user_items(), absl::GetFlag(FLAGS_test),
+                            absl::GetFlag(FLAGS_k), ThreadsFromFlag(),
+                            report.mutable_popularity_baseline()));
+  PrintJsonLine(ToJson(report));
+  return absl::OkStatus();
+}
+
+absl::Status RunRecommend(const CommandArgs& args) {
+  const std::string model_dir = absl::GetFlag(FLAGS_model);
+  const std::string user = absl::GetFlag(FLAGS_user);
+  if (model_dir.empty()) return absl::InvalidArgumentError("--model is required");
+  if (absl::GetFlag(FLAGS_all_users)) {
+    return RunRecommendAllUsers(model_dir, absl::GetFlag(FLAGS_out));
+  }
+  if (user.empty()) return absl::InvalidArgumentError("--user (or --all_users) is required");
+  const int32_t k = absl::GetFlag(FLAGS_k);
+  if (k < 1 || k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("--k = ", k, " is out of range (1..1000)"));
+  }
+  // Through the model's item index (Exact when it has none), as the server
+  // and `--all_users` do: same candidates, same exact rescoring.
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving, ServingModel::Load(model_dir));
+  RecommendQuery query;
+  query.user = user;
+  query.k = k;
+  query.exclude_seen = absl::GetFlag(FLAGS_exclude_seen);
+  query.search = SearchParamsFromFlags();
+  ASSIGN_OR_RETURN(Recommendation rec, serving->Recommend(query));
+  RecommendResult result;
+  result.set_user(user);
+  result.set_model_version(serving->version());
+  result.set_fallback(rec.fallback);
+  for (const ScoredItemId& s : rec.items) {
+    ScoredItem* item = result.add_items();
+    item->set_item(s.item);
+    item->set_score(s.score);
+  }
+  PrintJsonLine(ToJson(result));
+  return absl::OkStatus();
+}
+
+}  // namespace recbandit::services

@@ -1,0 +1,136 @@
+// ServerMetrics over prometheus-cpp's core (counters, gauges, histograms,
+// the text serializer) and cpp-httplib (the HTTP endpoint).
+#include "services/monitoring/prometheus_metrics.h"
+
+#include <httplib.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+
+#include "absl/strings/str_cat.h"
+
+namespace recbandit::services {
+namespace {
+
+const char* CodeName(int code) {
+  static const char* const kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+}
+
+// Latency buckets in seconds: 50 us .. 10 s.
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+          0.025,   0.05,   0.1,     0.25,   0.5,   1,     2.5,    10};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
+    const std::vector<std::string>& rpcs) {
+  std::unique_ptr<ServerMetrics> m(new ServerMetrics());
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  m->rpcs_ = rpcs;
+  auto& requests = prometheus::BuildCounter()
+                       .Name("recbandit_rpc_requests_total")
+                       .Help("Finished gRPC calls, by rpc")
+                       .Register(*m->registry_);
+  auto& latency = prometheus::BuildHistogram()
+                      .Name("recbandit_rpc_latency_seconds")
+                      .Help("Server-side latency of gRPC calls, by rpc")
+                      .Register(*m->registry_);
+  for (const std::string& rpc : rpcs) {
+    m->requests_.push_back(&requests.Add({{"rpc", rpc}}));
+    m->latency_.push_back(&latency.Add({{"rpc", rpc}}, LatencyBuckets()));
+  }
+  m->errors_family_ = &prometheus::BuildCounter()
+                           .Name("recbandit_rpc_errors_total")
+                           .Help("gRPC calls that failed, by rpc and status code")
+                           .Register(*m->registry_);
+  m->model_version_family_ = &prometheus::BuildGauge()
+                                  .Name("recbandit_model_version")
+                                  .Help("Active version of each model name")
+                                  .Register(*m->registry_);
+  m->jobs_family_ = &prometheus::BuildGauge()
+                         .Name("recbandit_training_jobs")
+                         .Help("Training jobs known to the server, by state")
+                         .Register(*m->registry_);
+  m->log_write_ = &prometheus::BuildHistogram()
+                       .Name("recbandit_event_log_write_seconds")
+                       .Help("Latency of durable event-log writes (fsync included)")
+                       .Register(*m->registry_)
+                       .Add({}, LatencyBuckets());
+  return m;
+}
+
+ServerMetrics::~ServerMetrics() {
+  if (http_ != nullptr) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+}
+
+std::string ServerMetrics::Scrape() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+absl::Status ServerMetrics::Serve(const std::string& host, int port) {
+  if (http_ != nullptr) return absl::FailedPreconditionError("metrics are already served");
+  auto http = std::make_unique<httplib::Server>();
+  // Every request is answered here, before httplib's own routing: one place
+  // decides each method and path.
+  http->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path != "/metrics") {
+      res.status = 404;
+      res.set_content("not found: the metrics are at /metrics\n", "text/plain");
+    } else if (req.method != "GET" && req.method != "HEAD") {
+      res.status = 405;
+      res.set_header("Allow", "GET, HEAD");
+      res.set_content("method not allowed: use GET /metrics\n", "text/plain");
+    } else {
+      res.status = 200;
+      res.set_content(Scrape(), "text/plain; version=0.0.4; charset=utf-8");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // Slow or idle clients cannot hold the endpoint's threads for long.
+  http->set_read_timeout(5, 0);
+  http->set_write_timeout(5, 0);
+  http->set_keep_alive_max_count(100);
+  http->set_payload_max_length(64 * 1024);
+  const bool bound = port == 0 ? (port_ = http->bind_to_any_port(host)) > 0
+                               : http->bind_to_port(host, port);
+  if (!bound) {
+    port_ = 0;
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", host, ":", port,
+                                               ": the address is in use or not local"));
+  }
+  if (port != 0) port_ = port;
+  http_ = std::move(http);
+  http_thread_ = std::thread([server = http_.get()] { server->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void ServerMetrics::RecordRpc(int rpc, int code, double seconds) {
+  if (rpc < 0 || rpc >= static_cast<int>(rpcs_.size())) return;
+  requests_[rpc]->Increment();
+  latency_[rpc]->Observe(seconds);
+  if (code != 0) errors_family_->Add({{"rpc", rpcs_[rpc]}, {"code", CodeName(code)}}).Increment();
+}
+
+void ServerMetrics::RecordLogWrite(double seconds) { log_write_->Observe(seconds); }
+
+void ServerMetrics::SetModelVersion(const std::string& model, int64_t version) {
+  model_version_family_->Add({{"model", model}}).Set(static_cast<double>(version));
+}
+
+void ServerMetrics::SetJobs(const std::string& state, int64_t count) {
+  jobs_family_->Add({{"state", state}}).Set(static_cast<double>(count));
+}
+
+}  // namespace recbandit::services

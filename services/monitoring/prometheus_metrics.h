@@ -1,0 +1,83 @@
+// ServerMetrics: the server's Prometheus metrics (requests, errors and latency
+// per rpc, active model versions, event-log write latency, training jobs),
+// kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
+// (every other method or path gets 404/405; never civetweb's 404 path,
+// which crashes the process: prometheus-cpp #739).
+#ifndef RECBANDIT_SERVICES_MONITORING_PROMETHEUS_METRICS_H_
+#define RECBANDIT_SERVICES_MONITORING_PROMETHEUS_METRICS_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace recbandit::services {
+
+// Thread-safe. Rpc names are registered up front so the hot path only does
+// atomic increments.
+//
+//   ASSIGN_OR_RETURN(auto metrics, ServerMetrics::Create({"Recommend", "Decide"}));
+//   metrics->RecordRpc(0, 0, 0.0012);      // rpc index, gRPC code, seconds
+//   RETURN_IF_ERROR(metrics->Serve("127.0.0.1", 9090));
+class ServerMetrics {
+ public:
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
+      const std::vector<std::string>& rpcs);
+  ~ServerMetrics();
+
+  // Starts the HTTP endpoint on host:port (0 = a free port): GET and HEAD
+  // /metrics answer 200 with the text exposition format; another method on
+  // /metrics answers 405 (Allow: GET, HEAD), any other path 404, a malformed
+  // request 400. UNAVAILABLE when it cannot bind.
+  absl::Status Serve(const std::string& host, int port);
+  // Returns the text exposition of every metric (what GET /metrics serves).
+  std::string Scrape() const;
+  // Returns the bound HTTP port (0 when not serving).
+  int port() const { return port_; }
+
+  // Records one finished call of rpcs[rpc] with gRPC status `code`.
+  void RecordRpc(int rpc, int code, double seconds);
+  // Records one durable event-log write (decision, reward, interactions).
+  void RecordLogWrite(double seconds);
+  // Sets the active version of a model name.
+  void SetModelVersion(const std::string& model, int64_t version);
+  // Sets the number of training jobs in `state` (a JobState name).
+  void SetJobs(const std::string& state, int64_t count);
+
+ private:
+  ServerMetrics() = default;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread http_thread_;
+  int port_ = 0;
+  std::vector<std::string> rpcs_;
+  std::vector<prometheus::Counter*> requests_;
+  std::vector<prometheus::Histogram*> latency_;
+  prometheus::Family<prometheus::Counter>* errors_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* model_version_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
+  prometheus::Histogram* log_write_ = nullptr;
+};
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_MONITORING_PROMETHEUS_METRICS_H_

@@ -1,0 +1,262 @@
+// ServingModel and ModelSlot.
+#include "services/serving/serving_model.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "proto/core/file_util.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
+
+namespace recbandit::services {
+
+ServingModel::ServingModel(ranking::FactorModel model,
+                           std::unique_ptr<retrieval::ItemIndex> index, std::string name,
+                           int64_t version)
+    : model_(std::move(model)),
+      index_(std::move(index)),
+      name_(std::move(name)),
+      version_(version) {
+  fold_in_ = std::make_unique<ranking::FoldIn>(model_, ranking::FoldInOptionsFor(model_));
+  by_popularity_.resize(model_.num_items());
+  std::iota(by_popularity_.begin(), by_popularity_.end(), 0);
+  const std::vector<float>& pop = model_.item_popularity();
+  if (!pop.empty()) {
+    std::stable_sort(by_popularity_.begin(), by_popularity_.end(),
+                     [&](int32_t a, int32_t b) { return pop[a] > pop[b]; });
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
+    ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
+    std::string name, int64_t version) {
+  if (index == nullptr) return absl::InvalidArgumentError("null item index");
+  if (index->size() != model.num_items() || index->dim() != model.factors()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "item index has ", index->size(), " vectors of dim ", index->dim(), ", model has ",
+        model.num_items(), " items of dim ", model.factors()));
+  }
+  return std::shared_ptr<const ServingModel>(
+      new ServingModel(std::move(model), std::move(index), std::move(name), version));
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
+    const std::string& dir, const std::string& default_index, const std::string& name,
+    int64_t version) {
+  ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(dir));
+  const std::string index_path = absl::StrCat(dir, "/", kItemIndexFile);
+  std::unique_ptr<retrieval::ItemIndex> index;
+  if (PathExists(index_path)) {
+    ASSIGN_OR_RETURN(index, retrieval::LoadItemIndex(index_path, model.item_factors(),
+                                                     model.factors()));
+  } else {
+    ASSIGN_OR_RETURN(index, retrieval::BuildItemIndex(default_index, model.item_factors(),
+                                                      model.factors(), {}));
+  }
+  std::string label = name.empty() ? model.manifest().name() : name;
+  const int64_t v = version > 0 ? version : model.manifest().version();
+  return Create(std::move(model), std::move(index), std::move(label), v);
+}
+
+float ServingModel::ExactScore(absl::Span<const float> user, int32_t item) const {
+  absl::Span<const float> v = model_.ItemVector(item);
+  float s = 0;
+  for (int32_t j = 0; j < model_.factors(); ++j) s += user[j] * v[j];
+  if (!model_.item_bias().empty()) s += model_.item_bias()[item];
+  return s;
+}
+
+absl::StatusOr<std::vector<float>> ServingModel::UserVector(
+    const std::string& user, const std::vector<std::string>& recent_items) const {
+  const int32_t u = model_.users().Find(user);
+  std::vector<int32_t> recent;
+  for (const std::string& id : recent_items) {
+    const int32_t i = model_.items().Find(id);
+    if (i >= 0) recent.push_back(i);
+  }
+  if (recent.empty()) {
+    if (u < 0) return std::vector<float>();
+    absl::Span<const float> row = model_.UserVector(u);
+    return std::vector<float>(row.begin(), row.end());
+  }
+  // Fold in the user's model items plus the recent ones (no duplicates).
+  std::vector<int32_t> items;
+  if (u >= 0) {
+    absl::Span<const int32_t> seen = model_.SeenItems(u);
+    items.assign(seen.begin(), seen.end());
+  }
+  items.insert(items.end(), recent.begin(), recent.end());
+  std::sort(items.begin(), items.end());
+  items.erase(std::unique(items.begin(), items.end()), items.end());
+  return fold_in_->UserVector(items, {});
+}
+
+std::vector<int32_t> ServingModel::Exclusions(int32_t user,
+                                              const RecommendQuery& query) const {
+  std::vector<int32_t> out;
+  if (query.exclude_seen) {
+    if (user >= 0) {
+      absl::Span<const int32_t> seen = model_.SeenItems(user);
+      out.assign(seen.begin(), seen.end());
+    }
+    for (const std::string& id : query.recent_items) {
+      const int32_t i = model_.items().Find(id);
+      if (i >= 0) out.push_back(i);
+    }
+  }
+  for (const std::string& id : query.exclude_items) {
+    const int32_t i = model_.items().Find(id);
+    if (i >= 0) out.push_back(i);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& query) const {
+  if (query.k < 1 || query.k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", query.k));
+  }
+  if (query.candidates < 0 || query.candidates > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("candidates must be in [0, 10000], got ", query.candidates));
+  }
+  const int32_t u = model_.users().Find(query.user);
+  const std::vector<int32_t> exclude = Exclusions(u, query);
+  ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(query.user, query.recent_items));
+  Recommendation rec;
+  if (vec.empty()) {
+    // Cold user: the most popular items that are allowed.
+    rec.fallback = true;
+    for (int32_t i : by_popularity_) {
+      if (static_cast<int32_t>(rec.items.size()) >= query.k) break;
+      if (std::binary_search(exclude.begin(), exclude.end(), i)) continue;
+      const std::vector<float>& pop = model_.item_popularity();
+      rec.items.push_back({model_.items().Name(i), pop.empty() ? 0.f : pop[i]});
+    }
+    return rec;
+  }
+  retrieval::SearchResult found;
+  RETURN_IF_ERROR(index_->Search(vec, CandidateCount(query.k, query.candidates), exclude,
+                                 query.search, &found));
+  return Rescore(vec, found, query.k);
+}
+
+Recommendation ServingModel::Rescore(absl::Span<const float> user,
+                                     const retrieval::SearchResult& candidates,
+                                     int32_t k) const {
+  // Exact rescoring with the full model (biases included), then top k.
+  std::vector<std::pair<float, int32_t>> scored;
+  scored.reserve(candidates.ids.size());
+  for (int32_t id : candidates.ids) scored.emplace_back(ExactScore(user, id), id);
+  const size_t top = std::min<size_t>(k, scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + top, scored.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first : a.second < b.second;
+                    });
+  Recommendation rec;
+  rec.items.reserve(top);
+  for (size_t j = 0; j < top; ++j) {
+    rec.items.push_back({model_.items().Name(scored[j].second), scored[j].first});
+  }
+  return rec;
+}
+
+absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
+    absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
+    const retrieval::SearchParams& search, int32_t threads) const {
+  if (k < 1 || k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
+  }
+  std::vector<int32_t> all;
+  if (users.empty()) {
+    all.resize(model_.num_users());
+    std::iota(all.begin(), all.end(), 0);
+    users = all;
+  }
+  const int32_t d = model_.factors();
+  std::vector<float> queries(users.size() * static_cast<size_t>(d));
+  std::vector<std::vector<int32_t>> excludes(users.size());
+  for (size_t q = 0; q < users.size(); ++q) {
+    if (users[q] < 0 || users[q] >= model_.num_users()) {
+      return absl::InvalidArgumentError(absl::StrCat("user index ", users[q], " out of range"));
+    }
+    absl::Span<const float> row = model_.UserVector(users[q]);
+    std::copy(row.begin(), row.end(), queries.begin() + q * d);
+    if (exclude_seen) {
+      absl::Span<const int32_t> seen = model_.SeenItems(users[q]);
+      excludes[q].assign(seen.begin(), seen.end());
+    }
+  }
+  std::vector<retrieval::SearchResult> found;
+  RETURN_IF_ERROR(index_->SearchBatch(queries, CandidateCount(k, 0), excludes, search,
+                                      threads, &found));
+  std::vector<Recommendation> out(users.size());
+  for (size_t q = 0; q < users.size(); ++q) {
+    out[q] = Rescore(model_.UserVector(users[q]), found[q], k);
+  }
+  return out;
+}
+
+absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item,
+                                                     int32_t k) const {
+  if (k < 1 || k > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
+  }
+  const int32_t i = model_.items().Find(item);
+  if (i < 0) return absl::NotFoundError(absl::StrCat("unknown item ", Quote(item)));
+  absl::Span<const float> v = model_.ItemVector(i);
+  const std::vector<int32_t> exclude = {i};
+  retrieval::SearchResult found;
+  RETURN_IF_ERROR(index_->Search(v, k, exclude, {}, &found));
+  Recommendation rec;
+  for (size_t j = 0; j < found.ids.size(); ++j) {
+    rec.items.push_back({model_.items().Name(found.ids[j]), found.scores[j]});
+  }
+  return rec;
+}
+
+absl::StatusOr<Recommendation> ServingModel::RankItems(
+    const std::string& user, const std::vector<std::string>& items,
+    const std::vector<std::string>& recent_items) const {
+  if (items.size() > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("items has ", items.size(), " entries; at most 10000"));
+  }
+  ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(user, recent_items));
+  Recommendation rec;
+  rec.fallback = vec.empty();
+  std::vector<std::pair<float, size_t>> known;
+  std::vector<size_t> unknown;
+  for (size_t j = 0; j < items.size(); ++j) {
+    const int32_t i = model_.items().Find(items[j]);
+    if (i < 0) {
+      unknown.push_back(j);
+    } else if (vec.empty()) {
+      const std::vector<float>& pop = model_.item_popularity();
+      known.emplace_back(pop.empty() ? 0.f : pop[i], j);
+    } else {
+      known.emplace_back(ExactScore(vec, i), j);
+    }
+  }
+  std::stable_sort(known.begin(), known.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (const auto& [score, j] : known) rec.items.push_back({items[j], score});
+  for (size_t j : unknown) rec.items.push_back({items[j], 0.f});
+  return rec;
+}
+
+std::shared_ptr<const ServingModel> ModelSlot::Get() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+std::shared_ptr<const ServingModel> ModelSlot::Swap(
+    std::shared_ptr<const ServingModel> model) {
+  absl::MutexLock lock(&mu_);
+  std::swap(current_, model);
+  return model;
+}
+
+}  // namespace recbandit::services

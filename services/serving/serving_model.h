@@ -1,0 +1,131 @@
+// ServingModel: a trained model and its item index published together as one
+// immutable snapshot, the recommend path over it (retrieve N candidates ->
+// exact rescoring -> top k, for known, folded-in and cold users), and
+// ModelSlot, which swaps snapshots atomically while readers finish on theirs.
+#ifndef RECBANDIT_SERVICES_SERVING_SERVING_MODEL_H_
+#define RECBANDIT_SERVICES_SERVING_SERVING_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "ranking/factor_model.h"
+#include "ranking/fold_in.h"
+#include "retrieval/item_index.h"
+
+namespace recbandit::services {
+
+// File name of the item index inside a model directory.
+inline constexpr char kItemIndexFile[] = "items.index";
+
+struct RecommendQuery {
+  std::string user;                        // external user id
+  int32_t k = 10;                          // 1..1000
+  bool exclude_seen = true;                // drop the user's training items
+  std::vector<std::string> exclude_items;  // never return these (unknown ids ignored)
+  // Recent items (external ids) folded into the user's vector: for users the
+  // model has not seen, or to reflect events newer than the model.
+  std::vector<std::string> recent_items;
+  retrieval::SearchParams search;          // efSearch / nprobe for this request
+  // Candidates fetched from the index before exact rescoring; 0 = max(4k, 50).
+  int32_t candidates = 0;
+};
+
+struct ScoredItemId {
+  std::string item;
+  float score = 0;
+};
+
+struct Recommendation {
+  std::vector<ScoredItemId> items;  // best first
+  bool fallback = false;            // popularity fallback (cold user)
+};
+
+// One model version ready to serve. Immutable: thread-safe.
+class ServingModel {
+ public:
+  // Returns a snapshot over `model` and `index` (built from its item factors).
+  static absl::StatusOr<std::shared_ptr<const ServingModel>> Create(
+      ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
+      std::string name, int64_t version);
+
+  // Loads the model in `dir` and its item index (`items.index`); when the
+  // directory has no index, builds `default_index` ("Exact" unless told).
+  // `name` / `version` label the snapshot ("" / 0: the manifest's).
+  static absl::StatusOr<std::shared_ptr<const ServingModel>> Load(
+      const std::string& dir, const std::string& default_index = "Exact",
+      const std::string& name = "", int64_t version = 0);
+
+  // Returns the top-k for a query. INVALID_ARGUMENT for k out of [1, 1000].
+  // Unknown users without recent items get the most popular allowed items
+  // with fallback = true.
+  absl::StatusOr<Recommendation> Recommend(const RecommendQuery& query) const;
+
+  // Returns Recommend for every model user in `users` (dense ids; all users
+  // when empty), using batched index search on `threads` threads. Results
+  // equal one-at-a-time Recommend calls with the same settings.
+  absl::StatusOr<std::vector<Recommendation>> RecommendBatch(
+      absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
+      const retrieval::SearchParams& search, int32_t threads) const;
+
+  // Returns the k items most similar to `item` (inner product of item
+  // vectors), never `item` itself. NOT_FOUND for an unknown item.
+  absl::StatusOr<Recommendation> Similar(const std::string& item, int32_t k) const;
+
+  // Returns `items` re-ranked for `user` by exact score (unknown items last,
+  // score 0 and in the given order).
+  absl::StatusOr<Recommendation> RankItems(const std::string& user,
+                                           const std::vector<std::string>& items,
+                                           const std::vector<std::string>& recent_items) const;
+
+  // Returns the user's vector (model row, or fold-in of recent items, or of
+  // model items + recent ones); empty when the user is cold.
+  absl::StatusOr<std::vector<float>> UserVector(
+      const std::string& user, const std::vector<std::string>& recent_items) const;
+
+  const ranking::FactorModel& model() const { return model_; }
+  const retrieval::ItemIndex& index() const { return *index_; }
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+
+ private:
+  ServingModel(ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
+               std::string name, int64_t version);
+  float ExactScore(absl::Span<const float> user, int32_t item) const;
+  // Rescores `candidates` exactly for `user` and keeps the best k.
+  Recommendation Rescore(absl::Span<const float> user, const retrieval::SearchResult& candidates,
+                         int32_t k) const;
+  static int32_t CandidateCount(int32_t k, int32_t candidates) {
+    return candidates > 0 ? std::max(candidates, k) : std::max(4 * k, 50);
+  }
+  std::vector<int32_t> Exclusions(int32_t user, const RecommendQuery& query) const;
+
+  ranking::FactorModel model_;
+  std::unique_ptr<retrieval::ItemIndex> index_;
+  std::unique_ptr<ranking::FoldIn> fold_in_;
+  std::vector<int32_t> by_popularity_;  // item ids, most popular first
+  std::string name_;
+  int64_t version_;
+};
+
+// Holds the current snapshot; Swap publishes a new one atomically. Readers
+// keep the snapshot they got until they drop it. Thread-safe.
+class ModelSlot {
+ public:
+  std::shared_ptr<const ServingModel> Get() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Publishes `model`; returns the previous snapshot (possibly null).
+  std::shared_ptr<const ServingModel> Swap(std::shared_ptr<const ServingModel> model)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const ServingModel> current_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_SERVING_SERVING_MODEL_H_

@@ -1,0 +1,573 @@
+// Tests of the OPE estimators (bandits/ope/ope.h), the OBD reader (bandits/ope/obd.h)
+// and the exported-log reader (bandits/ope/ope_input.h). Oracles: simulated logs
+// from a known environment (discrete contexts, known logging and target pmfs,
+// Bernoulli rewards with known means), so the target's true value is exact;
+// and the Open Bandit Pipeline's published numbers on the OBD sample.
+//
+// Data: Open Bandit Dataset, ZOZO, Inc., CC BY 4.0
+// (https://creativecommons.org/licenses/by/4.0/); small sample from
+// st-tech/zr-obp obp/dataset/obd/. Saito, Aihara, Matsutani, Narita, "Open
+// Bandit Dataset and Pipeline", arXiv:2008.07146.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "bandits/ope/obd.h"
+#include "bandits/ope/ope.h"
+#include "bandits/ope/ope_input.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/core/random.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::bandits {
+namespace {
+
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::StatusIs;
+using ::recbandit::testing::WriteTextFile;
+using ::testing::HasSubstr;
+
+// A known environment: kContexts discrete contexts (drawn with known
+// probabilities), kActions actions, Bernoulli rewards with mean kMean[c][a].
+constexpr int kContexts = 4;
+constexpr int kActions = 3;
+constexpr double kContextProb[kContexts] = {0.4, 0.3, 0.2, 0.1};
+constexpr double kMean[kContexts][kActions] = {
+    {0.2, 0.5, 0.3}, {0.6, 0.1, 0.4}, {0.3, 0.3, 0.8}, {0.9, 0.2, 0.1}};
+// Logging policy: a softened preference, every action >= 0.1.
+constexpr double kLogging[kContexts][kActions] = {
+    {0.6, 0.2, 0.2}, {0.1, 0.7, 0.2}, {0.5, 0.4, 0.1}, {0.2, 0.2, 0.6}};
+// Target policy: mostly the best action.
+constexpr double kTarget[kContexts][kActions] = {
+    {0.1, 0.8, 0.1}, {0.8, 0.1, 0.1}, {0.1, 0.1, 0.8}, {0.8, 0.1, 0.1}};
+
+double TrueTargetValue(const double (&pi)[kContexts][kActions]) {
+  double v = 0;
+  for (int c = 0; c < kContexts; ++c) {
+    for (int a = 0; a < kActions; ++a) v += kContextProb[c] * pi[c][a] * kMean[c][a];
+  }
+  return v;
+}
+
+int Draw(Rng& rng, const double* pmf, int k) {
+  const double u = rng.Uniform();
+  double acc = 0;
+  for (int a = 0; a < k; ++a) {
+    acc += pmf[a];
+    if (u < acc) return a;
+  }
+  return k - 1;
+}
+
+// Returns n logged rounds from the environment, with full target and logging
+// pmf rows and one-hot context features.
+LoggedRounds Simulate(int64_t n, uint64_t seed, const double (&logging)[kContexts][kActions],
+                      const double (&target)[kContexts][kActions]) {
+  Rng rng(seed);
+  LoggedRounds r;
+  r.num_actions = kActions;
+  r.feature_dim = kContexts;
+  const std::vector<int32_t> all = {0, 1, 2};
+  for (int c = 0; c < kContexts; ++c) {
+    r.target_pmfs.AddRow(all, std::vector<double>(target[c], target[c] + kActions));
+    r.logging_pmfs.AddRow(all, std::vector<double>(logging[c], logging[c] + kActions));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int c = Draw(rng, kContextProb, kContexts);
+    const int a = Draw(rng, logging[c], kActions);
+    r.action.push_back(a);
+    r.reward.push_back(rng.Uniform() < kMean[c][a] ? 1.0 : 0.0);
+    r.propensity.push_back(logging[c][a]);
+    r.target_prob.push_back(target[c][a]);
+    r.target_row.push_back(c);
+    r.logging_row.push_back(c);
+    for (int j = 0; j < kContexts; ++j) r.features.push_back(j == c ? 1.0f : 0.0f);
+  }
+  return r;
+}
+
+const OpeEstimate& Find(const OpeReport& report, const std::string& name) {
+  for (const OpeEstimate& e : report.estimates()) {
+    if (e.estimator() == name) return e;
+  }
+  static const OpeEstimate kNone;
+  ADD_FAILURE() << "no estimate " << name;
+  return kNone;
+}
+
+TEST(OpeTest, UnbiasedEstimatorIntervalsCoverTrueValue) {
+  const double truth = TrueTargetValue(kTarget);
+  const std::vector<std::string> names = {"ips", "snips", "dr", "sndr", "switch_dr"};
+  std::vector<int> normal_hits(names.size(), 0), boot_hits(names.size(), 0);
+  // Over 1000 repetitions (n = 5000) the normal intervals covered 95.0% (ips),
+  // 94.9% (snips), 95.0% (dr), 94.6% (sndr), 95.0% (switch_dr) and the
+  // bootstrap ones 95.0%, 94.1%, 93.9%, 94.0%, 93.9%; 90 of 100 leaves room.
+  constexpr int kReps = 100;
+  for (int rep = 0; rep < kReps; ++rep) {
+    const LoggedRounds rounds = Simulate(5000, 1000 + rep, kLogging, kTarget);
+    OpeOptions options;
+    options.estimators = names;
+    options.bootstrap = 200;
+    options.seed = rep + 1;
+    ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+    for (size_t e = 0; e < names.size(); ++e) {
+      const OpeEstimate& est = report.estimates(e);
+      ASSERT_EQ(est.estimator(), names[e]);
+      normal_hits[e] += est.normal_ci_low() <= truth && truth <= est.normal_ci_high();
+      boot_hits[e] += est.bootstrap_ci_low() <= truth && truth <= est.bootstrap_ci_high();
+    }
+  }
+  for (size_t e = 0; e < names.size(); ++e) {
+    EXPECT_GE(normal_hits[e], 90) << names[e] << " normal interval";
+    EXPECT_GE(boot_hits[e], 90) << names[e] << " bootstrap interval";
+  }
+}
+
+TEST(OpeTest, ReplayIntervalCoversTrueValueOnUniformLogs) {
+  const double uniform[kContexts][kActions] = {
+      {1 / 3.0, 1 / 3.0, 1 / 3.0}, {1 / 3.0, 1 / 3.0, 1 / 3.0},
+      {1 / 3.0, 1 / 3.0, 1 / 3.0}, {1 / 3.0, 1 / 3.0, 1 / 3.0}};
+  // A deterministic target (the best action) and the stochastic kTarget.
+  const double best[kContexts][kActions] = {{0, 1, 0}, {1, 0, 0}, {0, 0, 1}, {1, 0, 0}};
+  for (const auto* target : {&best, &kTarget}) {
+    const double truth = TrueTargetValue(*target);
+    int hits = 0;
+    for (int rep = 0; rep < 100; ++rep) {
+      const LoggedRounds rounds = Simulate(3000, 5000 + rep, uniform, *target);
+      OpeOptions options;
+      options.estimators = {"replay"};
+      options.bootstrap = 100;
+      options.seed = rep + 7;
+      ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+      const OpeEstimate& est = report.estimates(0);
+      EXPECT_GT(est.rounds_used(), 500);
+      hits += est.ci_low() <= truth && truth <= est.ci_high();
+    }
+    EXPECT_GE(hits, 90);
+  }
+}
+
+TEST(OpeTest, IpsAndDrErrorsShrinkAsTheLogGrows) {
+  const double truth = TrueTargetValue(kTarget);
+  std::vector<double> ips_error, dr_error;
+  for (int64_t n : {400, 4000, 40000}) {
+    double ips = 0, dr = 0;
+    constexpr int kReps = 20;
+    for (int rep = 0; rep < kReps; ++rep) {
+      const LoggedRounds rounds = Simulate(n, 77 + rep * 13 + n, kLogging, kTarget);
+      OpeOptions options;
+      options.estimators = {"ips", "dr"};
+      options.bootstrap = 0;
+      ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+      ips += std::abs(report.estimates(0).value() - truth) / kReps;
+      dr += std::abs(report.estimates(1).value() - truth) / kReps;
+    }
+    ips_error.push_back(ips);
+    dr_error.push_back(dr);
+  }
+  // Root-n rates: a 10x larger log should cut the mean error ~3.2x; ask for 2x.
+  for (size_t k = 1; k < ips_error.size(); ++k) {
+    EXPECT_LT(ips_error[k], ips_error[k - 1] / 2) << "ips at step " << k;
+    EXPECT_LT(dr_error[k], dr_error[k - 1] / 2) << "dr at step " << k;
+  }
+}
+
+TEST(OpeTest, IpsWithTargetEqualToLoggingIsTheOnPolicyMean) {
+  const LoggedRounds rounds = Simulate(5000, 3, kLogging, kLogging);
+  OpeOptions options;
+  options.estimators = {"ips", "snips"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_EQ(report.estimates(0).value(), report.on_policy_mean());
+  EXPECT_DOUBLE_EQ(report.estimates(1).value(), report.on_policy_mean());
+  EXPECT_DOUBLE_EQ(report.estimates(0).ess(), 5000);
+  EXPECT_EQ(report.estimates(0).max_weight(), 1.0);
+}
+
+TEST(OpeTest, SnipsStaysInsideTheRewardRange) {
+  // Wild weights (propensities down to 1e-4) and rewards in [2, 5].
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    Rng rng(seed);
+    LoggedRounds r;
+    r.num_actions = 1;
+    for (int i = 0; i < 200; ++i) {
+      r.action.push_back(0);
+      r.reward.push_back(2 + 3 * rng.Uniform());
+      r.propensity.push_back(std::max(1e-4, rng.Uniform() * rng.Uniform()));
+      r.target_prob.push_back(rng.Uniform());
+    }
+    OpeOptions options;
+    options.estimators = {"snips", "ips"};
+    options.bootstrap = 50;
+    ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(r, options));
+    const double lo = *std::min_element(r.reward.begin(), r.reward.end());
+    const double hi = *std::max_element(r.reward.begin(), r.reward.end());
+    const OpeEstimate& snips = report.estimates(0);
+    EXPECT_GE(snips.value(), lo);
+    EXPECT_LE(snips.value(), hi);
+    EXPECT_GE(snips.bootstrap_ci_low(), lo);
+    EXPECT_LE(snips.bootstrap_ci_high(), hi);
+  }
+}
+
+TEST(OpeTest, SwitchDrIsDmAtZeroThresholdAndDrAtHugeThreshold) {
+  const LoggedRounds rounds = Simulate(3000, 11, kLogging, kTarget);
+  OpeOptions options;
+  options.estimators = {"dm", "dr", "switch_dr"};
+  options.bootstrap = 0;
+  options.switch_tau = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport at_zero, Evaluate(rounds, options));
+  EXPECT_NEAR(Find(at_zero, "switch_dr").value(), Find(at_zero, "dm").value(), 1e-12);
+  options.switch_tau = 1e300;
+  ASSERT_OK_AND_ASSIGN(OpeReport at_huge, Evaluate(rounds, options));
+  EXPECT_NEAR(Find(at_huge, "switch_dr").value(), Find(at_huge, "dr").value(), 1e-12);
+  // In between it differs from both.
+  options.switch_tau = 3.0;
+  ASSERT_OK_AND_ASSIGN(OpeReport between, Evaluate(rounds, options));
+  EXPECT_NE(Find(between, "switch_dr").value(), Find(between, "dr").value());
+}
+
+TEST(OpeTest, DirectMethodIsAccurateWithAWellSpecifiedModel) {
+  // One-hot contexts make the per-action ridge model well specified.
+  const double truth = TrueTargetValue(kTarget);
+  const LoggedRounds rounds = Simulate(50000, 21, kLogging, kTarget);
+  for (const std::string kind : {"ridge", "logistic"}) {
+    OpeOptions options;
+    options.estimators = {"dm", "dr", "sndr"};
+    options.bootstrap = 0;
+    options.reward_model.kind = kind;
+    ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+    EXPECT_EQ(report.reward_model(), kind);
+    for (const OpeEstimate& e : report.estimates()) {
+      EXPECT_NEAR(e.value(), truth, 0.01) << kind << " " << e.estimator();
+    }
+  }
+}
+
+TEST(OpeTest, ClippingCapsWeights) {
+  const LoggedRounds rounds = Simulate(2000, 5, kLogging, kTarget);
+  OpeOptions options;
+  options.estimators = {"ips"};
+  options.clip = 2.0;
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_EQ(report.estimates(0).estimator(), "clipped_ips");
+  EXPECT_LE(report.estimates(0).max_weight(), 2.0);
+}
+
+TEST(OpeTest, IpsAndClippedIpsTogether) {
+  const LoggedRounds rounds = Simulate(2000, 6, kLogging, kTarget);
+  OpeOptions options;
+  options.estimators = {"ips", "clipped_ips"};
+  options.clip = 2.0;
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_EQ(report.estimates(0).estimator(), "ips");
+  EXPECT_EQ(report.estimates(0).max_weight(), 8.0);  // 0.8 / 0.1, unclipped
+  EXPECT_EQ(report.estimates(1).estimator(), "clipped_ips");
+  EXPECT_EQ(report.estimates(1).max_weight(), 2.0);
+  EXPECT_LT(report.estimates(1).value(), report.estimates(0).value());
+}
+
+TEST(RewardModelTest, ActionWithoutTrainingRowsPredictsTheMeanReward) {
+  // Action 2 is never logged; the target plays it always.
+  const double logging[kContexts][kActions] = {
+      {0.5, 0.5, 0}, {0.5, 0.5, 0}, {0.5, 0.5, 0}, {0.5, 0.5, 0}};
+  const double target[kContexts][kActions] = {{0, 0, 1}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}};
+  const LoggedRounds rounds = Simulate(4000, 8, logging, target);
+  double mean = 0;
+  for (double r : rounds.reward) mean += r / rounds.size();
+  for (const std::string kind : {"ridge", "logistic"}) {
+    RewardModelOptions options;
+    options.kind = kind;
+    ASSERT_OK_AND_ASSIGN(RewardPredictions p, FitRewardModel(rounds, options));
+    for (int64_t i = 0; i < rounds.size(); i += 97) {
+      EXPECT_NEAR(p.dm[i], mean, 1e-9) << kind;
+    }
+  }
+}
+
+TEST(OpeTest, WarnsWhenTargetPutsMassWhereLoggingHasNone) {
+  // The logger never chooses action 2 in context 0; the target does.
+  double logging[kContexts][kActions];
+  std::copy(&kLogging[0][0], &kLogging[0][0] + kContexts * kActions, &logging[0][0]);
+  logging[0][0] = 0.7;
+  logging[0][1] = 0.3;
+  logging[0][2] = 0.0;
+  const LoggedRounds rounds = Simulate(1000, 9, logging, kTarget);
+  OpeOptions options;
+  options.estimators = {"ips"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_GT(report.zero_support_rounds(), 300);
+  EXPECT_GE(report.low_support_rounds(), report.zero_support_rounds());
+  EXPECT_NEAR(report.low_support_share(), report.low_support_rounds() / 1000.0, 1e-12);
+  ASSERT_GE(report.warnings_size(), 1);
+  EXPECT_THAT(report.warnings(0), HasSubstr("could never choose"));
+}
+
+TEST(OpeTest, RejectsZeroPropensityAndBadOptions) {
+  LoggedRounds rounds = Simulate(100, 1, kLogging, kTarget);
+  rounds.propensity[17] = 0;
+  OpeOptions options;
+  options.estimators = {"ips"};
+  EXPECT_THAT(Evaluate(rounds, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("round 17")));
+  rounds.propensity[17] = 0.5;
+  options.estimators = {"magic"};
+  EXPECT_THAT(Evaluate(rounds, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown estimator")));
+  options.estimators = {"clipped_ips"};
+  EXPECT_THAT(Evaluate(rounds, options), StatusIs(absl::StatusCode::kInvalidArgument));
+  LoggedRounds no_rows = rounds;
+  no_rows.target_row.clear();
+  options.estimators = {"dr"};
+  EXPECT_THAT(Evaluate(no_rows, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pmf over all actions")));
+  EXPECT_THAT(Evaluate(LoggedRounds{}, options), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// ------------------------------------------------------------------- OBD
+
+std::string ObdPath(const std::string& policy) {
+  return testing::SourceDir() + "/../shared/data/obd/" + policy + "/men/men.csv";
+}
+
+TEST(ObdTest, BtsLogsEvaluatingUniformMatchOpenBanditPipeline) {
+  ASSERT_OK_AND_ASSIGN(ObdLog log, ReadObdCsv(ObdPath("bts")));
+  EXPECT_EQ(log.size(), 10000);
+  EXPECT_EQ(log.num_items, 34);
+  EXPECT_EQ(log.num_positions, 3);
+  ASSERT_OK_AND_ASSIGN(LoggedRounds rounds,
+                       ObdRounds(log, UniformPositionPmfs(log.num_items, log.num_positions)));
+  OpeOptions options;
+  options.estimators = {"ips", "snips"};
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_NEAR(report.on_policy_mean(), 0.0069, 1e-12);
+  EXPECT_NEAR(report.estimates(0).value(), 0.003009, 1e-6);
+  EXPECT_NEAR(report.estimates(1).value(), 0.003189, 1e-6);
+  EXPECT_EQ(std::lround(report.estimates(0).ess()), 656);
+  EXPECT_NEAR(report.estimates(0).max_weight(), 178.25, 0.005);
+}
+
+TEST(ObdTest, RandomLogsEvaluatingEmpiricalBtsMatchOpenBanditPipeline) {
+  ASSERT_OK_AND_ASSIGN(ObdLog random, ReadObdCsv(ObdPath("random")));
+  ASSERT_OK_AND_ASSIGN(ObdLog bts, ReadObdCsv(ObdPath("bts")));
+  ASSERT_OK_AND_ASSIGN(PositionPmfs target, EmpiricalPositionPmfs(bts, 34, 3));
+  ASSERT_OK_AND_ASSIGN(LoggedRounds rounds, ObdRounds(random, target));
+  OpeOptions options;
+  options.estimators = {"ips", "snips", "dm", "dr"};
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_NEAR(report.on_policy_mean(), 0.0046, 1e-12);
+  EXPECT_NEAR(report.estimates(0).value(), 0.005656, 1e-6);
+  EXPECT_NEAR(report.estimates(1).value(), 0.005740, 1e-6);
+  // DM/DR depend on the reward model; the BTS log's own click rate (0.0069)
+  // must lie inside their intervals' reach: DR's interval covers it.
+  EXPECT_LE(report.estimates(3).ci_low(), 0.0069);
+  EXPECT_GE(report.estimates(3).ci_high(), 0.0069);
+}
+
+TEST(ObdTest, TargetPmfCsvByPositionEqualsUniform) {
+  ScratchDir dir;
+  std::string csv = "context_key,action,probability\n";
+  for (int p = 1; p <= 3; ++p) {
+    for (int item = 0; item < 34; ++item) absl::StrAppend(&csv, p, ",", item, ",", absl::StrFormat("%.17g", 1.0 / 34), "\n");
+  }
+  WriteTextFile(dir.File("pmf.csv"), csv);
+  ASSERT_OK_AND_ASSIGN(TargetPmfTable table, ReadTargetPmfCsv(dir.File("pmf.csv")));
+  ASSERT_OK_AND_ASSIGN(PositionPmfs pmfs, PositionPmfsFromTable(table, 34, 3));
+  ASSERT_OK_AND_ASSIGN(ObdLog log, ReadObdCsv(ObdPath("bts")));
+  ASSERT_OK_AND_ASSIGN(LoggedRounds rounds, ObdRounds(log, pmfs));
+  OpeOptions options;
+  options.estimators = {"ips"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_NEAR(report.estimates(0).value(), 0.003009, 1e-6);
+}
+
+TEST(ObdTest, MalformedFilesNameFileAndLine) {
+  ScratchDir dir;
+  const std::string header =
+      ",timestamp,item_id,position,click,propensity_score,user_feature_0\n";
+  WriteTextFile(dir.File("zero.csv"), header + "0,t,1,1,0,0.5,a\n1,t,2,1,0,0,b\n");
+  EXPECT_THAT(ReadObdCsv(dir.File("zero.csv")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(dir.File("zero.csv") + ":3: propensity_score 0 is zero")));
+  WriteTextFile(dir.File("short.csv"), header + "0,t,1,1,0,0.5\n");
+  EXPECT_THAT(ReadObdCsv(dir.File("short.csv")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":2: expected 7 fields")));
+  WriteTextFile(dir.File("bad.csv"), header + "0,t,x,1,0,0.5,a\n");
+  EXPECT_THAT(ReadObdCsv(dir.File("bad.csv")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":2: item_id 'x'")));
+  WriteTextFile(dir.File("nohead.csv"), "a,b,c\n");
+  EXPECT_THAT(ReadObdCsv(dir.File("nohead.csv")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not an Open Bandit")));
+  WriteTextFile(dir.File("pmf.csv"), "1,0,0.5\n1,1,0.6\n");
+  EXPECT_THAT(ReadTargetPmfCsv(dir.File("pmf.csv")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("sum to 1.1")));
+}
+
+// ------------------------------------------------------- exported CSV logs
+
+constexpr char kHeader[] =
+    "event_id,experiment,variant,timestamp_us,unit_id,context_dense,context_sparse,actions,"
+    "chosen_index,chosen_action,propensity,pmf,reward,policy_spec,policy_version,shadow_pmfs\n";
+
+// Writes rounds of Simulate() as an export CSV (actions a0;a1;a2, dense
+// context = one-hot, shadow "greedy:x=1" = the target pmf).
+std::string ToExportCsv(const LoggedRounds& r) {
+  std::string out = kHeader;
+  for (int64_t i = 0; i < r.size(); ++i) {
+    const int64_t c = r.target_row[i];
+    std::string dense, pmf, shadow;
+    for (int j = 0; j < kContexts; ++j) absl::StrAppend(&dense, j ? ";" : "", j == c ? 1 : 0);
+    for (int a = 0; a < kActions; ++a) {
+      absl::StrAppend(&pmf, a ? ";" : "", r.logging_pmfs.Prob(c, a));
+      absl::StrAppend(&shadow, a ? ";" : "", r.target_pmfs.Prob(c, a));
+    }
+    absl::StrAppend(&out, "e", i, ",exp,A,", 1000 + i, ",u", i % 7, ",", dense, ",", "\"ns|f=1\"",
+                    ",a0;a1;a2,", r.action[i], ",a", r.action[i], ",", r.propensity[i], ",", pmf,
+                    ",", r.reward[i], ",epsilon_greedy:epsilon=0.1,3,",
+                    "\"greedy:x=1=", shadow, "|ucb1=0.2;0.3;0.5\"\n");
+  }
+  return out;
+}
+
+TEST(ExportCsvTest, AnEmptyFileIsAClearError) {
+  ScratchDir dir;
+  ::recbandit::testing::WriteTextFile(dir.File("empty.csv"), "");
+  for (bool full : {false, true}) {
+    ExportReadOptions read;
+    read.full = full;
+    EXPECT_THAT(ReadExportCsv(dir.File("empty.csv"), read),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1: not a recbandit export")));
+  }
+}
+
+TEST(ExportCsvTest, ShadowTargetMatchesInMemoryEvaluation) {
+  const LoggedRounds rounds = Simulate(3000, 42, kLogging, kTarget);
+  ScratchDir dir;
+  WriteTextFile(dir.File("log.csv"), ToExportCsv(rounds));
+  OpeOptions options;
+  options.estimators = {"ips", "snips", "dm", "dr", "switch_dr"};
+  options.bootstrap = 20;
+  ASSERT_OK_AND_ASSIGN(OpeReport expected, Evaluate(rounds, options));
+  for (bool full : {true, false}) {
+    ExportReadOptions read;
+    read.full = full;
+    read.target.kind = ExportTarget::Kind::kShadow;
+    read.target.shadow_spec = "greedy:x=1";
+    ASSERT_OK_AND_ASSIGN(ExportRounds er, ReadExportCsv(dir.File("log.csv"), read));
+    EXPECT_EQ(er.rounds.size(), 3000);
+    EXPECT_EQ(er.missing_rewards, 0);
+    OpeOptions o = options;
+    if (!full) o.estimators = {"ips", "snips"};
+    ASSERT_OK_AND_ASSIGN(OpeReport got, Evaluate(er.rounds, o));
+    for (int e = 0; e < got.estimates_size(); ++e) {
+      EXPECT_NEAR(got.estimates(e).value(), expected.estimates(e).value(), 1e-12)
+          << got.estimates(e).estimator() << " full=" << full;
+    }
+  }
+}
+
+TEST(ExportCsvTest, UniformTableAndMissingRewards) {
+  ScratchDir dir;
+  const std::string rows = std::string(kHeader) +
+                           "e1,x,A,1,u1,0.5,,a;b,0,a,0.8,0.8;0.2,1,p,1,\n"
+                           "e2,x,A,2,u2,0.1,,a;b,1,b,0.2,0.8;0.2,,p,1,\n"
+                           "e3,x,A,3,u1,0.3,,a;b;c,2,c,0.5,0.25;0.25;0.5,1,p,1,\n";
+  WriteTextFile(dir.File("log.csv"), rows);
+  ExportReadOptions read;
+  read.default_reward = 0.25;
+  ASSERT_OK_AND_ASSIGN(ExportRounds er, ReadExportCsv(dir.File("log.csv"), read));
+  EXPECT_EQ(er.missing_rewards, 1);
+  OpeOptions options;
+  options.estimators = {"ips"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(er.rounds, options));
+  // Uniform: w = (1/2)/0.8, (1/2)/0.2, (1/3)/0.5.
+  const double ips = (0.5 / 0.8 * 1 + 0.5 / 0.2 * 0.25 + (1 / 3.0) / 0.5 * 1) / 3;
+  EXPECT_NEAR(report.estimates(0).value(), ips, 1e-12);
+  // A table keyed by unit id, "*" for the rest.
+  WriteTextFile(dir.File("pmf.csv"), "u1,a,1\n*,b,0.5\n*,c,0.5\n");
+  ASSERT_OK_AND_ASSIGN(TargetPmfTable table, ReadTargetPmfCsv(dir.File("pmf.csv")));
+  read.target.kind = ExportTarget::Kind::kTable;
+  read.target.table = &table;
+  ASSERT_OK_AND_ASSIGN(ExportRounds tr, ReadExportCsv(dir.File("log.csv"), read));
+  // u1 at e1 picks a (pi 1); e2 (key *: b 0.5, c absent -> renormalized b=1);
+  // e3 u1 picks only a, logged c -> 0.
+  EXPECT_EQ(tr.target_renormalized, 1);
+  EXPECT_DOUBLE_EQ(tr.rounds.target_prob[0], 1.0);
+  EXPECT_DOUBLE_EQ(tr.rounds.target_prob[1], 1.0);
+  EXPECT_DOUBLE_EQ(tr.rounds.target_prob[2], 0.0);
+}
+
+TEST(ExportCsvTest, QuotedFieldsNewlinesAndCrlf) {
+  ScratchDir dir;
+  // A quoted sparse field spanning two lines, quoted ids, CRLF line ends.
+  const std::string rows = std::string(kHeader) +
+                           "e1,x,A,1,u1,0.5,\"ns|a=1,\nns|b=2\",\"a;b\",0,\"a\",0.8,0.8;0.2,1,p,1,"
+                           "\"ucb1=0.5;0.5\"\r\n"
+                           "e2,x,A,2,u2,0.1,,a;b,1,b,0.2,0.8;0.2,0,p,1,ucb1=0.5;0.5\r\n"
+                           "e3,x,A,3,u2,0.1,,a;b,1,b,0.7,0.8;0.2,0,p,1,ucb1=0.5;0.5\r\n";
+  WriteTextFile(dir.File("log.csv"), rows);
+  ExportReadOptions read;
+  read.target.kind = ExportTarget::Kind::kShadow;
+  read.target.shadow_spec = "ucb1";
+  // Row e3 is on line 5 (the quoted newline makes e1 two lines).
+  EXPECT_THAT(ReadExportCsv(dir.File("log.csv"), read),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(dir.File("log.csv") + ":5: field propensity")));
+  WriteTextFile(dir.File("log.csv"), rows.substr(0, rows.rfind("e3,")));
+  for (bool full : {true, false}) {
+    read.full = full;
+    ASSERT_OK_AND_ASSIGN(ExportRounds er, ReadExportCsv(dir.File("log.csv"), read));
+    ASSERT_EQ(er.rounds.size(), 2);
+    EXPECT_DOUBLE_EQ(er.rounds.target_prob[0], 0.5);
+    EXPECT_DOUBLE_EQ(er.rounds.propensity[1], 0.2);
+    EXPECT_EQ(er.rounds.action_names[er.rounds.action[1]], "b");
+  }
+}
+
+TEST(ExportCsvTest, MalformedLogsGiveFileLineAndField) {
+  ScratchDir dir;
+  struct Case {
+    std::string row;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"e1,x,A,1,u1,,,a;b,0,a,0.5,0.5;0.5,1,p,1\n", ":3: expected 16 fields, got 15"},
+      {"e1,x,A,1,u1,,,a;b,0,a,0,0;1,1,p,1,\n", ":3: field propensity: propensity is zero"},
+      {"e1,x,A,1,u1,,,a;b,5,a,0.5,0.5;0.5,1,p,1,\n", ":3: field chosen_index: 5 is not below"},
+      {"e1,x,A,1,u1,,,a;b,0,a,abc,0.5;0.5,1,p,1,\n", ":3: field propensity: 'abc'"},
+      {"e1,x,A,1,u1,,,a;b,0,a,0.5,0.6;0.5,1,p,1,\n", ":3: field pmf: pmf sums to 1.1"},
+      {"e1,x,A,1,u1,,,a;b,0,a,0.5,0.5;0.5,zz,p,1,\n", ":3: field reward: 'zz'"},
+      {"e1,x,A,1,u1,,,a;b,0,b,0.5,0.5;0.5,1,p,1,\n", ":3: field chosen_action"},
+      {"e1,x,A,1,u1,1;2,,a;b,0,a,0.5,0.5;0.5,1,p,1,\n", ":3: field context_dense: 2 values"},
+  };
+  const std::string good = "e0,x,A,1,u1,1,,a;b,0,a,0.5,0.5;0.5,1,p,1,\n";
+  for (const Case& c : cases) {
+    const std::string path = dir.File("bad.csv");
+    WriteTextFile(path, std::string(kHeader) + good + c.row);
+    EXPECT_THAT(ReadExportCsv(path, ExportReadOptions{}),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + c.message)))
+        << c.row;
+  }
+  WriteTextFile(dir.File("nohead.csv"), "a,b\n");
+  EXPECT_THAT(ReadExportCsv(dir.File("nohead.csv"), ExportReadOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1: not a recbandit")));
+  WriteTextFile(dir.File("noshadow.csv"), std::string(kHeader) + good);
+  ExportReadOptions read;
+  read.target.kind = ExportTarget::Kind::kShadow;
+  read.target.shadow_spec = "ucb1";
+  EXPECT_THAT(ReadExportCsv(dir.File("noshadow.csv"), read),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no shadow policy 'ucb1'")));
+}
+
+}  // namespace
+}  // namespace recbandit::bandits

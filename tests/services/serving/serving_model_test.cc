@@ -1,0 +1,268 @@
+// Tests for services/serving/serving_model.h: recommend = retrieve -> exact rescoring
+// for known, folded-in and cold users; exclusions; similar items on planted
+// clusters; load from a model directory; hot swap under concurrent readers.
+#include "services/serving/serving_model.h"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/core/random.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::services {
+namespace {
+
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::StatusIs;
+
+constexpr int32_t kDim = 16;
+constexpr int32_t kClusters = 10;
+
+// Items in 10 tight clusters (item i is in cluster i % 10); users near one
+// cluster centre; each user has seen 5 items. Item names carry `prefix`.
+ranking::FactorModel PlantedModel(const std::string& prefix, int32_t users, int32_t items,
+                                  uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> centres(kClusters * kDim);
+  for (float& c : centres) c = static_cast<float>(rng.Normal());
+  ranking::IdMap user_ids, item_ids;
+  std::vector<float> uf(static_cast<size_t>(users) * kDim), vf(static_cast<size_t>(items) * kDim);
+  for (int32_t i = 0; i < items; ++i) {
+    item_ids.GetOrAdd(prefix + std::to_string(i));
+    for (int j = 0; j < kDim; ++j) {
+      vf[i * kDim + j] = centres[(i % kClusters) * kDim + j] + 0.1f * static_cast<float>(rng.Normal());
+    }
+  }
+  ranking::CsrMatrix seen;
+  seen.rows = users;
+  seen.cols = items;
+  seen.indptr.push_back(0);
+  for (int32_t u = 0; u < users; ++u) {
+    user_ids.GetOrAdd("user" + std::to_string(u));
+    const int32_t c = u % kClusters;
+    for (int j = 0; j < kDim; ++j) uf[u * kDim + j] = centres[c * kDim + j];
+    std::set<int32_t> s;
+    while (s.size() < 5) s.insert(static_cast<int32_t>(rng.UniformInt(items)));
+    for (int32_t i : s) {
+      seen.indices.push_back(i);
+      seen.values.push_back(1.f);
+    }
+    seen.indptr.push_back(static_cast<int64_t>(seen.indices.size()));
+  }
+  ModelManifest manifest;
+  manifest.set_name("planted");
+  auto model = ranking::FactorModel::Create(std::move(user_ids), std::move(item_ids), kDim,
+                                            std::move(uf), std::move(vf), {}, manifest, &seen);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::move(model).value();
+}
+
+std::shared_ptr<const ServingModel> Serve(ranking::FactorModel model, const std::string& kind,
+                                          int64_t version = 1) {
+  auto index = retrieval::BuildItemIndex(kind, model.item_factors(), model.factors(), {});
+  EXPECT_TRUE(index.ok()) << index.status();
+  auto serving = ServingModel::Create(std::move(model), std::move(index).value(), "m", version);
+  EXPECT_TRUE(serving.ok()) << serving.status();
+  return std::move(serving).value();
+}
+
+// Oracle: exact scores over every allowed item.
+std::vector<std::string> BruteForce(const ServingModel& s, int32_t u, int32_t k,
+                                    const std::set<int32_t>& exclude) {
+  const auto& m = s.model();
+  std::vector<std::pair<float, int32_t>> all;
+  for (int32_t i = 0; i < m.num_items(); ++i) {
+    if (exclude.count(i)) continue;
+    all.emplace_back(-m.Score(u, i), i);
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<std::string> out;
+  for (int32_t j = 0; j < k; ++j) out.push_back(m.items().Name(all[j].second));
+  return out;
+}
+
+std::vector<std::string> Names(const Recommendation& r) {
+  std::vector<std::string> out;
+  for (const auto& it : r.items) out.push_back(it.item);
+  return out;
+}
+
+TEST(ServingModelTest, KnownUserMatchesExactOracleAndExcludesSeen) {
+  auto serving = Serve(PlantedModel("i", 50, 400, 1), "Exact");
+  for (int32_t u = 0; u < 50; ++u) {
+    RecommendQuery q;
+    q.user = "user" + std::to_string(u);
+    q.k = 10;
+    q.exclude_items = {"i3", "i13", "nope"};
+    ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Recommend(q));
+    EXPECT_FALSE(r.fallback);
+    std::set<int32_t> exclude = {3, 13};
+    for (int32_t i : serving->model().SeenItems(u)) exclude.insert(i);
+    EXPECT_EQ(Names(r), BruteForce(*serving, u, 10, exclude)) << q.user;
+  }
+}
+
+TEST(ServingModelTest, ApproximateIndexWithRescoringFindsTheSameTopItems) {
+  auto serving = Serve(PlantedModel("i", 50, 2000, 2), "HNSW16");
+  double hits = 0;
+  for (int32_t u = 0; u < 50; ++u) {
+    RecommendQuery q;
+    q.user = "user" + std::to_string(u);
+    ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Recommend(q));
+    ASSERT_EQ(r.items.size(), 10u);
+    std::set<int32_t> exclude;
+    for (int32_t i : serving->model().SeenItems(u)) exclude.insert(i);
+    std::vector<std::string> truth = BruteForce(*serving, u, 10, exclude);
+    std::set<std::string> want(truth.begin(), truth.end());
+    for (const auto& name : Names(r)) hits += want.count(name);
+    for (size_t j = 1; j < r.items.size(); ++j) EXPECT_GE(r.items[j - 1].score, r.items[j].score);
+  }
+  // Stated floor: 90% of the exact top 10 after rescoring 50 HNSW candidates.
+  EXPECT_GE(hits / 500.0, 0.9);
+}
+
+TEST(ServingModelTest, BatchEqualsOneAtATime) {
+  auto serving = Serve(PlantedModel("i", 60, 1500, 11), "HNSW16");
+  ASSERT_OK_AND_ASSIGN(std::vector<Recommendation> batch,
+                       serving->RecommendBatch({}, 10, true, {}, 2));
+  ASSERT_EQ(batch.size(), 60u);
+  for (int32_t u = 0; u < 60; ++u) {
+    RecommendQuery q;
+    q.user = serving->model().users().Name(u);
+    ASSERT_OK_AND_ASSIGN(Recommendation one, serving->Recommend(q));
+    EXPECT_EQ(Names(batch[u]), Names(one)) << q.user;
+  }
+}
+
+TEST(ServingModelTest, ColdUserGetsPopularityFallback) {
+  auto serving = Serve(PlantedModel("i", 30, 100, 3), "Exact");
+  RecommendQuery q;
+  q.user = "stranger";
+  q.k = 5;
+  ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Recommend(q));
+  EXPECT_TRUE(r.fallback);
+  ASSERT_EQ(r.items.size(), 5u);
+  const auto& pop = serving->model().item_popularity();
+  const float max_pop = *std::max_element(pop.begin(), pop.end());
+  EXPECT_EQ(pop[serving->model().items().Find(r.items[0].item)], max_pop);
+  for (size_t j = 1; j < r.items.size(); ++j) EXPECT_GE(r.items[j - 1].score, r.items[j].score);
+}
+
+TEST(ServingModelTest, RecentItemsAreFoldedInAndExcluded) {
+  auto serving = Serve(PlantedModel("i", 30, 300, 4), "Exact");
+  RecommendQuery q;
+  q.user = "new-visitor";
+  q.recent_items = {"i7", "i17", "i27"};  // all from cluster 7
+  ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Recommend(q));
+  EXPECT_FALSE(r.fallback);
+  for (const auto& it : r.items) {
+    EXPECT_NE(it.item, "i7");
+    EXPECT_NE(it.item, "i17");
+    // The folded-in taste is cluster 7: recommendations come from it.
+    EXPECT_EQ(std::stoi(it.item.substr(1)) % kClusters, 7) << it.item;
+  }
+}
+
+TEST(ServingModelTest, SimilarItemsAreFromTheSameClusterAndNeverTheItem) {
+  auto serving = Serve(PlantedModel("i", 10, 500, 5), "HNSW16");
+  for (int32_t i = 0; i < 50; ++i) {
+    ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Similar("i" + std::to_string(i), 10));
+    ASSERT_EQ(r.items.size(), 10u);
+    int same = 0;
+    for (const auto& it : r.items) {
+      EXPECT_NE(it.item, "i" + std::to_string(i));
+      same += std::stoi(it.item.substr(1)) % kClusters == i % kClusters;
+    }
+    EXPECT_GE(same, 9);
+  }
+  EXPECT_THAT(serving->Similar("nope", 10), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(serving->Similar("i1", 0), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ServingModelTest, RankItemsOrdersByScoreUnknownLast) {
+  auto serving = Serve(PlantedModel("i", 10, 100, 6), "Exact");
+  ASSERT_OK_AND_ASSIGN(Recommendation r,
+                       serving->RankItems("user3", {"i1", "zzz", "i3", "i13", "i5"}, {}));
+  ASSERT_EQ(r.items.size(), 5u);
+  EXPECT_EQ(r.items.back().item, "zzz");
+  // user3 is at cluster 3's centre: i3 and i13 rank first.
+  std::set<std::string> first = {r.items[0].item, r.items[1].item};
+  EXPECT_EQ(first, (std::set<std::string>{"i3", "i13"}));
+}
+
+TEST(ServingModelTest, BadK) {
+  auto serving = Serve(PlantedModel("i", 10, 100, 7), "Exact");
+  RecommendQuery q;
+  q.user = "user1";
+  q.k = 0;
+  EXPECT_THAT(serving->Recommend(q), StatusIs(absl::StatusCode::kInvalidArgument));
+  q.k = 1001;
+  EXPECT_THAT(serving->Recommend(q), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ServingModelTest, LoadsModelDirectoryWithItsIndex) {
+  ScratchDir dir;
+  ranking::FactorModel model = PlantedModel("i", 20, 300, 8);
+  ASSERT_OK(model.Save(dir.File("m")));
+  ASSERT_OK_AND_ASSIGN(auto index, retrieval::BuildItemIndex("HNSW16", model.item_factors(),
+                                                              model.factors(), {}));
+  ASSERT_OK(index->Save(dir.File("m") + "/" + kItemIndexFile));
+  ASSERT_OK_AND_ASSIGN(auto loaded, ServingModel::Load(dir.File("m")));
+  EXPECT_EQ(loaded->index().factory(), "HNSW16");
+  auto direct = Serve(std::move(model), "Exact");
+  RecommendQuery q;
+  q.user = "user4";
+  ASSERT_OK_AND_ASSIGN(Recommendation a, loaded->Recommend(q));
+  ASSERT_OK_AND_ASSIGN(Recommendation b, direct->Recommend(q));
+  EXPECT_EQ(Names(a), Names(b));
+  // Without an index file the default kind is built.
+  ScratchDir bare;
+  ranking::FactorModel again = PlantedModel("i", 20, 300, 8);
+  ASSERT_OK(again.Save(bare.File("m")));
+  ASSERT_OK_AND_ASSIGN(auto exact, ServingModel::Load(bare.File("m")));
+  EXPECT_EQ(exact->index().factory(), "Exact");
+}
+
+TEST(ModelSlotTest, HotSwapUnderConcurrentReadersNeverMixesVersions) {
+  // Version 1 names items "a<n>", version 2 "b<n>": a result mixing both, or
+  // not matching its snapshot's version, would be a torn read.
+  auto v1 = Serve(PlantedModel("a", 20, 300, 9), "HNSW16", 1);
+  auto v2 = Serve(PlantedModel("b", 20, 300, 10), "Exact", 2);
+  ModelSlot slot;
+  slot.Swap(v1);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> reads{0}, bad{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      while (!stop.load()) {
+        std::shared_ptr<const ServingModel> snapshot = slot.Get();
+        RecommendQuery q;
+        q.user = "user" + std::to_string(t);
+        auto r = snapshot->Recommend(q);
+        if (!r.ok() || r->items.size() != 10) {
+          ++bad;
+          continue;
+        }
+        const char expect = snapshot->version() == 1 ? 'a' : 'b';
+        for (const auto& it : r->items) bad += it.item[0] != expect;
+        ++reads;
+      }
+    });
+  }
+  for (int s = 0; s < 200; ++s) {
+    slot.Swap(s % 2 == 0 ? v2 : v1);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  stop = true;
+  for (auto& th : readers) th.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_GT(reads.load(), 100);
+}
+
+}  // namespace
+}  // namespace recbandit::services
