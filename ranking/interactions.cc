@@ -360,6 +360,14 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
   return log;
 }
 
+absl::Status CheckHasInteractions(const InteractionLog& log, const std::string& path,
+                                  const LoadStats& stats) {
+  if (log.size() > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(PathForMessage(path), ": no interactions",
+                   stats.had_header ? " (its one line was read as a header)" : ""));
+}
+
 absl::StatusOr<InteractionLog> LoadInteractions(const std::string& path,
                                                 const LoadOptions& options,
                                                 LoadStats* stats) {

@@ -92,6 +92,12 @@ struct LoadStats {
   bool had_header = false;
 };
 
+// Returns OK when `log` (loaded from `path` with `stats`) has interactions;
+// INVALID_ARGUMENT "<path>: no interactions" otherwise, saying when its one
+// line was read as a header.
+absl::Status CheckHasInteractions(const InteractionLog& log, const std::string& path,
+                                  const LoadStats& stats);
+
 // Returns the interactions in `path`: columns user,item[,weight[,timestamp]],
 // comma, tab or whitespace separated, optional header. MovieLens u.data and
 // ratings.csv load as they are. A malformed line is INVALID_ARGUMENT naming

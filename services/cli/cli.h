@@ -36,12 +36,6 @@ absl::Status RunIndex(const CommandArgs& args);    // index (build a model's ite
 absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)
 // recommend --all_users: batch inference for every user of the model.
 absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::string& out_path);
-// Builds the item index of kind `factory` for the model in `model_dir` and
-// saves it there as items.index; fills `report` when non-null; `progress`
-// (may be empty) hears (items added, items).
-absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
-                             int32_t threads, IndexReport* report,
-                             const ProgressCallback& progress = nullptr);
 // Returns the model for trained `state` with its manifest filled in (algo,
 // params, counts, creation time, code version, optional metrics); `out` names it.
 absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
@@ -49,27 +43,6 @@ absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data
                                                const ranking::FactorState& state,
                                                const std::string& out,
                                                const RankingMetrics* metrics);
-// Same, named `name` at `version` (the server's <models>/<name>/<version>).
-absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
-                                                        const TrainParams& params,
-                                                        const ranking::FactorState& state,
-                                                        const std::string& name, int64_t version,
-                                                        const RankingMetrics* metrics);
-// Fills the fields of a TrainReport every training run has: algo, factors,
-// iterations, mean seconds per iteration (over `iterations_run` timed ones),
-// train seconds, model directory and data counts.
-void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
-                     const ranking::FactorState& state, int32_t iterations_run,
-                     double iteration_seconds, double train_seconds,
-                     const std::string& model_dir, TrainReport* report);
-// Returns the ranking metrics at `k` of `model` on the interactions file
-// `test_path` (users and items unknown to the model dropped, with a note on
-// stderr), `train` items excluded; fills `popularity` with the popularity
-// baseline's when non-null.
-absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train,
-                                                  const std::string& test_path, int32_t k,
-                                                  int32_t threads, RankingMetrics* popularity);
 // serve --demo: writes a demo model (models/demo/1, ALS + HNSW32) and the
 // experiment "demo_layout" into `data_dir` unless they exist.
 absl::Status PrepareDemo(const std::string& data_dir);

@@ -12,6 +12,7 @@
 #include "ranking/interactions.h"
 #include "ranking/synthetic.h"
 #include "services/cli/cli.h"
+#include "services/serving/model_builder.h"
 
 namespace recbandit::services {
 

@@ -2,6 +2,8 @@
 // means "the subcommand's own default", given in the help text.
 #include "services/cli/flags.h"
 
+#include <thread>
+
 #include "absl/flags/internal/parse.h"
 
 ABSL_FLAG(int32_t, users, 1000, "gen: number of users");
@@ -138,6 +140,13 @@ namespace recbandit::services {
 
 bool FlagGiven(const char* name) {
   return absl::flags_internal::WasPresentOnCommandLine(name);
+}
+
+int32_t ThreadsFromFlag() {
+  const int32_t t = absl::GetFlag(FLAGS_threads);
+  if (t > 0) return t;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int32_t>(hw) : 1;
 }
 
 }  // namespace recbandit::services

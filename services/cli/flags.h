@@ -110,6 +110,10 @@ namespace recbandit::services {
 // explicit 0 instead of quietly using the default). Call after parsing.
 bool FlagGiven(const char* name);
 
+// Returns --threads, or the machine's hardware threads when it is 0 (the
+// default; at least 1).
+int32_t ThreadsFromFlag();
+
 }  // namespace recbandit::services
 
 #endif  // RECBANDIT_SERVICES_CLI_FLAGS_H_

@@ -16,49 +16,17 @@
 #include "proto/reports.pb.h"
 #include "proto/core/status_macros.h"
 #include "services/cli/cli.h"
+#include "services/serving/model_builder.h"
 #include "services/cli/flags.h"
 #include "services/serving/serving_model.h"
 
 namespace recbandit::services {
-namespace {
-
-int32_t ThreadsFromFlag() {
-  const int32_t t = absl::GetFlag(FLAGS_threads);
-  if (t > 0) return t;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? static_cast<int32_t>(hw) : 1;
-}
-
-}  // namespace
 
 retrieval::SearchParams SearchParamsFromFlags() {
   retrieval::SearchParams p;
   p.ef_search = absl::GetFlag(FLAGS_ef_search);
   p.nprobe = absl::GetFlag(FLAGS_nprobe);
   return p;
-}
-
-absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
-                             int32_t threads, IndexReport* report,
-                             const ProgressCallback& progress) {
-  ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(model_dir));
-  retrieval::IndexBuildOptions options;
-  options.threads = threads;
-  options.progress = progress;
-  const auto start = std::chrono::steady_clock::now();
-  ASSIGN_OR_RETURN(std::unique_ptr<retrieval::ItemIndex> index,
-                   retrieval::BuildItemIndex(factory, model.item_factors(), model.factors(),
-                                             options));
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  RETURN_IF_ERROR(index->Save(absl::StrCat(model_dir, "/", kItemIndexFile)));
-  if (report != nullptr) {
-    report->set_model_dir(model_dir);
-    report->set_index_factory(factory);
-    report->set_items(index->size());
-    report->set_build_seconds(seconds);
-  }
-  return absl::OkStatus();
 }
 
 absl::Status RunIndex(const CommandArgs& args) {

@@ -27,6 +27,7 @@
 #include "ranking/topk.h"
 #include "retrieval/item_index.h"
 #include "services/cli/cli.h"
+#include "services/serving/model_builder.h"
 #include "services/serving/serving_model.h"
 #include "services/cli/flags.h"
 
@@ -37,18 +38,11 @@ absl::StatusOr<ranking::LoadOptions> LoadOptionsFromFlags();
 
 namespace {
 
-constexpr char kCodeVersion[] = "0.1.0";
 
 int64_t PeakRssBytes() {
   struct rusage usage;
   if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux: kilobytes
-}
-
-int32_t ThreadsFromFlag() {
-  const int32_t t = absl::GetFlag(FLAGS_threads);
-  if (t > 0) return t;
-  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
@@ -61,12 +55,7 @@ absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
     std::fprintf(stderr, "%s: skipped %lld bad lines; first: %s\n", path.c_str(),
                  static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
   }
-  if (log.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        PathForMessage(path), ": no interactions",
-        stats.had_header ? " (its one line was read as a header; --header=no reads it as data)"
-                         : ""));
-  }
+  RETURN_IF_ERROR(ranking::CheckHasInteractions(log, path, stats));
   return log;
 }
 
@@ -133,10 +122,6 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
   return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
 }
 
-int32_t Iterations(const TrainParams& p) {
-  return p.algo() == ALS ? p.als().iterations() : p.bpr().epochs();
-}
-
 // Returns the checkpoint state in `out` when it matches `params` and `data`.
 absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
                                                     const TrainParams& params,
@@ -174,31 +159,17 @@ absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
   return s;
 }
 
-}  // namespace
-
-absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train,
-                                                  const std::string& test_path, int32_t k,
+// EvaluateOnTestFile on --test, read with the CLI's load flags.
+absl::StatusOr<RankingMetrics> EvaluateOnTestFlag(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train, int32_t k,
                                                   int32_t threads, RankingMetrics* popularity) {
-  ASSIGN_OR_RETURN(ranking::InteractionLog test_log, LoadNonEmpty("test", test_path));
-  int64_t dropped = 0;
-  const ranking::Interactions test = ranking::Interactions::FromLogWithIds(
-      test_log, model.users(), model.items(), &dropped);
-  if (dropped > 0) {
-    std::fprintf(stderr, "%s: %lld test interactions with users or items unknown to the model "
-                 "were left out\n", test_path.c_str(), static_cast<long long>(dropped));
-  }
-  ranking::EvaluateOptions eo;
-  eo.k = k;
-  eo.threads = threads;
-  if (popularity != nullptr) {
-    ASSIGN_OR_RETURN(*popularity,
-                     ranking::EvaluateRanking(train, test.user_items(),
-                                              ranking::FixedScorer(ranking::ItemPopularity(train)),
-                                              eo));
-  }
-  return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
+  const std::string path = absl::GetFlag(FLAGS_test);
+  if (path.empty()) return absl::InvalidArgumentError("--test is required");
+  ASSIGN_OR_RETURN(ranking::LoadOptions load, LoadOptionsFromFlags());
+  return EvaluateOnTestFile(model, train, path, k, threads, popularity, load);
 }
+
+}  // namespace
 
 // Returns the model for `state` with its manifest filled in.
 absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data,
@@ -209,44 +180,6 @@ absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data
   std::string name = std::filesystem::path(out).filename().string();
   if (name.empty() || name.size() > 64) name = "model";
   return MakeVersionedModel(data, params, state, name, 1, metrics);
-}
-
-absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
-                                                        const TrainParams& params,
-                                                        const ranking::FactorState& state,
-                                                        const std::string& name, int64_t version,
-                                                        const RankingMetrics* metrics) {
-  ModelManifest manifest;
-  manifest.set_name(name);
-  manifest.set_version(version);
-  manifest.set_algo(params.algo());
-  *manifest.mutable_params() = params;
-  manifest.set_num_interactions(data.nnz());
-  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-  manifest.set_code_version(kCodeVersion);
-  manifest.set_iterations_done(state.iterations_done);
-  if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
-  return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
-                                      state.user_factors, state.item_factors, state.item_bias,
-                                      std::move(manifest), &data.user_items());
-}
-
-
-void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
-                     const ranking::FactorState& state, int32_t iterations_run,
-                     double iteration_seconds, double train_seconds,
-                     const std::string& model_dir, TrainReport* report) {
-  report->set_algo(ranking::AlgorithmName(params.algo()));
-  report->set_factors(state.factors);
-  report->set_iterations(state.iterations_done);
-  report->set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
-  report->set_train_seconds(train_seconds);
-  report->set_model_dir(model_dir);
-  report->set_num_users(data.num_users());
-  report->set_num_items(data.num_items());
-  report->set_num_interactions(data.nnz());
 }
 
 absl::Status RunTrain(const CommandArgs& args) {
@@ -266,9 +199,8 @@ absl::Status RunTrain(const CommandArgs& args) {
   log = ranking::InteractionLog();  // release the raw rows
   const std::string index_factory = absl::GetFlag(FLAGS_index);
   if (!index_factory.empty()) {  // before training, not after it
-    const int32_t factors =
-        params.algo() == ALS ? params.als().factors() : params.bpr().factors();
-    absl::Status index = retrieval::ValidateIndexFactory(index_factory, factors, data.num_items());
+    absl::Status index = retrieval::ValidateIndexFactory(index_factory, ranking::FactorsOf(params),
+                                                         data.num_items());
     if (!index.ok()) return absl::InvalidArgumentError(absl::StrCat("--index: ", index.message()));
   }
 
@@ -284,7 +216,7 @@ absl::Status RunTrain(const CommandArgs& args) {
     }
   }
 
-  const int32_t total = Iterations(params);
+  const int32_t total = ranking::IterationsOf(params);
   const std::string algo = ranking::AlgorithmName(params.algo());
   ProgressReporter progress(algo, total);
   if (resume != nullptr) progress.Update(resume->iterations_done);
@@ -316,9 +248,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   };
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<ranking::FactorState> state =
-      params.algo() == ALS
-          ? ranking::AlsTrainer(ranking::AlsOptionsFromParams(params)).Fit(data, resume.get(), callback)
-          : ranking::BprTrainer(ranking::BprOptionsFromParams(params)).Fit(data, resume.get(), callback);
+      ranking::Train(params, data, resume.get(), callback);
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress.Finish();
@@ -328,7 +258,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   const std::string test_path = absl::GetFlag(FLAGS_test);
   if (!test_path.empty()) {
     ASSIGN_OR_RETURN(RankingMetrics metrics,
-                     EvaluateOnTestFile(model, data.user_items(), test_path, k, params.threads(), nullptr));
+                     EvaluateOnTestFlag(model, data.user_items(), k, params.threads(), nullptr));
     *report.mutable_metrics() = metrics;
     ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
   }
@@ -359,7 +289,7 @@ absl::Status RunEvaluate(const CommandArgs& args) {
       train_log, model.users(), model.items(), nullptr);
   EvaluateReport report;
   ASSIGN_OR_RETURN(*report.mutable_metrics(),
-                   EvaluateOnTestFile(model, train.user_items(), absl::GetFlag(FLAGS_test),
+                   EvaluateOnTestFlag(model, train.user_items(),
                             absl::GetFlag(FLAGS_k), ThreadsFromFlag(),
                             report.mutable_popularity_baseline()));
   PrintJsonLine(ToJson(report));

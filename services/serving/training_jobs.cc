@@ -12,11 +12,10 @@
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
-#include "ranking/als.h"
-#include "ranking/bpr.h"
+#include "ranking/training.h"
 #include "ranking/interactions.h"
 #include "retrieval/item_index.h"
-#include "services/cli/cli.h"
+#include "services/serving/model_builder.h"
 #include "services/serving/model_store.h"
 
 namespace recbandit::services {
@@ -27,47 +26,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Returns OK when `params` are valid for its algo (defaults filled by the
-// learners' FromParams), naming the offending field otherwise.
-absl::Status ValidateParams(const TrainParams& params) {
-  if (params.threads() < 0 || params.threads() > 256) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("params.threads must be in [0, 256], got ", params.threads()));
-  }
-  switch (params.algo()) {
-    case ALS:
-      if (params.has_bpr()) return absl::InvalidArgumentError("params.bpr set with algo ALS");
-      if (!params.als().solver().empty() && params.als().solver() != "cg" &&
-          params.als().solver() != "cholesky") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "params.als.solver must be cg or cholesky, got ", Quote(params.als().solver())));
-      }
-      return ranking::ValidateAlsOptions(ranking::AlsOptionsFromParams(params));
-    case BPR:
-      if (params.has_als()) return absl::InvalidArgumentError("params.als set with algo BPR");
-      if (!params.bpr().negative_sampling().empty() &&
-          params.bpr().negative_sampling() != "uniform" &&
-          params.bpr().negative_sampling() != "popularity") {
-        return absl::InvalidArgumentError(
-            absl::StrCat("params.bpr.negative_sampling must be uniform or popularity, got '",
-                         params.bpr().negative_sampling(), "'"));
-      }
-      return ranking::ValidateBprOptions(ranking::BprOptionsFromParams(params));
-    default:
-      return absl::InvalidArgumentError("params.algo must be ALS or BPR");
-  }
-}
-
-int32_t Factors(const TrainParams& params) {
-  return params.algo() == ALS ? ranking::AlsOptionsFromParams(params).factors
-                              : ranking::BprOptionsFromParams(params).factors;
-}
-
-int32_t TotalIterations(const TrainParams& params) {
-  return params.algo() == ALS ? ranking::AlsOptionsFromParams(params).iterations
-                              : ranking::BprOptionsFromParams(params).epochs;
 }
 
 // True when `inner` is `root` or below it (both absolute and normalised).
@@ -125,10 +83,10 @@ void TrainingJobs::Shutdown() {
 
 absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
   RETURN_IF_ERROR(ValidateName(request.model_name(), "model_name"));
-  RETURN_IF_ERROR(ValidateParams(request.params()));
+  RETURN_IF_ERROR(ranking::ValidateTrainParams(request.params()));
   if (!request.params().index_factory().empty()) {
     absl::Status index = retrieval::ValidateIndexFactory(request.params().index_factory(),
-                                                         Factors(request.params()));
+                                                         ranking::FactorsOf(request.params()));
     if (!index.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("params.index_factory: ", index.message()));
     }
@@ -157,7 +115,7 @@ absl::StatusOr<Job> TrainingJobs::Submit(const TrainRequest& request) {
   Job& job = entry->job;
   job.set_job_id(absl::StrCat("job-", NowMs(), "-", ++next_id_));
   job.set_state(JOB_STATE_QUEUED);
-  job.set_total_iterations(TotalIterations(request.params()));
+  job.set_total_iterations(ranking::IterationsOf(request.params()));
   job.set_model_name(request.model_name());
   job.set_created_unix_ms(NowMs());
   Job copy = job;
@@ -291,8 +249,9 @@ void TrainingJobs::Run(Entry* entry) {
 absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t* version) {
   const TrainRequest& request = entry->request;
   const TrainParams& params = request.params();
+  ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
-                   ranking::LoadInteractions(request.interactions_path()));
+                   ranking::LoadInteractions(request.interactions_path(), {}, &stats));
   int64_t extra = 0;
   if (options_.extra_interactions) {
     RETURN_IF_ERROR(options_.extra_interactions([&](const Interaction& x) {
@@ -301,10 +260,7 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
       ++extra;
     }));
   }
-  if (log.size() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(request.interactions_path(), ": no interactions"));
-  }
+  RETURN_IF_ERROR(ranking::CheckHasInteractions(log, request.interactions_path(), stats));
   if (extra > 0) {
     std::fprintf(stderr, "train job %s: %lld real-time events added to %s\n",
                  entry->job.job_id().c_str(), static_cast<long long>(extra),
@@ -313,7 +269,8 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
   const ranking::Interactions data = ranking::Interactions::FromLog(log);
   log = ranking::InteractionLog();
   if (!params.index_factory().empty()) {  // the item count is known now: fail before training
-    absl::Status index = retrieval::ValidateIndexFactory(params.index_factory(), Factors(params),
+    absl::Status index = retrieval::ValidateIndexFactory(params.index_factory(),
+                                                         ranking::FactorsOf(params),
                                                          data.num_items());
     if (!index.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("params.index_factory: ", index.message()));
@@ -340,9 +297,7 @@ absl::StatusOr<TrainReport> TrainingJobs::TrainAndActivate(Entry* entry, int64_t
   };
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<ranking::FactorState> state =
-      params.algo() == ALS
-          ? ranking::AlsTrainer(ranking::AlsOptionsFromParams(params)).Fit(data, nullptr, callback)
-          : ranking::BprTrainer(ranking::BprOptionsFromParams(params)).Fit(data, nullptr, callback);
+      ranking::Train(params, data, nullptr, callback);
   if (!state.ok()) return state.status();
   if (entry->cancel) return absl::CancelledError("cancelled");
   const double train_seconds =

@@ -1,0 +1,110 @@
+// Model versions from training runs: manifest, item index, report.
+#include "services/serving/model_builder.h"
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "proto/core/status_macros.h"
+#include "ranking/metrics.h"
+#include "ranking/popularity.h"
+#include "retrieval/item_index.h"
+#include "services/serving/serving_model.h"
+
+namespace recbandit::services {
+
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics) {
+  ModelManifest manifest;
+  manifest.set_name(name);
+  manifest.set_version(version);
+  manifest.set_algo(params.algo());
+  *manifest.mutable_params() = params;
+  manifest.set_num_interactions(data.nnz());
+  manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  manifest.set_code_version(RECBANDIT_VERSION);
+  manifest.set_iterations_done(state.iterations_done);
+  if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
+  return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
+                                      state.user_factors, state.item_factors, state.item_bias,
+                                      std::move(manifest), &data.user_items());
+}
+
+
+void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
+                     const ranking::FactorState& state, int32_t iterations_run,
+                     double iteration_seconds, double train_seconds,
+                     const std::string& model_dir, TrainReport* report) {
+  report->set_algo(ranking::AlgorithmName(params.algo()));
+  report->set_factors(state.factors);
+  report->set_iterations(state.iterations_done);
+  report->set_seconds_per_iteration(iterations_run > 0 ? iteration_seconds / iterations_run : 0);
+  report->set_train_seconds(train_seconds);
+  report->set_model_dir(model_dir);
+  report->set_num_users(data.num_users());
+  report->set_num_items(data.num_items());
+  report->set_num_interactions(data.nnz());
+}
+
+absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
+                             int32_t threads, IndexReport* report,
+                             const ProgressCallback& progress) {
+  ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(model_dir));
+  retrieval::IndexBuildOptions options;
+  options.threads = threads;
+  options.progress = progress;
+  const auto start = std::chrono::steady_clock::now();
+  ASSIGN_OR_RETURN(std::unique_ptr<retrieval::ItemIndex> index,
+                   retrieval::BuildItemIndex(factory, model.item_factors(), model.factors(),
+                                             options));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RETURN_IF_ERROR(index->Save(absl::StrCat(model_dir, "/", kItemIndexFile)));
+  if (report != nullptr) {
+    report->set_model_dir(model_dir);
+    report->set_index_factory(factory);
+    report->set_items(index->size());
+    report->set_build_seconds(seconds);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity,
+                                                  const ranking::LoadOptions& load) {
+  ranking::LoadStats stats;
+  ASSIGN_OR_RETURN(ranking::InteractionLog test_log,
+                   ranking::LoadInteractions(test_path, load, &stats));
+  if (stats.skipped_lines > 0) {
+    std::fprintf(stderr, "%s: skipped %lld bad lines; first: %s\n", test_path.c_str(),
+                 static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
+  }
+  RETURN_IF_ERROR(ranking::CheckHasInteractions(test_log, test_path, stats));
+  int64_t dropped = 0;
+  const ranking::Interactions test = ranking::Interactions::FromLogWithIds(
+      test_log, model.users(), model.items(), &dropped);
+  if (dropped > 0) {
+    std::fprintf(stderr, "%s: %lld test interactions with users or items unknown to the model "
+                 "were left out\n", test_path.c_str(), static_cast<long long>(dropped));
+  }
+  ranking::EvaluateOptions eo;
+  eo.k = k;
+  eo.threads = threads;
+  if (popularity != nullptr) {
+    ASSIGN_OR_RETURN(*popularity,
+                     ranking::EvaluateRanking(train, test.user_items(),
+                                              ranking::FixedScorer(ranking::ItemPopularity(train)),
+                                              eo));
+  }
+  return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
+}
+
+}  // namespace recbandit::services

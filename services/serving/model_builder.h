@@ -1,0 +1,55 @@
+// Making a model version from a training run, shared by `recbandit train`
+// and the server's training jobs: the model with its manifest, its item
+// index, and the report every training run fills.
+#ifndef RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
+#define RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/core/progress.h"
+#include "proto/model.pb.h"
+#include "proto/reports.pb.h"
+#include "ranking/factor_model.h"
+#include "ranking/interactions.h"
+#include "ranking/training.h"
+
+namespace recbandit::services {
+
+// Builds the item index of kind `factory` for the model in `model_dir` and
+// saves it there as items.index; fills `report` when non-null; `progress`
+// (may be empty) hears (items added, items).
+absl::Status BuildModelIndex(const std::string& model_dir, const std::string& factory,
+                             int32_t threads, IndexReport* report,
+                             const ProgressCallback& progress = nullptr);
+// Returns the model for trained `state`, named `name` at `version` (the
+// server's <models>/<name>/<version>), with its manifest filled in (algo,
+// params, counts, creation time, code version, optional metrics).
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics);
+// Fills the fields of a TrainReport every training run has: algo, factors,
+// iterations, mean seconds per iteration (over `iterations_run` timed ones),
+// train seconds, model directory and data counts.
+void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
+                     const ranking::FactorState& state, int32_t iterations_run,
+                     double iteration_seconds, double train_seconds,
+                     const std::string& model_dir, TrainReport* report);
+
+// Returns the ranking metrics at `k` of `model` on the interactions file
+// `test_path` (users and items unknown to the model dropped, with a note on
+// stderr), `train` items excluded; fills `popularity` with the popularity
+// baseline's when non-null. The file is read with `load`.
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity,
+                                                  const ranking::LoadOptions& load = {});
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
