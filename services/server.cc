@@ -133,10 +133,10 @@ void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& st
                                      RpcNames()[rpc]);
   absl::StrAppendFormat(&line, "\"code\":\"%s\",\"ms\":%.3f,\"peer\":",
                         absl::StatusCodeToString(status.code()), seconds * 1e3);
-  AppendJsonString(&line, ctx.peer());
+  AppendJsonString(ctx.peer(), &line);
   if (!status.ok()) {
     line.append(",\"message\":");
-    AppendJsonString(&line, BoundedMessage(status.message()));
+    AppendJsonString(BoundedMessage(status.message()), &line);
   }
   line.append("}\n");
   std::fputs(line.c_str(), stderr);

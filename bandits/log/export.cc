@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
+#include "proto/core/json.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
 
@@ -44,28 +45,6 @@ void AppendCsvField(absl::string_view field, std::string* out) {
   for (char c : field) {
     if (c == '"') out->push_back('"');
     out->push_back(c);
-  }
-  out->push_back('"');
-}
-
-void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
   }
   out->push_back('"');
 }

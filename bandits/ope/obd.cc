@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
+#include "proto/core/line_reader.h"
 #include "proto/core/status_macros.h"
 #include "proto/core/string_view.h"
 
@@ -62,15 +63,10 @@ absl::StatusOr<ObdLog> ReadObdCsv(const std::string& path) {
   std::vector<absl::flat_hash_map<std::string, int32_t>> dictionaries;
   std::vector<std::vector<int32_t>> user_codes;
   size_t header_fields = 0;
-  int64_t line_no = 0;
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t eol = data.find('\n', pos);
-    if (eol == std::string_view::npos) eol = data.size();
-    std::string_view line = data.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  LineReader lines(data);
+  std::string_view line;
+  while (lines.Next(&line)) {
+    const int64_t line_no = lines.line_number();
     if (line.empty()) continue;
     SplitCommas(line, &fields);
     const std::string where = absl::StrCat(path, ":", line_no, ": ");

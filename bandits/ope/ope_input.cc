@@ -16,6 +16,7 @@
 #include "bandits/log/export.h"
 #include "bandits/policy.h"
 #include "proto/core/file_util.h"
+#include "proto/core/line_reader.h"
 #include "proto/core/names.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
@@ -285,16 +286,10 @@ absl::StatusOr<TargetPmfTable> ReadTargetPmfCsv(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   TargetPmfTable table;
   std::vector<std::string_view> fields;
-  std::string_view data = text;
-  size_t pos = 0;
-  int64_t line_no = 0;
-  while (pos < data.size()) {
-    size_t eol = data.find('\n', pos);
-    if (eol == std::string_view::npos) eol = data.size();
-    std::string_view line = data.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.Next(&line)) {
+    const int64_t line_no = lines.line_number();
     if (line.empty() || line[0] == '#') continue;
     if (line_no == 1 && line.substr(0, 11) == "context_key") continue;
     SplitViews(line, ',', &fields);
@@ -305,8 +300,8 @@ absl::StatusOr<TargetPmfTable> ReadTargetPmfCsv(const std::string& path) {
     }
     double p;
     if (!ParseNumber(fields[2], &p) || p < 0 || p > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(where, "probability '", ToAbsl(fields[2]),
-                                                     "' is not a number in [0, 1]"));
+      return absl::InvalidArgumentError(absl::StrCat(where, "probability ", Quote(ToAbsl(fields[2])),
+                                                     " is not a number in [0, 1]"));
     }
     auto& pmf = table.pmfs[std::string(fields[0])];
     for (const auto& [id, q] : pmf) {

@@ -16,7 +16,7 @@ using google::protobuf::Reflection;
 
 }  // namespace
 
-void AppendJsonString(std::string* out, const std::string& s) {
+void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (unsigned char c : s) {
     switch (c) {
@@ -87,16 +87,16 @@ void AppendValue(std::string* out, const Message& m, const FieldDescriptor* f,
       break;
     case FieldDescriptor::CPPTYPE_ENUM: {
       const auto* e = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
-      AppendJsonString(out, e->name());
+      AppendJsonString(e->name(), out);
       break;
     }
     case FieldDescriptor::CPPTYPE_STRING: {
       const std::string s =
           rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
       if (f->type() == FieldDescriptor::TYPE_BYTES) {
-        AppendJsonString(out, absl::StrCat("<", s.size(), " bytes>"));
+        AppendJsonString(absl::StrCat("<", s.size(), " bytes>"), out);
       } else {
-        AppendJsonString(out, s);
+        AppendJsonString(s, out);
       }
       break;
     }
@@ -121,7 +121,7 @@ void AppendMessage(std::string* out, const Message& m) {
     }
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(out, f->name());
+    AppendJsonString(f->name(), out);
     out->push_back(':');
     if (f->is_repeated()) {
       out->push_back('[');

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "absl/strings/string_view.h"
+
 #include "google/protobuf/message.h"
 
 namespace recbandit {
@@ -15,7 +17,7 @@ namespace recbandit {
 std::string ToJson(const google::protobuf::Message& message);
 
 // Appends `s` to `out` as a quoted, escaped JSON string.
-void AppendJsonString(std::string* out, const std::string& s);
+void AppendJsonString(absl::string_view s, std::string* out);
 
 }  // namespace recbandit
 

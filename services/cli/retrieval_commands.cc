@@ -108,12 +108,12 @@ absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::strin
       }
     } else {
       text.append("{\"user\":");
-      AppendJsonString(&text, user);
+      AppendJsonString(user, &text);
       text.append(",\"items\":[");
       for (size_t r = 0; r < recs[u].items.size(); ++r) {
         if (r > 0) text.push_back(',');
         text.append("{\"item\":");
-        AppendJsonString(&text, recs[u].items[r].item);
+        AppendJsonString(recs[u].items[r].item, &text);
         auto res = std::to_chars(buf, buf + sizeof(buf), recs[u].items[r].score);
         absl::StrAppend(&text, ",\"score\":", absl::string_view(buf, res.ptr - buf), "}");
       }

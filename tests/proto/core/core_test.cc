@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "proto/core/file_util.h"
 #include "proto/core/json.h"
+#include "proto/core/line_reader.h"
 #include "proto/core/progress.h"
 #include "proto/core/random.h"
 #include "proto/reports.pb.h"
@@ -267,6 +268,21 @@ TEST(ProgressReporterTest, BarRedrawsAreRateLimitedButTheLastIsDrawn) {
   EXPECT_EQ(std::count(text.begin(), text.end(), '\r'), 3) << text;
   EXPECT_THAT(text, HasSubstr("100000/100000"));
   EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(LineReaderTest, NumbersLinesAndTrimsLineEndings) {
+  LineReader lines("a,b\r\n\nlast");
+  std::string_view line;
+  std::vector<std::pair<int64_t, std::string>> seen;
+  while (lines.Next(&line)) seen.emplace_back(lines.line_number(), std::string(line));
+  EXPECT_THAT(seen, ::testing::ElementsAre(std::make_pair(1, "a,b"), std::make_pair(2, ""),
+                                           std::make_pair(3, "last")));
+  LineReader final_newline("x\n");
+  ASSERT_TRUE(final_newline.Next(&line));
+  EXPECT_EQ(line, "x");
+  EXPECT_FALSE(final_newline.Next(&line)) << "a final newline starts no line";
+  LineReader empty("");
+  EXPECT_FALSE(empty.Next(&line));
 }
 
 }  // namespace
