@@ -1,0 +1,166 @@
+// The rpc call path: admission, completion, conversion, shared checks.
+#include "services/rpc/call.h"
+
+// First of all: how our requests are parsed.
+#include "proto/core/request_parsing.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "proto/core/json.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
+#include "services/monitoring/prometheus_metrics.h"
+#include "services/server.h"
+#include "services/serving/model_store.h"
+#include "services/serving/training_jobs.h"
+
+namespace recbandit::services {
+namespace {
+
+// The bound of the ids CheckId checks.
+constexpr size_t kMaxIdBytes = 256;
+
+// Compares without an early exit, so timing does not reveal a token prefix.
+bool SameToken(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+void LogCall(Rpc rpc, const grpc::ServerContextBase& ctx, const absl::Status& status,
+             double seconds) {
+  std::string line = absl::StrFormat("{\"ts_ms\":%d,\"level\":\"%s\",\"rpc\":\"%s\",",
+                                     absl::ToUnixMillis(absl::Now()),
+                                     status.ok() ? "info"
+                                     : (absl::IsInternal(status) || absl::IsUnavailable(status) ||
+                                        absl::IsDataLoss(status) || absl::IsUnknown(status))
+                                         ? "error"
+                                         : "warn",
+                                     RpcNames()[rpc]);
+  absl::StrAppendFormat(&line, "\"code\":\"%s\",\"ms\":%.3f,\"peer\":",
+                        absl::StatusCodeToString(status.code()), seconds * 1e3);
+  AppendJsonString(ctx.peer(), &line);
+  if (!status.ok()) {
+    line.append(",\"message\":");
+    AppendJsonString(BoundedMessage(status.message()), &line);
+  }
+  line.append("}\n");
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace
+
+const std::vector<std::string>& RpcNames() {
+  static const auto* names = new std::vector<std::string>{
+      "Train", "GetJob", "WatchJob", "CancelJob", "Recommend", "RankItems", "SimilarItems",
+      "PutEvents", "ListModels", "ActivateModel", "CreateExperiment", "GetExperiment",
+      "ListExperiments", "Decide", "Reward", "EvaluatePolicy"};
+  return *names;
+}
+
+// The one place a Status becomes a grpc::Status (the canonical codes agree).
+// The message is bounded and valid UTF-8 whatever input it quotes, so a
+// client sees the real code, never a metadata-size or decoding error.
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), BoundedMessage(s.message()));
+}
+
+absl::Status Authorize(const ServerCore& core, const grpc::ServerContextBase& ctx) {
+  const std::string& token = core.options->auth_token;
+  if (token.empty()) return absl::OkStatus();
+  const auto& metadata = ctx.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError("missing 'authorization: Bearer <token>' metadata");
+  }
+  const std::string value(it->second.data(), it->second.size());
+  // The scheme name is case-insensitive (RFC 6750 via RFC 7235).
+  if (value.size() < 7 || !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ") ||
+      !SameToken(value.substr(7), token)) {
+    return absl::UnauthenticatedError("invalid bearer token");
+  }
+  return absl::OkStatus();
+}
+
+// Admits a call: the bearer token, then the deadline, then (callback
+// handlers) a request that failed to parse.
+absl::Status Admit(const ServerCore& core, const grpc::ServerContextBase& ctx,
+                   const google::protobuf::MessageLite* request) {
+  RETURN_IF_ERROR(Authorize(core, ctx));
+  if (request != nullptr) {
+    const std::string unparsable = UnparsableReason(*request);
+    if (!unparsable.empty()) return absl::InvalidArgumentError(unparsable);
+  }
+  if (ctx.deadline() <= std::chrono::system_clock::now()) {
+    return absl::DeadlineExceededError("the call's deadline passed before it was served");
+  }
+  return absl::OkStatus();
+}
+
+// Ends a call started at `start`: metrics, the failure log, the one
+// conversion to grpc::Status.
+grpc::Status Complete(ServerCore& core, Rpc rpc, const grpc::ServerContextBase& ctx,
+                      Clock::time_point start, const absl::Status& status) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  core.metrics->RecordRpc(rpc, static_cast<int>(status.code()), seconds);
+  if (!status.ok() || core.options->log_requests) LogCall(rpc, ctx, status, seconds);
+  return ToGrpc(status);
+}
+
+absl::Status CheckId(const std::string& value, const char* field) {
+  if (value.empty() || value.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must have 1..", kMaxIdBytes,
+                                                   " bytes, got ", value.size()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCount(int n, int max, const char* field) {
+  if (n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", n, " entries; at most ", max));
+  }
+  return absl::OkStatus();
+}
+
+// Returns k with the default applied, or INVALID_ARGUMENT out of [0, 1000].
+absl::StatusOr<int32_t> CheckK(int32_t k) {
+  if (k < 0 || k > kMaxK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("k must be in [1, ", kMaxK, "] (0 = 10), got ", k));
+  }
+  return k == 0 ? 10 : k;
+}
+
+void PublishModelVersions(ServerCore& core) {
+  absl::StatusOr<std::vector<ModelInfo>> models = core.models->List("");
+  if (!models.ok()) return;
+  for (const ModelInfo& m : *models) {
+    if (m.active()) core.metrics->SetModelVersion(m.manifest().name(), m.manifest().version());
+  }
+}
+
+void PublishJobCounts(ServerCore& core) {
+  const std::map<JobState, int64_t> counts = core.jobs->CountByState();
+  for (int s = JOB_STATE_QUEUED; s <= JOB_STATE_CANCELLED; ++s) {
+    auto it = counts.find(static_cast<JobState>(s));
+    core.metrics->SetJobs(JobState_Name(static_cast<JobState>(s)),
+                          it == counts.end() ? 0 : it->second);
+  }
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+}  // namespace recbandit::services

@@ -1,0 +1,102 @@
+// How every rpc of the server runs: what the handlers share (ServerCore),
+// admission (bearer token, deadline, unparsable request), metrics and the
+// failure log, the one Status -> grpc::Status conversion, and the request
+// checks several handlers use. Handlers are a few lines over Call().
+#ifndef RECBANDIT_SERVICES_RPC_CALL_H_
+#define RECBANDIT_SERVICES_RPC_CALL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/message_lite.h"
+
+namespace recbandit::bandits {
+class ExperimentManager;
+}  // namespace recbandit::bandits
+
+namespace recbandit::services {
+
+class ModelStore;
+class RecentEvents;
+class ServerMetrics;
+class TrainingJobs;
+struct ServerOptions;
+
+// Everything the handlers share. Thread-safe (each member is).
+struct ServerCore {
+  const ServerOptions* options = nullptr;
+  ServerMetrics* metrics = nullptr;
+  ModelStore* models = nullptr;
+  TrainingJobs* jobs = nullptr;
+  RecentEvents* recent = nullptr;
+  bandits::ExperimentManager* experiments = nullptr;
+  std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
+};
+
+// Rpc indices (metrics labels in this order).
+enum Rpc {
+  kTrain, kGetJob, kWatchJob, kCancelJob, kRecommend, kRankItems, kSimilarItems, kPutEvents,
+  kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
+  kReward, kEvaluatePolicy, kNumRpcs
+};
+
+// Returns the rpc names, in Rpc order (the metrics' labels).
+const std::vector<std::string>& RpcNames();
+
+// The one place a Status becomes a grpc::Status (the canonical codes agree).
+// The message is bounded and valid UTF-8 whatever input it quotes, so a
+// client sees the real code, never a metadata-size or decoding error.
+grpc::Status ToGrpc(const absl::Status& s);
+
+// Returns OK when the call carries the server's bearer token (or none is set).
+absl::Status Authorize(const ServerCore& core, const grpc::ServerContextBase& ctx);
+
+// Admits a call: the bearer token, then the deadline, then (callback
+// handlers) a request that failed to parse.
+absl::Status Admit(const ServerCore& core, const grpc::ServerContextBase& ctx,
+                   const google::protobuf::MessageLite* request = nullptr);
+
+using Clock = std::chrono::steady_clock;
+
+// Ends a call started at `start`: metrics, the failure log, the one
+// conversion to grpc::Status.
+grpc::Status Complete(ServerCore& core, Rpc rpc, const grpc::ServerContextBase& ctx,
+                      Clock::time_point start, const absl::Status& status);
+
+// Runs one call: admission, the handler, Complete().
+template <typename Fn>
+grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& handler,
+                  const google::protobuf::MessageLite* request = nullptr) {
+  const auto start = Clock::now();
+  absl::Status status = Admit(core, *ctx, request);
+  if (status.ok()) status = handler();
+  return Complete(core, rpc, *ctx, start, status);
+}
+
+// The largest k of a request (Recommend, SimilarItems).
+inline constexpr int32_t kMaxK = 1000;
+
+// Returns OK when `value` has 1..256 bytes; INVALID_ARGUMENT naming `field`.
+absl::Status CheckId(const std::string& value, const char* field);
+// Returns OK when n <= max; INVALID_ARGUMENT naming `field`.
+absl::Status CheckCount(int n, int max, const char* field);
+// Returns k with the default applied, or INVALID_ARGUMENT out of [0, 1000].
+absl::StatusOr<int32_t> CheckK(int32_t k);
+
+// Publishes the active model versions and the job counts as metrics.
+void PublishModelVersions(ServerCore& core);
+void PublishJobCounts(ServerCore& core);
+
+// Finishes a callback call with `status` on its default reactor.
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, grpc::Status status);
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_RPC_CALL_H_

@@ -1,0 +1,97 @@
+// The Experiments service: experiments, Decide, Reward and EvaluatePolicy,
+#include "services/rpc/experiments_service.h"
+
+// First of all: how our requests are parsed (before any handler is instantiated).
+#include "proto/core/request_parsing.h"
+
+#include <string>
+
+#include "bandits/experiment.h"
+#include "bandits/ope/policy_evaluation.h"
+#include "proto/core/status_macros.h"
+#include "proto/experiments.grpc.pb.h"
+
+// The callback handler's request type parses through request_parsing.h too.
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::DecideRequest)
+
+namespace recbandit::services {
+namespace {
+
+// Decide is a callback handler: the decision is made on gRPC's thread and
+// the call finishes when the event log's committer has synced it (one fsync
+// for every decision queued meanwhile), so no thread waits per call.
+using ExperimentsBase = Experiments::WithCallbackMethod_Decide<Experiments::Service>;
+
+// Experiments: thin handlers over bandits::ExperimentManager. Thread-safe.
+class ExperimentsService final : public ExperimentsBase {
+ public:
+  explicit ExperimentsService(ServerCore* core) : core_(*core) {}
+
+  grpc::Status CreateExperiment(grpc::ServerContext* ctx, const CreateExperimentRequest* request,
+                                ExperimentConfig* response) override {
+    return Call(core_, kCreateExperiment, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.experiments->CreateExperiment(request->config()));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status GetExperiment(grpc::ServerContext* ctx, const GetExperimentRequest* request,
+                             ExperimentConfig* response) override {
+    return Call(core_, kGetExperiment, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.experiments->GetExperiment(request->name()));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status ListExperiments(grpc::ServerContext* ctx, const ListExperimentsRequest*,
+                               ListExperimentsResponse* response) override {
+    return Call(core_, kListExperiments, ctx, [&]() -> absl::Status {
+      for (ExperimentConfig& c : core_.experiments->ListExperiments()) {
+        *response->add_experiments() = std::move(c);
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* ctx,
+                                   const DecideRequest* request,
+                                   DecideResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const auto start = Clock::now();
+    const absl::Status admitted = Admit(core_, *ctx, request);
+    if (!admitted.ok()) {
+      reactor->Finish(Complete(core_, kDecide, *ctx, start, admitted));
+      return reactor;
+    }
+    core_.experiments->DecideAsync(
+        *request, [this, ctx, response, reactor, start](absl::StatusOr<DecideResponse> r) {
+          const absl::Status status = r.status();
+          if (r.ok()) *response = *std::move(r);
+          reactor->Finish(Complete(core_, kDecide, *ctx, start, status));
+        });
+    return reactor;
+  }
+  grpc::Status Reward(grpc::ServerContext* ctx, const RewardRequest* request,
+                      RewardResponse* response) override {
+    return Call(core_, kReward, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.experiments->Reward(*request));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status EvaluatePolicy(grpc::ServerContext* ctx, const EvaluatePolicyRequest* request,
+                              OpeReport* response) override {
+    return Call(core_, kEvaluatePolicy, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response,
+                       bandits::EvaluatePolicyOnLog(core_.experiments->log(), *request));
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  ServerCore& core_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewExperimentsService(ServerCore* core) {
+  return std::make_unique<ExperimentsService>(core);
+}
+
+}  // namespace recbandit::services

@@ -1,0 +1,336 @@
+// The Recommender service: Train, jobs, Recommend (also exploring), RankItems,
+#include "services/rpc/recommender_service.h"
+
+// First of all: how our requests are parsed (before any handler is instantiated).
+#include "proto/core/request_parsing.h"
+
+#include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bandits/experiment.h"
+#include "proto/core/names.h"
+#include "proto/core/status_macros.h"
+#include "proto/recommender.grpc.pb.h"
+#include "services/monitoring/prometheus_metrics.h"
+#include "services/rpc/blocking_pool.h"
+#include "services/serving/model_store.h"
+#include "services/serving/recent_events.h"
+#include "services/serving/serving_model.h"
+#include "services/serving/training_jobs.h"
+
+// The callback handlers' request types parse through request_parsing.h too.
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::RecommendRequest)
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::RankItemsRequest)
+RECBANDIT_DIAGNOSED_REQUEST(recbandit::SimilarItemsRequest)
+
+namespace recbandit::services {
+namespace {
+
+// Request bounds (proto/recommender.proto documents each).
+constexpr int kMaxExcludeItems = 10000;
+constexpr int kMaxRecentItems = 1000;
+constexpr int kMaxRankItems = 1000;
+constexpr int kMaxEventsPerCall = 10000;
+constexpr int32_t kMaxEfSearch = 4096;
+constexpr int32_t kMaxNprobe = 65536;
+constexpr size_t kMaxQueuedExploring = 4096;
+
+void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
+  for (const ScoredItemId& s : rec.items) {
+    ScoredItem* item = out->Add();
+    item->set_item(s.item);
+    item->set_score(s.score);
+  }
+}
+
+// The user's stored real-time items followed by the request's recent items.
+std::vector<std::string> RecentItems(const ServerCore& core, const std::string& user,
+                                     const google::protobuf::RepeatedPtrField<std::string>& more) {
+  std::vector<std::string> items = core.recent->Items(user);
+  items.insert(items.end(), more.begin(), more.end());
+  return items;
+}
+
+// Recommend, RankItems and SimilarItems never block (CPU only), so they run
+// as callback handlers on gRPC's own threads: no hand-off to a worker thread
+// per call. The others (training, durable writes) stay synchronous.
+using RecommenderBase = Recommender::WithCallbackMethod_Recommend<
+    Recommender::WithCallbackMethod_RankItems<
+        Recommender::WithCallbackMethod_SimilarItems<Recommender::Service>>>;
+
+// Recommender: thin handlers over the core. Thread-safe.
+class RecommenderService final : public RecommenderBase {
+ public:
+  explicit RecommenderService(ServerCore* core) : core_(*core), blocking_(16) {}
+
+  grpc::Status Train(grpc::ServerContext* ctx, const TrainRequest* request,
+                     Job* response) override {
+    return Call(core_, kTrain, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.jobs->Submit(*request));
+      PublishJobCounts(core_);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetJob(grpc::ServerContext* ctx, const GetJobRequest* request,
+                      Job* response) override {
+    return Call(core_, kGetJob, ctx, [&]() -> absl::Status {
+      if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+      ASSIGN_OR_RETURN(*response, core_.jobs->Get(request->job_id()));
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status WatchJob(grpc::ServerContext* ctx, const GetJobRequest* request,
+                        grpc::ServerWriter<Job>* writer) override {
+    return Call(core_, kWatchJob, ctx, [&]() -> absl::Status {
+      if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+      int64_t revision = -1;
+      int64_t sent = -1;
+      while (true) {
+        ASSIGN_OR_RETURN(Job job, core_.jobs->WaitForChange(request->job_id(), &revision,
+                                                            absl::Milliseconds(250)));
+        if (revision != sent) {
+          if (!writer->Write(job)) return absl::CancelledError("the client went away");
+          sent = revision;
+        }
+        if (IsTerminal(job.state())) return absl::OkStatus();
+        if (ctx->IsCancelled()) return absl::CancelledError("the client cancelled the stream");
+        if (core_.stopping) return absl::UnavailableError("the server is shutting down");
+      }
+    });
+  }
+
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
+                         Job* response) override {
+    return Call(core_, kCancelJob, ctx, [&]() -> absl::Status {
+      if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+      ASSIGN_OR_RETURN(*response, core_.jobs->Cancel(request->job_id()));
+      PublishJobCounts(core_);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* ctx,
+                                      const RecommendRequest* request,
+                                      RecommendResponse* response) override {
+    if (request->experiment().empty()) {
+      return Finish(ctx, Call(core_, kRecommend, ctx,
+                              [&]() { return DoRecommend(*request, response); }, request));
+    }
+    // Exploring: the decision is written durably (an fsync) before the reply,
+    // on the blocking pool. Latency counts the time queued there.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    const auto start = Clock::now();
+    const bool queued = blocking_.Run(
+        [this, ctx, request, response, reactor, start] {
+          absl::Status status = Admit(core_, *ctx, request);
+          if (status.ok() && ctx->IsCancelled()) {
+            status = absl::CancelledError("the client cancelled the call");  // nothing logged
+          }
+          if (status.ok()) status = DoRecommend(*request, response);
+          reactor->Finish(Complete(core_, kRecommend, *ctx, start, status));
+        },
+        kMaxQueuedExploring);
+    if (!queued) {
+      reactor->Finish(Complete(core_, kRecommend, *ctx, start,
+                               absl::ResourceExhaustedError(absl::StrCat(
+                                   kMaxQueuedExploring,
+                                   " exploring Recommends are already waiting; retry later"))));
+    }
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* RankItems(grpc::CallbackServerContext* ctx,
+                                      const RankItemsRequest* request,
+                                      RankItemsResponse* response) override {
+    return Finish(ctx, Call(core_, kRankItems, ctx, [&]() -> absl::Status {
+      RETURN_IF_ERROR(CheckId(request->user(), "user"));
+      if (request->items_size() < 1 || request->items_size() > kMaxRankItems) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "items must have 1..", kMaxRankItems, " entries, got ", request->items_size()));
+      }
+      RETURN_IF_ERROR(CheckCount(request->recent_items_size(), kMaxRecentItems, "recent_items"));
+      absl::flat_hash_set<absl::string_view> distinct;
+      for (const std::string& item : request->items()) {
+        if (!distinct.insert(item).second) {
+          return absl::InvalidArgumentError(absl::StrCat("items has ", Quote(item), " twice"));
+        }
+      }
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                       core_.models->Get(request->model_name()));
+      ASSIGN_OR_RETURN(
+          Recommendation rec,
+          model->RankItems(request->user(),
+                           std::vector<std::string>(request->items().begin(),
+                                                    request->items().end()),
+                           RecentItems(core_, request->user(), request->recent_items())));
+      CopyItems(rec, response->mutable_items());
+      response->set_fallback(rec.fallback);
+      return absl::OkStatus();
+    }, request));
+  }
+
+  grpc::ServerUnaryReactor* SimilarItems(grpc::CallbackServerContext* ctx,
+                                         const SimilarItemsRequest* request,
+                                         SimilarItemsResponse* response) override {
+    return Finish(ctx, Call(core_, kSimilarItems, ctx, [&]() -> absl::Status {
+      RETURN_IF_ERROR(CheckId(request->item(), "item"));
+      ASSIGN_OR_RETURN(const int32_t k, CheckK(request->k()));
+      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                       core_.models->Get(request->model_name()));
+      ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request->item(), k));
+      CopyItems(rec, response->mutable_items());
+      return absl::OkStatus();
+    }, request));
+  }
+
+  grpc::Status PutEvents(grpc::ServerContext* ctx, const PutEventsRequest* request,
+                         PutEventsResponse* response) override {
+    return Call(core_, kPutEvents, ctx, [&]() -> absl::Status {
+      const int n = request->events_size();
+      if (n < 1 || n > kMaxEventsPerCall) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("events must have 1..", kMaxEventsPerCall, " entries, got ", n));
+      }
+      const int64_t now_us = absl::GetCurrentTimeNanos() / 1000;
+      std::vector<Interaction> events(request->events().begin(), request->events().end());
+      for (int i = 0; i < n; ++i) {
+        Interaction& e = events[i];
+        const std::string where = absl::StrCat("events[", i, "]");
+        // Bounds of the API; the event log checks what it stores (no NUL in
+        // a user, timestamps >= 0) and its INVALID_ARGUMENT passes through.
+        absl::Status s = CheckId(e.user(), "user");
+        if (s.ok()) s = CheckId(e.item(), "item");
+        if (s.ok() && (!std::isfinite(e.weight()) || e.weight() < 0)) {
+          s = absl::InvalidArgumentError(
+              absl::StrCat("weight must be finite and >= 0, got ", e.weight()));
+        }
+        if (!s.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ".", s.message()));
+        }
+        if (e.weight() == 0) e.set_weight(1);
+        if (e.timestamp_us() == 0) e.set_timestamp_us(now_us);
+      }
+      // Durable first: an acknowledged event is never lost.
+      absl::Status stored = core_.experiments->mutable_log()->AppendInteractions(events);
+      if (absl::IsInvalidArgument(stored)) {
+        return absl::InvalidArgumentError(absl::StrCat("events: ", stored.message()));
+      }
+      if (!stored.ok()) {
+        return absl::UnavailableError(absl::StrCat("events not stored: ", stored.message()));
+      }
+      for (const Interaction& e : events) core_.recent->Add(e.user(), e.item());
+      response->set_accepted(n);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status ListModels(grpc::ServerContext* ctx, const ListModelsRequest* request,
+                          ListModelsResponse* response) override {
+    return Call(core_, kListModels, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::vector<ModelInfo> models, core_.models->List(request->model_name()));
+      for (ModelInfo& m : models) *response->add_models() = std::move(m);
+      response->set_keep_versions(core_.models->keep_versions());
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status ActivateModel(grpc::ServerContext* ctx, const ActivateModelRequest* request,
+                             ActivateModelResponse* response) override {
+    return Call(core_, kActivateModel, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response->mutable_model(),
+                       core_.models->Activate(request->model_name(), request->version()));
+      core_.metrics->SetModelVersion(request->model_name(),
+                                     response->model().manifest().version());
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  absl::Status DoRecommend(const RecommendRequest& request, RecommendResponse* response) {
+    RETURN_IF_ERROR(CheckId(request.user(), "user"));
+    ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
+    RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
+    RETURN_IF_ERROR(CheckCount(request.recent_items_size(), kMaxRecentItems, "recent_items"));
+    if (request.ef_search() != 0 &&
+        (request.ef_search() < k || request.ef_search() > kMaxEfSearch)) {
+      return absl::InvalidArgumentError(absl::StrCat("ef_search must be 0 or in [k=", k, ", ",
+                                                     kMaxEfSearch, "], got ",
+                                                     request.ef_search()));
+    }
+    if (request.nprobe() < 0 || request.nprobe() > kMaxNprobe) {
+      return absl::InvalidArgumentError(absl::StrCat("nprobe must be in [0, ", kMaxNprobe,
+                                                     "], got ", request.nprobe()));
+    }
+    if (request.experiment().empty() &&
+        (request.exploration_weight() != 0 || !request.event_id().empty())) {
+      return absl::InvalidArgumentError(
+          "exploration_weight and event_id need an experiment");
+    }
+    if (!request.experiment().empty()) {
+      // Unknown experiments fail before any retrieval work.
+      RETURN_IF_ERROR(core_.experiments->GetExperiment(request.experiment()).status());
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                     core_.models->Get(request.model_name()));
+    RecommendQuery query;
+    query.user = request.user();
+    query.k = k;
+    query.exclude_seen = !request.include_seen();
+    query.exclude_items.assign(request.exclude_items().begin(), request.exclude_items().end());
+    query.recent_items = RecentItems(core_, request.user(), request.recent_items());
+    query.search.ef_search = request.ef_search();
+    query.search.nprobe = request.nprobe();
+    response->set_model_name(model->name());
+    response->set_model_version(model->version());
+    if (request.experiment().empty()) {
+      ASSIGN_OR_RETURN(Recommendation rec, model->Recommend(query));
+      CopyItems(rec, response->mutable_items());
+      response->set_fallback(rec.fallback);
+      return absl::OkStatus();
+    }
+    // Exploration: the model's best candidates become the experiment's
+    // actions (in model order), and the experiment draws and logs the slate.
+    if (!(request.exploration_weight() >= 0 && request.exploration_weight() <= 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "exploration_weight must be in [0, 1], got ", request.exploration_weight()));
+    }
+    query.k = std::min(kMaxK, std::max(4 * k, 50));
+    ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
+    response->set_fallback(candidates.fallback);
+    if (candidates.items.empty()) return absl::OkStatus();  // nothing allowed: nothing logged
+    bandits::SlateRequest slate;
+    slate.decide.set_experiment(request.experiment());
+    slate.decide.set_event_id(request.event_id());
+    slate.decide.set_unit_id(request.user());
+    *slate.decide.mutable_context() = request.context();
+    for (const ScoredItemId& c : candidates.items) slate.decide.add_actions()->set_id(c.item);
+    slate.slate_size = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
+    slate.exploration_weight = request.exploration_weight();
+    ASSIGN_OR_RETURN(bandits::SlateDecision decided, core_.experiments->DecideSlate(slate));
+    for (size_t j = 0; j < decided.slate.size(); ++j) {
+      const ScoredItemId& c = candidates.items[decided.slate[j]];
+      ScoredItem* item = response->add_items();
+      item->set_item(c.item);
+      item->set_score(c.score);
+      item->set_propensity(decided.propensities[j]);
+    }
+    response->set_event_id(decided.decide.event_id());
+    return absl::OkStatus();
+  }
+
+  ServerCore& core_;
+  BlockingPool blocking_;  // exploring Recommends (durable decision writes)
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewRecommenderService(ServerCore* core) {
+  return std::make_unique<RecommenderService>(core);
+}
+
+}  // namespace recbandit::services
