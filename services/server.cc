@@ -24,6 +24,7 @@
 #include "services/rpc/recommender_service.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
+#include "services/serving/recommend_pipeline.h"
 #include "services/serving/training_jobs.h"
 
 namespace recbandit::services {
@@ -126,6 +127,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->jobs = server->jobs_.get();
   core->recent = recent;
   core->experiments = server->experiments_manager_.get();
+  server->pipeline_ = std::make_unique<RecommendPipeline>(server->models_.get(), recent,
+                                                          core->experiments);
+  core->pipeline = server->pipeline_.get();
   PublishModelVersions(*core);
   PublishJobCounts(*core);
   server->recommender_ = NewRecommenderService(core);

@@ -25,6 +25,7 @@ namespace recbandit::services {
 
 class ModelStore;
 class RecentEvents;
+class RecommendPipeline;
 class ServerMetrics;
 class TrainingJobs;
 struct ServerCore;
@@ -90,6 +91,7 @@ class Server {
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<RecentEvents> recent_;
+  std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<TrainingJobs> jobs_;
   std::unique_ptr<grpc::Service> recommender_;

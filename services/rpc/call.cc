@@ -23,9 +23,6 @@
 namespace recbandit::services {
 namespace {
 
-// The bound of the ids CheckId checks.
-constexpr size_t kMaxIdBytes = 256;
-
 // Compares without an early exit, so timing does not reveal a token prefix.
 bool SameToken(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -113,31 +110,6 @@ grpc::Status Complete(ServerCore& core, Rpc rpc, const grpc::ServerContextBase& 
   core.metrics->RecordRpc(rpc, static_cast<int>(status.code()), seconds);
   if (!status.ok() || core.options->log_requests) LogCall(rpc, ctx, status, seconds);
   return ToGrpc(status);
-}
-
-absl::Status CheckId(const std::string& value, const char* field) {
-  if (value.empty() || value.size() > kMaxIdBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " must have 1..", kMaxIdBytes,
-                                                   " bytes, got ", value.size()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckCount(int n, int max, const char* field) {
-  if (n > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " has ", n, " entries; at most ", max));
-  }
-  return absl::OkStatus();
-}
-
-// Returns k with the default applied, or INVALID_ARGUMENT out of [0, 1000].
-absl::StatusOr<int32_t> CheckK(int32_t k) {
-  if (k < 0 || k > kMaxK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("k must be in [1, ", kMaxK, "] (0 = 10), got ", k));
-  }
-  return k == 0 ? 10 : k;
 }
 
 void PublishModelVersions(ServerCore& core) {

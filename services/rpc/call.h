@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/message_lite.h"
+#include "services/serving/request_checks.h"
 
 namespace recbandit::bandits {
 class ExperimentManager;
@@ -25,6 +26,7 @@ namespace recbandit::services {
 
 class ModelStore;
 class RecentEvents;
+class RecommendPipeline;
 class ServerMetrics;
 class TrainingJobs;
 struct ServerOptions;
@@ -37,6 +39,7 @@ struct ServerCore {
   TrainingJobs* jobs = nullptr;
   RecentEvents* recent = nullptr;
   bandits::ExperimentManager* experiments = nullptr;
+  RecommendPipeline* pipeline = nullptr;
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 
@@ -79,16 +82,6 @@ grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& 
   if (status.ok()) status = handler();
   return Complete(core, rpc, *ctx, start, status);
 }
-
-// The largest k of a request (Recommend, SimilarItems).
-inline constexpr int32_t kMaxK = 1000;
-
-// Returns OK when `value` has 1..256 bytes; INVALID_ARGUMENT naming `field`.
-absl::Status CheckId(const std::string& value, const char* field);
-// Returns OK when n <= max; INVALID_ARGUMENT naming `field`.
-absl::Status CheckCount(int n, int max, const char* field);
-// Returns k with the default applied, or INVALID_ARGUMENT out of [0, 1000].
-absl::StatusOr<int32_t> CheckK(int32_t k);
 
 // Publishes the active model versions and the job counts as metrics.
 void PublishModelVersions(ServerCore& core);

@@ -18,6 +18,7 @@
 #include "services/rpc/blocking_pool.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
+#include "services/serving/recommend_pipeline.h"
 #include "services/serving/serving_model.h"
 #include "services/serving/training_jobs.h"
 
@@ -30,12 +31,9 @@ namespace recbandit::services {
 namespace {
 
 // Request bounds (proto/recommender.proto documents each).
-constexpr int kMaxExcludeItems = 10000;
 constexpr int kMaxRecentItems = 1000;
 constexpr int kMaxRankItems = 1000;
 constexpr int kMaxEventsPerCall = 10000;
-constexpr int32_t kMaxEfSearch = 4096;
-constexpr int32_t kMaxNprobe = 65536;
 constexpr size_t kMaxQueuedExploring = 4096;
 
 void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
@@ -44,14 +42,6 @@ void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<Sco
     item->set_item(s.item);
     item->set_score(s.score);
   }
-}
-
-// The user's stored real-time items followed by the request's recent items.
-std::vector<std::string> RecentItems(const ServerCore& core, const std::string& user,
-                                     const google::protobuf::RepeatedPtrField<std::string>& more) {
-  std::vector<std::string> items = core.recent->Items(user);
-  items.insert(items.end(), more.begin(), more.end());
-  return items;
 }
 
 // Recommend, RankItems and SimilarItems never block (CPU only), so they run
@@ -119,7 +109,7 @@ class RecommenderService final : public RecommenderBase {
                                       RecommendResponse* response) override {
     if (request->experiment().empty()) {
       return Finish(ctx, Call(core_, kRecommend, ctx,
-                              [&]() { return DoRecommend(*request, response); }, request));
+                              [&]() { return core_.pipeline->Recommend(*request, response); }, request));
     }
     // Exploring: the decision is written durably (an fsync) before the reply,
     // on the blocking pool. Latency counts the time queued there.
@@ -131,7 +121,7 @@ class RecommenderService final : public RecommenderBase {
           if (status.ok() && ctx->IsCancelled()) {
             status = absl::CancelledError("the client cancelled the call");  // nothing logged
           }
-          if (status.ok()) status = DoRecommend(*request, response);
+          if (status.ok()) status = core_.pipeline->Recommend(*request, response);
           reactor->Finish(Complete(core_, kRecommend, *ctx, start, status));
         },
         kMaxQueuedExploring);
@@ -167,7 +157,7 @@ class RecommenderService final : public RecommenderBase {
           model->RankItems(request->user(),
                            std::vector<std::string>(request->items().begin(),
                                                     request->items().end()),
-                           RecentItems(core_, request->user(), request->recent_items())));
+                           core_.pipeline->RecentItems(request->user(), request->recent_items())));
       CopyItems(rec, response->mutable_items());
       response->set_fallback(rec.fallback);
       return absl::OkStatus();
@@ -251,78 +241,6 @@ class RecommenderService final : public RecommenderBase {
   }
 
  private:
-  absl::Status DoRecommend(const RecommendRequest& request, RecommendResponse* response) {
-    RETURN_IF_ERROR(CheckId(request.user(), "user"));
-    ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
-    RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
-    RETURN_IF_ERROR(CheckCount(request.recent_items_size(), kMaxRecentItems, "recent_items"));
-    if (request.ef_search() != 0 &&
-        (request.ef_search() < k || request.ef_search() > kMaxEfSearch)) {
-      return absl::InvalidArgumentError(absl::StrCat("ef_search must be 0 or in [k=", k, ", ",
-                                                     kMaxEfSearch, "], got ",
-                                                     request.ef_search()));
-    }
-    if (request.nprobe() < 0 || request.nprobe() > kMaxNprobe) {
-      return absl::InvalidArgumentError(absl::StrCat("nprobe must be in [0, ", kMaxNprobe,
-                                                     "], got ", request.nprobe()));
-    }
-    if (request.experiment().empty() &&
-        (request.exploration_weight() != 0 || !request.event_id().empty())) {
-      return absl::InvalidArgumentError(
-          "exploration_weight and event_id need an experiment");
-    }
-    if (!request.experiment().empty()) {
-      // Unknown experiments fail before any retrieval work.
-      RETURN_IF_ERROR(core_.experiments->GetExperiment(request.experiment()).status());
-    }
-    ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
-                     core_.models->Get(request.model_name()));
-    RecommendQuery query;
-    query.user = request.user();
-    query.k = k;
-    query.exclude_seen = !request.include_seen();
-    query.exclude_items.assign(request.exclude_items().begin(), request.exclude_items().end());
-    query.recent_items = RecentItems(core_, request.user(), request.recent_items());
-    query.search.ef_search = request.ef_search();
-    query.search.nprobe = request.nprobe();
-    response->set_model_name(model->name());
-    response->set_model_version(model->version());
-    if (request.experiment().empty()) {
-      ASSIGN_OR_RETURN(Recommendation rec, model->Recommend(query));
-      CopyItems(rec, response->mutable_items());
-      response->set_fallback(rec.fallback);
-      return absl::OkStatus();
-    }
-    // Exploration: the model's best candidates become the experiment's
-    // actions (in model order), and the experiment draws and logs the slate.
-    if (!(request.exploration_weight() >= 0 && request.exploration_weight() <= 1)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "exploration_weight must be in [0, 1], got ", request.exploration_weight()));
-    }
-    query.k = std::min(kMaxK, std::max(4 * k, 50));
-    ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
-    response->set_fallback(candidates.fallback);
-    if (candidates.items.empty()) return absl::OkStatus();  // nothing allowed: nothing logged
-    bandits::SlateRequest slate;
-    slate.decide.set_experiment(request.experiment());
-    slate.decide.set_event_id(request.event_id());
-    slate.decide.set_unit_id(request.user());
-    *slate.decide.mutable_context() = request.context();
-    for (const ScoredItemId& c : candidates.items) slate.decide.add_actions()->set_id(c.item);
-    slate.slate_size = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
-    slate.exploration_weight = request.exploration_weight();
-    ASSIGN_OR_RETURN(bandits::SlateDecision decided, core_.experiments->DecideSlate(slate));
-    for (size_t j = 0; j < decided.slate.size(); ++j) {
-      const ScoredItemId& c = candidates.items[decided.slate[j]];
-      ScoredItem* item = response->add_items();
-      item->set_item(c.item);
-      item->set_score(c.score);
-      item->set_propensity(decided.propensities[j]);
-    }
-    response->set_event_id(decided.decide.event_id());
-    return absl::OkStatus();
-  }
-
   ServerCore& core_;
   BlockingPool blocking_;  // exploring Recommends (durable decision writes)
 };

@@ -1,0 +1,114 @@
+// The Recommend pipeline: retrieve -> rank -> explore -> log.
+#include "services/serving/recommend_pipeline.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "bandits/experiment.h"
+#include "proto/core/status_macros.h"
+#include "services/serving/model_store.h"
+#include "services/serving/recent_events.h"
+#include "services/serving/request_checks.h"
+#include "services/serving/serving_model.h"
+
+namespace recbandit::services {
+namespace {
+
+// Request bounds (proto/recommender.proto documents each).
+constexpr int kMaxExcludeItems = 10000;
+constexpr int kMaxRecentItems = 1000;
+constexpr int32_t kMaxEfSearch = 4096;
+constexpr int32_t kMaxNprobe = 65536;
+
+void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
+  for (const ScoredItemId& s : rec.items) {
+    ScoredItem* item = out->Add();
+    item->set_item(s.item);
+    item->set_score(s.score);
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> RecommendPipeline::RecentItems(
+    const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const {
+  std::vector<std::string> items = recent_->Items(user);
+  items.insert(items.end(), more.begin(), more.end());
+  return items;
+}
+
+absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
+                                     RecommendResponse* response) const {
+  RETURN_IF_ERROR(CheckId(request.user(), "user"));
+  ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
+  RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
+  RETURN_IF_ERROR(CheckCount(request.recent_items_size(), kMaxRecentItems, "recent_items"));
+  if (request.ef_search() != 0 &&
+      (request.ef_search() < k || request.ef_search() > kMaxEfSearch)) {
+    return absl::InvalidArgumentError(absl::StrCat("ef_search must be 0 or in [k=", k, ", ",
+                                                   kMaxEfSearch, "], got ",
+                                                   request.ef_search()));
+  }
+  if (request.nprobe() < 0 || request.nprobe() > kMaxNprobe) {
+    return absl::InvalidArgumentError(absl::StrCat("nprobe must be in [0, ", kMaxNprobe,
+                                                   "], got ", request.nprobe()));
+  }
+  if (request.experiment().empty() &&
+      (request.exploration_weight() != 0 || !request.event_id().empty())) {
+    return absl::InvalidArgumentError(
+        "exploration_weight and event_id need an experiment");
+  }
+  if (!request.experiment().empty()) {
+    // Unknown experiments fail before any retrieval work.
+    RETURN_IF_ERROR(experiments_->GetExperiment(request.experiment()).status());
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                   models_->Get(request.model_name()));
+  RecommendQuery query;
+  query.user = request.user();
+  query.k = k;
+  query.exclude_seen = !request.include_seen();
+  query.exclude_items.assign(request.exclude_items().begin(), request.exclude_items().end());
+  query.recent_items = RecentItems(request.user(), request.recent_items());
+  query.search.ef_search = request.ef_search();
+  query.search.nprobe = request.nprobe();
+  response->set_model_name(model->name());
+  response->set_model_version(model->version());
+  if (request.experiment().empty()) {
+    ASSIGN_OR_RETURN(Recommendation rec, model->Recommend(query));
+    CopyItems(rec, response->mutable_items());
+    response->set_fallback(rec.fallback);
+    return absl::OkStatus();
+  }
+  // Exploration: the model's best candidates become the experiment's
+  // actions (in model order), and the experiment draws and logs the slate.
+  if (!(request.exploration_weight() >= 0 && request.exploration_weight() <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "exploration_weight must be in [0, 1], got ", request.exploration_weight()));
+  }
+  query.k = std::min(kMaxK, std::max(4 * k, 50));
+  ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
+  response->set_fallback(candidates.fallback);
+  if (candidates.items.empty()) return absl::OkStatus();  // nothing allowed: nothing logged
+  bandits::SlateRequest slate;
+  slate.decide.set_experiment(request.experiment());
+  slate.decide.set_event_id(request.event_id());
+  slate.decide.set_unit_id(request.user());
+  *slate.decide.mutable_context() = request.context();
+  for (const ScoredItemId& c : candidates.items) slate.decide.add_actions()->set_id(c.item);
+  slate.slate_size = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
+  slate.exploration_weight = request.exploration_weight();
+  ASSIGN_OR_RETURN(bandits::SlateDecision decided, experiments_->DecideSlate(slate));
+  for (size_t j = 0; j < decided.slate.size(); ++j) {
+    const ScoredItemId& c = candidates.items[decided.slate[j]];
+    ScoredItem* item = response->add_items();
+    item->set_item(c.item);
+    item->set_score(c.score);
+    item->set_propensity(decided.propensities[j]);
+  }
+  response->set_event_id(decided.decide.event_id());
+  return absl::OkStatus();
+}
+
+}  // namespace recbandit::services

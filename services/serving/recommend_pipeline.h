@@ -1,0 +1,48 @@
+// RecommendPipeline: one Recommend request end to end: its bounds (checked
+// once), the model snapshot, the user's stored recent items, retrieval and
+// ranking, and with an experiment the exploring slate, drawn and logged with
+// its per-position propensities by bandits::ExperimentManager (one lookup).
+#ifndef RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
+#define RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "proto/recommender.pb.h"
+
+namespace recbandit::bandits {
+class ExperimentManager;
+}  // namespace recbandit::bandits
+
+namespace recbandit::services {
+
+class ModelStore;
+class RecentEvents;
+
+// Thread-safe; the components must outlive it.
+class RecommendPipeline {
+ public:
+  RecommendPipeline(ModelStore* models, RecentEvents* recent,
+                    bandits::ExperimentManager* experiments)
+      : models_(models), recent_(recent), experiments_(experiments) {}
+
+  // Answers `request` into `response`: INVALID_ARGUMENT naming the field and
+  // bound, NOT_FOUND for an unknown model or experiment; with an experiment
+  // the decision is durable before it returns (it blocks on an fsync).
+  absl::Status Recommend(const RecommendRequest& request, RecommendResponse* response) const;
+
+  // Returns the user's stored real-time items followed by `more`.
+  std::vector<std::string> RecentItems(
+      const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const;
+
+ private:
+  ModelStore* const models_;
+  RecentEvents* const recent_;
+  bandits::ExperimentManager* const experiments_;
+};
+
+}  // namespace recbandit::services
+
+#endif  // RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
