@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->pipeline_ = std::make_unique<RecommendPipeline>(server->models_.get(), recent,
                                                           core->experiments);
   core->pipeline = server->pipeline_.get();
+  core->event_log = server->experiments_manager_->mutable_log();
   PublishModelVersions(*core);
   PublishJobCounts(*core);
   server->recommender_ = NewRecommenderService(core);

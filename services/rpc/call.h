@@ -19,6 +19,7 @@
 #include "services/serving/request_checks.h"
 
 namespace recbandit::bandits {
+class EventLog;
 class ExperimentManager;
 }  // namespace recbandit::bandits
 
@@ -40,6 +41,7 @@ struct ServerCore {
   RecentEvents* recent = nullptr;
   bandits::ExperimentManager* experiments = nullptr;
   RecommendPipeline* pipeline = nullptr;
+  bandits::EventLog* event_log = nullptr;  // the experiments' log, also PutEvents'
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 

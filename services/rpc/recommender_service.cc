@@ -18,6 +18,7 @@
 #include "services/rpc/blocking_pool.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
+#include "services/serving/store_events.h"
 #include "services/serving/recommend_pipeline.h"
 #include "services/serving/serving_model.h"
 #include "services/serving/training_jobs.h"
@@ -33,7 +34,6 @@ namespace {
 // Request bounds (proto/recommender.proto documents each).
 constexpr int kMaxRecentItems = 1000;
 constexpr int kMaxRankItems = 1000;
-constexpr int kMaxEventsPerCall = 10000;
 constexpr size_t kMaxQueuedExploring = 4096;
 
 void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
@@ -181,40 +181,9 @@ class RecommenderService final : public RecommenderBase {
   grpc::Status PutEvents(grpc::ServerContext* ctx, const PutEventsRequest* request,
                          PutEventsResponse* response) override {
     return Call(core_, kPutEvents, ctx, [&]() -> absl::Status {
-      const int n = request->events_size();
-      if (n < 1 || n > kMaxEventsPerCall) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("events must have 1..", kMaxEventsPerCall, " entries, got ", n));
-      }
-      const int64_t now_us = absl::GetCurrentTimeNanos() / 1000;
-      std::vector<Interaction> events(request->events().begin(), request->events().end());
-      for (int i = 0; i < n; ++i) {
-        Interaction& e = events[i];
-        const std::string where = absl::StrCat("events[", i, "]");
-        // Bounds of the API; the event log checks what it stores (no NUL in
-        // a user, timestamps >= 0) and its INVALID_ARGUMENT passes through.
-        absl::Status s = CheckId(e.user(), "user");
-        if (s.ok()) s = CheckId(e.item(), "item");
-        if (s.ok() && (!std::isfinite(e.weight()) || e.weight() < 0)) {
-          s = absl::InvalidArgumentError(
-              absl::StrCat("weight must be finite and >= 0, got ", e.weight()));
-        }
-        if (!s.ok()) {
-          return absl::InvalidArgumentError(absl::StrCat(where, ".", s.message()));
-        }
-        if (e.weight() == 0) e.set_weight(1);
-        if (e.timestamp_us() == 0) e.set_timestamp_us(now_us);
-      }
-      // Durable first: an acknowledged event is never lost.
-      absl::Status stored = core_.experiments->mutable_log()->AppendInteractions(events);
-      if (absl::IsInvalidArgument(stored)) {
-        return absl::InvalidArgumentError(absl::StrCat("events: ", stored.message()));
-      }
-      if (!stored.ok()) {
-        return absl::UnavailableError(absl::StrCat("events not stored: ", stored.message()));
-      }
-      for (const Interaction& e : events) core_.recent->Add(e.user(), e.item());
-      response->set_accepted(n);
+      ASSIGN_OR_RETURN(const int32_t accepted,
+                       StoreEvents(*request, core_.event_log, core_.recent));
+      response->set_accepted(accepted);
       return absl::OkStatus();
     });
   }
