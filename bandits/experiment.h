@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
+#include "bandits/explore.h"
 #include "bandits/log/event_log.h"
 #include "bandits/features.h"
 #include "bandits/policy.h"
@@ -38,20 +39,6 @@ struct ExperimentManagerOptions {
 // cumulative traffic shares. REQUIRES: weights non-empty, each > 0.
 int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
                       const std::vector<double>& weights);
-
-// Draws a slate (log_format.md, "Slates"): `size` distinct indices into n
-// candidates in model order (best first), position j drawn with Rng(seed) from
-// (1 - weight) * [best remaining] + weight * (policy_pmf over the remaining,
-// renormalised; uniform when they have no mass). The policy's pmf carries the
-// experiment's exploration floor, so the floor is spent only inside the
-// `weight` share: weight 0 is exactly the model's order, and no position
-// leaves the best remaining candidate with probability above `weight`.
-// Fills `slate` (display order), `propensities` (each position's probability
-// given the earlier ones) and `first_pmf` (position 0's distribution over
-// all n). REQUIRES: 1 <= size <= n == policy_pmf.size(); weight in [0, 1].
-void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, uint64_t seed,
-               std::vector<int32_t>* slate, std::vector<double>* propensities,
-               std::vector<double>* first_pmf);
 
 // An exploring slate decision: Recommender.Recommend with an experiment.
 struct SlateRequest {

@@ -74,4 +74,36 @@ void MixTowardAction(double weight, int32_t action, absl::Span<double> pmf) {
   pmf[action] += 1.0 - weight;
 }
 
+void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, uint64_t seed,
+               std::vector<int32_t>* slate, std::vector<double>* propensities,
+               std::vector<double>* first_pmf) {
+  const int32_t n = static_cast<int32_t>(policy_pmf.size());
+  slate->clear();
+  propensities->clear();
+  std::vector<char> taken(n, 0);
+  std::vector<double> q(n);
+  Rng rng(seed);
+  for (int32_t position = 0; position < size; ++position) {
+    const int32_t remaining = n - position;
+    double mass = 0;
+    int32_t best = -1;
+    for (int32_t i = 0; i < n; ++i) {
+      if (taken[i]) continue;
+      mass += policy_pmf[i];
+      if (best < 0) best = i;
+    }
+    // The policy's pmf over the remaining candidates (its exploration floor
+    // included), renormalised; then the model's best keeps 1 - weight of it.
+    for (int32_t i = 0; i < n; ++i) {
+      q[i] = taken[i] ? 0.0 : mass > 0 ? policy_pmf[i] / mass : 1.0 / remaining;
+    }
+    MixTowardAction(weight, best, absl::MakeSpan(q));
+    if (position == 0) first_pmf->assign(q.begin(), q.end());
+    const int32_t chosen = SampleFromPmf(q, rng);
+    slate->push_back(chosen);
+    propensities->push_back(q[chosen]);
+    taken[chosen] = 1;
+  }
+}
+
 }  // namespace recbandit::bandits

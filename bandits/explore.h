@@ -5,6 +5,7 @@
 #define RECBANDIT_BANDITS_EXPLORE_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/types/span.h"
 #include "proto/core/random.h"
@@ -48,6 +49,20 @@ void MixTowardAction(double weight, int32_t action, absl::Span<double> pmf);
 // Returns the uniform mixture weight n * min(floor, 1/n) ApplyExplorationFloor
 // uses for `n` actions (0 when floor <= 0).
 double FloorMixWeight(double floor, int64_t n);
+
+// Draws a slate (bandits/log/log_format.md, "Slates"): `size` distinct indices into n
+// candidates in model order (best first), position j drawn with Rng(seed) from
+// (1 - weight) * [best remaining] + weight * (policy_pmf over the remaining,
+// renormalised; uniform when they have no mass). The policy's pmf carries the
+// experiment's exploration floor, so the floor is spent only inside the
+// `weight` share: weight 0 is exactly the model's order, and no position
+// leaves the best remaining candidate with probability above `weight`.
+// Fills `slate` (display order), `propensities` (each position's probability
+// given the earlier ones) and `first_pmf` (position 0's distribution over
+// all n). REQUIRES: 1 <= size <= n == policy_pmf.size(); weight in [0, 1].
+void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight, uint64_t seed,
+               std::vector<int32_t>* slate, std::vector<double>* propensities,
+               std::vector<double>* first_pmf);
 
 }  // namespace recbandit::bandits
 

@@ -1,10 +1,14 @@
 // Tests of bandits/explore.h: the sampler, greedy ties, epsilon-greedy,
-// softmax values and the exploration floor.
+// softmax values, the exploration floor and the slate draw.
 #include "bandits/explore.h"
 
 #include <cmath>
+#include <map>
+#include <numeric>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/core/random.h"
@@ -100,6 +104,88 @@ TEST(MixTowardActionTest, GivesTheActionTheRestOfTheWeight) {
   std::vector<double> zero = {0.3, 0.3, 0.4};
   MixTowardAction(0.0, 2, absl::MakeSpan(zero));
   EXPECT_THAT(zero, ::testing::ElementsAre(0.0, 0.0, 1.0));
+}
+
+TEST(DrawSlateTest, WeightZeroIsTheModelOrder) {
+  const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  DrawSlate(policy, 3, /*weight=*/0, /*seed=*/42, &slate, &propensities, &first);
+  EXPECT_THAT(slate, ::testing::ElementsAre(0, 1, 2));
+  EXPECT_THAT(propensities, ::testing::ElementsAre(1.0, 1.0, 1.0));
+  EXPECT_THAT(first, ::testing::ElementsAre(1.0, 0.0, 0.0, 0.0));
+}
+
+// The README's own settings: a floor of 0.01 (or 0.02) over 60 candidates
+// used to make every position about half (or fully) uniform even at weight
+// 0. The floor lives inside the policy's pmf, so it is spent only within the
+// weight's share.
+TEST(DrawSlateTest, TheFloorNeverSpendsMoreThanTheWeight) {
+  for (double floor : {0.01, 0.02, 0.5}) {
+    std::vector<double> policy(60, 0.0);
+    policy[17] = 1.0;  // a policy that disagrees with the model
+    ApplyExplorationFloor(floor, absl::MakeSpan(policy));
+    for (double weight : {0.0, 0.1, 0.3}) {
+      for (uint64_t seed = 0; seed < 50; ++seed) {
+        std::vector<int32_t> slate;
+        std::vector<double> propensities, first;
+        DrawSlate(policy, 10, weight, seed, &slate, &propensities, &first);
+        EXPECT_GE(first[0], 1 - weight - 1e-12) << floor << " " << weight;
+        if (weight == 0) {
+          ASSERT_THAT(slate, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8, 9));
+          ASSERT_THAT(propensities, ::testing::Each(1.0));
+        }
+      }
+    }
+  }
+}
+
+TEST(DrawSlateTest, WeightOneFollowsThePolicyRenormalisedOverTheRest) {
+  const std::vector<double> policy = {0.1, 0.2, 0.3, 0.4};
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  DrawSlate(policy, 2, 1.0, 7, &slate, &propensities, &first);
+  EXPECT_THAT(first, ::testing::Pointwise(::testing::DoubleEq(), policy));
+  ASSERT_EQ(slate.size(), 2u);
+  EXPECT_NE(slate[0], slate[1]);
+  EXPECT_DOUBLE_EQ(propensities[0], policy[slate[0]]);
+  EXPECT_DOUBLE_EQ(propensities[1], policy[slate[1]] / (1 - policy[slate[0]]));
+}
+
+// The logged propensities are the true probabilities of the drawn slates:
+// over many seeds each ordered slate appears with frequency equal to the
+// product of its positions' propensities (within 5 standard errors).
+TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
+  std::vector<double> policy = {0.05, 0.5, 0.15, 0.3, 0.0};
+  ApplyExplorationFloor(0.05, absl::MakeSpan(policy));  // as the policy applies its floor
+  constexpr int kDraws = 200000;
+  std::map<std::pair<int32_t, int32_t>, int> counts;
+  std::map<std::pair<int32_t, int32_t>, double> probability;
+  std::vector<int32_t> slate;
+  std::vector<double> propensities, first;
+  for (int i = 0; i < kDraws; ++i) {
+    DrawSlate(policy, 2, /*weight=*/0.6, StableHash64(absl::StrCat(i)), &slate, &propensities,
+              &first);
+    const auto key = std::make_pair(slate[0], slate[1]);
+    ++counts[key];
+    const double p = propensities[0] * propensities[1];
+    auto [it, inserted] = probability.emplace(key, p);
+    if (!inserted) {
+      ASSERT_DOUBLE_EQ(it->second, p) << "a slate's propensity depends on the seed";
+    }
+    ASSERT_NEAR(std::accumulate(first.begin(), first.end(), 0.0), 1.0, 1e-12);
+    // The floor keeps every item possible, within the weight's share.
+    for (double q : first) ASSERT_GE(q, 0.6 * 0.05 - 1e-12);
+  }
+  EXPECT_EQ(counts.size(), 20u);  // every ordered pair of 5 items, the floor makes all possible
+  double total = 0;
+  for (const auto& [key, p] : probability) {
+    total += p;
+    const double se = std::sqrt(p * (1 - p) / kDraws);
+    EXPECT_NEAR(static_cast<double>(counts[key]) / kDraws, p, 5 * se + 1e-9)
+        << key.first << "," << key.second;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
 }
 
 }  // namespace
