@@ -32,17 +32,8 @@ namespace recbandit::services {
 namespace {
 
 // Request bounds (proto/recommender.proto documents each).
-constexpr int kMaxRecentItems = 1000;
 constexpr int kMaxRankItems = 1000;
 constexpr size_t kMaxQueuedExploring = 4096;
-
-void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
-  for (const ScoredItemId& s : rec.items) {
-    ScoredItem* item = out->Add();
-    item->set_item(s.item);
-    item->set_score(s.score);
-  }
-}
 
 // Recommend, RankItems and SimilarItems never block (CPU only), so they run
 // as callback handlers on gRPC's own threads: no hand-off to a worker thread

@@ -17,9 +17,10 @@ namespace {
 
 // Request bounds (proto/recommender.proto documents each).
 constexpr int kMaxExcludeItems = 10000;
-constexpr int kMaxRecentItems = 1000;
 constexpr int32_t kMaxEfSearch = 4096;
 constexpr int32_t kMaxNprobe = 65536;
+
+}  // namespace
 
 void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out) {
   for (const ScoredItemId& s : rec.items) {
@@ -28,8 +29,6 @@ void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<Sco
     item->set_score(s.score);
   }
 }
-
-}  // namespace
 
 std::vector<std::string> RecommendPipeline::RecentItems(
     const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const {

@@ -20,6 +20,11 @@ namespace recbandit::services {
 
 class ModelStore;
 class RecentEvents;
+struct Recommendation;
+
+// Appends `rec`'s items with their scores (no propensities) to `out`: how
+// Recommend, RankItems and SimilarItems answer.
+void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out);
 
 // Thread-safe; the components must outlive it.
 class RecommendPipeline {

@@ -13,6 +13,8 @@ namespace recbandit::services {
 
 // The largest k of a request (Recommend, SimilarItems).
 inline constexpr int32_t kMaxK = 1000;
+// The most recent_items a request may carry (Recommend, RankItems).
+inline constexpr int kMaxRecentItems = 1000;
 
 // Returns OK when `value` has 1..256 bytes; INVALID_ARGUMENT naming `field`.
 absl::Status CheckId(const std::string& value, const char* field);
