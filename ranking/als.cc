@@ -176,39 +176,6 @@ absl::Status ValidateAlsOptions(const AlsOptions& o) {
   return absl::OkStatus();
 }
 
-AlsOptions AlsOptionsFromParams(const TrainParams& params) {
-  AlsOptions o;
-  const AlsParams& p = params.als();
-  if (p.factors() != 0) o.factors = p.factors();
-  if (p.iterations() != 0) o.iterations = p.iterations();
-  if (p.regularization() != 0) o.regularization = static_cast<float>(p.regularization());
-  if (p.alpha() != 0) o.alpha = static_cast<float>(p.alpha());
-  if (p.solver() == "cholesky") o.solver = AlsOptions::Solver::kCholesky;
-  if (p.cg_steps() != 0) o.cg_steps = p.cg_steps();
-  o.scale_regularization = p.scale_regularization();
-  o.compute_loss = p.compute_loss();
-  o.threads = params.threads() > 0 ? params.threads() : 1;
-  o.seed = params.seed();
-  return o;
-}
-
-TrainParams AlsOptionsToParams(const AlsOptions& o) {
-  TrainParams params;
-  params.set_algo(ALS);
-  AlsParams* p = params.mutable_als();
-  p->set_factors(o.factors);
-  p->set_iterations(o.iterations);
-  p->set_regularization(o.regularization);
-  p->set_alpha(o.alpha);
-  p->set_solver(o.solver == AlsOptions::Solver::kCholesky ? "cholesky" : "cg");
-  p->set_cg_steps(o.cg_steps);
-  p->set_scale_regularization(o.scale_regularization);
-  p->set_compute_loss(o.compute_loss);
-  params.set_threads(o.threads);
-  params.set_seed(o.seed);
-  return params;
-}
-
 void ComputeGram(absl::Span<const float> y, int32_t d, int32_t threads,
                  std::vector<float>* gram) {
   const int64_t n = static_cast<int64_t>(y.size()) / d;

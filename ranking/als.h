@@ -31,9 +31,7 @@ struct AlsOptions {
 
 // Returns INVALID_ARGUMENT naming the first field out of its range.
 absl::Status ValidateAlsOptions(const AlsOptions& options);
-// Conversions to and from the manifest's parameters (defaults filled in).
-AlsOptions AlsOptionsFromParams(const TrainParams& params);
-TrainParams AlsOptionsToParams(const AlsOptions& options);
+// TrainParams conversions: ranking/train_params.h.
 
 // Implicit ALS trainer. Deterministic for a seed (rows are solved
 // independently, so even the thread count does not change the result).

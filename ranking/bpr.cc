@@ -128,38 +128,6 @@ absl::Status ValidateBprOptions(const BprOptions& o) {
   return absl::OkStatus();
 }
 
-BprOptions BprOptionsFromParams(const TrainParams& params) {
-  BprOptions o;
-  const BprParams& p = params.bpr();
-  if (p.factors() != 0) o.factors = p.factors();
-  if (p.epochs() != 0) o.epochs = p.epochs();
-  if (p.learning_rate() != 0) o.learning_rate = static_cast<float>(p.learning_rate());
-  if (p.regularization() != 0) o.regularization = static_cast<float>(p.regularization());
-  if (p.negative_sampling() == "popularity") o.negative_sampling = BprOptions::Negatives::kPopularity;
-  o.item_bias = p.item_bias();
-  o.compute_loss = p.compute_loss();
-  o.threads = params.threads() > 0 ? params.threads() : 1;
-  o.seed = params.seed();
-  return o;
-}
-
-TrainParams BprOptionsToParams(const BprOptions& o) {
-  TrainParams params;
-  params.set_algo(BPR);
-  BprParams* p = params.mutable_bpr();
-  p->set_factors(o.factors);
-  p->set_epochs(o.epochs);
-  p->set_learning_rate(o.learning_rate);
-  p->set_regularization(o.regularization);
-  p->set_negative_sampling(
-      o.negative_sampling == BprOptions::Negatives::kPopularity ? "popularity" : "uniform");
-  p->set_item_bias(o.item_bias);
-  p->set_compute_loss(o.compute_loss);
-  params.set_threads(o.threads);
-  params.set_seed(o.seed);
-  return params;
-}
-
 absl::StatusOr<FactorState> BprTrainer::Fit(const Interactions& data,
                                            const FactorState* resume,
                                            const IterationCallback& callback) const {

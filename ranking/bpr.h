@@ -28,8 +28,7 @@ struct BprOptions {
 
 // Returns INVALID_ARGUMENT naming the first field out of its range.
 absl::Status ValidateBprOptions(const BprOptions& options);
-BprOptions BprOptionsFromParams(const TrainParams& params);
-TrainParams BprOptionsToParams(const BprOptions& options);
+// TrainParams conversions: ranking/train_params.h.
 
 // BPR trainer. Epoch e of thread t draws from a generator seeded by (seed, e,
 // t), so resuming from a checkpoint repeats an uninterrupted run exactly at

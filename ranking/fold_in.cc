@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ranking/als.h"
+#include "ranking/train_params.h"
 
 namespace recbandit::ranking {
 

@@ -1,7 +1,7 @@
 // Types shared by the learners (ALS, BPR): the factor state they produce and
 // resume from, per-iteration progress, and the callback that receives both;
 // and the one dispatch from TrainParams to a learner, used by the CLI and by
-// the server's training jobs alike.
+// the server's training jobs alike (ranking/train_params.h validates them).
 #ifndef RECBANDIT_RANKING_TRAINING_H_
 #define RECBANDIT_RANKING_TRAINING_H_
 
@@ -39,15 +39,6 @@ using IterationCallback =
     std::function<absl::Status(const TrainingProgress&, const FactorState&)>;
 
 class Interactions;
-
-// Returns OK when `params` are valid for their algo (defaults filled as the
-// learners fill them), INVALID_ARGUMENT naming the field and bound otherwise.
-absl::Status ValidateTrainParams(const TrainParams& params);
-
-// Returns the embedding dimensions and the iterations (ALS) or epochs (BPR)
-// `params` ask for, defaults filled. REQUIRES: ValidateTrainParams(params).
-int32_t FactorsOf(const TrainParams& params);
-int32_t IterationsOf(const TrainParams& params);
 
 // Trains the learner `params` name on `data`, resuming from `resume` when
 // non-null, calling `callback` after every iteration (may be empty).

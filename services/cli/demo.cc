@@ -11,6 +11,7 @@
 #include "ranking/factor_model.h"
 #include "ranking/interactions.h"
 #include "ranking/synthetic.h"
+#include "ranking/train_params.h"
 #include "services/cli/cli.h"
 #include "services/serving/model_builder.h"
 

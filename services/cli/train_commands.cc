@@ -25,6 +25,7 @@
 #include "ranking/metrics.h"
 #include "ranking/popularity.h"
 #include "ranking/topk.h"
+#include "ranking/train_params.h"
 #include "retrieval/item_index.h"
 #include "services/cli/cli.h"
 #include "services/serving/model_builder.h"
@@ -84,13 +85,7 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     if (FlagGiven("iterations")) o.iterations = iterations;
     if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
     o.alpha = static_cast<float>(absl::GetFlag(FLAGS_alpha));
-    const std::string solver = absl::GetFlag(FLAGS_solver);
-    if (solver == "cholesky") {
-      o.solver = ranking::AlsOptions::Solver::kCholesky;
-    } else if (solver != "cg") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--solver must be cg or cholesky, got ", Quote(solver)));
-    }
+    ASSIGN_OR_RETURN(o.solver, ranking::ParseSolver(absl::GetFlag(FLAGS_solver), "--solver"));
     o.cg_steps = absl::GetFlag(FLAGS_cg_steps);
     o.scale_regularization = absl::GetFlag(FLAGS_scale_regularization);
     o.compute_loss = absl::GetFlag(FLAGS_compute_loss);
@@ -105,13 +100,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     if (FlagGiven("iterations")) o.epochs = iterations;
     if (FlagGiven("regularization")) o.regularization = static_cast<float>(reg);
     o.learning_rate = static_cast<float>(absl::GetFlag(FLAGS_learning_rate));
-    const std::string negatives = absl::GetFlag(FLAGS_negative_sampling);
-    if (negatives == "popularity") {
-      o.negative_sampling = ranking::BprOptions::Negatives::kPopularity;
-    } else if (negatives != "uniform") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--negative_sampling must be uniform or popularity, got ", Quote(negatives)));
-    }
+    ASSIGN_OR_RETURN(o.negative_sampling,
+                     ranking::ParseNegatives(absl::GetFlag(FLAGS_negative_sampling),
+                                             "--negative_sampling"));
     o.item_bias = absl::GetFlag(FLAGS_item_bias);
     o.compute_loss = absl::GetFlag(FLAGS_compute_loss);
     o.threads = threads;

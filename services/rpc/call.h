@@ -15,7 +15,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
+#include "services/rpc/blocking_pool.h"
 #include "services/serving/request_checks.h"
 
 namespace recbandit::bandits {
@@ -83,6 +85,36 @@ grpc::Status Call(ServerCore& core, Rpc rpc, grpc::ServerContextBase* ctx, Fn&& 
   absl::Status status = Admit(core, *ctx, request);
   if (status.ok()) status = handler();
   return Complete(core, rpc, *ctx, start, status);
+}
+
+// Runs one callback call whose handler blocks (a durable write's fsync) on
+// `pool`: admission, the handler, Complete() and the reactor's Finish all on
+// a pool thread. Latency counts the time queued; RESOURCE_EXHAUSTED when
+// `max_queued` calls already wait; CANCELLED (the handler never runs) when
+// the client gave up while queued.
+template <typename Fn>
+grpc::ServerUnaryReactor* CallOnPool(ServerCore& core, Rpc rpc, grpc::CallbackServerContext* ctx,
+                                     BlockingPool* pool, size_t max_queued,
+                                     const google::protobuf::MessageLite* request, Fn handler) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto start = Clock::now();
+  const bool queued = pool->Run(
+      [&core, rpc, ctx, request, reactor, start, handler = std::move(handler)] {
+        absl::Status status = Admit(core, *ctx, request);
+        if (status.ok() && ctx->IsCancelled()) {
+          status = absl::CancelledError("the client cancelled the call");
+        }
+        if (status.ok()) status = handler();
+        reactor->Finish(Complete(core, rpc, *ctx, start, status));
+      },
+      max_queued);
+  if (!queued) {
+    reactor->Finish(Complete(
+        core, rpc, *ctx, start,
+        absl::ResourceExhaustedError(absl::StrCat(
+            max_queued, " ", RpcNames()[rpc], " calls are already waiting; retry later"))));
+  }
+  return reactor;
 }
 
 // Publishes the active model versions and the job counts as metrics.

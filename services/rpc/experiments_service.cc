@@ -1,4 +1,5 @@
-// The Experiments service: experiments, Decide, Reward and EvaluatePolicy,
+// The Experiments service: experiments, Decide, Reward and EvaluatePolicy, as
+// thin handlers over bandits::ExperimentManager.
 #include "services/rpc/experiments_service.h"
 
 // First of all: how our requests are parsed (before any handler is instantiated).

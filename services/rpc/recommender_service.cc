@@ -1,26 +1,19 @@
-// The Recommender service: Train, jobs, Recommend (also exploring), RankItems,
+// The Recommender service: training jobs, Recommend (also exploring), RankItems,
+// SimilarItems, PutEvents and the model registry, as thin handlers over the core.
 #include "services/rpc/recommender_service.h"
 
 // First of all: how our requests are parsed (before any handler is instantiated).
 #include "proto/core/request_parsing.h"
 
-#include <algorithm>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "bandits/experiment.h"
-#include "proto/core/names.h"
 #include "proto/core/status_macros.h"
 #include "proto/recommender.grpc.pb.h"
 #include "services/monitoring/prometheus_metrics.h"
-#include "services/rpc/blocking_pool.h"
 #include "services/serving/model_store.h"
-#include "services/serving/recent_events.h"
-#include "services/serving/store_events.h"
 #include "services/serving/recommend_pipeline.h"
-#include "services/serving/serving_model.h"
+#include "services/serving/store_events.h"
 #include "services/serving/training_jobs.h"
 
 // The callback handlers' request types parse through request_parsing.h too.
@@ -32,7 +25,6 @@ namespace recbandit::services {
 namespace {
 
 // Request bounds (proto/recommender.proto documents each).
-constexpr int kMaxRankItems = 1000;
 constexpr size_t kMaxQueuedExploring = 4096;
 
 // Recommend, RankItems and SimilarItems never block (CPU only), so they run
@@ -102,71 +94,27 @@ class RecommenderService final : public RecommenderBase {
       return Finish(ctx, Call(core_, kRecommend, ctx,
                               [&]() { return core_.pipeline->Recommend(*request, response); }, request));
     }
-    // Exploring: the decision is written durably (an fsync) before the reply,
-    // on the blocking pool. Latency counts the time queued there.
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    const auto start = Clock::now();
-    const bool queued = blocking_.Run(
-        [this, ctx, request, response, reactor, start] {
-          absl::Status status = Admit(core_, *ctx, request);
-          if (status.ok() && ctx->IsCancelled()) {
-            status = absl::CancelledError("the client cancelled the call");  // nothing logged
-          }
-          if (status.ok()) status = core_.pipeline->Recommend(*request, response);
-          reactor->Finish(Complete(core_, kRecommend, *ctx, start, status));
-        },
-        kMaxQueuedExploring);
-    if (!queued) {
-      reactor->Finish(Complete(core_, kRecommend, *ctx, start,
-                               absl::ResourceExhaustedError(absl::StrCat(
-                                   kMaxQueuedExploring,
-                                   " exploring Recommends are already waiting; retry later"))));
-    }
-    return reactor;
+    // Exploring: the decision is durable (an fsync) before the reply.
+    return CallOnPool(core_, kRecommend, ctx, &blocking_, kMaxQueuedExploring, request,
+                      [this, request, response] {
+                        return core_.pipeline->Recommend(*request, response);
+                      });
   }
 
   grpc::ServerUnaryReactor* RankItems(grpc::CallbackServerContext* ctx,
                                       const RankItemsRequest* request,
                                       RankItemsResponse* response) override {
-    return Finish(ctx, Call(core_, kRankItems, ctx, [&]() -> absl::Status {
-      RETURN_IF_ERROR(CheckId(request->user(), "user"));
-      if (request->items_size() < 1 || request->items_size() > kMaxRankItems) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "items must have 1..", kMaxRankItems, " entries, got ", request->items_size()));
-      }
-      RETURN_IF_ERROR(CheckCount(request->recent_items_size(), kMaxRecentItems, "recent_items"));
-      absl::flat_hash_set<absl::string_view> distinct;
-      for (const std::string& item : request->items()) {
-        if (!distinct.insert(item).second) {
-          return absl::InvalidArgumentError(absl::StrCat("items has ", Quote(item), " twice"));
-        }
-      }
-      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
-                       core_.models->Get(request->model_name()));
-      ASSIGN_OR_RETURN(
-          Recommendation rec,
-          model->RankItems(request->user(),
-                           std::vector<std::string>(request->items().begin(),
-                                                    request->items().end()),
-                           core_.pipeline->RecentItems(request->user(), request->recent_items())));
-      CopyItems(rec, response->mutable_items());
-      response->set_fallback(rec.fallback);
-      return absl::OkStatus();
-    }, request));
+    return Finish(ctx, Call(core_, kRankItems, ctx,
+                            [&]() { return core_.pipeline->RankItems(*request, response); },
+                            request));
   }
 
   grpc::ServerUnaryReactor* SimilarItems(grpc::CallbackServerContext* ctx,
                                          const SimilarItemsRequest* request,
                                          SimilarItemsResponse* response) override {
-    return Finish(ctx, Call(core_, kSimilarItems, ctx, [&]() -> absl::Status {
-      RETURN_IF_ERROR(CheckId(request->item(), "item"));
-      ASSIGN_OR_RETURN(const int32_t k, CheckK(request->k()));
-      ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
-                       core_.models->Get(request->model_name()));
-      ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request->item(), k));
-      CopyItems(rec, response->mutable_items());
-      return absl::OkStatus();
-    }, request));
+    return Finish(ctx, Call(core_, kSimilarItems, ctx,
+                            [&]() { return core_.pipeline->SimilarItems(*request, response); },
+                            request));
   }
 
   grpc::Status PutEvents(grpc::ServerContext* ctx, const PutEventsRequest* request,

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "proto/core/names.h"
 #include "bandits/experiment.h"
 #include "proto/core/status_macros.h"
 #include "services/serving/model_store.h"
@@ -17,6 +19,7 @@ namespace {
 
 // Request bounds (proto/recommender.proto documents each).
 constexpr int kMaxExcludeItems = 10000;
+constexpr int kMaxRankItems = 1000;
 constexpr int32_t kMaxEfSearch = 4096;
 constexpr int32_t kMaxNprobe = 65536;
 
@@ -35,6 +38,41 @@ std::vector<std::string> RecommendPipeline::RecentItems(
   std::vector<std::string> items = recent_->Items(user);
   items.insert(items.end(), more.begin(), more.end());
   return items;
+}
+
+absl::Status RecommendPipeline::RankItems(const RankItemsRequest& request,
+                                          RankItemsResponse* response) const {
+  RETURN_IF_ERROR(CheckId(request.user(), "user"));
+  if (request.items_size() < 1 || request.items_size() > kMaxRankItems) {
+    return absl::InvalidArgumentError(absl::StrCat("items must have 1..", kMaxRankItems,
+                                                   " entries, got ", request.items_size()));
+  }
+  RETURN_IF_ERROR(CheckCount(request.recent_items_size(), kMaxRecentItems, "recent_items"));
+  absl::flat_hash_set<absl::string_view> distinct;
+  for (const std::string& item : request.items()) {
+    if (!distinct.insert(item).second) {
+      return absl::InvalidArgumentError(absl::StrCat("items has ", Quote(item), " twice"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model, models_->Get(request.model_name()));
+  ASSIGN_OR_RETURN(
+      Recommendation rec,
+      model->RankItems(request.user(),
+                       std::vector<std::string>(request.items().begin(), request.items().end()),
+                       RecentItems(request.user(), request.recent_items())));
+  CopyItems(rec, response->mutable_items());
+  response->set_fallback(rec.fallback);
+  return absl::OkStatus();
+}
+
+absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
+                                             SimilarItemsResponse* response) const {
+  RETURN_IF_ERROR(CheckId(request.item(), "item"));
+  ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model, models_->Get(request.model_name()));
+  ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request.item(), k));
+  CopyItems(rec, response->mutable_items());
+  return absl::OkStatus();
 }
 
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,

@@ -2,6 +2,8 @@
 // once), the model snapshot, the user's stored recent items, retrieval and
 // ranking, and with an experiment the exploring slate, drawn and logged with
 // its per-position propensities by bandits::ExperimentManager (one lookup).
+// RankItems and SimilarItems, the same path without exploration, live here
+// too, so every serving request's bounds are checked in one file.
 #ifndef RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 #define RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 
@@ -37,6 +39,15 @@ class RecommendPipeline {
   // bound, NOT_FOUND for an unknown model or experiment; with an experiment
   // the decision is durable before it returns (it blocks on an fsync).
   absl::Status Recommend(const RecommendRequest& request, RecommendResponse* response) const;
+
+  // Scores the request's candidate items for its user, best first, with the
+  // same bounds (INVALID_ARGUMENT for a repeated item, NOT_FOUND for an
+  // unknown model).
+  absl::Status RankItems(const RankItemsRequest& request, RankItemsResponse* response) const;
+
+  // Answers the k items nearest the request's item.
+  absl::Status SimilarItems(const SimilarItemsRequest& request,
+                            SimilarItemsResponse* response) const;
 
   // Returns the user's stored real-time items followed by `more`.
   std::vector<std::string> RecentItems(

@@ -12,6 +12,7 @@
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "ranking/train_params.h"
 #include "ranking/training.h"
 #include "ranking/interactions.h"
 #include "retrieval/item_index.h"

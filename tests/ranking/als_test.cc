@@ -236,22 +236,5 @@ TEST(AlsTest, RejectsOutOfRangeOptionsNamingTheField) {
   EXPECT_THAT(AlsTrainer(AlsOptions()).Fit(empty), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-TEST(AlsTest, ParamsRoundTrip) {
-  AlsOptions o;
-  o.factors = 7;
-  o.solver = AlsOptions::Solver::kCholesky;
-  o.cg_steps = 5;
-  o.scale_regularization = true;
-  o.seed = 42;
-  o.threads = 2;
-  const AlsOptions back = AlsOptionsFromParams(AlsOptionsToParams(o));
-  EXPECT_EQ(back.factors, 7);
-  EXPECT_EQ(back.solver, AlsOptions::Solver::kCholesky);
-  EXPECT_EQ(back.cg_steps, 5);
-  EXPECT_TRUE(back.scale_regularization);
-  EXPECT_EQ(back.seed, 42u);
-  EXPECT_EQ(back.threads, 2);
-}
-
 }  // namespace
 }  // namespace recbandit::ranking

@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ranking/als.h"
+#include "ranking/train_params.h"
 #include "ranking/bpr.h"
 #include "ranking/synthetic.h"
 #include "tests/testing/status_matchers.h"
