@@ -161,18 +161,16 @@ double SideLoss(const CsrMatrix& m, const std::vector<float>& y, const std::vect
 }  // namespace
 
 absl::Status ValidateAlsOptions(const AlsOptions& o) {
-  auto bad = [](const char* field, auto value, const char* bound) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ALS ", field, " = ", value, " is out of range (", bound, ")"));
-  };
-  if (o.factors < 1 || o.factors > 1024) return bad("factors", o.factors, "1..1024");
-  if (o.iterations < 1 || o.iterations > 1000) return bad("iterations", o.iterations, "1..1000");
-  if (!(o.regularization >= 0) || !std::isfinite(o.regularization)) {
-    return bad("regularization", o.regularization, ">= 0");
+  RETURN_IF_ERROR(ValidateSharedOptions("ALS", o.factors, o.regularization, o.threads));
+  if (o.iterations < 1 || o.iterations > 1000) {
+    return OptionOutOfRange("ALS", "iterations", o.iterations, "1..1000");
   }
-  if (!(o.alpha > 0) || !std::isfinite(o.alpha)) return bad("alpha", o.alpha, "> 0");
-  if (o.cg_steps < 1 || o.cg_steps > 64) return bad("cg_steps", o.cg_steps, "1..64");
-  if (o.threads < 1 || o.threads > 256) return bad("threads", o.threads, "1..256");
+  if (!(o.alpha > 0) || !std::isfinite(o.alpha)) {
+    return OptionOutOfRange("ALS", "alpha", o.alpha, "> 0");
+  }
+  if (o.cg_steps < 1 || o.cg_steps > 64) {
+    return OptionOutOfRange("ALS", "cg_steps", o.cg_steps, "1..64");
+  }
   return absl::OkStatus();
 }
 

@@ -112,19 +112,13 @@ double EpochChunk(const EpochInput& in, const int32_t* order, int64_t begin, int
 }  // namespace
 
 absl::Status ValidateBprOptions(const BprOptions& o) {
-  auto bad = [](const char* field, auto value, const char* bound) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("BPR ", field, " = ", value, " is out of range (", bound, ")"));
-  };
-  if (o.factors < 1 || o.factors > 1024) return bad("factors", o.factors, "1..1024");
-  if (o.epochs < 1 || o.epochs > 10000) return bad("epochs", o.epochs, "1..10000");
+  RETURN_IF_ERROR(ValidateSharedOptions("BPR", o.factors, o.regularization, o.threads));
+  if (o.epochs < 1 || o.epochs > 10000) {
+    return OptionOutOfRange("BPR", "epochs", o.epochs, "1..10000");
+  }
   if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) {
-    return bad("learning_rate", o.learning_rate, "> 0");
+    return OptionOutOfRange("BPR", "learning_rate", o.learning_rate, "> 0");
   }
-  if (!(o.regularization >= 0) || !std::isfinite(o.regularization)) {
-    return bad("regularization", o.regularization, ">= 0");
-  }
-  if (o.threads < 1 || o.threads > 256) return bad("threads", o.threads, "1..256");
   return absl::OkStatus();
 }
 

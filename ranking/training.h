@@ -40,6 +40,14 @@ using IterationCallback =
 
 class Interactions;
 
+// Checks the options every learner shares: factors 1..1024, regularization
+// finite and >= 0, threads 1..256. INVALID_ARGUMENT "<learner> <field> =
+// <value> is out of range (<bound>)", the form OptionOutOfRange writes.
+absl::Status ValidateSharedOptions(const char* learner, int32_t factors, float regularization,
+                                   int32_t threads);
+absl::Status OptionOutOfRange(const char* learner, const char* field, double value,
+                              const char* bound);
+
 // Trains the learner `params` name on `data`, resuming from `resume` when
 // non-null, calling `callback` after every iteration (may be empty).
 absl::StatusOr<FactorState> Train(const TrainParams& params, const Interactions& data,
