@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bandits/assignment.h"
 #include "bandits/explore.h"
 #include "proto/core/names.h"
 #include "proto/core/random.h"
@@ -68,20 +69,6 @@ PolicyOptions MakePolicyOptions(const ExperimentConfig& config, const FeatureSpa
 
 }  // namespace
 
-int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
-                      const std::vector<double>& weights) {
-  double total = 0;
-  for (double w : weights) total += w;
-  const double u = static_cast<double>(StableHash64(unit_id, salt) >> 11) * 0x1.0p-53;
-  const double point = u * total;
-  double cumulative = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    cumulative += weights[i];
-    if (point < cumulative) return static_cast<int32_t>(i);
-  }
-  return static_cast<int32_t>(weights.size()) - 1;
-}
-
 // ------------------------------------------------------------------ open
 
 absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
@@ -90,8 +77,22 @@ absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
     return absl::InvalidArgumentError("ExperimentManager needs a read-write event log");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<EventLog> log, EventLog::Open(data_dir, options.log));
-  std::unique_ptr<ExperimentManager> manager(
-      new ExperimentManager(std::move(options), std::move(log)));
+  EventLog* borrowed = log.get();
+  return Restored(std::unique_ptr<ExperimentManager>(
+      new ExperimentManager(std::move(options), borrowed, std::move(log))));
+}
+
+absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
+    EventLog* log, ExperimentManagerOptions options) {
+  if (log->mode() != EventLogOptions::Mode::kReadWrite) {
+    return absl::InvalidArgumentError("ExperimentManager needs a read-write event log");
+  }
+  return Restored(std::unique_ptr<ExperimentManager>(
+      new ExperimentManager(std::move(options), log, nullptr)));
+}
+
+absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Restored(
+    std::unique_ptr<ExperimentManager> manager) {
   // Corrupt records are reported on stderr and skipped, never fatal: a corrupt
   // config leaves that experiment out (NOT_FOUND), a corrupt snapshot falls
   // back to a full replay of the journal, a corrupt journal entry is skipped.
@@ -117,9 +118,9 @@ absl::StatusOr<std::unique_ptr<ExperimentManager>> ExperimentManager::Open(
   return manager;
 }
 
-ExperimentManager::ExperimentManager(ExperimentManagerOptions options,
-                                     std::unique_ptr<EventLog> log)
-    : options_(std::move(options)), log_(std::move(log)) {}
+ExperimentManager::ExperimentManager(ExperimentManagerOptions options, EventLog* log,
+                                     std::unique_ptr<EventLog> owned_log)
+    : options_(std::move(options)), owned_log_(std::move(owned_log)), log_(log) {}
 
 ExperimentManager::~ExperimentManager() {
   absl::Status s = Shutdown();

@@ -24,8 +24,9 @@
 namespace recbandit::bandits {
 
 struct ExperimentManagerOptions {
-  // Options of the event log opened under <data_dir>/events. mode must be
-  // kReadWrite. Tests inject the clock here (now_us).
+  // Options of the event log Open(data_dir, ...) opens under
+  // <data_dir>/events (mode must be kReadWrite; tests inject the clock here,
+  // now_us). Unused when the caller hands in its own log.
   EventLogOptions log;
   // Monte Carlo draws behind Thompson sampling pmfs. 1..1000000; default 1000.
   int32_t thompson_pmf_draws = 1000;
@@ -33,12 +34,6 @@ struct ExperimentManagerOptions {
   // false: no final snapshot (tests of restart replay).
   bool snapshot_on_shutdown = true;
 };
-
-// Returns the index of the variant that `unit_id` is assigned to: a point
-// uniform in [0, 1) from StableHash64(unit_id, salt) falls into the variants'
-// cumulative traffic shares. REQUIRES: weights non-empty, each > 0.
-int32_t AssignVariant(const std::string& unit_id, uint64_t salt,
-                      const std::vector<double>& weights);
 
 // An exploring slate decision: Recommender.Recommend with an experiment.
 struct SlateRequest {
@@ -80,9 +75,15 @@ struct SlateDecision {
 // each policy from its latest snapshot and replays the journal after it.
 class ExperimentManager {
  public:
-  // Opens (creating if needed) the log under `data_dir` and restores every
-  // stored experiment's policies. UNAVAILABLE when another process holds the
-  // log.
+  // Restores every experiment stored in `log` (its policies from their
+  // snapshots and the journal) and decides, rewards and snapshots through it.
+  // The log is the caller's: the server owns it and hands the same log to
+  // PutEvents. REQUIRES: `log` is read-write (else INVALID_ARGUMENT) and
+  // outlives the manager.
+  static absl::StatusOr<std::unique_ptr<ExperimentManager>> Open(
+      EventLog* log, ExperimentManagerOptions options);
+  // Opens (creating if needed) the log under `data_dir` with options.log and
+  // owns it (tools and tests). UNAVAILABLE when another process holds it.
   static absl::StatusOr<std::unique_ptr<ExperimentManager>> Open(
       const std::string& data_dir, ExperimentManagerOptions options);
   // Calls Shutdown().
@@ -125,8 +126,6 @@ class ExperimentManager {
 
   // The underlying log (for export and OPE in the same process).
   const EventLog& log() const { return *log_; }
-  // The same log for other writers of the process (PutEvents interactions).
-  EventLog* mutable_log() { return log_.get(); }
 
   // Returns the current learned state of `variant` ("shadow:<spec>" for a
   // shadow) of `experiment` (tests and tools). NOT_FOUND when unknown.
@@ -159,7 +158,11 @@ class ExperimentManager {
   // Await condition: every learned reward before turn->seq has been applied.
   static bool IsMyTurn(Turn* turn) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
-  ExperimentManager(ExperimentManagerOptions options, std::unique_ptr<EventLog> log);
+  ExperimentManager(ExperimentManagerOptions options, EventLog* log,
+                    std::unique_ptr<EventLog> owned_log);
+  // Open's common part: restores every stored experiment into `manager`.
+  static absl::StatusOr<std::unique_ptr<ExperimentManager>> Restored(
+      std::unique_ptr<ExperimentManager> manager);
   // Makes the decision (and the slate when `slate` is non-null) and fills the
   // event to log, without logging it.
   absl::StatusOr<DecideResponse> Prepare(const DecideRequest& request,
@@ -180,7 +183,8 @@ class ExperimentManager {
   absl::Status SnapshotLocked(Experiment& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e.learn_mu);
 
   const ExperimentManagerOptions options_;
-  std::unique_ptr<EventLog> log_;
+  std::unique_ptr<EventLog> owned_log_;  // null when the caller owns the log
+  EventLog* const log_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Experiment>> experiments_
       ABSL_GUARDED_BY(mu_);

@@ -360,6 +360,12 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
   return log;
 }
 
+std::string SkippedLinesWarning(const std::string& path, const LoadStats& stats) {
+  if (stats.skipped_lines == 0) return "";
+  return absl::StrCat(PathForMessage(path), ": skipped ", stats.skipped_lines,
+                      " bad lines; first: ", stats.first_error);
+}
+
 absl::Status CheckHasInteractions(const InteractionLog& log, const std::string& path,
                                   const LoadStats& stats) {
   if (log.size() > 0) return absl::OkStatus();

@@ -92,6 +92,11 @@ struct LoadStats {
   bool had_header = false;
 };
 
+// Returns "<path>: skipped N bad lines; first: <error>" (the path bounded)
+// when `stats` counts skipped lines, "" otherwise: the warning every command
+// that loads interactions prints.
+std::string SkippedLinesWarning(const std::string& path, const LoadStats& stats);
+
 // Returns OK when `log` (loaded from `path` with `stats`) has interactions;
 // INVALID_ARGUMENT "<path>: no interactions" otherwise, saying when its one
 // line was read as a header.

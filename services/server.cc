@@ -74,11 +74,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     RETURN_IF_ERROR(server->metrics_->Serve(options.host, std::max(options.metrics_port, 0)));
   }
   ServerMetrics* metrics = server->metrics_.get();
+  // The one event log of the server: the experiments' decisions and rewards
+  // and PutEvents' interactions.
+  bandits::EventLogOptions log_options;
+  log_options.on_write = [metrics](double seconds) { metrics->RecordLogWrite(seconds); };
+  ASSIGN_OR_RETURN(server->event_log_, bandits::EventLog::Open(options.data_dir, log_options));
   bandits::ExperimentManagerOptions manager_options;
   manager_options.snapshot_on_shutdown = options.snapshot_on_shutdown;
-  manager_options.log.on_write = [metrics](double seconds) { metrics->RecordLogWrite(seconds); };
   ASSIGN_OR_RETURN(server->experiments_manager_,
-                   bandits::ExperimentManager::Open(options.data_dir, manager_options));
+                   bandits::ExperimentManager::Open(server->event_log_.get(), manager_options));
   ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models",
                                                     options.keep_versions));
 
@@ -86,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->recent_ = std::make_unique<RecentEvents>();
   RecentEvents* recent = server->recent_.get();
   bandits::ScanStats scanned;
-  RETURN_IF_ERROR(server->experiments_manager_->log().ScanInteractions(
+  RETURN_IF_ERROR(server->event_log_->ScanInteractions(
       "",
       [recent](const Interaction& x) {
         recent->Add(x.user(), x.item());
@@ -102,7 +106,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ServerCore* core = server->core_.get();
   TrainingJobsOptions job_options;
   job_options.data_dir = options.data_dir;
-  const bandits::EventLog* log = &server->experiments_manager_->log();
+  const bandits::EventLog* log = server->event_log_.get();
   job_options.extra_interactions =
       [log](const std::function<void(const Interaction&)>& add) -> absl::Status {
     return log->ScanInteractions(
@@ -130,7 +134,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   server->pipeline_ = std::make_unique<RecommendPipeline>(server->models_.get(), recent,
                                                           core->experiments);
   core->pipeline = server->pipeline_.get();
-  core->event_log = server->experiments_manager_->mutable_log();
+  core->event_log = server->event_log_.get();
   PublishModelVersions(*core);
   PublishJobCounts(*core);
   server->recommender_ = NewRecommenderService(core);

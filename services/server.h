@@ -18,6 +18,7 @@ class Service;
 }  // namespace grpc
 
 namespace recbandit::bandits {
+class EventLog;
 class ExperimentManager;
 }  // namespace recbandit::bandits
 
@@ -88,6 +89,7 @@ class Server {
   Server() = default;
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<bandits::EventLog> event_log_;  // outlives every user below
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<RecentEvents> recent_;

@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "bandits/log/log_keys.h"
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/random.h"
@@ -87,30 +88,7 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   return absl::InternalError(msg);
 }
 
-void AppendBigEndian64(uint64_t v, std::string* out) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-
-uint64_t ReadBigEndian64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 const char* CfName(int cf) { return EventLog::ColumnFamilyNames()[cf].c_str(); }
-
-// The smallest key greater than every key starting with `prefix`.
-std::string PrefixEnd(std::string prefix) {
-  while (!prefix.empty()) {
-    unsigned char last = static_cast<unsigned char>(prefix.back());
-    if (last != 0xff) {
-      prefix.back() = static_cast<char>(last + 1);
-      return prefix;
-    }
-    prefix.pop_back();
-  }
-  return std::string(1, '\xff');  // not reached for our non-empty prefixes
-}
 
 int64_t SystemNowUs() { return absl::ToUnixMicros(absl::Now()); }
 
@@ -226,60 +204,11 @@ bool IsDamage(const rocksdb::Status& s) {
 
 }  // namespace
 
-std::string PrintableKey(const std::string& bytes) {
-  std::string out;
-  for (unsigned char c : bytes) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppendFormat(&out, "\\x%02x", c);
-    }
-  }
-  return out;
-}
-
 const std::vector<std::string>& EventLog::ColumnFamilyNames() {
   static const auto* names = new std::vector<std::string>{
       rocksdb::kDefaultColumnFamilyName, "decisions", "rewards", "snapshots",
       "experiments", "event_index", "learned", "interactions"};
   return *names;
-}
-
-std::string EventLog::DecisionKey(const std::string& experiment, int64_t timestamp_us,
-                                  const std::string& event_id) {
-  std::string key;
-  key.reserve(experiment.size() + 9 + event_id.size());
-  key.append(experiment);
-  key.push_back('\0');
-  AppendBigEndian64(static_cast<uint64_t>(timestamp_us), &key);
-  key.append(event_id);
-  return key;
-}
-
-std::string EventLog::SeqKey(const std::string& experiment, uint64_t seq) {
-  std::string key = experiment;
-  key.push_back('\0');
-  AppendBigEndian64(seq, &key);
-  return key;
-}
-
-std::string EventLog::SnapshotKey(const std::string& experiment, const std::string& variant,
-                                  uint64_t version) {
-  std::string key = experiment;
-  key.push_back('\0');
-  key.append(variant);
-  key.push_back('\0');
-  AppendBigEndian64(version, &key);
-  return key;
-}
-
-std::string EventLog::InteractionKey(const std::string& user, int64_t timestamp_us,
-                                     uint64_t arrival) {
-  std::string key = user;
-  key.push_back('\0');
-  AppendBigEndian64(static_cast<uint64_t>(timestamp_us), &key);
-  AppendBigEndian64(arrival, &key);
-  return key;
 }
 
 // What a repairing open needs: skip damaged records, record what was read

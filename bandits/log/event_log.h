@@ -1,6 +1,7 @@
 // The durable bandit event log: decisions, rewards, learned-reward journal,
 // policy snapshots and experiment configs in RocksDB under <data_dir>/events.
-// Key layout and value types: bandits/log/log_format.md.
+// Key layout and value types: bandits/log/log_format.md; options and results:
+// log_types.h; key encodings: log_keys.h.
 #ifndef RECBANDIT_BANDITS_LOG_EVENT_LOG_H_
 #define RECBANDIT_BANDITS_LOG_EVENT_LOG_H_
 
@@ -19,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
+#include "bandits/log/log_types.h"
 #include "proto/events.pb.h"
 
 namespace rocksdb {
@@ -28,60 +30,6 @@ class WriteBatch;
 }  // namespace rocksdb
 
 namespace recbandit::bandits {
-
-// Rewards (and their per-event aggregate) are finite with magnitude at most
-// this: sums and squares of many of them stay finite in every policy and
-// estimator.
-inline constexpr double kMaxAbsReward = 1e12;
-
-struct EventLogOptions {
-  enum class Mode {
-    kReadWrite,   // the one writer (the server); creates the log if missing
-    kReadOnly,    // a frozen view of the log as it was at Open
-    kSecondary,   // follows a live writer: CatchUp() sees its new writes
-  };
-  Mode mode = Mode::kReadWrite;
-  // Secondary mode only: directory for the secondary's own files (info log).
-  // Default: a fresh directory under /tmp, removed when the log is closed.
-  std::string secondary_dir;
-  // Returns the current time in microseconds since the Unix epoch. Default:
-  // the system clock. Tests inject a fake clock (reward windows).
-  std::function<int64_t()> now_us;
-  // true (default): every decision, reward and config write fsyncs the WAL
-  // before returning (concurrent writers share one fsync: group commit).
-  // false only for benchmarks and tests that do not need durability.
-  bool sync = true;
-  // Called after every write batch with its wall-clock seconds (metrics);
-  // may be empty. Must be thread-safe and fast.
-  std::function<void(double)> on_write;
-};
-
-// Outcome of AddReward.
-struct RewardOutcome {
-  DecisionEvent decision;     // the decision the reward joined
-  RewardRecord record;        // every reward of that decision, this one included
-  bool late = false;          // arrived after the reward window
-  // True when the policy learns from this reward: `learn_value` is passed to
-  // Policy::Update and `learn_seq` orders it in the learned journal.
-  bool learned = false;
-  double learn_value = 0;
-  int64_t learn_seq = -1;
-};
-
-// What EventLog::Repair did.
-struct LogRepairReport {
-  std::string damaged_copy;                // copy of the log before the repair ("" = none)
-  std::vector<std::string> damaged_files;  // WAL files in which records were dropped
-  int64_t bytes_dropped = 0;               // damaged bytes skipped in those files
-  int64_t operations_lost = 0;             // writes missing between readable WAL records
-  int64_t batches_recovered = 0;           // WAL write batches replayed
-};
-
-// Counts of a scan.
-struct ScanStats {
-  int64_t records = 0;          // records passed to the callback
-  int64_t skipped_corrupt = 0;  // records whose value did not parse (skipped)
-};
 
 // The RocksDB event log. Thread-safe: any number of threads may append and
 // read concurrently. Exactly one process may open a log read-write; others
@@ -115,6 +63,8 @@ class EventLog {
   EventLog(const EventLog&) = delete;
   EventLog& operator=(const EventLog&) = delete;
 
+  // How this log was opened.
+  EventLogOptions::Mode mode() const { return options_.mode; }
   // Returns the current time of the log's clock (microseconds).
   int64_t NowUs() const { return options_.now_us(); }
 
@@ -205,14 +155,7 @@ class EventLog {
   // in other modes.
   absl::Status CatchUp();
 
-  // Key encodings (bandits/log/log_format.md), exposed for tests and tools.
-  static std::string DecisionKey(const std::string& experiment, int64_t timestamp_us,
-                                 const std::string& event_id);
-  static std::string SeqKey(const std::string& experiment, uint64_t seq);
-  static std::string SnapshotKey(const std::string& experiment, const std::string& variant,
-                                 uint64_t version);
-  static std::string InteractionKey(const std::string& user, int64_t timestamp_us,
-                                    uint64_t arrival);
+  // Key encodings: bandits/log/log_keys.h.
   // Column family names in the order they are opened.
   static const std::vector<std::string>& ColumnFamilyNames();
 
@@ -261,9 +204,6 @@ class EventLog {
   // makes interaction keys unique.
   std::atomic<uint64_t> last_arrival_{0};
 };
-
-// Returns `bytes` with non-printable bytes hex-escaped (for error messages).
-std::string PrintableKey(const std::string& bytes);
 
 }  // namespace recbandit::bandits
 

@@ -54,6 +54,8 @@ retrieval::SearchParams SearchParamsFromFlags();
 
 // Writes `json` plus a newline to stdout and flushes.
 void PrintJsonLine(const std::string& json);
+// Writes a non-empty `warning` plus a newline to stderr ("" prints nothing).
+void PrintWarning(const std::string& warning);
 
 }  // namespace recbandit::services
 

@@ -21,6 +21,10 @@ void PrintJsonLine(const std::string& json) {
   std::fflush(stdout);
 }
 
+void PrintWarning(const std::string& warning) {
+  if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
+}
+
 absl::Status RunGen(const CommandArgs& args) {
   if (args.size() != 1 || args[0] != "interactions") {
     return absl::InvalidArgumentError(
@@ -87,10 +91,7 @@ absl::Status RunSplit(const CommandArgs& args) {
   ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
                    ranking::LoadInteractions(input, load_options, &stats));
-  if (stats.skipped_lines > 0) {
-    std::fprintf(stderr, "skipped %lld bad lines; first: %s\n",
-                 static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
-  }
+  PrintWarning(ranking::SkippedLinesWarning(input, stats));
   if (options.scheme == ranking::SplitScheme::kLeaveLastOut && !log.has_timestamps) {
     return absl::FailedPreconditionError(absl::StrCat(
         input, ": leave_last_out needs a timestamp column (user,item,weight,timestamp)"));

@@ -52,10 +52,7 @@ absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
   ASSIGN_OR_RETURN(ranking::LoadOptions options, LoadOptionsFromFlags());
   ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog log, ranking::LoadInteractions(path, options, &stats));
-  if (stats.skipped_lines > 0) {
-    std::fprintf(stderr, "%s: skipped %lld bad lines; first: %s\n", path.c_str(),
-                 static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
-  }
+  PrintWarning(ranking::SkippedLinesWarning(path, stats));
   RETURN_IF_ERROR(ranking::CheckHasInteractions(log, path, stats));
   return log;
 }

@@ -43,7 +43,7 @@ struct ServerCore {
   RecentEvents* recent = nullptr;
   bandits::ExperimentManager* experiments = nullptr;
   RecommendPipeline* pipeline = nullptr;
-  bandits::EventLog* event_log = nullptr;  // the experiments' log, also PutEvents'
+  bandits::EventLog* event_log = nullptr;  // the one log: experiments, PutEvents, OPE
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 

@@ -80,7 +80,7 @@ class ExperimentsService final : public ExperimentsBase {
                               OpeReport* response) override {
     return Call(core_, kEvaluatePolicy, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(*response,
-                       bandits::EvaluatePolicyOnLog(core_.experiments->log(), *request));
+                       bandits::EvaluatePolicyOnLog(*core_.event_log, *request));
       return absl::OkStatus();
     });
   }

@@ -83,10 +83,8 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
   ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog test_log,
                    ranking::LoadInteractions(test_path, load, &stats));
-  if (stats.skipped_lines > 0) {
-    std::fprintf(stderr, "%s: skipped %lld bad lines; first: %s\n", test_path.c_str(),
-                 static_cast<long long>(stats.skipped_lines), stats.first_error.c_str());
-  }
+  const std::string warning = ranking::SkippedLinesWarning(test_path, stats);
+  if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
   RETURN_IF_ERROR(ranking::CheckHasInteractions(test_log, test_path, stats));
   int64_t dropped = 0;
   const ranking::Interactions test = ranking::Interactions::FromLogWithIds(

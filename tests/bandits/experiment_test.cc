@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bandits/log/log_keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/core/random.h"
@@ -104,33 +105,6 @@ TEST(ExperimentTest, CreateValidatesAndFillsDefaults) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].name(), "e1");
   EXPECT_EQ(all[0].variants(1).policy_spec(), stored.variants(1).policy_spec());
-}
-
-TEST(ExperimentTest, VariantAssignmentIsDeterministicAndProportional) {
-  const std::vector<double> weights = {1, 2, 7};
-  const uint64_t salt = StableHash64("exp");
-  std::vector<int64_t> counts(3, 0);
-  constexpr int kUnits = 100000;
-  for (int i = 0; i < kUnits; ++i) {
-    const std::string unit = absl::StrCat("unit-", i);
-    const int32_t v = AssignVariant(unit, salt, weights);
-    ASSERT_EQ(v, AssignVariant(unit, salt, weights));
-    ++counts[v];
-  }
-  // Pearson chi-square with 2 degrees of freedom; 13.8 is its 0.999 quantile.
-  double chi2 = 0;
-  for (int v = 0; v < 3; ++v) {
-    const double expected = kUnits * weights[v] / 10.0;
-    chi2 += (counts[v] - expected) * (counts[v] - expected) / expected;
-  }
-  EXPECT_LT(chi2, 13.8) << counts[0] << " " << counts[1] << " " << counts[2];
-  // Another salt (experiment) reshuffles units.
-  int same = 0;
-  for (int i = 0; i < 1000; ++i) {
-    const std::string unit = absl::StrCat("unit-", i);
-    same += AssignVariant(unit, salt, {1, 1}) == AssignVariant(unit, StableHash64("x"), {1, 1});
-  }
-  EXPECT_NEAR(same, 500, 80);
 }
 
 TEST(ExperimentTest, DecideLogsDurablyWithShadowsAndRejectsDuplicates) {
@@ -346,7 +320,7 @@ TEST(ExperimentTest, CorruptSnapshotsAndJournalEntriesAreNotFatal) {
   }
   // Garbage in one journal entry and in every snapshot: reopening still works
   // and replays the rest of the journal.
-  CorruptValues(dir.path(), "learned", EventLog::SeqKey("exp", 3));
+  CorruptValues(dir.path(), "learned", SeqKey("exp", 3));
   CorruptValues(dir.path(), "snapshots", std::string("exp\0", 4));
   {
     ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));

@@ -211,6 +211,11 @@ TEST(ParseInteractionsTest, SkipBadLinesCountsThem) {
   EXPECT_EQ(stats.skipped_lines, 2);
   EXPECT_EQ(stats.lines, 2);
   EXPECT_THAT(stats.first_error, HasSubstr("s.csv:2:"));
+  EXPECT_THAT(SkippedLinesWarning("s.csv", stats),
+              ::testing::StartsWith("s.csv: skipped 2 bad lines; first: s.csv:2:"));
+  EXPECT_EQ(SkippedLinesWarning("s.csv", LoadStats()), "");
+  // The path is bounded in the warning as in every error message.
+  EXPECT_LT(SkippedLinesWarning(std::string(5000, 'p'), stats).size(), 1000u);
 }
 
 TEST(LoadInteractionsTest, ReadsFileAndReportsMissingFile) {

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bandits/log/log_keys.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
@@ -304,7 +305,7 @@ TEST(EventLogTest, CorruptValueIsReportedNotFatal) {
     }
     ASSERT_OK(log->CreateExperiment(MakeConfig("exp", SUM, 0)));
   }
-  CorruptValue(dir.path(), "decisions", EventLog::DecisionKey("exp", 101, "e1"));
+  CorruptValue(dir.path(), "decisions", DecisionKey("exp", 101, "e1"));
   CorruptValue(dir.path(), "experiments", "exp");
   ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), {}));
   EXPECT_THAT(log->GetDecision("e1"),
