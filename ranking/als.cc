@@ -241,17 +241,8 @@ absl::StatusOr<FactorState> AlsTrainer::Fit(const Interactions& data,
   if (data.nnz() == 0) return absl::InvalidArgumentError("no interactions to train on");
   FactorState state;
   if (resume != nullptr) {
-    if (resume->factors != o.factors ||
-        resume->user_factors.size() != static_cast<size_t>(data.num_users() * d) ||
-        resume->item_factors.size() != static_cast<size_t>(data.num_items() * d)) {
-      return absl::FailedPreconditionError(
-          "checkpoint shape does not match the data and factors");
-    }
-    if (resume->iterations_done > o.iterations) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint has ", resume->iterations_done, " iterations, more than the ",
-          o.iterations, " requested"));
-    }
+    RETURN_IF_ERROR(CheckResume(*resume, data, o.factors, /*item_bias=*/false, o.iterations,
+                                "iterations"));
     state = *resume;
   } else {
     state.factors = o.factors;
@@ -266,14 +257,9 @@ absl::StatusOr<FactorState> AlsTrainer::Fit(const Interactions& data,
     Sweep(data.user_items(), state.item_factors, &state.user_factors, o);
     Sweep(data.item_users(), state.user_factors, &state.item_factors, o);
     ++state.iterations_done;
-    TrainingProgress progress;
-    progress.iteration = state.iterations_done;
-    progress.total = o.iterations;
-    progress.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.loss = o.compute_loss ? AlsLoss(data, state, o)
-                                   : std::numeric_limits<double>::quiet_NaN();
-    if (callback) RETURN_IF_ERROR(callback(progress, state));
+    const double loss = o.compute_loss ? AlsLoss(data, state, o)
+                                       : std::numeric_limits<double>::quiet_NaN();
+    RETURN_IF_ERROR(FinishIteration(start, o.iterations, loss, state, callback));
   }
   return state;
 }

@@ -133,18 +133,7 @@ absl::StatusOr<FactorState> BprTrainer::Fit(const Interactions& data,
   if (m.cols < 2) return absl::InvalidArgumentError("BPR needs at least 2 items");
   FactorState state;
   if (resume != nullptr) {
-    if (resume->factors != o.factors ||
-        resume->user_factors.size() != static_cast<size_t>(data.num_users() * d) ||
-        resume->item_factors.size() != static_cast<size_t>(data.num_items() * d) ||
-        resume->item_bias.size() != (o.item_bias ? static_cast<size_t>(data.num_items()) : 0)) {
-      return absl::FailedPreconditionError(
-          "checkpoint shape does not match the data, factors and item_bias");
-    }
-    if (resume->iterations_done > o.epochs) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "checkpoint has ", resume->iterations_done, " epochs, more than the ", o.epochs,
-          " requested"));
-    }
+    RETURN_IF_ERROR(CheckResume(*resume, data, o.factors, o.item_bias, o.epochs, "epochs"));
     state = *resume;
   } else {
     state.factors = o.factors;
@@ -191,14 +180,9 @@ absl::StatusOr<FactorState> BprTrainer::Fit(const Interactions& data,
                          state.user_factors.data(), state.item_factors.data(), bias);
     }
     ++state.iterations_done;
-    TrainingProgress progress;
-    progress.iteration = state.iterations_done;
-    progress.total = o.epochs;
-    progress.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    progress.loss = o.compute_loss ? loss / static_cast<double>(nnz)
-                                   : std::numeric_limits<double>::quiet_NaN();
-    if (callback) RETURN_IF_ERROR(callback(progress, state));
+    const double epoch_loss = o.compute_loss ? loss / static_cast<double>(nnz)
+                                             : std::numeric_limits<double>::quiet_NaN();
+    RETURN_IF_ERROR(FinishIteration(start, o.epochs, epoch_loss, state, callback));
   }
   return state;
 }

@@ -5,6 +5,7 @@
 #ifndef RECBANDIT_RANKING_TRAINING_H_
 #define RECBANDIT_RANKING_TRAINING_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -47,6 +48,18 @@ absl::Status ValidateSharedOptions(const char* learner, int32_t factors, float r
                                    int32_t threads);
 absl::Status OptionOutOfRange(const char* learner, const char* field, double value,
                               const char* bound);
+
+// The learners' shared steps around their iterations. CheckResume returns
+// FAILED_PRECONDITION when `resume` does not fit `data` (users, items,
+// `factors`, an item bias or none) or has done more than `total`
+// iterations ("epochs" for BPR, as `unit` says). FinishIteration reports
+// the iteration that `state` just finished, started at `start`, to
+// `callback` (may be empty); `loss` is NaN when not computed.
+absl::Status CheckResume(const FactorState& resume, const Interactions& data, int32_t factors,
+                         bool item_bias, int32_t total, const char* unit);
+absl::Status FinishIteration(std::chrono::steady_clock::time_point start, int32_t total,
+                             double loss, const FactorState& state,
+                             const IterationCallback& callback);
 
 // Trains the learner `params` name on `data`, resuming from `resume` when
 // non-null, calling `callback` after every iteration (may be empty).
