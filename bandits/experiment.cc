@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "bandits/assignment.h"
 #include "bandits/explore.h"
+#include "bandits/log/log_keys.h"
 #include "proto/core/names.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
@@ -25,38 +26,12 @@ namespace {
 constexpr int kMaxVariants = 16;
 constexpr int kMaxShadows = 8;
 constexpr int kMaxActions = 1024;
-constexpr size_t kMaxEventIdBytes = 128;
 constexpr size_t kMaxUnitIdBytes = 256;
 constexpr size_t kMaxDescriptionBytes = 4096;
 constexpr int32_t kDefaultSnapshotEvery = 100;
 constexpr int32_t kMaxSnapshotEvery = 1000000;
 
 std::string ShadowKey(const std::string& spec) { return "shadow:" + spec; }
-
-// Returns a fresh event id: 32 hex digits from the clock, the pid, a counter
-// and an address, mixed. Only uniqueness matters (the id is logged, so the
-// draw it seeds replays from the log).
-std::string GenerateEventId(int64_t now_us) {
-  static std::atomic<uint64_t> counter{0};
-  const uint64_t c = counter.fetch_add(1, std::memory_order_relaxed);
-  const uint64_t a = Mix64(static_cast<uint64_t>(now_us) ^ (static_cast<uint64_t>(getpid()) << 40));
-  const uint64_t b = Mix64(c ^ reinterpret_cast<uintptr_t>(&counter) ^ Mix64(a));
-  return absl::StrFormat("%016x%016x", a, b);
-}
-
-absl::Status ValidateEventId(const std::string& id) {
-  if (id.size() > kMaxEventIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("event_id has ", id.size(), " bytes; at most ", kMaxEventIdBytes));
-  }
-  for (unsigned char c : id) {
-    if (c < 0x21 || c > 0x7e) {
-      return absl::InvalidArgumentError(
-          "event_id must be printable ASCII without spaces");
-    }
-  }
-  return absl::OkStatus();
-}
 
 PolicyOptions MakePolicyOptions(const ExperimentConfig& config, const FeatureSpace& space,
                                 int32_t thompson_pmf_draws) {
@@ -402,7 +377,7 @@ absl::StatusOr<DecideResponse> ExperimentManager::Prepare(const DecideRequest& r
   const int64_t now = log_->NowUs();
   std::string event_id = request.event_id();
   if (event_id.empty()) {
-    event_id = GenerateEventId(now);
+    event_id = NewEventId(now);
   } else {
     RETURN_IF_ERROR(ValidateEventId(event_id));
   }

@@ -20,8 +20,10 @@
 #include "proto/core/status_macros.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/rpc/call.h"
+#include "services/rpc/deployments_service.h"
 #include "services/rpc/experiments_service.h"
 #include "services/rpc/recommender_service.h"
+#include "services/serving/deployments.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
 #include "services/serving/recommend_pipeline.h"
@@ -85,6 +87,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                    bandits::ExperimentManager::Open(server->event_log_.get(), manager_options));
   ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models",
                                                     options.keep_versions));
+  ASSIGN_OR_RETURN(server->deployments_,
+                   DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
 
   // Real-time events survive restarts: rebuild each user's recent items.
   server->recent_ = std::make_unique<RecentEvents>();
@@ -131,14 +135,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->jobs = server->jobs_.get();
   core->recent = recent;
   core->experiments = server->experiments_manager_.get();
-  server->pipeline_ = std::make_unique<RecommendPipeline>(server->models_.get(), recent,
-                                                          core->experiments);
+  core->deployments = server->deployments_.get();
+  server->pipeline_ = std::make_unique<RecommendPipeline>(
+      server->models_.get(), recent, core->experiments, core->deployments,
+      server->event_log_.get());
   core->pipeline = server->pipeline_.get();
   core->event_log = server->event_log_.get();
   PublishModelVersions(*core);
   PublishJobCounts(*core);
   server->recommender_ = NewRecommenderService(core);
   server->experiments_ = NewExperimentsService(core);
+  server->deployments_service_ = NewDeploymentsService(core);
 
   grpc::ServerBuilder builder;
   // Without this a second server could bind the same port and silently take
@@ -151,6 +158,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   builder.AddListeningPort(address, credentials, &server->port_);
   builder.RegisterService(server->recommender_.get());
   builder.RegisterService(server->experiments_.get());
+  builder.RegisterService(server->deployments_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -160,11 +168,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
             : " (address in use, or the TLS key does not match the certificate or a PEM "
               "file is malformed: see gRPC's messages above)"));
   }
-  // Health per service (grpc.health.v1 with service="recbandit.Recommender"
-  // or "recbandit.Experiments") and overall (service=""); all turn
+  // Health per service (grpc.health.v1 with service="recbandit.Recommender",
+  // "recbandit.Experiments" or "recbandit.Deployments") and overall
+  // (service=""); all turn
   // NOT_SERVING when Shutdown starts.
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  for (const char* service : {"recbandit.Recommender", "recbandit.Experiments"}) {
+  for (const char* service :
+       {"recbandit.Recommender", "recbandit.Experiments", "recbandit.Deployments"}) {
     health->SetServingStatus(service, true);
   }
   health->SetServingStatus(true);
@@ -189,7 +199,7 @@ void Server::Shutdown(absl::Duration grace) {
   server_->Wait();
   // No handler runs any more: stop training (a running job is cancelled and
   // writes nothing), then snapshot every policy; the log closes with the
-  // manager (every acknowledged decision and event is already durable).
+  // server (every acknowledged decision and event is already durable).
   if (jobs_ != nullptr) jobs_->Shutdown();
   if (experiments_manager_ != nullptr) {
     absl::Status s = experiments_manager_->Shutdown();

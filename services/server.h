@@ -24,6 +24,7 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class DeploymentStore;
 class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
@@ -92,12 +93,14 @@ class Server {
   std::unique_ptr<bandits::EventLog> event_log_;  // outlives every user below
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<DeploymentStore> deployments_;
   std::unique_ptr<RecentEvents> recent_;
   std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<TrainingJobs> jobs_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
+  std::unique_ptr<grpc::Service> deployments_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Mutex shutdown_mu_;  // serialises Shutdown (a signal thread, the destructor)

@@ -207,7 +207,8 @@ bool IsDamage(const rocksdb::Status& s) {
 const std::vector<std::string>& EventLog::ColumnFamilyNames() {
   static const auto* names = new std::vector<std::string>{
       rocksdb::kDefaultColumnFamilyName, "decisions", "rewards", "snapshots",
-      "experiments", "event_index", "learned", "interactions"};
+      "experiments", "event_index", "learned", "interactions", "deployments",
+      "deployment_changes"};
   return *names;
 }
 
@@ -296,21 +297,35 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
   cf_options.compression = rocksdb::kNoCompression;
   cf_options.write_buffer_size = kMemtableBudgetBytes / 4;
 
+  // A reader opens the families the log has: a log its writer made before
+  // deployments existed lacks their two families, and reads them as empty.
+  std::vector<bool> present(ColumnFamilyNames().size(), true);
+  if (!writer) {
+    std::vector<std::string> existing;
+    if (rocksdb::DB::ListColumnFamilies(db_options, path, &existing).ok()) {
+      for (size_t cf = 0; cf < present.size(); ++cf) {
+        present[cf] = std::find(existing.begin(), existing.end(), ColumnFamilyNames()[cf]) !=
+                      existing.end();
+      }
+    }
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const std::string& name : ColumnFamilyNames()) families.emplace_back(name, cf_options);
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  for (size_t cf = 0; cf < present.size(); ++cf) {
+    if (present[cf]) families.emplace_back(ColumnFamilyNames()[cf], cf_options);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> opened;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
   switch (options.mode) {
     case EventLogOptions::Mode::kReadWrite:
-      s = rocksdb::DB::Open(db_options, path, families, &handles, &raw);
+      s = rocksdb::DB::Open(db_options, path, families, &opened, &raw);
       break;
     case EventLogOptions::Mode::kReadOnly:
-      s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles, &raw);
+      s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &opened, &raw);
       break;
     case EventLogOptions::Mode::kSecondary:
       s = rocksdb::DB::OpenAsSecondary(db_options, path, options.secondary_dir, families,
-                                       &handles, &raw);
+                                       &opened, &raw);
       break;
   }
   if (!s.ok() && !owned_secondary_dir.empty()) {
@@ -323,6 +338,10 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
                                                                 " is damaged: ", s.ToString()));
   }
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("opening event log ", path)));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles(present.size(), nullptr);
+  for (size_t cf = 0, next = 0; cf < present.size(); ++cf) {
+    if (present[cf]) handles[cf] = opened[next++];
+  }
   auto log = std::unique_ptr<EventLog>(
       new EventLog(std::move(options), std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
   log->owned_secondary_dir_ = std::move(owned_secondary_dir);
@@ -411,7 +430,7 @@ EventLog::~EventLog() {
   }
   if (committer_.joinable()) committer_.join();  // writes what is queued first
   for (rocksdb::ColumnFamilyHandle* h : handles_) {
-    db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   }
   db_->Close().PermitUncheckedError();
   db_.reset();
@@ -441,6 +460,7 @@ absl::Status EventLog::Write(rocksdb::WriteBatch* batch) const {
 
 absl::StatusOr<std::optional<std::string>> EventLog::RawGet(Cf cf, const std::string& key) const {
   std::string value;
+  if (handles_[cf] == nullptr) return std::nullopt;  // a family an older log lacks
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[cf], key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   RETURN_IF_ERROR(FromRocks(s, absl::StrCat("reading ", CfName(cf), " key '",
@@ -482,13 +502,97 @@ absl::StatusOr<bool> ParseScanned(const std::string& bytes, const char* cf,
 
 absl::Status EventLog::CreateExperiment(const ExperimentConfig& config) {
   absl::MutexLock lock(&experiment_mu_);
-  ASSIGN_OR_RETURN(std::optional<std::string> existing, RawGet(kExperiments, config.name()));
-  if (existing) {
-    return absl::AlreadyExistsError(absl::StrCat("experiment ", Quote(config.name()), " exists"));
-  }
+  RETURN_IF_ERROR(CheckNameFree(config.name()));
   rocksdb::WriteBatch batch;
   batch.Put(handles_[kExperiments], config.name(), config.SerializeAsString());
   return Write(&batch);
+}
+
+absl::Status EventLog::CheckNameFree(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::optional<std::string> experiment, RawGet(kExperiments, name));
+  if (experiment) return absl::AlreadyExistsError(absl::StrCat("experiment ", Quote(name), " exists"));
+  ASSIGN_OR_RETURN(std::optional<std::string> deployment, RawGet(kDeployments, name));
+  if (deployment) return absl::AlreadyExistsError(absl::StrCat("deployment ", Quote(name), " exists"));
+  return absl::OkStatus();
+}
+
+uint64_t EventLog::NextArrival() {
+  // Strictly increasing numbers from the microsecond clock.
+  const uint64_t now = static_cast<uint64_t>(std::max<int64_t>(options_.now_us(), 0));
+  uint64_t last = last_arrival_.load(std::memory_order_relaxed);
+  uint64_t arrival;
+  do {
+    arrival = std::max(now, last + 1);
+  } while (!last_arrival_.compare_exchange_weak(last, arrival, std::memory_order_relaxed));
+  return arrival;
+}
+
+// ------------------------------------------------------------------ deployments
+
+absl::Status EventLog::WriteDeploymentChange(const DeploymentChange& change) {
+  const std::string& name = change.deployment().name();
+  if (name.empty() || name.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("a deployment change needs a name without NUL bytes");
+  }
+  absl::MutexLock lock(&experiment_mu_);  // one name space with experiments
+  ASSIGN_OR_RETURN(std::optional<std::string> current, RawGet(kDeployments, name));
+  rocksdb::WriteBatch batch;
+  switch (change.kind()) {
+    case DeploymentChange::CREATED:
+      RETURN_IF_ERROR(CheckNameFree(name));
+      batch.Put(handles_[kDeployments], name, change.deployment().SerializeAsString());
+      break;
+    case DeploymentChange::UPDATED:
+      if (!current) return absl::NotFoundError(absl::StrCat("unknown deployment ", Quote(name)));
+      batch.Put(handles_[kDeployments], name, change.deployment().SerializeAsString());
+      break;
+    case DeploymentChange::DELETED:
+      if (!current) return absl::NotFoundError(absl::StrCat("unknown deployment ", Quote(name)));
+      batch.Delete(handles_[kDeployments], name);
+      break;
+    default:
+      return absl::InvalidArgumentError("a deployment change needs a kind");
+  }
+  batch.Put(handles_[kDeploymentChanges], SeqKey(name, NextArrival()), change.SerializeAsString());
+  return Write(&batch);
+}
+
+absl::StatusOr<std::vector<Deployment>> EventLog::ListDeployments(bool skip_corrupt,
+                                                                  ScanStats* stats) const {
+  ScanStats local;
+  if (stats == nullptr) stats = &local;
+  std::vector<Deployment> out;
+  if (handles_[kDeployments] == nullptr) return out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_[kDeployments]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    Deployment d;
+    ASSIGN_OR_RETURN(const bool ok, ParseScanned(it->value().ToString(), "deployments",
+                                                 it->key().ToString(), skip_corrupt, stats, &d));
+    if (ok) out.push_back(std::move(d));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "listing deployments"));
+  return out;
+}
+
+absl::StatusOr<std::vector<DeploymentChange>> EventLog::ListDeploymentChanges(
+    const std::string& name) const {
+  std::vector<DeploymentChange> out;
+  if (handles_[kDeploymentChanges] == nullptr) return out;
+  const std::string prefix = name + '\0';
+  const std::string upper = PrefixEnd(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kDeploymentChanges]));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    DeploymentChange change;
+    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "deployment_changes",
+                               it->key().ToString(), &change));
+    out.push_back(std::move(change));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "listing deployment changes"));
+  return out;
 }
 
 absl::StatusOr<ExperimentConfig> EventLog::GetExperiment(const std::string& name) const {
@@ -667,14 +771,7 @@ absl::Status EventLog::AppendInteractions(absl::Span<const Interaction> interact
       return absl::InvalidArgumentError(
           absl::StrCat("interaction ", i, ": timestamp_us must be >= 0"));
     }
-    // Strictly increasing arrival numbers from the microsecond clock.
-    uint64_t now = static_cast<uint64_t>(std::max<int64_t>(options_.now_us(), 0));
-    uint64_t last = last_arrival_.load(std::memory_order_relaxed);
-    uint64_t arrival;
-    do {
-      arrival = std::max(now, last + 1);
-    } while (!last_arrival_.compare_exchange_weak(last, arrival, std::memory_order_relaxed));
-    batch.Put(handles_[kInteractions], InteractionKey(x.user(), x.timestamp_us(), arrival),
+    batch.Put(handles_[kInteractions], InteractionKey(x.user(), x.timestamp_us(), NextArrival()),
               x.SerializeAsString());
   }
   if (interactions.empty()) return absl::OkStatus();
@@ -710,7 +807,8 @@ absl::Status EventLog::ScanInteractions(
 
 absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config,
                                                   const std::string& event_id, double value,
-                                                  const std::function<int64_t()>& next_learn_seq) {
+                                                  const std::function<int64_t()>& next_learn_seq,
+                                                  int32_t position) {
   if (!(std::abs(value) <= kMaxAbsReward)) {  // also false for NaN
     return absl::InvalidArgumentError(absl::StrCat(
         "reward value must be finite and within [-", kMaxAbsReward, ", ", kMaxAbsReward,
@@ -742,6 +840,7 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
   event->set_value(value);
   event->set_timestamp_us(now);
   event->set_late(out.late);
+  event->set_position(position);
 
   if (!out.late) {
     const double previous = out.record.aggregated();
@@ -776,6 +875,7 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
 
   rocksdb::WriteBatch batch;
   batch.Put(handles_[kRewards], event_id, out.record.SerializeAsString());
+  if (!next_learn_seq) out.learned = false;  // nothing learns: nothing journaled
   if (out.learned) {
     out.learn_seq = next_learn_seq();
     LearnedReward learned;

@@ -21,6 +21,7 @@
 #include "absl/types/span.h"
 #include "absl/synchronization/mutex.h"
 #include "bandits/log/log_types.h"
+#include "proto/deployments.pb.h"
 #include "proto/events.pb.h"
 
 namespace rocksdb {
@@ -110,9 +111,14 @@ class EventLog {
   // durable batch as the reward record. NOT_FOUND: unknown event id;
   // INVALID_ARGUMENT: a value or aggregate outside [-kMaxAbsReward,
   // kMaxAbsReward] (nothing is written), or a decision of another experiment.
+  // An empty `next_learn_seq` means nothing learns from the reward (a
+  // deployment's slate): no journal entry is written and `learned` is false.
+  // `position` is stored with the reward (1-based slate position; 0 = the
+  // whole event).
   absl::StatusOr<RewardOutcome> AddReward(const ExperimentConfig& config,
                                           const std::string& event_id, double value,
-                                          const std::function<int64_t()>& next_learn_seq);
+                                          const std::function<int64_t()>& next_learn_seq,
+                                          int32_t position = 0);
   // Returns the rewards of `event_id`. NOT_FOUND when none arrived.
   absl::StatusOr<RewardRecord> GetRewards(const std::string& event_id) const;
 
@@ -136,6 +142,21 @@ class EventLog {
   // nullopt when there is none.
   absl::StatusOr<std::optional<PolicySnapshot>> LatestSnapshot(const std::string& experiment,
                                                                const std::string& variant) const;
+
+  // ---- deployments (their rules: services/serving/deployments.h)
+  // Journals `change` (in deployment_changes, by name then arrival) and
+  // applies it to the stored deployment in the same atomic, durable batch:
+  // CREATED stores it (ALREADY_EXISTS when an experiment or a deployment has
+  // the name: the two share one name space), UPDATED replaces it and
+  // DELETED removes it (NOT_FOUND when there is none).
+  absl::Status WriteDeploymentChange(const DeploymentChange& change);
+  // Returns every stored deployment sorted by name; corrupt records fail
+  // with DATA_LOSS, or are skipped and counted with `skip_corrupt`.
+  absl::StatusOr<std::vector<Deployment>> ListDeployments(bool skip_corrupt = false,
+                                                          ScanStats* stats = nullptr) const;
+  // Returns the journal of `name`, oldest first (empty when none).
+  absl::StatusOr<std::vector<DeploymentChange>> ListDeploymentChanges(
+      const std::string& name) const;
 
   // ---- real-time interactions (Recommender.PutEvents)
   // Stores `interactions` (each with user, item, finite weight > 0 and
@@ -161,7 +182,7 @@ class EventLog {
 
  private:
   enum Cf { kDefault = 0, kDecisions, kRewards, kSnapshots, kExperiments, kEventIndex,
-            kLearned, kInteractions, kNumCf };
+            kLearned, kInteractions, kDeployments, kDeploymentChanges, kNumCf };
   EventLog(EventLogOptions options, std::unique_ptr<rocksdb::DB> db,
            std::vector<rocksdb::ColumnFamilyHandle*> handles);
 
@@ -172,6 +193,10 @@ class EventLog {
   // DATA_LOSS naming a live table file that is missing or not its recorded size.
   absl::Status CheckTableFiles(const std::string& data_dir) const;
   absl::Status Write(rocksdb::WriteBatch* batch) const;  // synced per options_.sync
+  // ALREADY_EXISTS when an experiment or a deployment is named `name`.
+  absl::Status CheckNameFree(const std::string& name) const;
+  // Returns a number larger than every earlier one (microsecond clock based).
+  uint64_t NextArrival();
   // Checks `event` for AppendDecisionAsync and reserves its id in pending_.
   absl::Status BeginAppend(const DecisionEvent& event);
   void CommitterLoop();
@@ -194,7 +219,7 @@ class EventLog {
   // Serialises read-modify-write of one event's reward record (striped).
   static constexpr int kRewardStripes = 64;
   std::array<absl::Mutex, kRewardStripes> reward_mu_;
-  absl::Mutex experiment_mu_;   // serialises CreateExperiment
+  absl::Mutex experiment_mu_;   // serialises experiment and deployment changes
   // AppendDecisionAsync's queue and its committer thread (started on first use).
   absl::Mutex commit_mu_;
   std::vector<QueuedDecision> commit_queue_ ABSL_GUARDED_BY(commit_mu_);

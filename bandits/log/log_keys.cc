@@ -1,9 +1,36 @@
 // The event log's key encodings (bandits/log/log_format.md).
 #include "bandits/log/log_keys.h"
 
+#include <unistd.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/core/random.h"
 
 namespace recbandit::bandits {
+
+std::string NewEventId(int64_t now_us) {
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t c = counter.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t a = Mix64(static_cast<uint64_t>(now_us) ^ (static_cast<uint64_t>(getpid()) << 40));
+  const uint64_t b = Mix64(c ^ reinterpret_cast<uintptr_t>(&counter) ^ Mix64(a));
+  return absl::StrFormat("%016x%016x", a, b);
+}
+
+absl::Status ValidateEventId(const std::string& id) {
+  if (id.size() > kMaxEventIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event_id has ", id.size(), " bytes; at most ", kMaxEventIdBytes));
+  }
+  for (unsigned char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError("event_id must be printable ASCII without spaces");
+    }
+  }
+  return absl::OkStatus();
+}
 
 void AppendBigEndian64(uint64_t v, std::string* out) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));

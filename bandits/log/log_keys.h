@@ -8,7 +8,20 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace recbandit::bandits {
+
+// The longest event id a caller may choose.
+inline constexpr size_t kMaxEventIdBytes = 128;
+
+// Returns a fresh event id: 32 hex digits from the clock, the pid, a counter
+// and an address, mixed. Only uniqueness matters (the id is logged, so a
+// draw it seeds replays from the log).
+std::string NewEventId(int64_t now_us);
+// Returns OK for 1..128 bytes of printable ASCII without spaces (callers
+// treat "" as "generate one"); INVALID_ARGUMENT naming event_id otherwise.
+absl::Status ValidateEventId(const std::string& id);
 
 // `decisions`: experiment \0 timestamp_us (8 bytes big-endian) event_id, so a
 // prefix scan of an experiment runs in time order.

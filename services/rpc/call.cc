@@ -58,7 +58,9 @@ const std::vector<std::string>& RpcNames() {
   static const auto* names = new std::vector<std::string>{
       "Train", "GetJob", "WatchJob", "CancelJob", "Recommend", "RankItems", "SimilarItems",
       "PutEvents", "ListModels", "ActivateModel", "CreateExperiment", "GetExperiment",
-      "ListExperiments", "Decide", "Reward", "EvaluatePolicy"};
+      "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
+      "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
+      "ListDeploymentChanges", "RewardSlate"};
   return *names;
 }
 

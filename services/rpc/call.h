@@ -27,6 +27,7 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class DeploymentStore;
 class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
@@ -44,6 +45,7 @@ struct ServerCore {
   bandits::ExperimentManager* experiments = nullptr;
   RecommendPipeline* pipeline = nullptr;
   bandits::EventLog* event_log = nullptr;  // the one log: experiments, PutEvents, OPE
+  DeploymentStore* deployments = nullptr;
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 
@@ -51,7 +53,8 @@ struct ServerCore {
 enum Rpc {
   kTrain, kGetJob, kWatchJob, kCancelJob, kRecommend, kRankItems, kSimilarItems, kPutEvents,
   kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
-  kReward, kEvaluatePolicy, kNumRpcs
+  kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
+  kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).

@@ -90,11 +90,12 @@ class RecommenderService final : public RecommenderBase {
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* ctx,
                                       const RecommendRequest* request,
                                       RecommendResponse* response) override {
-    if (request->experiment().empty()) {
+    if (request->experiment().empty() && request->deployment().empty()) {
       return Finish(ctx, Call(core_, kRecommend, ctx,
                               [&]() { return core_.pipeline->Recommend(*request, response); }, request));
     }
-    // Exploring: the decision is durable (an fsync) before the reply.
+    // Exploring or through a deployment: the served slate is durable (an
+    // fsync) before the reply.
     return CallOnPool(core_, kRecommend, ctx, &blocking_, kMaxQueuedExploring, request,
                       [this, request, response] {
                         return core_.pipeline->Recommend(*request, response);

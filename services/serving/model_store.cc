@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "google/protobuf/text_format.h"
@@ -117,10 +118,17 @@ int32_t ModelStore::Prune(const std::string& name) {
     auto it = slots_.find(name);
     if (it != slots_.end()) active = it->second->Get()->version();
   }
+  std::set<int64_t> pinned;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, model] : pinned_) {
+      if (id.first == name) pinned.insert(id.second);
+    }
+  }
   const std::vector<int64_t> versions = Versions(name);
   int32_t deleted = 0;
   for (size_t i = 0; i + keep_versions_ < versions.size(); ++i) {  // oldest first
-    if (versions[i] == active) continue;
+    if (versions[i] == active || pinned.count(versions[i])) continue;
     std::error_code ignored;
     if (fs::remove_all(VersionDir(name, versions[i]), ignored) > 0) ++deleted;
   }
@@ -164,6 +172,54 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ModelStore::Get(
   auto it = slots_.find(key);
   if (it == slots_.end()) return absl::NotFoundError(absl::StrCat("unknown model ", Quote(key)));
   return it->second->Get();
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ModelStore::GetVersion(
+    const std::string& name, int64_t version) const {
+  absl::MutexLock lock(&mu_);
+  auto slot = slots_.find(name);
+  if (slot != slots_.end()) {
+    std::shared_ptr<const ServingModel> active = slot->second->Get();
+    if (active->version() == version) return active;
+  }
+  auto it = pinned_.find(VersionId(name, version));
+  if (it == pinned_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("model ", Quote(name), " version ", version, " is not loaded"));
+  }
+  return it->second;
+}
+
+absl::Status ModelStore::SetPinned(const std::set<VersionId>& versions) {
+  absl::MutexLock activation(&activate_mu_);
+  std::map<VersionId, std::shared_ptr<const ServingModel>> next;
+  for (const VersionId& id : versions) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pinned_.find(id);
+      if (it != pinned_.end()) {
+        next.emplace(id, it->second);
+        continue;
+      }
+      auto slot = slots_.find(id.first);  // the active version: share its snapshot
+      if (slot != slots_.end() && slot->second->Get()->version() == id.second) {
+        next.emplace(id, slot->second->Get());
+        continue;
+      }
+    }
+    RETURN_IF_ERROR(ValidateName(id.first, "model name"));
+    const std::string dir = VersionDir(id.first, id.second);
+    if (id.second < 1 || !PathExists(dir)) {
+      return absl::NotFoundError(
+          absl::StrCat("model ", Quote(id.first), " has no version ", id.second));
+    }
+    ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                     ServingModel::Load(dir, "Exact", id.first, id.second));
+    next.emplace(id, std::move(model));
+  }
+  absl::MutexLock lock(&mu_);
+  pinned_ = std::move(next);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ModelInfo>> ModelStore::List(const std::string& name) const {

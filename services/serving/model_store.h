@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -20,8 +22,9 @@ namespace recbandit::services {
 
 // Layout: <root>/<name>/<version>/ is a model directory (FactorModel::Save
 // plus items.index); <root>/<name>/ACTIVE holds the active version number;
-// <root>/DEFAULT the default name. Thread-safe: readers get snapshots while
-// Activate swaps them.
+// <root>/DEFAULT the default name. Versions a deployment pins stay loaded
+// beside the active ones and are never pruned. Thread-safe: readers get
+// snapshots while Activate swaps them.
 class ModelStore {
  public:
   // Opens (creating) `root`, removes what crashed writers left behind
@@ -57,6 +60,20 @@ class ModelStore {
   absl::StatusOr<ModelInfo> Activate(const std::string& name, int64_t version,
                                      bool make_default = true);
 
+  // A stored version: (name, version).
+  using VersionId = std::pair<std::string, int64_t>;
+
+  // Returns version `version` of `name`: the active snapshot when it is that
+  // version, else the pinned one. NOT_FOUND when it is neither (pin it first).
+  absl::StatusOr<std::shared_ptr<const ServingModel>> GetVersion(const std::string& name,
+                                                                 int64_t version) const;
+
+  // Replaces the set of pinned versions (the deployments name them): loads
+  // every one not loaded yet, keeps them from Prune, releases the others. On
+  // error (NOT_FOUND for a missing version, DATA_LOSS for a corrupt one)
+  // the pinned set is unchanged. Serialised with Activate.
+  absl::Status SetPinned(const std::set<VersionId>& versions);
+
   // Returns the directory of a version, and the next free version number.
   std::string VersionDir(const std::string& name, int64_t version) const;
   int64_t NextVersion(const std::string& name) const;
@@ -72,6 +89,7 @@ class ModelStore {
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<ModelSlot>> slots_ ABSL_GUARDED_BY(mu_);
   std::string default_name_ ABSL_GUARDED_BY(mu_);
+  std::map<VersionId, std::shared_ptr<const ServingModel>> pinned_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace recbandit::services

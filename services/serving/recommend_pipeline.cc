@@ -6,9 +6,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "proto/core/names.h"
 #include "bandits/experiment.h"
+#include "bandits/log/event_log.h"
+#include "bandits/log/log_keys.h"
+#include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "services/serving/deployments.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
 #include "services/serving/request_checks.h"
@@ -76,7 +79,7 @@ absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
 }
 
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
-                                     RecommendResponse* response) const {
+                                          RecommendResponse* response) const {
   RETURN_IF_ERROR(CheckId(request.user(), "user"));
   ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
   RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
@@ -91,17 +94,24 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
     return absl::InvalidArgumentError(absl::StrCat("nprobe must be in [0, ", kMaxNprobe,
                                                    "], got ", request.nprobe()));
   }
-  if (request.experiment().empty() &&
-      (request.exploration_weight() != 0 || !request.event_id().empty())) {
+  if (!request.deployment().empty()) {
+    if (!request.model_name().empty() || !request.experiment().empty() ||
+        request.exploration_weight() != 0) {
+      return absl::InvalidArgumentError(
+          "deployment excludes model_name, experiment and exploration_weight (its variants "
+          "name their models)");
+    }
+  } else if (!request.unit_id().empty()) {
+    return absl::InvalidArgumentError("unit_id needs a deployment");
+  } else if (request.experiment().empty() &&
+             (request.exploration_weight() != 0 || !request.event_id().empty())) {
     return absl::InvalidArgumentError(
-        "exploration_weight and event_id need an experiment");
+        "exploration_weight and event_id need an experiment (event_id: or a deployment)");
   }
   if (!request.experiment().empty()) {
     // Unknown experiments fail before any retrieval work.
     RETURN_IF_ERROR(experiments_->GetExperiment(request.experiment()).status());
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
-                   models_->Get(request.model_name()));
   RecommendQuery query;
   query.user = request.user();
   query.k = k;
@@ -110,6 +120,9 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
   query.recent_items = RecentItems(request.user(), request.recent_items());
   query.search.ef_search = request.ef_search();
   query.search.nprobe = request.nprobe();
+  if (!request.deployment().empty()) return ServeDeployment(request, std::move(query), response);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                   models_->Get(request.model_name()));
   response->set_model_name(model->name());
   response->set_model_version(model->version());
   if (request.experiment().empty()) {
@@ -145,6 +158,69 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
     item->set_propensity(decided.propensities[j]);
   }
   response->set_event_id(decided.decide.event_id());
+  return absl::OkStatus();
+}
+
+absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
+                                                RecommendQuery query,
+                                                RecommendResponse* response) const {
+  if (!request.unit_id().empty()) RETURN_IF_ERROR(CheckId(request.unit_id(), "unit_id"));
+  if (!request.event_id().empty()) RETURN_IF_ERROR(bandits::ValidateEventId(request.event_id()));
+  // One snapshot serves the whole call: an update swapping the deployment
+  // meanwhile changes the next call, never half of this one.
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> deployment,
+                   deployments_->Get(request.deployment()));
+  const std::string& unit = request.unit_id().empty() ? request.user() : request.unit_id();
+  const int32_t v = deployment->AssignVariant(unit);
+  const DeploymentVariant& variant = deployment->config.variants(v);
+  const ModelRef& ref = deployment->models[v];
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                   ref.version == 0 ? models_->Get(ref.name)
+                                    : models_->GetVersion(ref.name, ref.version));
+  if (variant.pipeline().include_seen()) query.exclude_seen = false;
+  // The served slate is the model's first k; the candidates logged with it
+  // are its first max(4k, 50), so another model's slate can be recomputed
+  // over them offline.
+  const int32_t k = query.k;
+  query.k = std::min(kMaxK, std::max(4 * k, 50));
+  ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
+  const int32_t served = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
+
+  DecisionEvent event;
+  const int64_t now = log_->NowUs();
+  event.set_event_id(request.event_id().empty() ? bandits::NewEventId(now) : request.event_id());
+  event.set_experiment(deployment->config.name());
+  event.set_variant(variant.name());
+  event.set_timestamp_us(now);
+  event.set_unit_id(unit);
+  for (const ScoredItemId& c : candidates.items) event.add_actions()->set_id(c.item);
+  for (size_t i = 0; i < candidates.items.size(); ++i) event.add_pmf(i == 0 ? 1.0 : 0.0);
+  event.set_chosen_index(0);
+  if (!candidates.items.empty()) event.set_chosen_action(candidates.items[0].item);
+  event.set_policy_name("model");
+  event.set_policy_spec(absl::StrCat("model:", model->name(), "@", model->version()));
+  event.set_policy_version(model->version());
+  for (int32_t j = 0; j < served; ++j) {
+    event.add_slate_indices(j);
+    event.add_slate_propensities(1.0);
+  }
+  event.set_deployment_revision(deployment->config.revision());
+  event.set_model_name(model->name());
+  event.set_model_version(model->version());
+  RETURN_IF_ERROR(log_->AppendDecision(event));  // durable before the reply
+
+  for (int32_t j = 0; j < served; ++j) {
+    ScoredItem* item = response->add_items();
+    item->set_item(candidates.items[j].item);
+    item->set_score(candidates.items[j].score);
+    item->set_propensity(1.0);
+  }
+  response->set_fallback(candidates.fallback);
+  response->set_event_id(event.event_id());
+  response->set_model_name(model->name());
+  response->set_model_version(model->version());
+  response->set_variant(variant.name());
+  response->set_deployment_revision(deployment->config.revision());
   return absl::OkStatus();
 }
 

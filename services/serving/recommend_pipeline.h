@@ -3,7 +3,8 @@
 // ranking, and with an experiment the exploring slate, drawn and logged with
 // its per-position propensities by bandits::ExperimentManager (one lookup).
 // RankItems and SimilarItems, the same path without exploration, live here
-// too, so every serving request's bounds are checked in one file.
+// too, so every serving request's bounds are checked in one file, and so
+// does Recommend through a deployment (services/serving/deployments.h).
 #ifndef RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 #define RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 
@@ -15,14 +16,17 @@
 #include "proto/recommender.pb.h"
 
 namespace recbandit::bandits {
+class EventLog;
 class ExperimentManager;
 }  // namespace recbandit::bandits
 
 namespace recbandit::services {
 
+class DeploymentStore;
 class ModelStore;
 class RecentEvents;
 struct Recommendation;
+struct RecommendQuery;
 
 // Appends `rec`'s items with their scores (no propensities) to `out`: how
 // Recommend, RankItems and SimilarItems answer.
@@ -32,12 +36,18 @@ void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<Sco
 class RecommendPipeline {
  public:
   RecommendPipeline(ModelStore* models, RecentEvents* recent,
-                    bandits::ExperimentManager* experiments)
-      : models_(models), recent_(recent), experiments_(experiments) {}
+                    bandits::ExperimentManager* experiments, DeploymentStore* deployments,
+                    bandits::EventLog* log)
+      : models_(models),
+        recent_(recent),
+        experiments_(experiments),
+        deployments_(deployments),
+        log_(log) {}
 
   // Answers `request` into `response`: INVALID_ARGUMENT naming the field and
-  // bound, NOT_FOUND for an unknown model or experiment; with an experiment
-  // the decision is durable before it returns (it blocks on an fsync).
+  // bound, NOT_FOUND for an unknown model, experiment or deployment; with an
+  // experiment or a deployment the served slate is durable before it
+  // returns (it blocks on an fsync).
   absl::Status Recommend(const RecommendRequest& request, RecommendResponse* response) const;
 
   // Scores the request's candidate items for its user, best first, with the
@@ -54,9 +64,16 @@ class RecommendPipeline {
       const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const;
 
  private:
+  // Recommend through a deployment: assign the unit's variant, retrieve with
+  // its model, log the served slate with its candidates.
+  absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
+                               RecommendResponse* response) const;
+
   ModelStore* const models_;
   RecentEvents* const recent_;
   bandits::ExperimentManager* const experiments_;
+  DeploymentStore* const deployments_;
+  bandits::EventLog* const log_;
 };
 
 }  // namespace recbandit::services

@@ -1,0 +1,321 @@
+// DeploymentStore: validation, the journal, pinned versions, snapshots.
+#include "services/serving/deployments.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "bandits/assignment.h"
+#include "bandits/log/event_log.h"
+#include "proto/core/names.h"
+#include "proto/core/random.h"
+#include "proto/core/status_macros.h"
+#include "services/serving/model_store.h"
+#include "services/serving/request_checks.h"
+
+namespace recbandit::services {
+namespace {
+
+// Bounds (proto/deployments.proto documents each).
+constexpr int kMaxVariants = 16;
+constexpr double kMaxTrafficWeight = 1e6;
+constexpr size_t kMaxDescriptionBytes = 4096;
+
+// The ExperimentConfig the event log joins a deployment's rewards with.
+ExperimentConfig RewardConfig(const Deployment& d) {
+  ExperimentConfig config;
+  config.set_name(d.name());
+  config.set_reward_window_ms(d.reward_window_ms());
+  config.set_reward_aggregation(d.reward_aggregation());
+  return config;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelRef> ParseModelRef(const std::string& model, const std::string& field) {
+  ModelRef ref;
+  const size_t at = model.find('@');
+  ref.name = model.substr(0, at);
+  RETURN_IF_ERROR(ValidateName(ref.name, field));
+  if (at != std::string::npos) {
+    const std::string version = model.substr(at + 1);
+    if (!absl::SimpleAtoi(version, &ref.version) || ref.version < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " must be <name> or <name>@<version> with version >= 1, got ", Quote(model)));
+    }
+  }
+  return ref;
+}
+
+absl::Status ValidateDeployment(const Deployment& d) {
+  RETURN_IF_ERROR(ValidateName(d.name(), "deployment.name"));
+  if (d.variants_size() < 1 || d.variants_size() > kMaxVariants) {
+    return absl::InvalidArgumentError(absl::StrCat("deployment.variants must have 1..",
+                                                   kMaxVariants, " entries, got ",
+                                                   d.variants_size()));
+  }
+  absl::flat_hash_set<std::string> names;
+  double total = 0;
+  for (int i = 0; i < d.variants_size(); ++i) {
+    const DeploymentVariant& v = d.variants(i);
+    const std::string field = absl::StrCat("deployment.variants[", i, "]");
+    RETURN_IF_ERROR(ValidateName(v.name(), field + ".name"));
+    if (!names.insert(v.name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".name ", Quote(v.name()), " is used twice"));
+    }
+    if (!(v.traffic_weight() >= 0 && v.traffic_weight() <= kMaxTrafficWeight)) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".traffic_weight must be in [0, ",
+                                                     kMaxTrafficWeight, "], got ",
+                                                     v.traffic_weight()));
+    }
+    total += v.traffic_weight();
+    if (!v.has_pipeline()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
+    }
+    RETURN_IF_ERROR(ParseModelRef(v.pipeline().model(), field + ".pipeline.model").status());
+  }
+  if (!(total > 0)) {
+    return absl::InvalidArgumentError("deployment.variants: at least one traffic_weight must be > 0");
+  }
+  if (d.description().size() > kMaxDescriptionBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("deployment.description has ",
+                                                   d.description().size(), " bytes; at most ",
+                                                   kMaxDescriptionBytes));
+  }
+  if (d.reward_window_ms() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "deployment.reward_window_ms must be >= 0, got ", d.reward_window_ms()));
+  }
+  if (!RewardAggregation_IsValid(d.reward_aggregation())) {
+    return absl::InvalidArgumentError("deployment.reward_aggregation is not a known value");
+  }
+  return absl::OkStatus();
+}
+
+int32_t ServedDeployment::AssignVariant(const std::string& unit) const {
+  return bandits::AssignVariant(unit, salt, weights);
+}
+
+absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::Serve(
+    Deployment deployment) {
+  RETURN_IF_ERROR(ValidateDeployment(deployment));
+  auto served = std::make_shared<ServedDeployment>();
+  for (const DeploymentVariant& v : deployment.variants()) {
+    ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(v.pipeline().model(), "pipeline.model"));
+    served->models.push_back(std::move(ref));
+    served->weights.push_back(v.traffic_weight());
+  }
+  served->salt = StableHash64(deployment.name());
+  served->config = std::move(deployment);
+  return served;
+}
+
+absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::EventLog* log,
+                                                                       ModelStore* models) {
+  std::unique_ptr<DeploymentStore> store(new DeploymentStore(log, models));
+  bandits::ScanStats stats;
+  ASSIGN_OR_RETURN(std::vector<Deployment> stored,
+                   log->ListDeployments(/*skip_corrupt=*/true, &stats));
+  if (stats.skipped_corrupt > 0) {
+    std::fprintf(stderr, "deployments: %lld corrupt deployment records skipped\n",
+                 static_cast<long long>(stats.skipped_corrupt));
+  }
+  std::set<ModelStore::VersionId> pinned;
+  for (Deployment& d : stored) {
+    const std::string name = d.name();
+    absl::StatusOr<std::shared_ptr<const ServedDeployment>> served = Serve(std::move(d));
+    if (!served.ok()) {
+      std::fprintf(stderr, "deployments: %s skipped: %s\n", Quote(name).c_str(),
+                   std::string(served.status().message()).c_str());
+      continue;
+    }
+    for (const ModelRef& ref : (*served)->models) {
+      if (ref.version == 0) continue;
+      // One version at a time, so one that no longer loads leaves the rest.
+      std::set<ModelStore::VersionId> with = pinned;
+      with.emplace(ref.name, ref.version);
+      const absl::Status s = models->SetPinned(with);
+      if (s.ok()) {
+        pinned = std::move(with);
+      } else {
+        std::fprintf(stderr, "deployments: %s: %s\n", Quote(name).c_str(),
+                     std::string(s.message()).c_str());
+      }
+    }
+    store->deployments_[name] = *std::move(served);
+  }
+  RETURN_IF_ERROR(models->SetPinned(pinned));
+  return store;
+}
+
+int64_t DeploymentStore::NowMs() const { return log_->NowUs() / 1000; }
+
+absl::Status DeploymentStore::PinFor(const ServedDeployment* next, const std::string& removed) {
+  std::set<ModelStore::VersionId> pinned;
+  if (next != nullptr) {
+    for (const ModelRef& ref : next->models) {
+      if (ref.version == 0) {
+        RETURN_IF_ERROR(models_->Get(ref.name).status());  // NOT_FOUND: no such model
+      } else {
+        pinned.emplace(ref.name, ref.version);
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, served] : deployments_) {
+      if (name == removed || (next != nullptr && name == next->config.name())) continue;
+      for (const ModelRef& ref : served->models) {
+        if (ref.version != 0) pinned.emplace(ref.name, ref.version);
+      }
+    }
+  }
+  return models_->SetPinned(pinned);
+}
+
+absl::Status DeploymentStore::Commit(DeploymentChange::Kind kind,
+                                     std::shared_ptr<const ServedDeployment> served) {
+  DeploymentChange change;
+  change.set_kind(kind);
+  *change.mutable_deployment() = served->config;
+  change.set_unix_ms(NowMs());
+  absl::Status written = log_->WriteDeploymentChange(change);
+  if (!written.ok()) {
+    // Nothing changed: pin what the unchanged deployments name again.
+    PinFor(nullptr, "").IgnoreError();
+    return written;
+  }
+  absl::MutexLock lock(&mu_);
+  if (kind == DeploymentChange::DELETED) {
+    deployments_.erase(served->config.name());
+  } else {
+    deployments_[served->config.name()] = std::move(served);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Create(Deployment deployment) {
+  absl::MutexLock change(&change_mu_);
+  const int64_t now = NowMs();
+  deployment.set_revision(1);
+  deployment.set_created_unix_ms(now);
+  deployment.set_updated_unix_ms(now);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> served, Serve(std::move(deployment)));
+  {
+    absl::MutexLock lock(&mu_);
+    if (deployments_.count(served->config.name())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("deployment ", Quote(served->config.name()), " exists"));
+    }
+  }
+  RETURN_IF_ERROR(PinFor(served.get(), ""));
+  Deployment stored = served->config;
+  RETURN_IF_ERROR(Commit(DeploymentChange::CREATED, std::move(served)));
+  return stored;
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
+                                                  int64_t expected_revision) {
+  absl::MutexLock change(&change_mu_);
+  RETURN_IF_ERROR(ValidateName(deployment.name(), "deployment.name"));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current, Get(deployment.name()));
+  if (expected_revision > 0 && expected_revision != current->config.revision()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment ", Quote(deployment.name()), " is at revision ", current->config.revision(),
+        ", not the expected ", expected_revision));
+  }
+  deployment.set_revision(current->config.revision() + 1);
+  deployment.set_created_unix_ms(current->config.created_unix_ms());
+  deployment.set_updated_unix_ms(NowMs());
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> served, Serve(std::move(deployment)));
+  RETURN_IF_ERROR(PinFor(served.get(), ""));
+  Deployment stored = served->config;
+  RETURN_IF_ERROR(Commit(DeploymentChange::UPDATED, std::move(served)));
+  return stored;
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Delete(const std::string& name,
+                                                  int64_t expected_revision) {
+  absl::MutexLock change(&change_mu_);
+  RETURN_IF_ERROR(ValidateName(name, "name"));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current, Get(name));
+  if (expected_revision > 0 && expected_revision != current->config.revision()) {
+    return absl::FailedPreconditionError(absl::StrCat("deployment ", Quote(name),
+                                                      " is at revision ",
+                                                      current->config.revision(),
+                                                      ", not the expected ", expected_revision));
+  }
+  RETURN_IF_ERROR(PinFor(nullptr, name));
+  RETURN_IF_ERROR(Commit(DeploymentChange::DELETED, current));
+  return current->config;
+}
+
+absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::Get(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = deployments_.find(name);
+  if (it == deployments_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown deployment ", Quote(name)));
+  }
+  return it->second;
+}
+
+std::vector<Deployment> DeploymentStore::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Deployment> out;
+  for (const auto& [name, served] : deployments_) out.push_back(served->config);
+  return out;
+}
+
+absl::StatusOr<std::vector<DeploymentChange>> DeploymentStore::Changes(
+    const std::string& name) const {
+  RETURN_IF_ERROR(ValidateName(name, "name"));
+  ASSIGN_OR_RETURN(std::vector<DeploymentChange> changes, log_->ListDeploymentChanges(name));
+  if (changes.empty()) {
+    return absl::NotFoundError(absl::StrCat("no change of deployment ", Quote(name)));
+  }
+  return changes;
+}
+
+absl::StatusOr<RewardSlateResponse> DeploymentStore::RewardSlate(
+    const RewardSlateRequest& request) {
+  RETURN_IF_ERROR(ValidateName(request.deployment(), "deployment"));
+  RETURN_IF_ERROR(CheckId(request.event_id(), "event_id"));
+  if (!request.item().empty()) RETURN_IF_ERROR(CheckId(request.item(), "item"));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> d, Get(request.deployment()));
+  RewardSlateResponse response;
+  if (!request.item().empty()) {
+    ASSIGN_OR_RETURN(DecisionEvent decision, log_->GetDecision(request.event_id()));
+    if (decision.experiment() != request.deployment()) {
+      return absl::InvalidArgumentError(absl::StrCat("event_id ", Quote(request.event_id()),
+                                                     " was not served by deployment ",
+                                                     Quote(request.deployment())));
+    }
+    for (int j = 0; j < decision.slate_indices_size(); ++j) {
+      const int32_t index = decision.slate_indices(j);
+      if (index >= 0 && index < decision.actions_size() &&
+          decision.actions(index).id() == request.item()) {
+        response.set_position(j + 1);
+        break;
+      }
+    }
+    if (response.position() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("item ", Quote(request.item()),
+                                                     " is not in the slate of event_id ",
+                                                     Quote(request.event_id())));
+    }
+  }
+  ASSIGN_OR_RETURN(bandits::RewardOutcome outcome,
+                   log_->AddReward(RewardConfig(d->config), request.event_id(), request.value(),
+                                   /*next_learn_seq=*/nullptr, response.position()));
+  response.set_late(outcome.late);
+  response.set_aggregated_reward(outcome.record.aggregated());
+  return response;
+}
+
+}  // namespace recbandit::services
