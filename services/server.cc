@@ -85,10 +85,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   manager_options.snapshot_on_shutdown = options.snapshot_on_shutdown;
   ASSIGN_OR_RETURN(server->experiments_manager_,
                    bandits::ExperimentManager::Open(server->event_log_.get(), manager_options));
+  // Pruned only once the deployments have pinned the versions they serve.
   ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models",
-                                                    options.keep_versions));
+                                                    options.keep_versions, /*prune=*/false));
   ASSIGN_OR_RETURN(server->deployments_,
                    DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
+  server->models_->PruneAll();
 
   // Real-time events survive restarts: rebuild each user's recent items.
   server->recent_ = std::make_unique<RecentEvents>();

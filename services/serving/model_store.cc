@@ -49,7 +49,7 @@ int RemoveLeftovers(const std::string& dir) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& root,
-                                                             int32_t keep_versions) {
+                                                          int32_t keep_versions, bool prune) {
   if (keep_versions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("keep_versions must be >= 1, got ", keep_versions));
@@ -106,8 +106,20 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& 
       store->default_name_ = store->slots_.begin()->first;
     }
   }
-  for (const std::string& name : names) store->Prune(name);
+  if (prune) store->PruneAll();
   return store;
+}
+
+int32_t ModelStore::PruneAll() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && ValidateName(name, "model_name").ok()) names.push_back(name);
+  }
+  int32_t deleted = 0;
+  for (const std::string& name : names) deleted += Prune(name);
+  return deleted;
 }
 
 int32_t ModelStore::Prune(const std::string& name) {

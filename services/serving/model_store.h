@@ -30,16 +30,21 @@ class ModelStore {
   // Opens (creating) `root`, removes what crashed writers left behind
   // (`<name>/<N>.staging*` folders, `*.tmp` files), loads every name's active
   // version (its ACTIVE file, else its highest version) and prunes versions
-  // beyond `keep_versions` (see Prune). A version that fails to load is
-  // reported on stderr and skipped; the store still opens. Directories whose
-  // names break the name rule are ignored. REQUIRES: keep_versions >= 1.
+  // beyond `keep_versions` (see Prune) unless `prune` is false (the server
+  // prunes with PruneAll once the deployments have pinned their versions).
+  // A version that fails to load is reported on stderr and skipped; the
+  // store still opens. Directories whose names break the name rule are
+  // ignored. REQUIRES: keep_versions >= 1.
   static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& root,
-                                                          int32_t keep_versions = 5);
+                                                          int32_t keep_versions = 5,
+                                                          bool prune = true);
 
   // Deletes the versions of `name` older than its newest `keep_versions`,
   // never the active one (which is the default model's when `name` is the
-  // default). Returns how many were deleted.
+  // default) nor a pinned one. Returns how many were deleted.
   int32_t Prune(const std::string& name);
+  // Prune for every stored name; returns how many versions were deleted.
+  int32_t PruneAll();
   int32_t keep_versions() const { return keep_versions_; }
 
   // Returns the active snapshot of `name` ("" = the default name).

@@ -296,6 +296,56 @@ void CorruptValue(const std::string& data_dir, const std::string& cf, const std:
   delete db;
 }
 
+TEST(EventLogTest, ReadersOpenALogWrittenBeforeDeploymentsExisted) {
+  // A log with only the eight families the log had before deployments.
+  ScratchDir dir;
+  {
+    rocksdb::DBOptions options;
+    options.create_if_missing = true;
+    options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (size_t i = 0; i < 8; ++i) {
+      families.emplace_back(EventLog::ColumnFamilyNames()[i], rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(options, dir.path() + "/events", families, &handles, &db).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  EventLogOptions read_only;
+  read_only.mode = EventLogOptions::Mode::kReadOnly;
+  {
+    ASSERT_OK_AND_ASSIGN(auto reader, EventLog::Open(dir.path(), read_only));
+    ASSERT_OK_AND_ASSIGN(std::vector<Deployment> none, reader->ListDeployments());
+    EXPECT_TRUE(none.empty());
+    ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> no_changes,
+                         reader->ListDeploymentChanges("d"));
+    EXPECT_TRUE(no_changes.empty());
+  }
+  // The writer adds the families; a change is then journaled and readable.
+  {
+    ASSERT_OK_AND_ASSIGN(auto writer, EventLog::Open(dir.path(), {}));
+    DeploymentChange change;
+    change.set_kind(DeploymentChange::CREATED);
+    change.mutable_deployment()->set_name("d");
+    ASSERT_OK(writer->WriteDeploymentChange(change));
+    EXPECT_THAT(writer->WriteDeploymentChange(change),
+                StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("deployment 'd'")));
+    change.set_kind(DeploymentChange::DELETED);
+    ASSERT_OK(writer->WriteDeploymentChange(change));
+    EXPECT_THAT(writer->WriteDeploymentChange(change), StatusIs(absl::StatusCode::kNotFound));
+  }
+  ASSERT_OK_AND_ASSIGN(auto reader, EventLog::Open(dir.path(), read_only));
+  ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> changes, reader->ListDeploymentChanges("d"));
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].kind(), DeploymentChange::CREATED);
+  EXPECT_EQ(changes[1].kind(), DeploymentChange::DELETED);
+  ASSERT_OK_AND_ASSIGN(std::vector<Deployment> left, reader->ListDeployments());
+  EXPECT_TRUE(left.empty());
+}
+
 TEST(EventLogTest, CorruptValueIsReportedNotFatal) {
   ScratchDir dir;
   {

@@ -1,0 +1,360 @@
+// Tests of deployments over a real event log and model store: the rules and
+// their messages, the durable journal across a reopen, one name space with
+// experiments, pinned versions kept from pruning, weighted sticky
+// assignment (a chi-square check), Recommend through a deployment (the
+// logged slate and its candidates), slate rewards per clicked item, and a
+// blue/green switch under concurrent calls that serves no mixed call.
+#include "services/serving/deployments.h"
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bandits/experiment.h"
+#include "bandits/log/event_log.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ranking/factor_model.h"
+#include "services/serving/model_store.h"
+#include "services/serving/recent_events.h"
+#include "services/serving/recommend_pipeline.h"
+#include "tests/testing/status_matchers.h"
+#include "tests/testing/test_util.h"
+
+namespace recbandit::services {
+namespace {
+
+using ::recbandit::testing::ScratchDir;
+using ::recbandit::testing::StatusIs;
+using ::testing::HasSubstr;
+
+constexpr int kItems = 80;
+
+// Saves <root>/<name>/<version>: one user "u" and kItems items whose scores
+// for "u" rank i0 first (ascending=false) or i<kItems-1> first.
+void SaveVersion(const std::string& root, const std::string& name, int64_t version,
+                 bool ascending) {
+  ranking::IdMap users, items;
+  users.GetOrAdd("u");
+  std::vector<float> item_factors;
+  for (int j = 0; j < kItems; ++j) {
+    items.GetOrAdd(absl::StrCat("i", j));
+    item_factors.push_back(static_cast<float>(ascending ? j + 1 : kItems - j));
+    item_factors.push_back(0);
+  }
+  ModelManifest manifest;
+  manifest.set_name(name);
+  manifest.set_algo(ALS);
+  manifest.mutable_params()->set_algo(ALS);
+  auto model =
+      ranking::FactorModel::Create(users, items, 2, {1, 0}, item_factors, {}, manifest);
+  ASSERT_TRUE(model.ok()) << model.status();
+  ASSERT_OK(model->Save(absl::StrCat(root, "/", name, "/", version)));
+}
+
+Deployment TwoVariants(const std::string& name, double blue, double green) {
+  Deployment d;
+  d.set_name(name);
+  DeploymentVariant* b = d.add_variants();
+  b->set_name("blue");
+  b->mutable_pipeline()->set_model("m@1");
+  b->set_traffic_weight(blue);
+  DeploymentVariant* g = d.add_variants();
+  g->set_name("green");
+  g->mutable_pipeline()->set_model("m@2");
+  g->set_traffic_weight(green);
+  return d;
+}
+
+class DeploymentsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SaveVersion(dir_.File("models"), "m", 1, /*ascending=*/false);
+    SaveVersion(dir_.File("models"), "m", 2, /*ascending=*/true);
+    Open(/*prune=*/false);  // keep version 1 (keep_versions is 1) for the tests to pin
+  }
+
+  // (Re)opens everything from disk, as a server start does: the model store
+  // is pruned once the deployments have pinned their versions.
+  void Open(bool prune = true) {
+    pipeline_.reset();
+    deployments_.reset();
+    experiments_.reset();
+    models_.reset();
+    log_.reset();
+    ASSERT_OK_AND_ASSIGN(log_, bandits::EventLog::Open(dir_.path(), {}));
+    ASSERT_OK_AND_ASSIGN(models_, ModelStore::Open(dir_.File("models"), /*keep_versions=*/1,
+                                                   /*prune=*/false));
+    ASSERT_OK_AND_ASSIGN(experiments_, bandits::ExperimentManager::Open(log_.get(), {}));
+    ASSERT_OK_AND_ASSIGN(deployments_, DeploymentStore::Open(log_.get(), models_.get()));
+    if (prune) models_->PruneAll();
+    pipeline_ = std::make_unique<RecommendPipeline>(models_.get(), &recent_, experiments_.get(),
+                                                    deployments_.get(), log_.get());
+  }
+
+  RecommendRequest Through(const std::string& deployment, const std::string& unit, int k = 5) {
+    RecommendRequest r;
+    r.set_deployment(deployment);
+    r.set_user("u");
+    r.set_unit_id(unit);
+    r.set_k(k);
+    return r;
+  }
+
+  ScratchDir dir_;
+  RecentEvents recent_;
+  std::unique_ptr<bandits::EventLog> log_;
+  std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<bandits::ExperimentManager> experiments_;
+  std::unique_ptr<DeploymentStore> deployments_;
+  std::unique_ptr<RecommendPipeline> pipeline_;
+};
+
+TEST_F(DeploymentsTest, RulesNameTheFieldAndBound) {
+  auto rejects = [&](void (*edit)(Deployment&), absl::StatusCode code, const char* message) {
+    Deployment d = TwoVariants("d", 1, 1);
+    edit(d);
+    EXPECT_THAT(deployments_->Create(d), StatusIs(code, HasSubstr(message)));
+  };
+  const auto kInvalid = absl::StatusCode::kInvalidArgument;
+  rejects([](Deployment& d) { d.set_name("bad name"); }, kInvalid, "deployment.name");
+  rejects([](Deployment& d) { d.clear_variants(); }, kInvalid, "must have 1..16 entries, got 0");
+  rejects([](Deployment& d) { d.mutable_variants(1)->set_name("blue"); }, kInvalid,
+          "variants[1].name 'blue' is used twice");
+  rejects([](Deployment& d) { d.mutable_variants(0)->set_traffic_weight(-1); }, kInvalid,
+          "variants[0].traffic_weight must be in [0, 1e+06], got -1");
+  rejects([](Deployment& d) { d.mutable_variants(0)->set_traffic_weight(NAN); }, kInvalid,
+          "traffic_weight");
+  rejects(
+      [](Deployment& d) {
+        d.mutable_variants(0)->set_traffic_weight(0);
+        d.mutable_variants(1)->set_traffic_weight(0);
+      },
+      kInvalid, "at least one traffic_weight must be > 0");
+  rejects([](Deployment& d) { d.mutable_variants(0)->clear_pipeline(); }, kInvalid,
+          "variants[0].pipeline is required");
+  rejects([](Deployment& d) { d.mutable_variants(0)->mutable_pipeline()->set_model("m@0"); },
+          kInvalid, "variants[0].pipeline.model must be <name> or <name>@<version>");
+  rejects([](Deployment& d) { d.set_reward_window_ms(-5); }, kInvalid, "reward_window_ms");
+  rejects([](Deployment& d) { d.mutable_variants(1)->mutable_pipeline()->set_model("m@9"); },
+          absl::StatusCode::kNotFound, "model 'm' has no version 9");
+  rejects([](Deployment& d) { d.mutable_variants(1)->mutable_pipeline()->set_model("nope"); },
+          absl::StatusCode::kNotFound, "unknown model 'nope'");
+  EXPECT_TRUE(deployments_->List().empty());  // nothing rejected was stored
+}
+
+TEST_F(DeploymentsTest, ChangesAreJournaledAndSurviveAReopen) {
+  ASSERT_OK_AND_ASSIGN(Deployment created, deployments_->Create(TwoVariants("d", 1, 0)));
+  EXPECT_EQ(created.revision(), 1);
+  EXPECT_GT(created.created_unix_ms(), 0);
+  EXPECT_THAT(deployments_->Create(TwoVariants("d", 1, 1)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(deployments_->Update(TwoVariants("d", 0, 1), /*expected_revision=*/7),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("is at revision 1, not the expected 7")));
+  ASSERT_OK_AND_ASSIGN(Deployment updated, deployments_->Update(TwoVariants("d", 0, 1), 1));
+  EXPECT_EQ(updated.revision(), 2);
+  EXPECT_EQ(updated.created_unix_ms(), created.created_unix_ms());
+  ASSERT_OK(deployments_->Create(TwoVariants("gone", 1, 1)).status());
+  ASSERT_OK(deployments_->Delete("gone", 0).status());
+  EXPECT_THAT(deployments_->Delete("gone", 0), StatusIs(absl::StatusCode::kNotFound));
+
+  Open();  // a restart
+  ASSERT_OK_AND_ASSIGN(auto served, deployments_->Get("d"));
+  EXPECT_EQ(served->config.revision(), 2);
+  EXPECT_EQ(served->config.variants(1).traffic_weight(), 1);
+  EXPECT_THAT(deployments_->Get("gone"), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> journal, deployments_->Changes("d"));
+  ASSERT_EQ(journal.size(), 2u);
+  EXPECT_EQ(journal[0].kind(), DeploymentChange::CREATED);
+  EXPECT_EQ(journal[1].kind(), DeploymentChange::UPDATED);
+  EXPECT_EQ(journal[1].deployment().revision(), 2);
+  ASSERT_OK_AND_ASSIGN(journal, deployments_->Changes("gone"));
+  ASSERT_EQ(journal.size(), 2u);
+  EXPECT_EQ(journal[1].kind(), DeploymentChange::DELETED);
+  EXPECT_THAT(deployments_->Changes("never"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(DeploymentsTest, ExperimentsAndDeploymentsShareOneNameSpace) {
+  ExperimentConfig e;
+  e.set_name("shared");
+  Variant* v = e.add_variants();
+  v->set_name("a");
+  v->set_policy_spec("ucb1");
+  v->set_traffic_weight(1);
+  ASSERT_OK(experiments_->CreateExperiment(e).status());
+  EXPECT_THAT(deployments_->Create(TwoVariants("shared", 1, 1)),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("experiment 'shared'")));
+  ASSERT_OK(deployments_->Create(TwoVariants("dep", 1, 1)).status());
+  e.set_name("dep");
+  EXPECT_THAT(experiments_->CreateExperiment(e),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("deployment 'dep'")));
+}
+
+TEST_F(DeploymentsTest, PinnedVersionsAreServedAndNeverPruned) {
+  // keep_versions is 1 and version 2 is active: version 1 lives only because
+  // the deployment pins it.
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 0)).status());
+  EXPECT_EQ(models_->Prune("m"), 0);
+  Open();
+  EXPECT_EQ(models_->Prune("m"), 0);
+  ASSERT_OK_AND_ASSIGN(auto model, models_->GetVersion("m", 1));
+  EXPECT_EQ(model->version(), 1);
+  // Unpinned by the delete, it goes at the next prune.
+  ASSERT_OK(deployments_->Delete("d", 0).status());
+  EXPECT_THAT(models_->GetVersion("m", 1), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(models_->Prune("m"), 1);
+}
+
+TEST_F(DeploymentsTest, UnitsFollowTheWeightsAndKeepTheirVariant) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 3)).status());
+  ASSERT_OK_AND_ASSIGN(auto served, deployments_->Get("d"));
+  constexpr int kUnits = 40000;
+  int green = 0;
+  for (int i = 0; i < kUnits; ++i) {
+    const std::string unit = absl::StrCat("unit", i);
+    const int32_t v = served->AssignVariant(unit);
+    ASSERT_EQ(v, served->AssignVariant(unit));
+    green += v;
+  }
+  // Chi-square, 1 degree of freedom: 10.83 is its 0.999 quantile.
+  const double e_green = kUnits * 0.75, e_blue = kUnits * 0.25;
+  const double chi2 = (green - e_green) * (green - e_green) / e_green +
+                      (kUnits - green - e_blue) * (kUnits - green - e_blue) / e_blue;
+  EXPECT_LT(chi2, 10.83) << green;
+  // After a restart the same units get the same variants.
+  Open();
+  ASSERT_OK_AND_ASSIGN(auto reopened, deployments_->Get("d"));
+  for (int i = 0; i < 100; ++i) {
+    const std::string unit = absl::StrCat("unit", i);
+    EXPECT_EQ(reopened->AssignVariant(unit), served->AssignVariant(unit));
+  }
+  // A variant of weight 0 never serves.
+  ASSERT_OK(deployments_->Update(TwoVariants("d", 0, 1), 0).status());
+  ASSERT_OK_AND_ASSIGN(served, deployments_->Get("d"));
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(served->AssignVariant(absl::StrCat("u", i)), 1);
+}
+
+TEST_F(DeploymentsTest, RecommendLogsTheServedSlateWithItsCandidates) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 1)).status());
+  std::map<std::string, int> seen_variants;
+  for (int i = 0; i < 40; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i)), &response));
+    ASSERT_EQ(response.items_size(), 5);
+    ++seen_variants[response.variant()];
+    // blue serves version 1 (i0 first), green version 2 (i79 first).
+    const bool blue = response.variant() == "blue";
+    EXPECT_EQ(response.model_version(), blue ? 1 : 2);
+    EXPECT_EQ(response.items(0).item(), blue ? "i0" : absl::StrCat("i", kItems - 1));
+    EXPECT_EQ(response.items(0).propensity(), 1.0);
+    EXPECT_EQ(response.deployment_revision(), 1);
+    ASSERT_OK_AND_ASSIGN(DecisionEvent event, log_->GetDecision(response.event_id()));
+    EXPECT_EQ(event.experiment(), "d");
+    EXPECT_EQ(event.variant(), response.variant());
+    EXPECT_EQ(event.unit_id(), absl::StrCat("unit", i));
+    EXPECT_EQ(event.actions_size(), 50);  // max(4k, 50) candidates
+    ASSERT_EQ(event.slate_indices_size(), 5);
+    for (int j = 0; j < 5; ++j) {
+      EXPECT_EQ(event.actions(event.slate_indices(j)).id(), response.items(j).item());
+      EXPECT_EQ(event.slate_propensities(j), 1.0);
+    }
+    EXPECT_EQ(event.model_version(), response.model_version());
+    EXPECT_EQ(event.policy_spec(), absl::StrCat("model:m@", response.model_version()));
+  }
+  EXPECT_EQ(seen_variants.size(), 2u);
+
+  RecommendRequest bad = Through("d", "x");
+  bad.set_model_name("m");
+  RecommendResponse ignored;
+  EXPECT_THAT(pipeline_->Recommend(bad, &ignored),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deployment excludes")));
+  EXPECT_THAT(pipeline_->Recommend(Through("nope", "x"), &ignored),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown deployment 'nope'")));
+  RecommendRequest plain = Through("", "x");
+  EXPECT_THAT(pipeline_->Recommend(plain, &ignored),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unit_id needs")));
+}
+
+TEST_F(DeploymentsTest, RewardSlateCreditsTheClickedItemsPosition) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 0)).status());
+  RecommendResponse response;
+  ASSERT_OK(pipeline_->Recommend(Through("d", "unit"), &response));
+  RewardSlateRequest click;
+  click.set_deployment("d");
+  click.set_event_id(response.event_id());
+  click.set_item(response.items(2).item());
+  click.set_value(1);
+  ASSERT_OK_AND_ASSIGN(RewardSlateResponse first, deployments_->RewardSlate(click));
+  EXPECT_EQ(first.position(), 3);
+  EXPECT_EQ(first.aggregated_reward(), 1);
+  click.set_item(response.items(0).item());
+  ASSERT_OK_AND_ASSIGN(RewardSlateResponse second, deployments_->RewardSlate(click));
+  EXPECT_EQ(second.position(), 1);
+  EXPECT_EQ(second.aggregated_reward(), 2);  // SUM: clicks on the slate
+  ASSERT_OK_AND_ASSIGN(RewardRecord record, log_->GetRewards(response.event_id()));
+  ASSERT_EQ(record.rewards_size(), 2);
+  EXPECT_EQ(record.rewards(0).position(), 3);
+  EXPECT_EQ(record.rewards(1).position(), 1);
+
+  click.set_item("i60");  // a candidate, not served
+  EXPECT_THAT(deployments_->RewardSlate(click),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is not in the slate")));
+  click.set_item("");
+  click.set_event_id("no-such-event");
+  EXPECT_THAT(deployments_->RewardSlate(click), StatusIs(absl::StatusCode::kNotFound));
+  click.set_event_id(response.event_id());
+  click.set_value(INFINITY);
+  EXPECT_THAT(deployments_->RewardSlate(click),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("finite")));
+  // An experiment's Reward does not reach a deployment's events.
+  RewardRequest reward;
+  reward.set_experiment("d");
+  reward.set_event_id(response.event_id());
+  reward.set_value(1);
+  EXPECT_THAT(experiments_->Reward(reward), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(DeploymentsTest, BlueGreenSwitchUnderLoadServesNoMixedCall) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 0)).status());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, mixed{0}, calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        RecommendResponse response;
+        const absl::Status s =
+            pipeline_->Recommend(Through("d", absl::StrCat("t", t, "-", i), 3), &response);
+        calls.fetch_add(1);
+        if (!s.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        // Odd revisions are all blue (version 1), even ones all green.
+        const bool blue_revision = response.deployment_revision() % 2 == 1;
+        if ((response.variant() == "blue") != blue_revision ||
+            response.model_version() != (blue_revision ? 1 : 2)) {
+          mixed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int r = 2; r <= 21; ++r) {
+    const bool blue = r % 2 == 1;
+    ASSERT_OK(deployments_->Update(TwoVariants("d", blue ? 1 : 0, blue ? 0 : 1), r - 1).status());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (std::thread& t : callers) t.join();
+  EXPECT_GT(calls.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mixed.load(), 0);
+}
+
+}  // namespace
+}  // namespace recbandit::services
