@@ -1,8 +1,9 @@
 // An independent Node.js client (@grpc/grpc-js, protos loaded at run time by
 // @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
 // Train job followed with WatchJob and the hot swap to its version; PutEvents
-// reflected by the next Recommend; Decide, Reward, EvaluatePolicy; and the
-// error codes of a few bad requests.
+// reflected by the next Recommend; Decide, Reward, EvaluatePolicy; a
+// blue/green deployment served, rewarded and rolled back; and the error codes
+// of a few bad requests.
 //
 // Usage: node node_client.js <host:port> <source dir>
 // (run by server_node_client_test.sh, with NODE_PATH set to its npm cache).
@@ -63,12 +64,14 @@ async function recommend(rec, user, k) {
 
 async function main() {
   const {recbandit} = load(
-      ['proto/recommender.proto', 'proto/experiments.proto'], [srcDir]);
+      ['proto/recommender.proto', 'proto/experiments.proto', 'proto/deployments.proto'],
+      [srcDir]);
   const health = load('/usr/share/grpc-proto/grpc/health/v1/health.proto', []).grpc.health.v1;
   const creds = grpc.credentials.createInsecure();
   const hc = new health.Health(target, creds);
   const rec = new recbandit.Recommender(target, creds);
   const exp = new recbandit.Experiments(target, creds);
+  const dep = new recbandit.Deployments(target, creds);
 
   const status = (await call(hc, 'Check', {})).status;
   assert.strictEqual(status, 'SERVING');
@@ -133,13 +136,44 @@ async function main() {
   console.log(`EvaluatePolicy uniform: n=${ope.n}, ` +
               ope.estimates.map((e) => `${e.estimator}=${e.value.toFixed(3)}`).join(', '));
 
+  // A blue/green deployment of versions 1 and 2, all traffic on green.
+  const variants = (blue, green) => [
+    {name: 'blue', traffic_weight: blue, pipeline: {model: 'demo@1'}},
+    {name: 'green', traffic_weight: green, pipeline: {model: 'demo@2'}},
+  ];
+  const created = await call(dep, 'CreateDeployment',
+                             {deployment: {name: 'home', variants: variants(0, 1)}});
+  assert.strictEqual(created.revision, 1, JSON.stringify(created));
+  const served = await call(rec, 'Recommend', {deployment: 'home', user: 'u2', k: 4});
+  assert.strictEqual(served.variant, 'green', JSON.stringify(served));
+  assert.strictEqual(served.model_version, 2);
+  assert.ok(served.event_id && served.items.every((i) => i.propensity === 1), 'logged slate');
+  const click = await call(dep, 'RewardSlate', {deployment: 'home', event_id: served.event_id,
+                                                item: served.items[1].item, value: 1});
+  assert.strictEqual(click.position, 2, JSON.stringify(click));
+  const rolled = await call(dep, 'UpdateDeployment', {
+    deployment: {name: 'home', variants: variants(1, 0)}, expected_revision: 1});
+  assert.strictEqual(rolled.revision, 2);
+  const back = await call(rec, 'Recommend', {deployment: 'home', user: 'u2', k: 4});
+  assert.strictEqual(back.variant, 'blue', JSON.stringify(back));
+  assert.strictEqual(back.model_version, 1);
+  const changes = await call(dep, 'ListDeploymentChanges', {name: 'home'});
+  assert.deepStrictEqual(changes.changes.map((c) => c.kind), ['CREATED', 'UPDATED']);
+  console.log(`Deployment home: green v2 served, click at position ${click.position}, ` +
+              `rolled back to blue v1 (revision ${rolled.revision})`);
+  await expectCode(grpc.status.FAILED_PRECONDITION, dep, 'UpdateDeployment',
+                   {deployment: {name: 'home', variants: variants(0, 1)}, expected_revision: 1});
+  await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'CreateDeployment',
+                   {deployment: {name: 'zero', variants: variants(0, 0)}});
+  await expectCode(grpc.status.NOT_FOUND, rec, 'Recommend', {deployment: 'nope', user: 'u1'});
+
   await expectCode(grpc.status.INVALID_ARGUMENT, rec, 'Recommend', {user: 'u1', k: 5000});
   await expectCode(grpc.status.NOT_FOUND, exp, 'Reward',
                    {experiment: 'demo_layout', event_id: 'never-decided', value: 1});
   await expectCode(grpc.status.NOT_FOUND, exp, 'Decide',
                    {experiment: 'no-such-experiment', actions: [{id: 'a'}]});
 
-  for (const c of [hc, rec, exp]) c.close();
+  for (const c of [hc, rec, exp, dep]) c.close();
   console.log('ok');
 }
 
