@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
 #include "proto/core/json.h"
@@ -271,19 +273,24 @@ void AppendJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, std::st
   out->append("]}\n");
 }
 
-absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::string& experiment,
-                                             ExportFormat format, const std::string& out_path,
-                                             bool skip_corrupt,
-                                             const ProgressCallback& progress) {
-  RETURN_IF_ERROR(log.GetExperiment(experiment).status());
+namespace {
+
+using AppendRow = void (*)(const DecisionEvent&, const RewardRecord*, std::string*);
+
+// Writes every decision logged under `name` in time order to `out_path`:
+// `header` first (CSV), then `append_row` of each with its rewards, through
+// `out_path`.tmp, fsynced and renamed.
+absl::StatusOr<ExportStats> WriteRows(const EventLog& log, const std::string& name,
+                                      const std::string& header, AppendRow append_row,
+                                      const std::string& out_path, bool skip_corrupt,
+                                      const ProgressCallback& progress) {
   const std::string tmp = out_path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
   }
   ExportStats stats;
-  std::string buffer;
-  if (format == ExportFormat::kCsv) buffer = ExportCsvHeader();
+  std::string buffer = header;
   bool write_failed = false;
   auto flush = [&] {
     if (!buffer.empty() && std::fwrite(buffer.data(), 1, buffer.size(), f) != buffer.size()) {
@@ -293,7 +300,7 @@ absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::str
   };
   ScanStats scan;
   absl::Status status = log.ScanDecisions(
-      experiment, 0, 0,
+      name, 0, 0,
       [&](const DecisionEvent& e) -> absl::Status {
         absl::StatusOr<RewardRecord> rewards = log.GetRewards(e.event_id());
         const RewardRecord* r = nullptr;
@@ -303,11 +310,7 @@ absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::str
           if (!skip_corrupt || !absl::IsDataLoss(rewards.status())) return rewards.status();
           ++stats.skipped_corrupt;  // the decision is kept, its reward is not
         }
-        if (format == ExportFormat::kCsv) {
-          AppendCsvRow(e, r, &buffer);
-        } else {
-          AppendJsonlRow(e, r, &buffer);
-        }
+        append_row(e, r, &buffer);
         ++stats.rows;
         stats.rewarded += HasAggregatedReward(r) ? 1 : 0;
         if (buffer.size() > (1 << 20)) flush();
@@ -332,6 +335,149 @@ absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::str
   }
   stats.skipped_corrupt += scan.skipped_corrupt;
   return stats;
+}
+
+// Returns the positions (1-based) of `rewards`' in-window rewards for one
+// item, in arrival order.
+std::vector<int32_t> ClickedPositions(const RewardRecord* rewards) {
+  std::vector<int32_t> positions;
+  if (rewards == nullptr) return positions;
+  for (const RewardEvent& r : rewards->rewards()) {
+    if (!r.late() && r.position() > 0) positions.push_back(r.position());
+  }
+  return positions;
+}
+
+// The served items of a slate, in display order.
+std::vector<std::string> SlateItems(const DecisionEvent& e) {
+  std::vector<std::string> items;
+  for (int32_t index : e.slate_indices()) {
+    items.push_back(index >= 0 && index < e.actions_size() ? e.actions(index).id() : "");
+  }
+  return items;
+}
+
+std::string ModelOf(const DecisionEvent& e) {
+  return e.model_name().empty() ? "" : absl::StrCat(e.model_name(), "@", e.model_version());
+}
+
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string s;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) s.push_back(';');
+    s.append(EscapeListItem(ids[i]));
+  }
+  return s;
+}
+
+void AppendJsonIds(const std::vector<std::string>& ids, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(ids[i], out);
+  }
+  out->push_back(']');
+}
+
+}  // namespace
+
+const std::string& ExportSlateCsvHeader() {
+  static const auto* header = new std::string(
+      "event_id,deployment,variant,deployment_revision,timestamp_us,unit_id,model,candidates,"
+      "slate,slate_propensities,clicked_positions,reward\n");
+  return *header;
+}
+
+void AppendSlateCsvRow(const DecisionEvent& e, const RewardRecord* rewards, std::string* out) {
+  std::vector<std::string> candidates;
+  for (const Action& a : e.actions()) candidates.push_back(a.id());
+  AppendCsvField(e.event_id(), out);
+  out->push_back(',');
+  AppendCsvField(e.experiment(), out);
+  out->push_back(',');
+  AppendCsvField(e.variant(), out);
+  out->push_back(',');
+  AppendInt(e.deployment_revision(), out);
+  out->push_back(',');
+  AppendInt(e.timestamp_us(), out);
+  out->push_back(',');
+  AppendCsvField(e.unit_id(), out);
+  out->push_back(',');
+  AppendCsvField(ModelOf(e), out);
+  out->push_back(',');
+  AppendCsvField(JoinIds(candidates), out);
+  out->push_back(',');
+  AppendCsvField(JoinIds(SlateItems(e)), out);
+  out->push_back(',');
+  AppendCsvField(JoinNumbers(e.slate_propensities(), ';'), out);
+  out->push_back(',');
+  AppendCsvField(JoinNumbers(ClickedPositions(rewards), ';'), out);
+  out->push_back(',');
+  if (HasAggregatedReward(rewards)) AppendNumber(rewards->aggregated(), out);
+  out->push_back('\n');
+}
+
+void AppendSlateJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, std::string* out) {
+  std::vector<std::string> candidates;
+  for (const Action& a : e.actions()) candidates.push_back(a.id());
+  out->append("{\"event_id\":");
+  AppendJsonString(e.event_id(), out);
+  out->append(",\"deployment\":");
+  AppendJsonString(e.experiment(), out);
+  out->append(",\"variant\":");
+  AppendJsonString(e.variant(), out);
+  out->append(",\"deployment_revision\":");
+  AppendInt(e.deployment_revision(), out);
+  out->append(",\"timestamp_us\":");
+  AppendInt(e.timestamp_us(), out);
+  out->append(",\"unit_id\":");
+  AppendJsonString(e.unit_id(), out);
+  out->append(",\"model\":");
+  AppendJsonString(ModelOf(e), out);
+  out->append(",\"candidates\":");
+  AppendJsonIds(candidates, out);
+  out->append(",\"slate\":");
+  AppendJsonIds(SlateItems(e), out);
+  out->append(",\"slate_propensities\":");
+  AppendJsonNumbers(e.slate_propensities(), out);
+  out->append(",\"clicked_positions\":[");
+  const std::vector<int32_t> clicked = ClickedPositions(rewards);
+  for (size_t i = 0; i < clicked.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendInt(clicked[i], out);
+  }
+  out->append("],\"reward\":");
+  if (HasAggregatedReward(rewards)) {
+    AppendNumber(rewards->aggregated(), out);
+  } else {
+    out->append("null");
+  }
+  out->append("}\n");
+}
+
+absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::string& experiment,
+                                             ExportFormat format, const std::string& out_path,
+                                             bool skip_corrupt,
+                                             const ProgressCallback& progress) {
+  RETURN_IF_ERROR(log.GetExperiment(experiment).status());
+  return format == ExportFormat::kCsv
+             ? WriteRows(log, experiment, ExportCsvHeader(), &AppendCsvRow, out_path,
+                         skip_corrupt, progress)
+             : WriteRows(log, experiment, "", &AppendJsonlRow, out_path, skip_corrupt, progress);
+}
+
+absl::StatusOr<ExportStats> ExportSlates(const EventLog& log, const std::string& deployment,
+                                         ExportFormat format, const std::string& out_path,
+                                         bool skip_corrupt, const ProgressCallback& progress) {
+  ASSIGN_OR_RETURN(std::vector<DeploymentChange> journal, log.ListDeploymentChanges(deployment));
+  if (journal.empty()) {
+    return absl::NotFoundError(absl::StrCat("unknown deployment ", Quote(deployment)));
+  }
+  return format == ExportFormat::kCsv
+             ? WriteRows(log, deployment, ExportSlateCsvHeader(), &AppendSlateCsvRow, out_path,
+                         skip_corrupt, progress)
+             : WriteRows(log, deployment, "", &AppendSlateJsonlRow, out_path, skip_corrupt,
+                         progress);
 }
 
 }  // namespace recbandit::bandits

@@ -1,5 +1,6 @@
-// Export of an experiment's logged decisions with their joined rewards as CSV
-// or JSON lines, byte for byte as bandits/log/log_format.md describes.
+// Export of an experiment's logged decisions, or of the slates a deployment
+// served, with their joined rewards as CSV or JSON lines, byte for byte as
+// bandits/log/log_format.md describes.
 #ifndef RECBANDIT_BANDITS_LOG_EXPORT_H_
 #define RECBANDIT_BANDITS_LOG_EXPORT_H_
 
@@ -51,6 +52,20 @@ absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::str
                                              ExportFormat format, const std::string& out_path,
                                              bool skip_corrupt = false,
                                              const ProgressCallback& progress = nullptr);
+
+// A deployment's served slates: the CSV header, and one row / JSON line per
+// slate with its rewards (log_format.md, "Deployment export").
+const std::string& ExportSlateCsvHeader();
+void AppendSlateCsvRow(const DecisionEvent& event, const RewardRecord* rewards, std::string* out);
+void AppendSlateJsonlRow(const DecisionEvent& event, const RewardRecord* rewards,
+                         std::string* out);
+
+// As ExportExperiment, for every slate `deployment` served (also after it
+// was deleted). NOT_FOUND when the log has no journal for the name.
+absl::StatusOr<ExportStats> ExportSlates(const EventLog& log, const std::string& deployment,
+                                         ExportFormat format, const std::string& out_path,
+                                         bool skip_corrupt = false,
+                                         const ProgressCallback& progress = nullptr);
 
 }  // namespace recbandit::bandits
 

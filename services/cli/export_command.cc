@@ -1,5 +1,6 @@
-// `recbandit export`: writes an experiment's logged decisions, with their
-// joined rewards, as CSV or JSON lines (bandits/log/log_format.md). Reads the event
+// `recbandit export`: writes an experiment's logged decisions, or the slates
+// a deployment served, with their joined rewards, as CSV or JSON lines
+// (bandits/log/log_format.md). Reads the event
 // log as a secondary instance, so a running server may keep writing it.
 // `recbandit log repair`: the explicit recovery of a damaged event log.
 #include <cstdio>
@@ -21,13 +22,16 @@ namespace recbandit::services {
 absl::Status RunExport(const CommandArgs& args) {
   if (!args.empty()) {
     return absl::InvalidArgumentError(
-        "usage: recbandit export --data_dir= --experiment= --format=jsonl|csv --out=");
+        "usage: recbandit export --data_dir= (--experiment= | --deployment=) "
+        "--format=jsonl|csv --out=");
   }
   const std::string data_dir = absl::GetFlag(FLAGS_data_dir);
   const std::string experiment = absl::GetFlag(FLAGS_experiment);
+  const std::string deployment = absl::GetFlag(FLAGS_deployment);
   const std::string out = absl::GetFlag(FLAGS_out);
-  if (data_dir.empty() || experiment.empty() || out.empty()) {
-    return absl::InvalidArgumentError("--data_dir, --experiment and --out are required");
+  if (data_dir.empty() || out.empty() || experiment.empty() == deployment.empty()) {
+    return absl::InvalidArgumentError(
+        "--data_dir, --out and one of --experiment or --deployment are required");
   }
   const std::string format_name = absl::GetFlag(FLAGS_format);
   ASSIGN_OR_RETURN(bandits::ExportFormat format, bandits::ParseExportFormat(format_name));
@@ -37,12 +41,17 @@ absl::Status RunExport(const CommandArgs& args) {
                    bandits::EventLog::Open(data_dir, options));
   const bool skip_corrupt = absl::GetFlag(FLAGS_skip_bad_lines);
   std::unique_ptr<ProgressReporter> progress;
-  ASSIGN_OR_RETURN(bandits::ExportStats stats,
-                   bandits::ExportExperiment(*log, experiment, format, out, skip_corrupt,
-                                             ReportProgressTo("export rows", &progress)));
+  ASSIGN_OR_RETURN(
+      bandits::ExportStats stats,
+      experiment.empty()
+          ? bandits::ExportSlates(*log, deployment, format, out, skip_corrupt,
+                                  ReportProgressTo("export slates", &progress))
+          : bandits::ExportExperiment(*log, experiment, format, out, skip_corrupt,
+                                      ReportProgressTo("export rows", &progress)));
   if (progress) progress->Finish();
   ExportReport report;
   report.set_experiment(experiment);
+  report.set_deployment(deployment);
   report.set_format(format_name);
   report.set_out(out);
   report.set_rows(stats.rows);

@@ -56,6 +56,7 @@ ABSL_DECLARE_FLAG(bool, resume);
 // Event log, offline evaluation, simulation.
 ABSL_DECLARE_FLAG(std::string, data_dir);
 ABSL_DECLARE_FLAG(std::string, experiment);
+ABSL_DECLARE_FLAG(std::string, deployment);
 ABSL_DECLARE_FLAG(std::string, format);
 ABSL_DECLARE_FLAG(std::string, log);
 ABSL_DECLARE_FLAG(std::string, obd);

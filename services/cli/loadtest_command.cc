@@ -41,6 +41,8 @@ struct LoadSpec {
   std::string user_prefix = "u";
   int32_t k = 10;
   std::string experiment;
+  std::string deployment;  // Recommend through this deployment ("" = the default model)
+  std::string explore;     // Recommend exploring through this experiment ("" = none)
   int32_t context_dim = 0;
   int32_t actions = 10;
   int32_t ef_search = 0;  // Recommend's per-request HNSW beam; 0 = the index's
@@ -124,6 +126,8 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
       r.set_user(user);
       r.set_k(spec.k);
       r.set_ef_search(spec.ef_search);
+      r.set_deployment(spec.deployment);
+      r.set_experiment(spec.explore);
       call->recommend_reader =
           recommender->PrepareAsyncRecommend(call->context.get(), r, &cq);
       call->recommend_reader->StartCall();
@@ -217,6 +221,10 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   }
   spec.experiment = absl::GetFlag(FLAGS_experiment);
   if (spec.experiment.empty()) spec.experiment = "demo_layout";
+  spec.deployment = absl::GetFlag(FLAGS_deployment);
+  // With --rpc=recommend, an explicit --experiment makes every Recommend
+  // explore through it (exploration_weight 0: the model's order, logged).
+  if (spec.rpc == "recommend" && FlagGiven("experiment")) spec.explore = spec.experiment;
   ASSIGN_OR_RETURN(spec.auth_token, AuthTokenFromFlag());
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   const std::string ca = absl::GetFlag(FLAGS_tls_cert);

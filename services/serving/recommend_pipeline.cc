@@ -185,6 +185,12 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   query.k = std::min(kMaxK, std::max(4 * k, 50));
   ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
   const int32_t served = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
+  response->set_model_name(model->name());
+  response->set_model_version(model->version());
+  response->set_variant(variant.name());
+  response->set_deployment_revision(deployment->config.revision());
+  response->set_fallback(candidates.fallback);
+  if (served == 0) return absl::OkStatus();  // nothing allowed: nothing served, nothing logged
 
   DecisionEvent event;
   const int64_t now = log_->NowUs();
@@ -215,12 +221,7 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
     item->set_score(candidates.items[j].score);
     item->set_propensity(1.0);
   }
-  response->set_fallback(candidates.fallback);
   response->set_event_id(event.event_id());
-  response->set_model_name(model->name());
-  response->set_model_version(model->version());
-  response->set_variant(variant.name());
-  response->set_deployment_revision(deployment->config.revision());
   return absl::OkStatus();
 }
 

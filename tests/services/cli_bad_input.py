@@ -181,6 +181,9 @@ CATALOGUE = [
     ("export: format xml", ["export", "--data_dir=missing", "--experiment=x",
                             "--format=xml", "--out=o"], 1,
      "recbandit export: --format must be csv or jsonl, got 'xml'"),
+    ("export: both an experiment and a deployment",
+     ["export", "--data_dir=missing", "--experiment=x", "--deployment=y", "--out=o"], 1,
+     "recbandit export: --data_dir, --out and one of --experiment or --deployment are required"),
     ("log repair: no event log", ["log", "repair", "--data_dir=missing"], 1,
      "recbandit log repair: no event log at missing/events"),
     # --- OPE inputs

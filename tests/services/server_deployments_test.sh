@@ -4,7 +4,7 @@
 # a blue/green deployment of two demo versions, Recommend through it, slate
 # rewards, guarded updates and every documented error code; then restarts
 # the server on the same data directory and checks that the deployment, its
-# journal and each unit's variant survived.
+# journal and each unit's variant survived, and exports the served slates.
 set -euo pipefail
 source "${RECBANDIT_SOURCE_DIR:?}/tests/services/server_harness.sh"
 harness_init
@@ -18,5 +18,24 @@ stop_server "$work/err"
 start_server "$work/out2" "$work/err2" --data_dir="$work/data"
 "$PY" "$SRC/tests/services/deployments_client.py" "127.0.0.1:$port" "$work/stubs" restarted \
   "$work/variants"
+# The served slates, exported while the server keeps writing the log.
+"$BIN" export --data_dir="$work/data" --deployment=homepage --format=csv --out="$work/slates.csv" \
+  >"$work/export.json"
+"$PY" - "$work/export.json" "$work/slates.csv" <<'PYEOF'
+import csv, json, sys
+report = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert report["deployment"] == "homepage" and report["rows"] == len(rows), report
+assert len(rows) >= 5 * 400, len(rows)  # five rounds of 400 units, plus the single calls
+clicked = [r for r in rows if r["clicked_positions"]]
+assert len(clicked) == 1 and clicked[0]["clicked_positions"] == "4", clicked
+assert clicked[0]["reward"] == "1.5", clicked[0]
+for r in rows:
+    slate = r["slate"].split(";")
+    assert slate and set(slate) <= set(r["candidates"].split(";")), r
+    assert r["slate_propensities"] == ";".join(["1"] * len(slate)), r
+    assert r["model"] == ("demo@1" if r["variant"] == "blue" else "demo@2"), r
+print("export --deployment: %d slates, %d clicked" % (len(rows), len(clicked)))
+PYEOF
 stop_server "$work/err2"
 echo "PASS"

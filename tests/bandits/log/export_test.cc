@@ -274,5 +274,54 @@ TEST(ExportTest, AnyActionIdRoundTripsThroughCsvAndJsonl) {
   }
 }
 
+TEST(ExportTest, DeploymentSlatesExactBytesBothFormats) {
+  ScratchDir dir;
+  {
+    auto log = EventLog::Open(dir.path(), {}).value();
+    DeploymentChange change;
+    change.set_kind(DeploymentChange::CREATED);
+    change.mutable_deployment()->set_name("shop");
+    ASSERT_OK(log->WriteDeploymentChange(change));
+    DecisionEvent e;
+    e.set_event_id("s1");
+    e.set_experiment("shop");
+    e.set_variant("blue");
+    e.set_timestamp_us(500);
+    e.set_unit_id("u1");
+    e.add_actions()->set_id("a");
+    e.add_actions()->set_id("b;c");
+    e.add_pmf(1);
+    e.add_pmf(0);
+    e.set_chosen_action("a");
+    e.add_slate_indices(0);
+    e.add_slate_propensities(1);
+    e.set_deployment_revision(2);
+    e.set_model_name("m");
+    e.set_model_version(3);
+    ASSERT_OK(log->AppendDecision(e));
+    ExperimentConfig config;
+    config.set_name("shop");
+    ASSERT_OK(log->AddReward(config, "s1", 1, nullptr, /*position=*/1).status());
+  }
+  auto log = EventLog::Open(dir.path(), {}).value();
+  ASSERT_OK_AND_ASSIGN(ExportStats stats,
+                       ExportSlates(*log, "shop", ExportFormat::kCsv, dir.File("s.csv")));
+  EXPECT_EQ(stats.rows, 1);
+  EXPECT_EQ(stats.rewarded, 1);
+  // The example of bandits/log/log_format.md, "Deployment export".
+  EXPECT_EQ(ReadTextFile(dir.File("s.csv")),
+            "event_id,deployment,variant,deployment_revision,timestamp_us,unit_id,model,"
+            "candidates,slate,slate_propensities,clicked_positions,reward\n"
+            "s1,shop,blue,2,500,u1,m@3,a;b%3Bc,a,1,1,1\n");
+  ASSERT_OK(ExportSlates(*log, "shop", ExportFormat::kJsonl, dir.File("s.jsonl")).status());
+  EXPECT_EQ(ReadTextFile(dir.File("s.jsonl")),
+            "{\"event_id\":\"s1\",\"deployment\":\"shop\",\"variant\":\"blue\","
+            "\"deployment_revision\":2,\"timestamp_us\":500,\"unit_id\":\"u1\","
+            "\"model\":\"m@3\",\"candidates\":[\"a\",\"b;c\"],\"slate\":[\"a\"],"
+            "\"slate_propensities\":[1],\"clicked_positions\":[1],\"reward\":1}\n");
+  EXPECT_THAT(ExportSlates(*log, "nope", ExportFormat::kCsv, dir.File("n.csv")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown deployment 'nope'")));
+}
+
 }  // namespace
 }  // namespace recbandit::bandits

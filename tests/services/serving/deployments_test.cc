@@ -267,6 +267,14 @@ TEST_F(DeploymentsTest, RecommendLogsTheServedSlateWithItsCandidates) {
     EXPECT_EQ(event.policy_spec(), absl::StrCat("model:m@", response.model_version()));
   }
   EXPECT_EQ(seen_variants.size(), 2u);
+  // Nothing allowed: nothing served and nothing logged.
+  RecommendRequest everything_excluded = Through("d", "unit0");
+  for (int j = 0; j < kItems; ++j) everything_excluded.add_exclude_items(absl::StrCat("i", j));
+  RecommendResponse empty;
+  ASSERT_OK(pipeline_->Recommend(everything_excluded, &empty));
+  EXPECT_EQ(empty.items_size(), 0);
+  EXPECT_EQ(empty.event_id(), "");
+  EXPECT_FALSE(empty.variant().empty());
 
   RecommendRequest bad = Through("d", "x");
   bad.set_model_name("m");
