@@ -46,7 +46,7 @@ TEST(ExportCommandTest, ExportsWhileTheWriterKeepsTheLogOpen) {
                          "--format=csv", "--out=" + dir.File("out.csv")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "{\"experiment\":\"exp\",\"format\":\"csv\",\"out\":\"" + dir.File("out.csv") +
-                       "\",\"rows\":3,\"rewarded\":1,\"skipped_corrupt\":0}\n");
+                       "\",\"rows\":3,\"rewarded\":1,\"skipped_corrupt\":0,\"deployment\":\"\"}\n");
   EXPECT_EQ(ReadTextFile(dir.File("out.csv")),
             "event_id,experiment,variant,timestamp_us,unit_id,context_dense,context_sparse,"
             "actions,chosen_index,chosen_action,propensity,pmf,reward,policy_spec,"
