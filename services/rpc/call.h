@@ -120,6 +120,25 @@ grpc::ServerUnaryReactor* CallOnPool(ServerCore& core, Rpc rpc, grpc::CallbackSe
   return reactor;
 }
 
+// Runs one callback call whose handler completes later without blocking a
+// thread: admission, then `start(done)`; `done(status)` (from any thread,
+// once) runs Complete() and finishes the reactor.
+template <typename Fn>
+grpc::ServerUnaryReactor* CallAsync(ServerCore& core, Rpc rpc, grpc::CallbackServerContext* ctx,
+                                    const google::protobuf::MessageLite* request, Fn start) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const auto started = Clock::now();
+  const absl::Status admitted = Admit(core, *ctx, request);
+  if (!admitted.ok()) {
+    reactor->Finish(Complete(core, rpc, *ctx, started, admitted));
+    return reactor;
+  }
+  start([&core, rpc, ctx, reactor, started](const absl::Status& status) {
+    reactor->Finish(Complete(core, rpc, *ctx, started, status));
+  });
+  return reactor;
+}
+
 // Publishes the active model versions and the job counts as metrics.
 void PublishModelVersions(ServerCore& core);
 void PublishJobCounts(ServerCore& core);

@@ -54,20 +54,13 @@ class ExperimentsService final : public ExperimentsBase {
   grpc::ServerUnaryReactor* Decide(grpc::CallbackServerContext* ctx,
                                    const DecideRequest* request,
                                    DecideResponse* response) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    const auto start = Clock::now();
-    const absl::Status admitted = Admit(core_, *ctx, request);
-    if (!admitted.ok()) {
-      reactor->Finish(Complete(core_, kDecide, *ctx, start, admitted));
-      return reactor;
-    }
-    core_.experiments->DecideAsync(
-        *request, [this, ctx, response, reactor, start](absl::StatusOr<DecideResponse> r) {
-          const absl::Status status = r.status();
-          if (r.ok()) *response = *std::move(r);
-          reactor->Finish(Complete(core_, kDecide, *ctx, start, status));
-        });
-    return reactor;
+    return CallAsync(core_, kDecide, ctx, request, [&](auto done) {
+      core_.experiments->DecideAsync(
+          *request, [response, done](absl::StatusOr<DecideResponse> r) {
+            if (r.ok()) *response = *std::move(r);
+            done(r.status());
+          });
+    });
   }
   grpc::Status Reward(grpc::ServerContext* ctx, const RewardRequest* request,
                       RewardResponse* response) override {

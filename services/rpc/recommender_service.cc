@@ -90,12 +90,18 @@ class RecommenderService final : public RecommenderBase {
   grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* ctx,
                                       const RecommendRequest* request,
                                       RecommendResponse* response) override {
-    if (request->experiment().empty() && request->deployment().empty()) {
+    if (!request->deployment().empty()) {
+      // The served slate is durable before the reply: the log's committer
+      // finishes the call, so no thread waits on the fsync.
+      return CallAsync(core_, kRecommend, ctx, request, [&](auto done) {
+        core_.pipeline->RecommendAsync(*request, response, std::move(done));
+      });
+    }
+    if (request->experiment().empty()) {
       return Finish(ctx, Call(core_, kRecommend, ctx,
                               [&]() { return core_.pipeline->Recommend(*request, response); }, request));
     }
-    // Exploring or through a deployment: the served slate is durable (an
-    // fsync) before the reply.
+    // Exploring: the decision is durable (an fsync) before the reply.
     return CallOnPool(core_, kRecommend, ctx, &blocking_, kMaxQueuedExploring, request,
                       [this, request, response] {
                         return core_.pipeline->Recommend(*request, response);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -80,6 +82,30 @@ absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
 
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
                                           RecommendResponse* response) const {
+  std::optional<DecisionEvent> to_log;
+  RETURN_IF_ERROR(Prepare(request, response, &to_log));
+  return to_log ? log_->AppendDecision(*to_log) : absl::OkStatus();  // durable before the reply
+}
+
+void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
+                                       RecommendResponse* response,
+                                       std::function<void(absl::Status)> done) const {
+  if (!request.experiment().empty()) {  // an exploring draw blocks: callers use Recommend
+    done(absl::InternalError("RecommendAsync serves deployments and plain requests only"));
+    return;
+  }
+  std::optional<DecisionEvent> to_log;
+  const absl::Status prepared = Prepare(request, response, &to_log);
+  if (!prepared.ok() || !to_log) {
+    done(prepared);
+    return;
+  }
+  log_->AppendDecisionAsync(*std::move(to_log), std::move(done));
+}
+
+absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
+                                        RecommendResponse* response,
+                                        std::optional<DecisionEvent>* to_log) const {
   RETURN_IF_ERROR(CheckId(request.user(), "user"));
   ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
   RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
@@ -120,7 +146,9 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
   query.recent_items = RecentItems(request.user(), request.recent_items());
   query.search.ef_search = request.ef_search();
   query.search.nprobe = request.nprobe();
-  if (!request.deployment().empty()) return ServeDeployment(request, std::move(query), response);
+  if (!request.deployment().empty()) {
+    return ServeDeployment(request, std::move(query), response, to_log);
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                    models_->Get(request.model_name()));
   response->set_model_name(model->name());
@@ -163,7 +191,8 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
 
 absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
                                                 RecommendQuery query,
-                                                RecommendResponse* response) const {
+                                                RecommendResponse* response,
+                                                std::optional<DecisionEvent>* to_log) const {
   if (!request.unit_id().empty()) RETURN_IF_ERROR(CheckId(request.unit_id(), "unit_id"));
   if (!request.event_id().empty()) RETURN_IF_ERROR(bandits::ValidateEventId(request.event_id()));
   // One snapshot serves the whole call: an update swapping the deployment
@@ -213,7 +242,6 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   event.set_deployment_revision(deployment->config.revision());
   event.set_model_name(model->name());
   event.set_model_version(model->version());
-  RETURN_IF_ERROR(log_->AppendDecision(event));  // durable before the reply
 
   for (int32_t j = 0; j < served; ++j) {
     ScoredItem* item = response->add_items();
@@ -222,6 +250,7 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
     item->set_propensity(1.0);
   }
   response->set_event_id(event.event_id());
+  *to_log = std::move(event);  // logged by the caller before the reply
   return absl::OkStatus();
 }
 

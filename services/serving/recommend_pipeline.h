@@ -8,11 +8,14 @@
 #ifndef RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 #define RECBANDIT_SERVICES_SERVING_RECOMMEND_PIPELINE_H_
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "google/protobuf/repeated_ptr_field.h"
+#include "proto/events.pb.h"
 #include "proto/recommender.pb.h"
 
 namespace recbandit::bandits {
@@ -49,6 +52,12 @@ class RecommendPipeline {
   // experiment or a deployment the served slate is durable before it
   // returns (it blocks on an fsync).
   absl::Status Recommend(const RecommendRequest& request, RecommendResponse* response) const;
+  // Recommend without blocking, for plain requests and deployments (not
+  // experiments: their draw blocks): `done` runs with the outcome once the
+  // served slate is durable, on the event log's committer thread, or at once
+  // on the calling thread (errors, plain requests). `done` must not block.
+  void RecommendAsync(const RecommendRequest& request, RecommendResponse* response,
+                      std::function<void(absl::Status)> done) const;
 
   // Scores the request's candidate items for its user, best first, with the
   // same bounds (INVALID_ARGUMENT for a repeated item, NOT_FOUND for an
@@ -64,10 +73,15 @@ class RecommendPipeline {
       const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const;
 
  private:
+  // Answers `request` into `response`; a deployment's served slate is left
+  // in `to_log` for the caller to log (an experiment's is logged here).
+  absl::Status Prepare(const RecommendRequest& request, RecommendResponse* response,
+                       std::optional<DecisionEvent>* to_log) const;
   // Recommend through a deployment: assign the unit's variant, retrieve with
-  // its model, log the served slate with its candidates.
+  // its model, fill the served slate's event (candidates included).
   absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
-                               RecommendResponse* response) const;
+                               RecommendResponse* response,
+                               std::optional<DecisionEvent>* to_log) const;
 
   ModelStore* const models_;
   RecentEvents* const recent_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "bandits/experiment.h"
 #include "bandits/log/event_log.h"
 #include "gmock/gmock.h"
@@ -286,6 +287,40 @@ TEST_F(DeploymentsTest, RecommendLogsTheServedSlateWithItsCandidates) {
   RecommendRequest plain = Through("", "x");
   EXPECT_THAT(pipeline_->Recommend(plain, &ignored),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unit_id needs")));
+}
+
+TEST_F(DeploymentsTest, RecommendAsyncRepliesOnceTheSlateIsDurable) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 1)).status());
+  constexpr int kCalls = 64;
+  std::vector<RecommendResponse> responses(kCalls);
+  std::vector<absl::Status> outcomes(kCalls, absl::UnknownError("not done"));
+  absl::Mutex mu;
+  int done = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    pipeline_->RecommendAsync(Through("d", absl::StrCat("unit", i)), &responses[i],
+                              [&, i](absl::Status s) {
+                                absl::MutexLock lock(&mu);
+                                outcomes[i] = std::move(s);
+                                ++done;
+                              });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](int* d) { return *d == kCalls; }, &done));
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_OK(outcomes[i]);
+    // Acknowledged means logged: the event is in the log with its slate.
+    ASSERT_OK_AND_ASSIGN(DecisionEvent event, log_->GetDecision(responses[i].event_id()));
+    EXPECT_EQ(event.slate_indices_size(), responses[i].items_size());
+    EXPECT_EQ(event.variant(), responses[i].variant());
+  }
+  // Errors are reported at once, on the calling thread.
+  absl::Status unknown;
+  RecommendResponse ignored;
+  pipeline_->RecommendAsync(Through("nope", "u"), &ignored,
+                            [&](absl::Status s) { unknown = std::move(s); });
+  EXPECT_THAT(unknown, StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(DeploymentsTest, RewardSlateCreditsTheClickedItemsPosition) {
