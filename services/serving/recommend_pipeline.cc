@@ -209,9 +209,11 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   if (variant.pipeline().include_seen()) query.exclude_seen = false;
   // The served slate is the model's first k; the candidates logged with it
   // are its first max(4k, 50), so another model's slate can be recomputed
-  // over them offline.
+  // over them offline. They are exactly the index candidates a plain
+  // Recommend rescores, so the served k are what it would serve, at its cost.
   const int32_t k = query.k;
   query.k = std::min(kMaxK, std::max(4 * k, 50));
+  query.candidates = query.k;
   ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
   const int32_t served = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
   response->set_model_name(model->name());

@@ -268,6 +268,20 @@ TEST_F(DeploymentsTest, RecommendLogsTheServedSlateWithItsCandidates) {
     EXPECT_EQ(event.policy_spec(), absl::StrCat("model:m@", response.model_version()));
   }
   EXPECT_EQ(seen_variants.size(), 2u);
+  // A deployment serves what a plain Recommend of the same model serves.
+  ASSERT_OK(deployments_->Create(TwoVariants("green_only", 0, 1)).status());
+  RecommendRequest plain_request;
+  plain_request.set_user("u");
+  plain_request.set_model_name("m");  // active: version 2, as green pins
+  plain_request.set_k(5);
+  RecommendResponse plain, deployed;
+  ASSERT_OK(pipeline_->Recommend(plain_request, &plain));
+  ASSERT_OK(pipeline_->Recommend(Through("green_only", "any"), &deployed));
+  ASSERT_EQ(plain.items_size(), deployed.items_size());
+  for (int j = 0; j < plain.items_size(); ++j) {
+    EXPECT_EQ(plain.items(j).item(), deployed.items(j).item());
+    EXPECT_EQ(plain.items(j).score(), deployed.items(j).score());
+  }
   // Nothing allowed: nothing served and nothing logged.
   RecommendRequest everything_excluded = Through("d", "unit0");
   for (int j = 0; j < kItems; ++j) everything_excluded.add_exclude_items(absl::StrCat("i", j));
@@ -284,8 +298,8 @@ TEST_F(DeploymentsTest, RecommendLogsTheServedSlateWithItsCandidates) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deployment excludes")));
   EXPECT_THAT(pipeline_->Recommend(Through("nope", "x"), &ignored),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown deployment 'nope'")));
-  RecommendRequest plain = Through("", "x");
-  EXPECT_THAT(pipeline_->Recommend(plain, &ignored),
+  RecommendRequest unit_without_deployment = Through("", "x");
+  EXPECT_THAT(pipeline_->Recommend(unit_without_deployment, &ignored),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unit_id needs")));
 }
 
