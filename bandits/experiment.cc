@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kMaxVariants = 16;
 constexpr int kMaxShadows = 8;
+constexpr size_t kMaxExperiments = 1000;
 constexpr int kMaxActions = 1024;
 constexpr size_t kMaxUnitIdBytes = 256;
 constexpr size_t kMaxDescriptionBytes = 4096;
@@ -273,6 +274,10 @@ absl::StatusOr<ExperimentConfig> ExperimentManager::CreateExperiment(ExperimentC
   if (shut_down_) return absl::FailedPreconditionError("experiments are shut down");
   if (experiments_.contains(config.name())) {
     return absl::AlreadyExistsError(absl::StrCat("experiment ", Quote(config.name()), " exists"));
+  }
+  if (experiments_.size() >= kMaxExperiments) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the server already has ", kMaxExperiments, " experiments"));
   }
   RETURN_IF_ERROR(log_->CreateExperiment(config));
   experiments_[config.name()] = *std::move(e);

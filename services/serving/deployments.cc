@@ -24,6 +24,10 @@ namespace {
 constexpr int kMaxVariants = 16;
 constexpr double kMaxTrafficWeight = 1e6;
 constexpr size_t kMaxDescriptionBytes = 4096;
+constexpr size_t kMaxDeployments = 1000;
+// Pinned versions stay loaded (each a model and its index): a bound on them
+// is a bound on the memory deployments can make the server hold.
+constexpr size_t kMaxPinnedVersions = 32;
 
 // The ExperimentConfig the event log joins a deployment's rewards with.
 ExperimentConfig RewardConfig(const Deployment& d) {
@@ -101,7 +105,7 @@ int32_t ServedDeployment::AssignVariant(const std::string& unit) const {
   return bandits::AssignVariant(unit, salt, weights);
 }
 
-absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::Serve(
+absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
     Deployment deployment) {
   RETURN_IF_ERROR(ValidateDeployment(deployment));
   auto served = std::make_shared<ServedDeployment>();
@@ -113,6 +117,18 @@ absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::Serve(
   served->salt = StableHash64(deployment.name());
   served->config = std::move(deployment);
   return served;
+}
+
+absl::Status DeploymentStore::Resolve(ServedDeployment* served) const {
+  served->pinned.clear();
+  for (const ModelRef& ref : served->models) {
+    std::shared_ptr<const ServingModel> model;
+    if (ref.version != 0) {
+      ASSIGN_OR_RETURN(model, models_->GetVersion(ref.name, ref.version));
+    }
+    served->pinned.push_back(std::move(model));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::EventLog* log,
@@ -128,7 +144,7 @@ absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::
   std::set<ModelStore::VersionId> pinned;
   for (Deployment& d : stored) {
     const std::string name = d.name();
-    absl::StatusOr<std::shared_ptr<const ServedDeployment>> served = Serve(std::move(d));
+    absl::StatusOr<std::shared_ptr<ServedDeployment>> served = Serve(std::move(d));
     if (!served.ok()) {
       std::fprintf(stderr, "deployments: %s skipped: %s\n", Quote(name).c_str(),
                    std::string(served.status().message()).c_str());
@@ -150,6 +166,21 @@ absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::
     store->deployments_[name] = *std::move(served);
   }
   RETURN_IF_ERROR(models->SetPinned(pinned));
+  for (auto& [name, served] : store->deployments_) {
+    auto resolved = std::make_shared<ServedDeployment>(*served);
+    // A version that no longer loads leaves its variant's calls NOT_FOUND.
+    for (size_t v = 0; v < resolved->models.size(); ++v) {
+      const ModelRef& ref = resolved->models[v];
+      std::shared_ptr<const ServingModel> model;
+      if (ref.version != 0) {
+        absl::StatusOr<std::shared_ptr<const ServingModel>> got =
+            models->GetVersion(ref.name, ref.version);
+        if (got.ok()) model = *std::move(got);
+      }
+      resolved->pinned.push_back(std::move(model));
+    }
+    served = std::move(resolved);
+  }
   return store;
 }
 
@@ -174,6 +205,10 @@ absl::Status DeploymentStore::PinFor(const ServedDeployment* next, const std::st
         if (ref.version != 0) pinned.emplace(ref.name, ref.version);
       }
     }
+  }
+  if (pinned.size() > kMaxPinnedVersions) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "deployments would pin ", pinned.size(), " model versions; at most ", kMaxPinnedVersions));
   }
   return models_->SetPinned(pinned);
 }
@@ -205,15 +240,20 @@ absl::StatusOr<Deployment> DeploymentStore::Create(Deployment deployment) {
   deployment.set_revision(1);
   deployment.set_created_unix_ms(now);
   deployment.set_updated_unix_ms(now);
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> served, Serve(std::move(deployment)));
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served, Serve(std::move(deployment)));
   {
     absl::MutexLock lock(&mu_);
     if (deployments_.count(served->config.name())) {
       return absl::AlreadyExistsError(
           absl::StrCat("deployment ", Quote(served->config.name()), " exists"));
     }
+    if (deployments_.size() >= kMaxDeployments) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the server already has ", kMaxDeployments, " deployments"));
+    }
   }
   RETURN_IF_ERROR(PinFor(served.get(), ""));
+  RETURN_IF_ERROR(Resolve(served.get()));
   Deployment stored = served->config;
   RETURN_IF_ERROR(Commit(DeploymentChange::CREATED, std::move(served)));
   return stored;
@@ -232,8 +272,9 @@ absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
   deployment.set_revision(current->config.revision() + 1);
   deployment.set_created_unix_ms(current->config.created_unix_ms());
   deployment.set_updated_unix_ms(NowMs());
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> served, Serve(std::move(deployment)));
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served, Serve(std::move(deployment)));
   RETURN_IF_ERROR(PinFor(served.get(), ""));
+  RETURN_IF_ERROR(Resolve(served.get()));
   Deployment stored = served->config;
   RETURN_IF_ERROR(Commit(DeploymentChange::UPDATED, std::move(served)));
   return stored;

@@ -24,6 +24,7 @@ class EventLog;
 namespace recbandit::services {
 
 class ModelStore;
+class ServingModel;
 
 // A pipeline's model reference, "<name>" or "<name>@<version>".
 struct ModelRef {
@@ -44,6 +45,10 @@ absl::Status ValidateDeployment(const Deployment& deployment);
 struct ServedDeployment {
   Deployment config;
   std::vector<ModelRef> models;  // per variant, parsed
+  // Per variant: the pinned version's snapshot, held by this revision so a
+  // call that read it is served even after an update unpinned the version;
+  // null for a variant that follows its model's active version.
+  std::vector<std::shared_ptr<const ServingModel>> pinned;
   std::vector<double> weights;   // per variant
   uint64_t salt = 0;             // StableHash64(name): the assignment's salt
 
@@ -64,7 +69,8 @@ class DeploymentStore {
                                                                ModelStore* models);
 
   // Validates, checks the models exist (pinning pinned versions), journals
-  // and stores `deployment` at revision 1. Errors: see proto/deployments.proto.
+  // and stores `deployment` at revision 1. Errors: see proto/deployments.proto;
+  // RESOURCE_EXHAUSTED beyond 1000 deployments or 32 distinct pinned versions.
   absl::StatusOr<Deployment> Create(Deployment deployment);
   // Replaces the deployment of the same name as one new revision.
   // FAILED_PRECONDITION when expected_revision > 0 differs from the current.
@@ -85,8 +91,12 @@ class DeploymentStore {
 
  private:
   DeploymentStore(bandits::EventLog* log, ModelStore* models) : log_(log), models_(models) {}
-  // Builds the snapshot of a validated deployment.
-  static absl::StatusOr<std::shared_ptr<const ServedDeployment>> Serve(Deployment deployment);
+  // Builds the snapshot of a deployment (validated here); its pinned
+  // versions are resolved by Resolve once pinned.
+  static absl::StatusOr<std::shared_ptr<ServedDeployment>> Serve(Deployment deployment);
+  // Fills `served->pinned` from the model store; NOT_FOUND for a version
+  // that is not loaded.
+  absl::Status Resolve(ServedDeployment* served) const;
   // Checks every model of `next` exists and pins the versions every
   // deployment (with `next` in place of its namesake, or without `removed`)
   // names. REQUIRES: change_mu_ held.

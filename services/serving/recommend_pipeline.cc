@@ -203,9 +203,14 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   const int32_t v = deployment->AssignVariant(unit);
   const DeploymentVariant& variant = deployment->config.variants(v);
   const ModelRef& ref = deployment->models[v];
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
-                   ref.version == 0 ? models_->Get(ref.name)
-                                    : models_->GetVersion(ref.name, ref.version));
+  std::shared_ptr<const ServingModel> model = deployment->pinned[v];
+  if (model == nullptr) {
+    if (ref.version != 0) {  // pinned, but it failed to load at start-up
+      return absl::NotFoundError(absl::StrCat("model ", Quote(ref.name), " version ",
+                                              ref.version, " is not loaded"));
+    }
+    ASSIGN_OR_RETURN(model, models_->Get(ref.name));  // follows the active version
+  }
   if (variant.pipeline().include_seen()) query.exclude_seen = false;
   // The served slate is the model's first k; the candidates logged with it
   // are its first max(4k, 50), so another model's slate can be recomputed

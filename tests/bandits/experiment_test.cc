@@ -107,6 +107,26 @@ TEST(ExperimentTest, CreateValidatesAndFillsDefaults) {
   EXPECT_EQ(all[0].variants(1).policy_spec(), stored.variants(1).policy_spec());
 }
 
+TEST(ExperimentTest, AtMostAThousandExperiments) {
+  ScratchDir dir;
+  EventLogOptions no_sync;
+  no_sync.sync = false;
+  ASSERT_OK_AND_ASSIGN(auto log, EventLog::Open(dir.path(), no_sync));
+  ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(log.get(), {}));
+  ExperimentConfig c;
+  Variant* v = c.add_variants();
+  v->set_name("a");
+  v->set_policy_spec("ucb1");
+  v->set_traffic_weight(1);
+  for (int i = 0; i < 1000; ++i) {
+    c.set_name(absl::StrCat("e", i));
+    ASSERT_OK(manager->CreateExperiment(c).status());
+  }
+  c.set_name("one_more");
+  EXPECT_THAT(manager->CreateExperiment(c),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("1000 experiments")));
+}
+
 TEST(ExperimentTest, DecideLogsDurablyWithShadowsAndRejectsDuplicates) {
   ScratchDir dir;
   ASSERT_OK_AND_ASSIGN(auto manager, ExperimentManager::Open(dir.path(), {}));

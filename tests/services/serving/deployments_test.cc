@@ -376,8 +376,21 @@ TEST_F(DeploymentsTest, RewardSlateCreditsTheClickedItemsPosition) {
   EXPECT_THAT(experiments_->Reward(reward), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// One variant: blue serves m@1, green m@2.
+Deployment OneVariant(const std::string& name, bool blue) {
+  Deployment d;
+  d.set_name(name);
+  DeploymentVariant* v = d.add_variants();
+  v->set_name(blue ? "blue" : "green");
+  v->mutable_pipeline()->set_model(blue ? "m@1" : "m@2");
+  v->set_traffic_weight(1);
+  return d;
+}
+
 TEST_F(DeploymentsTest, BlueGreenSwitchUnderLoadServesNoMixedCall) {
-  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 0)).status());
+  // Each switch unpins the version it leaves: calls that read the old
+  // revision are still served by it.
+  ASSERT_OK(deployments_->Create(OneVariant("d", true)).status());
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, mixed{0}, calls{0};
   std::vector<std::thread> callers;
@@ -403,7 +416,7 @@ TEST_F(DeploymentsTest, BlueGreenSwitchUnderLoadServesNoMixedCall) {
   }
   for (int r = 2; r <= 21; ++r) {
     const bool blue = r % 2 == 1;
-    ASSERT_OK(deployments_->Update(TwoVariants("d", blue ? 1 : 0, blue ? 0 : 1), r - 1).status());
+    ASSERT_OK(deployments_->Update(OneVariant("d", blue), r - 1).status());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   stop = true;
@@ -411,6 +424,34 @@ TEST_F(DeploymentsTest, BlueGreenSwitchUnderLoadServesNoMixedCall) {
   EXPECT_GT(calls.load(), 0);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(mixed.load(), 0);
+}
+
+TEST_F(DeploymentsTest, CountsAreBounded) {
+  // Pinned versions stay loaded, so at most 32 distinct ones.
+  for (int v = 3; v <= 40; ++v) SaveVersion(dir_.File("models"), "m", v, v % 2 == 0);
+  Deployment many;
+  many.set_name("many");
+  for (int v = 1; v <= 16; ++v) {
+    DeploymentVariant* variant = many.add_variants();
+    variant->set_name(absl::StrCat("v", v));
+    variant->mutable_pipeline()->set_model(absl::StrCat("m@", v));
+    variant->set_traffic_weight(1);
+  }
+  ASSERT_OK(deployments_->Create(many).status());
+  for (int v = 0; v < 16; ++v) many.mutable_variants(v)->mutable_pipeline()->set_model(
+      absl::StrCat("m@", 17 + v));
+  many.set_name("more");
+  ASSERT_OK(deployments_->Create(many).status());  // 32 pinned
+  many.set_name("too_many");
+  many.mutable_variants(0)->mutable_pipeline()->set_model("m@33");
+  EXPECT_THAT(deployments_->Create(many),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("at most 32")));
+  // At most 1000 deployments.
+  for (int i = 0; i < 998; ++i) {
+    ASSERT_OK(deployments_->Create(TwoVariants(absl::StrCat("d", i), 1, 1)).status());
+  }
+  EXPECT_THAT(deployments_->Create(TwoVariants("one_more", 1, 1)),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("1000 deployments")));
 }
 
 }  // namespace
