@@ -140,7 +140,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->deployments = server->deployments_.get();
   server->pipeline_ = std::make_unique<RecommendPipeline>(
       server->models_.get(), recent, core->experiments, core->deployments,
-      server->event_log_.get());
+      server->event_log_.get(), [metrics](const char* outcome) {
+        metrics->RecordShadowSlate(outcome);
+      });
   core->pipeline = server->pipeline_.get();
   core->event_log = server->event_log_.get();
   PublishModelVersions(*core);

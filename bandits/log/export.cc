@@ -384,7 +384,7 @@ void AppendJsonIds(const std::vector<std::string>& ids, std::string* out) {
 const std::string& ExportSlateCsvHeader() {
   static const auto* header = new std::string(
       "event_id,deployment,variant,deployment_revision,timestamp_us,unit_id,model,candidates,"
-      "slate,slate_propensities,clicked_positions,reward\n");
+      "slate,slate_propensities,clicked_positions,reward,shadow_of\n");
   return *header;
 }
 
@@ -414,6 +414,8 @@ void AppendSlateCsvRow(const DecisionEvent& e, const RewardRecord* rewards, std:
   AppendCsvField(JoinNumbers(ClickedPositions(rewards), ';'), out);
   out->push_back(',');
   if (HasAggregatedReward(rewards)) AppendNumber(rewards->aggregated(), out);
+  out->push_back(',');
+  AppendCsvField(e.shadow_of(), out);
   out->push_back('\n');
 }
 
@@ -452,6 +454,8 @@ void AppendSlateJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, st
   } else {
     out->append("null");
   }
+  out->append(",\"shadow_of\":");
+  AppendJsonString(e.shadow_of(), out);
   out->append("}\n");
 }
 

@@ -67,6 +67,13 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                        .Help("Latency of durable event-log writes (fsync included)")
                        .Register(*m->registry_)
                        .Add({}, LatencyBuckets());
+  auto& shadows = prometheus::BuildCounter()
+                      .Name("recbandit_shadow_slates_total")
+                      .Help("Deployments' shadow slates, by outcome (logged, dropped, failed)")
+                      .Register(*m->registry_);
+  m->shadow_logged_ = &shadows.Add({{"outcome", "logged"}});
+  m->shadow_dropped_ = &shadows.Add({{"outcome", "dropped"}});
+  m->shadow_failed_ = &shadows.Add({{"outcome", "failed"}});
   return m;
 }
 
@@ -124,6 +131,11 @@ void ServerMetrics::RecordRpc(int rpc, int code, double seconds) {
 }
 
 void ServerMetrics::RecordLogWrite(double seconds) { log_write_->Observe(seconds); }
+
+void ServerMetrics::RecordShadowSlate(const char* outcome) {
+  const std::string o(outcome);
+  (o == "logged" ? shadow_logged_ : o == "dropped" ? shadow_dropped_ : shadow_failed_)->Increment();
+}
 
 void ServerMetrics::SetModelVersion(const std::string& model, int64_t version) {
   model_version_family_->Add({{"model", model}}).Set(static_cast<double>(version));

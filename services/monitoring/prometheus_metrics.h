@@ -1,5 +1,6 @@
 // ServerMetrics: the server's Prometheus metrics (requests, errors and latency
-// per rpc, active model versions, event-log write latency, training jobs),
+// per rpc, active model versions, event-log write latency, training jobs,
+// deployments' shadow slates),
 // kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
 // (every other method or path gets 404/405; never civetweb's 404 path,
 // which crashes the process: prometheus-cpp #739).
@@ -57,6 +58,9 @@ class ServerMetrics {
   void RecordRpc(int rpc, int code, double seconds);
   // Records one durable event-log write (decision, reward, interactions).
   void RecordLogWrite(double seconds);
+  // Counts one shadow slate by what became of it: "logged", "dropped" (the
+  // queue was full) or "failed" (its model or the log refused it).
+  void RecordShadowSlate(const char* outcome);
   // Sets the active version of a model name.
   void SetModelVersion(const std::string& model, int64_t version);
   // Sets the number of training jobs in `state` (a JobState name).
@@ -76,6 +80,9 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>* model_version_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
   prometheus::Histogram* log_write_ = nullptr;
+  prometheus::Counter* shadow_logged_ = nullptr;
+  prometheus::Counter* shadow_dropped_ = nullptr;
+  prometheus::Counter* shadow_failed_ = nullptr;
 };
 
 }  // namespace recbandit::services

@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
-#include "services/rpc/blocking_pool.h"
+#include "proto/core/blocking_pool.h"
 #include "services/serving/request_checks.h"
 
 namespace recbandit::bandits {

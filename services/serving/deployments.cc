@@ -22,6 +22,7 @@ namespace {
 
 // Bounds (proto/deployments.proto documents each).
 constexpr int kMaxVariants = 16;
+constexpr int kMaxShadows = 4;
 constexpr double kMaxTrafficWeight = 1e6;
 constexpr size_t kMaxDescriptionBytes = 4096;
 constexpr size_t kMaxDeployments = 1000;
@@ -83,6 +84,28 @@ absl::Status ValidateDeployment(const Deployment& d) {
     }
     RETURN_IF_ERROR(ParseModelRef(v.pipeline().model(), field + ".pipeline.model").status());
   }
+  if (d.shadows_size() > kMaxShadows) {
+    return absl::InvalidArgumentError(absl::StrCat("deployment.shadows must have 0..", kMaxShadows,
+                                                   " entries, got ", d.shadows_size()));
+  }
+  absl::flat_hash_set<std::string> shadow_names;
+  for (int i = 0; i < d.shadows_size(); ++i) {
+    const ShadowPipeline& sh = d.shadows(i);
+    const std::string field = absl::StrCat("deployment.shadows[", i, "]");
+    RETURN_IF_ERROR(ValidateName(sh.name(), field + ".name"));
+    if (!shadow_names.insert(sh.name()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".name ", Quote(sh.name()), " is used twice"));
+    }
+    if (!(sh.sample_rate() >= 0 && sh.sample_rate() <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".sample_rate must be in [0, 1], got ", sh.sample_rate()));
+    }
+    if (!sh.has_pipeline()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
+    }
+    RETURN_IF_ERROR(ParseModelRef(sh.pipeline().model(), field + ".pipeline.model").status());
+  }
   if (!(total > 0)) {
     return absl::InvalidArgumentError("deployment.variants: at least one traffic_weight must be > 0");
   }
@@ -113,6 +136,10 @@ absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
     ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(v.pipeline().model(), "pipeline.model"));
     served->models.push_back(std::move(ref));
     served->weights.push_back(v.traffic_weight());
+  }
+  for (const ShadowPipeline& sh : deployment.shadows()) {
+    ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(sh.pipeline().model(), "pipeline.model"));
+    served->models.push_back(std::move(ref));
   }
   served->salt = StableHash64(deployment.name());
   served->config = std::move(deployment);

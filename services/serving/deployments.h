@@ -37,17 +37,20 @@ absl::StatusOr<ModelRef> ParseModelRef(const std::string& model, const std::stri
 
 // Returns OK when `deployment` follows the rules of proto/deployments.proto
 // (name, 1..16 uniquely named variants, weights in [0, 1e6] with one > 0,
-// a model per pipeline, description and reward settings in bounds);
+// 0..4 uniquely named shadows sampling [0, 1] of the calls, a model per
+// pipeline, description and reward settings in bounds);
 // INVALID_ARGUMENT naming the field and bound otherwise.
 absl::Status ValidateDeployment(const Deployment& deployment);
 
 // One revision of a deployment as Recommend serves it. Immutable.
 struct ServedDeployment {
   Deployment config;
-  std::vector<ModelRef> models;  // per variant, parsed
-  // Per variant: the pinned version's snapshot, held by this revision so a
-  // call that read it is served even after an update unpinned the version;
-  // null for a variant that follows its model's active version.
+  // Per pipeline, the variants in config order and then the shadows: the
+  // parsed model reference, and the pinned version's snapshot, held by this
+  // revision so a call that read it is served even after an update unpinned
+  // the version (null for a pipeline that follows its model's active
+  // version). The pipeline of shadow i is at variants_size() + i.
+  std::vector<ModelRef> models;
   std::vector<std::shared_ptr<const ServingModel>> pinned;
   std::vector<double> weights;   // per variant
   uint64_t salt = 0;             // StableHash64(name): the assignment's salt

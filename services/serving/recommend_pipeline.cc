@@ -12,6 +12,7 @@
 #include "bandits/log/event_log.h"
 #include "bandits/log/log_keys.h"
 #include "proto/core/names.h"
+#include "proto/core/random.h"
 #include "proto/core/status_macros.h"
 #include "services/serving/deployments.h"
 #include "services/serving/model_store.h"
@@ -27,6 +28,8 @@ constexpr int kMaxExcludeItems = 10000;
 constexpr int kMaxRankItems = 1000;
 constexpr int32_t kMaxEfSearch = 4096;
 constexpr int32_t kMaxNprobe = 65536;
+// Shadow slates waiting for the shadow thread at most; more are dropped.
+constexpr size_t kMaxQueuedShadows = 1024;
 
 }  // namespace
 
@@ -82,9 +85,12 @@ absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
 
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
                                           RecommendResponse* response) const {
-  std::optional<DecisionEvent> to_log;
+  std::optional<ServedSlate> to_log;
   RETURN_IF_ERROR(Prepare(request, response, &to_log));
-  return to_log ? log_->AppendDecision(*to_log) : absl::OkStatus();  // durable before the reply
+  if (!to_log) return absl::OkStatus();
+  RETURN_IF_ERROR(log_->AppendDecision(to_log->event));  // durable before the reply
+  ScheduleShadows(*to_log);
+  return absl::OkStatus();
 }
 
 void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
@@ -94,18 +100,25 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
     done(absl::InternalError("RecommendAsync serves deployments and plain requests only"));
     return;
   }
-  std::optional<DecisionEvent> to_log;
+  std::optional<ServedSlate> to_log;
   const absl::Status prepared = Prepare(request, response, &to_log);
   if (!prepared.ok() || !to_log) {
     done(prepared);
     return;
   }
-  log_->AppendDecisionAsync(*std::move(to_log), std::move(done));
+  DecisionEvent event = to_log->event;
+  // The shadows are queued once the served slate is durable, and before the
+  // reply; their work never delays it (a full queue drops them).
+  log_->AppendDecisionAsync(
+      std::move(event), [this, slate = *std::move(to_log), done = std::move(done)](absl::Status s) {
+        if (s.ok()) ScheduleShadows(slate);
+        done(std::move(s));
+      });
 }
 
 absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
                                         RecommendResponse* response,
-                                        std::optional<DecisionEvent>* to_log) const {
+                                        std::optional<ServedSlate>* to_log) const {
   RETURN_IF_ERROR(CheckId(request.user(), "user"));
   ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
   RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
@@ -189,10 +202,56 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
   return absl::OkStatus();
 }
 
+namespace {
+
+// Returns the model serving pipeline `p` of `deployment`: its pinned
+// snapshot, or the active version of the model it follows.
+absl::StatusOr<std::shared_ptr<const ServingModel>> PipelineModel(
+    const ServedDeployment& deployment, size_t p, const ModelStore& models) {
+  const ModelRef& ref = deployment.models[p];
+  if (deployment.pinned[p] != nullptr) return deployment.pinned[p];
+  if (ref.version != 0) {  // pinned, but it failed to load at start-up
+    return absl::NotFoundError(absl::StrCat("model ", Quote(ref.name), " version ", ref.version,
+                                            " is not loaded"));
+  }
+  return models.Get(ref.name);  // follows the active version
+}
+
+// The logged event of a slate of the `served` first of `candidates`
+// (log_format.md, "Deployments").
+DecisionEvent SlateEvent(const ServedDeployment& deployment, const std::string& variant,
+                         const std::string& event_id, int64_t now_us, const std::string& unit,
+                         const ServingModel& model, const Recommendation& candidates,
+                         int32_t served) {
+  DecisionEvent event;
+  event.set_event_id(event_id);
+  event.set_experiment(deployment.config.name());
+  event.set_variant(variant);
+  event.set_timestamp_us(now_us);
+  event.set_unit_id(unit);
+  for (const ScoredItemId& c : candidates.items) event.add_actions()->set_id(c.item);
+  for (size_t i = 0; i < candidates.items.size(); ++i) event.add_pmf(i == 0 ? 1.0 : 0.0);
+  event.set_chosen_index(0);
+  if (!candidates.items.empty()) event.set_chosen_action(candidates.items[0].item);
+  event.set_policy_name("model");
+  event.set_policy_spec(absl::StrCat("model:", model.name(), "@", model.version()));
+  event.set_policy_version(model.version());
+  for (int32_t j = 0; j < served; ++j) {
+    event.add_slate_indices(j);
+    event.add_slate_propensities(1.0);
+  }
+  event.set_deployment_revision(deployment.config.revision());
+  event.set_model_name(model.name());
+  event.set_model_version(model.version());
+  return event;
+}
+
+}  // namespace
+
 absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
                                                 RecommendQuery query,
                                                 RecommendResponse* response,
-                                                std::optional<DecisionEvent>* to_log) const {
+                                                std::optional<ServedSlate>* to_log) const {
   if (!request.unit_id().empty()) RETURN_IF_ERROR(CheckId(request.unit_id(), "unit_id"));
   if (!request.event_id().empty()) RETURN_IF_ERROR(bandits::ValidateEventId(request.event_id()));
   // One snapshot serves the whole call: an update swapping the deployment
@@ -202,15 +261,9 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   const std::string& unit = request.unit_id().empty() ? request.user() : request.unit_id();
   const int32_t v = deployment->AssignVariant(unit);
   const DeploymentVariant& variant = deployment->config.variants(v);
-  const ModelRef& ref = deployment->models[v];
-  std::shared_ptr<const ServingModel> model = deployment->pinned[v];
-  if (model == nullptr) {
-    if (ref.version != 0) {  // pinned, but it failed to load at start-up
-      return absl::NotFoundError(absl::StrCat("model ", Quote(ref.name), " version ",
-                                              ref.version, " is not loaded"));
-    }
-    ASSIGN_OR_RETURN(model, models_->Get(ref.name));  // follows the active version
-  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
+                   PipelineModel(*deployment, v, *models_));
+  const bool include_seen = !query.exclude_seen;
   if (variant.pipeline().include_seen()) query.exclude_seen = false;
   // The served slate is the model's first k; the candidates logged with it
   // are its first max(4k, 50), so another model's slate can be recomputed
@@ -228,37 +281,61 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   response->set_fallback(candidates.fallback);
   if (served == 0) return absl::OkStatus();  // nothing allowed: nothing served, nothing logged
 
-  DecisionEvent event;
   const int64_t now = log_->NowUs();
-  event.set_event_id(request.event_id().empty() ? bandits::NewEventId(now) : request.event_id());
-  event.set_experiment(deployment->config.name());
-  event.set_variant(variant.name());
-  event.set_timestamp_us(now);
-  event.set_unit_id(unit);
-  for (const ScoredItemId& c : candidates.items) event.add_actions()->set_id(c.item);
-  for (size_t i = 0; i < candidates.items.size(); ++i) event.add_pmf(i == 0 ? 1.0 : 0.0);
-  event.set_chosen_index(0);
-  if (!candidates.items.empty()) event.set_chosen_action(candidates.items[0].item);
-  event.set_policy_name("model");
-  event.set_policy_spec(absl::StrCat("model:", model->name(), "@", model->version()));
-  event.set_policy_version(model->version());
-  for (int32_t j = 0; j < served; ++j) {
-    event.add_slate_indices(j);
-    event.add_slate_propensities(1.0);
-  }
-  event.set_deployment_revision(deployment->config.revision());
-  event.set_model_name(model->name());
-  event.set_model_version(model->version());
-
+  const std::string event_id =
+      request.event_id().empty() ? bandits::NewEventId(now) : request.event_id();
   for (int32_t j = 0; j < served; ++j) {
     ScoredItem* item = response->add_items();
     item->set_item(candidates.items[j].item);
     item->set_score(candidates.items[j].score);
     item->set_propensity(1.0);
   }
-  response->set_event_id(event.event_id());
-  *to_log = std::move(event);  // logged by the caller before the reply
+  response->set_event_id(event_id);
+  ServedSlate slate;
+  slate.event = SlateEvent(*deployment, variant.name(), event_id, now, unit, *model, candidates,
+                           served);
+  slate.deployment = std::move(deployment);
+  query.exclude_seen = !include_seen;  // the shadows apply their own filters
+  slate.query = std::move(query);
+  slate.k = k;
+  *to_log = std::move(slate);  // logged by the caller before the reply
   return absl::OkStatus();
+}
+
+void RecommendPipeline::ScheduleShadows(const ServedSlate& slate) const {
+  const Deployment& config = slate.deployment->config;
+  for (int i = 0; i < config.shadows_size(); ++i) {
+    const ShadowPipeline& shadow = config.shadows(i);
+    const uint64_t h = StableHash64(slate.event.event_id(), StableHash64(shadow.name()));
+    if (!(static_cast<double>(h >> 11) * 0x1.0p-53 < shadow.sample_rate())) continue;
+    const bool queued = shadows_.Run(
+        [this, slate, i] { RunShadow(slate, i); }, kMaxQueuedShadows);
+    if (!queued && on_shadow_) on_shadow_("dropped");
+  }
+}
+
+void RecommendPipeline::RunShadow(const ServedSlate& slate, int shadow) const {
+  const ServedDeployment& deployment = *slate.deployment;
+  const ShadowPipeline& config = deployment.config.shadows(shadow);
+  RecommendQuery query = slate.query;
+  if (config.pipeline().include_seen()) query.exclude_seen = false;
+  absl::StatusOr<std::shared_ptr<const ServingModel>> model =
+      PipelineModel(deployment, deployment.config.variants_size() + shadow, *models_);
+  absl::StatusOr<Recommendation> candidates =
+      model.ok() ? (*model)->Recommend(query) : absl::StatusOr<Recommendation>(model.status());
+  if (!candidates.ok()) {
+    if (on_shadow_) on_shadow_("failed");
+    return;
+  }
+  const int64_t now = log_->NowUs();
+  DecisionEvent event = SlateEvent(
+      deployment, absl::StrCat("shadow:", config.name()), bandits::NewEventId(now), now,
+      slate.event.unit_id(), **model, *candidates,
+      std::min<int32_t>(slate.k, static_cast<int32_t>(candidates->items.size())));
+  event.set_shadow_of(slate.event.event_id());
+  log_->AppendDecisionAsync(std::move(event), [on_shadow = on_shadow_](absl::Status s) {
+    if (on_shadow) on_shadow(s.ok() ? "logged" : "failed");
+  });
 }
 
 }  // namespace recbandit::services

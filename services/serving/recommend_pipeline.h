@@ -15,8 +15,11 @@
 
 #include "absl/status/status.h"
 #include "google/protobuf/repeated_ptr_field.h"
+#include "proto/core/blocking_pool.h"
 #include "proto/events.pb.h"
 #include "proto/recommender.pb.h"
+#include "services/serving/deployments.h"
+#include "services/serving/serving_model.h"
 
 namespace recbandit::bandits {
 class EventLog;
@@ -25,27 +28,30 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
-class DeploymentStore;
 class ModelStore;
 class RecentEvents;
-struct Recommendation;
-struct RecommendQuery;
 
 // Appends `rec`'s items with their scores (no propensities) to `out`: how
 // Recommend, RankItems and SimilarItems answer.
 void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<ScoredItem>* out);
 
-// Thread-safe; the components must outlive it.
+// Thread-safe; the components must outlive it. Shadow slates are computed
+// on one thread of its own (joined, after the queue drains, on destruction).
 class RecommendPipeline {
  public:
+  // `on_shadow` (may be empty; thread-safe and fast) hears what became of
+  // each shadow slate: "logged", "dropped" or "failed".
   RecommendPipeline(ModelStore* models, RecentEvents* recent,
                     bandits::ExperimentManager* experiments, DeploymentStore* deployments,
-                    bandits::EventLog* log)
+                    bandits::EventLog* log,
+                    std::function<void(const char* outcome)> on_shadow = nullptr)
       : models_(models),
         recent_(recent),
         experiments_(experiments),
         deployments_(deployments),
-        log_(log) {}
+        log_(log),
+        on_shadow_(std::move(on_shadow)),
+        shadows_(1) {}
 
   // Answers `request` into `response`: INVALID_ARGUMENT naming the field and
   // bound, NOT_FOUND for an unknown model, experiment or deployment; with an
@@ -73,21 +79,35 @@ class RecommendPipeline {
       const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const;
 
  private:
+  // A slate a deployment served, before it is logged: its event, and what
+  // its shadows need.
+  struct ServedSlate {
+    DecisionEvent event;
+    std::shared_ptr<const ServedDeployment> deployment;
+    RecommendQuery query;  // the candidates' query, before the variant's filters
+    int32_t k = 0;         // positions served
+  };
   // Answers `request` into `response`; a deployment's served slate is left
   // in `to_log` for the caller to log (an experiment's is logged here).
   absl::Status Prepare(const RecommendRequest& request, RecommendResponse* response,
-                       std::optional<DecisionEvent>* to_log) const;
+                       std::optional<ServedSlate>* to_log) const;
   // Recommend through a deployment: assign the unit's variant, retrieve with
   // its model, fill the served slate's event (candidates included).
   absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
                                RecommendResponse* response,
-                               std::optional<DecisionEvent>* to_log) const;
+                               std::optional<ServedSlate>* to_log) const;
+  // Queues the shadows sampled for a logged `slate` (dropping them when the
+  // queue is full); RunShadow computes and logs one, on the shadow thread.
+  void ScheduleShadows(const ServedSlate& slate) const;
+  void RunShadow(const ServedSlate& slate, int shadow) const;
 
   ModelStore* const models_;
   RecentEvents* const recent_;
   bandits::ExperimentManager* const experiments_;
   DeploymentStore* const deployments_;
   bandits::EventLog* const log_;
+  const std::function<void(const char*)> on_shadow_;
+  mutable BlockingPool shadows_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace recbandit::services

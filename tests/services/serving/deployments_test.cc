@@ -93,8 +93,12 @@ class DeploymentsTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(experiments_, bandits::ExperimentManager::Open(log_.get(), {}));
     ASSERT_OK_AND_ASSIGN(deployments_, DeploymentStore::Open(log_.get(), models_.get()));
     if (prune) models_->PruneAll();
-    pipeline_ = std::make_unique<RecommendPipeline>(models_.get(), &recent_, experiments_.get(),
-                                                    deployments_.get(), log_.get());
+    pipeline_ = std::make_unique<RecommendPipeline>(
+        models_.get(), &recent_, experiments_.get(), deployments_.get(), log_.get(),
+        [this](const char* outcome) {
+          absl::MutexLock lock(&shadow_mu_);
+          ++shadow_outcomes_[outcome];
+        });
   }
 
   RecommendRequest Through(const std::string& deployment, const std::string& unit, int k = 5) {
@@ -106,8 +110,19 @@ class DeploymentsTest : public ::testing::Test {
     return r;
   }
 
+  // Waits (up to 30 s) until `n` shadow slates were logged.
+  void AwaitShadowsLogged(int n) {
+    absl::MutexLock lock(&shadow_mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shadow_mu_) {
+      return shadow_outcomes_["logged"] >= n;
+    };
+    shadow_mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(30));
+  }
+
   ScratchDir dir_;
   RecentEvents recent_;
+  absl::Mutex shadow_mu_;
+  std::map<std::string, int> shadow_outcomes_ ABSL_GUARDED_BY(shadow_mu_);
   std::unique_ptr<bandits::EventLog> log_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<bandits::ExperimentManager> experiments_;
@@ -424,6 +439,82 @@ TEST_F(DeploymentsTest, BlueGreenSwitchUnderLoadServesNoMixedCall) {
   EXPECT_GT(calls.load(), 0);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(mixed.load(), 0);
+}
+
+TEST_F(DeploymentsTest, ShadowSlatesAreLoggedBesideTheServedOnes) {
+  Deployment d = OneVariant("d", /*blue=*/true);
+  ShadowPipeline* always = d.add_shadows();
+  always->set_name("green");
+  always->mutable_pipeline()->set_model("m@2");
+  always->set_sample_rate(1);
+  ShadowPipeline* never = d.add_shadows();
+  never->set_name("idle");
+  never->mutable_pipeline()->set_model("m");
+  never->set_sample_rate(0);
+  ShadowPipeline* some = d.add_shadows();
+  some->set_name("some");
+  some->mutable_pipeline()->set_model("m");
+  some->set_sample_rate(0.3);
+  ASSERT_OK(deployments_->Create(d).status());
+  constexpr int kCalls = 400;
+  std::set<std::string> served;
+  for (int i = 0; i < kCalls; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i), 4), &response));
+    EXPECT_EQ(response.variant(), "blue");  // a shadow never serves
+    served.insert(response.event_id());
+  }
+  std::map<std::string, int> per_shadow;
+  bool all_logged = false;
+  for (int attempt = 0; attempt < 300 && !all_logged; ++attempt) {
+    AwaitShadowsLogged(kCalls);
+    per_shadow.clear();
+    ASSERT_OK(log_->ScanDecisions("d", 0, 0, [&](const DecisionEvent& e) {
+      if (e.shadow_of().empty()) return absl::OkStatus();
+      ++per_shadow[e.variant()];
+      EXPECT_TRUE(served.count(e.shadow_of())) << e.shadow_of();
+      EXPECT_EQ(e.slate_indices_size(), 4);
+      if (e.variant() == "shadow:green") {
+        EXPECT_EQ(e.model_version(), 2);
+        EXPECT_EQ(e.actions(e.slate_indices(0)).id(), absl::StrCat("i", kItems - 1));
+      }
+      return absl::OkStatus();
+    }));
+    absl::MutexLock lock(&shadow_mu_);
+    all_logged = shadow_outcomes_["logged"] ==
+                 per_shadow["shadow:green"] + per_shadow["shadow:some"] &&
+                 per_shadow["shadow:green"] == kCalls;
+  }
+  EXPECT_EQ(per_shadow["shadow:green"], kCalls);
+  EXPECT_EQ(per_shadow.count("shadow:idle"), 0u);
+  // Binomial(400, 0.3): mean 120, sd 9.2; four sd either side.
+  EXPECT_NEAR(per_shadow["shadow:some"], 120, 37);
+  absl::MutexLock lock(&shadow_mu_);
+  EXPECT_EQ(shadow_outcomes_["dropped"], 0);
+  EXPECT_EQ(shadow_outcomes_["failed"], 0);
+}
+
+TEST_F(DeploymentsTest, ShadowRulesNameTheField) {
+  Deployment d = OneVariant("d", true);
+  for (int i = 0; i < 5; ++i) {
+    ShadowPipeline* s = d.add_shadows();
+    s->set_name(absl::StrCat("s", i));
+    s->mutable_pipeline()->set_model("m");
+  }
+  EXPECT_THAT(deployments_->Create(d), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr("shadows must have 0..4 entries, got 5")));
+  d.mutable_shadows()->RemoveLast();
+  d.mutable_shadows(1)->set_name("s0");
+  EXPECT_THAT(deployments_->Create(d), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr("shadows[1].name 's0' is used twice")));
+  d.mutable_shadows(1)->set_name("s1");
+  d.mutable_shadows(2)->set_sample_rate(1.5);
+  EXPECT_THAT(deployments_->Create(d),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("shadows[2].sample_rate must be in [0, 1], got 1.5")));
+  d.mutable_shadows(2)->set_sample_rate(0.5);
+  d.mutable_shadows(3)->mutable_pipeline()->set_model("m@77");
+  EXPECT_THAT(deployments_->Create(d), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(DeploymentsTest, CountsAreBounded) {

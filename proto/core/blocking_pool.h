@@ -1,6 +1,7 @@
-// BlockingPool: a fixed set of threads for rpc work that blocks.
-#ifndef RECBANDIT_SERVICES_RPC_BLOCKING_POOL_H_
-#define RECBANDIT_SERVICES_RPC_BLOCKING_POOL_H_
+// BlockingPool: a bounded queue of tasks run by a fixed set of threads (rpc
+// work that blocks, shadow slates computed off the latency path).
+#ifndef RECBANDIT_PROTO_CORE_BLOCKING_POOL_H_
+#define RECBANDIT_PROTO_CORE_BLOCKING_POOL_H_
 
 #include <deque>
 #include <functional>
@@ -10,7 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace recbandit::services {
+namespace recbandit {
 
 // A fixed set of threads for work that blocks (a durable write's fsync)
 // and must not run on gRPC's callback threads. Thread-safe.
@@ -57,6 +58,6 @@ class BlockingPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace recbandit::services
+}  // namespace recbandit
 
-#endif  // RECBANDIT_SERVICES_RPC_BLOCKING_POOL_H_
+#endif  // RECBANDIT_PROTO_CORE_BLOCKING_POOL_H_
