@@ -7,7 +7,9 @@
 #   exploring    Recommend with an experiment at exploration_weight 0 (the
 #                slate logged durably before the reply);
 #   deployment   Recommend through a two-variant deployment (demo@1 and demo,
-#                weights 1:1; the slate and its candidates logged durably).
+#                weights 1:1; the slate and its candidates logged durably);
+#   deployment_shadow  the same with a shadow pipeline computing (and
+#                logging) a slate for every call off the latency path.
 # Prints one JSON line per run (recbandit loadtest's report) with a label,
 # then the p99 ratios against plain and against exploring.
 #
@@ -49,6 +51,12 @@ dpg.DeploymentsStub(ch).CreateDeployment(dp.CreateDeploymentRequest(deployment=d
         dp.DeploymentVariant(name="pinned", traffic_weight=1, pipeline=dp.Pipeline(model="demo@1")),
         dp.DeploymentVariant(name="active", traffic_weight=1, pipeline=dp.Pipeline(model="demo"))])),
     timeout=60)
+dpg.DeploymentsStub(ch).CreateDeployment(dp.CreateDeploymentRequest(deployment=dp.Deployment(
+    name="ab_shadow", variants=[
+        dp.DeploymentVariant(name="pinned", traffic_weight=1, pipeline=dp.Pipeline(model="demo@1")),
+        dp.DeploymentVariant(name="active", traffic_weight=1, pipeline=dp.Pipeline(model="demo"))],
+    shadows=[dp.ShadowPipeline(name="next", pipeline=dp.Pipeline(model="demo"), sample_rate=1)])),
+    timeout=60)
 exg.ExperimentsStub(ch).CreateExperiment(ex.CreateExperimentRequest(
     config=events_pb2.ExperimentConfig(name="explore", variants=[
         events_pb2.Variant(name="a", policy_spec="epsilon_greedy:epsilon=0.1", traffic_weight=1)])),
@@ -70,6 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
   run "plain"
   run "exploring" --experiment=explore
   run "deployment" --deployment=ab
+  run "deployment_shadow" --deployment=ab_shadow
 done
 "$PY" - "$work/runs.jsonl" <<'PYEOF'
 import json, statistics, sys
@@ -77,8 +86,10 @@ runs = [json.loads(l) for l in open(sys.argv[1])]
 def p99(label):
     return statistics.median(r["report"]["p99_ms"] for r in runs if r["label"] == label)
 plain, exploring, deployment = p99("plain"), p99("exploring"), p99("deployment")
+shadowed = p99("deployment_shadow")
 print(json.dumps({"median_p99_ms": {"plain": plain, "exploring": exploring,
-                                     "deployment": deployment},
+                                     "deployment": deployment, "deployment_shadow": shadowed},
                   "deployment_over_plain": round(deployment / plain, 2),
-                  "deployment_over_exploring": round(deployment / exploring, 2)}))
+                  "deployment_over_exploring": round(deployment / exploring, 2),
+                  "shadowed_over_deployment": round(shadowed / deployment, 2)}))
 PYEOF
