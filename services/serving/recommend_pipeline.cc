@@ -28,8 +28,6 @@ constexpr int kMaxExcludeItems = 10000;
 constexpr int kMaxRankItems = 1000;
 constexpr int32_t kMaxEfSearch = 4096;
 constexpr int32_t kMaxNprobe = 65536;
-// Shadow slates waiting for the shadow thread at most; more are dropped.
-constexpr size_t kMaxQueuedShadows = 1024;
 
 }  // namespace
 
@@ -309,7 +307,7 @@ void RecommendPipeline::ScheduleShadows(const ServedSlate& slate) const {
     const uint64_t h = StableHash64(slate.event.event_id(), StableHash64(shadow.name()));
     if (!(static_cast<double>(h >> 11) * 0x1.0p-53 < shadow.sample_rate())) continue;
     const bool queued = shadows_.Run(
-        [this, slate, i] { RunShadow(slate, i); }, kMaxQueuedShadows);
+        [this, slate, i] { RunShadow(slate, i); }, max_queued_shadows_);
     if (!queued && on_shadow_) on_shadow_("dropped");
   }
 }

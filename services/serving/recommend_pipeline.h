@@ -39,18 +39,24 @@ void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<Sco
 // on one thread of its own (joined, after the queue drains, on destruction).
 class RecommendPipeline {
  public:
+  // The shadow slates that may wait for the shadow thread; more are dropped.
+  static constexpr size_t kMaxQueuedShadows = 1024;
+
   // `on_shadow` (may be empty; thread-safe and fast) hears what became of
-  // each shadow slate: "logged", "dropped" or "failed".
+  // each shadow slate: "logged", "dropped" or "failed"; at most
+  // `max_queued_shadows` wait to be computed.
   RecommendPipeline(ModelStore* models, RecentEvents* recent,
                     bandits::ExperimentManager* experiments, DeploymentStore* deployments,
                     bandits::EventLog* log,
-                    std::function<void(const char* outcome)> on_shadow = nullptr)
+                    std::function<void(const char* outcome)> on_shadow = nullptr,
+                    size_t max_queued_shadows = kMaxQueuedShadows)
       : models_(models),
         recent_(recent),
         experiments_(experiments),
         deployments_(deployments),
         log_(log),
         on_shadow_(std::move(on_shadow)),
+        max_queued_shadows_(max_queued_shadows),
         shadows_(1) {}
 
   // Answers `request` into `response`: INVALID_ARGUMENT naming the field and
@@ -107,6 +113,7 @@ class RecommendPipeline {
   DeploymentStore* const deployments_;
   bandits::EventLog* const log_;
   const std::function<void(const char*)> on_shadow_;
+  const size_t max_queued_shadows_;
   mutable BlockingPool shadows_;  // last: its thread stops before the rest goes
 };
 

@@ -494,6 +494,37 @@ TEST_F(DeploymentsTest, ShadowSlatesAreLoggedBesideTheServedOnes) {
   EXPECT_EQ(shadow_outcomes_["failed"], 0);
 }
 
+TEST_F(DeploymentsTest, ShadowsAreDroppedAndCountedWhenTheQueueIsFull) {
+  Deployment d = OneVariant("d", true);
+  ShadowPipeline* shadow = d.add_shadows();
+  shadow->set_name("green");
+  shadow->mutable_pipeline()->set_model("m@2");
+  shadow->set_sample_rate(1);
+  ASSERT_OK(deployments_->Create(d).status());
+  // No room at all: every shadow slate is dropped, and the served calls
+  // are served as ever.
+  std::atomic<int> dropped{0}, other{0};
+  RecommendPipeline full(models_.get(), &recent_, experiments_.get(), deployments_.get(),
+                         log_.get(),
+                         [&](const char* outcome) {
+                           (std::string(outcome) == "dropped" ? dropped : other).fetch_add(1);
+                         },
+                         /*max_queued_shadows=*/0);
+  for (int i = 0; i < 50; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(full.Recommend(Through("d", absl::StrCat("unit", i)), &response));
+    EXPECT_EQ(response.items_size(), 5);
+  }
+  EXPECT_EQ(dropped.load(), 50);
+  EXPECT_EQ(other.load(), 0);
+  int shadow_events = 0;
+  ASSERT_OK(log_->ScanDecisions("d", 0, 0, [&](const DecisionEvent& e) {
+    shadow_events += e.shadow_of().empty() ? 0 : 1;
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(shadow_events, 0);
+}
+
 TEST_F(DeploymentsTest, ShadowRulesNameTheField) {
   Deployment d = OneVariant("d", true);
   for (int i = 0; i < 5; ++i) {
