@@ -125,6 +125,19 @@ bool HasAggregatedReward(const RewardRecord* rewards) {
   return false;
 }
 
+namespace {
+
+// Appends the aggregated reward as a JSON number, or null when none arrived.
+void AppendJsonReward(const RewardRecord* rewards, std::string* out) {
+  if (HasAggregatedReward(rewards)) {
+    AppendNumber(rewards->aggregated(), out);
+  } else {
+    out->append("null");
+  }
+}
+
+}  // namespace
+
 std::string EscapeListItem(absl::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -252,11 +265,7 @@ void AppendJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, std::st
   out->append(",\"pmf\":");
   AppendJsonNumbers(e.pmf(), out);
   out->append(",\"reward\":");
-  if (HasAggregatedReward(rewards)) {
-    AppendNumber(rewards->aggregated(), out);
-  } else {
-    out->append("null");
-  }
+  AppendJsonReward(rewards, out);
   out->append(",\"policy_spec\":");
   AppendJsonString(e.policy_spec(), out);
   out->append(",\"policy_version\":");
@@ -449,11 +458,7 @@ void AppendSlateJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, st
     AppendInt(clicked[i], out);
   }
   out->append("],\"reward\":");
-  if (HasAggregatedReward(rewards)) {
-    AppendNumber(rewards->aggregated(), out);
-  } else {
-    out->append("null");
-  }
+  AppendJsonReward(rewards, out);
   out->append(",\"shadow_of\":");
   AppendJsonString(e.shadow_of(), out);
   out->append("}\n");

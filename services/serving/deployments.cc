@@ -56,6 +56,27 @@ absl::StatusOr<ModelRef> ParseModelRef(const std::string& model, const std::stri
   return ref;
 }
 
+namespace {
+
+// `name` (of the variant or shadow at `field`) follows the name rule and is
+// not already in `names`, which it joins.
+absl::Status CheckUniqueName(const std::string& field, const std::string& name,
+                             absl::flat_hash_set<std::string>* names) {
+  RETURN_IF_ERROR(ValidateName(name, field + ".name"));
+  if (!names->insert(name).second) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".name ", Quote(name), " is used twice"));
+  }
+  return absl::OkStatus();
+}
+
+// The pipeline at `field` is set and names a model reference.
+absl::Status CheckPipeline(const std::string& field, bool has_pipeline, const Pipeline& pipeline) {
+  if (!has_pipeline) return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
+  return ParseModelRef(pipeline.model(), field + ".pipeline.model").status();
+}
+
+}  // namespace
+
 absl::Status ValidateDeployment(const Deployment& d) {
   RETURN_IF_ERROR(ValidateName(d.name(), "deployment.name"));
   if (d.variants_size() < 1 || d.variants_size() > kMaxVariants) {
@@ -68,21 +89,14 @@ absl::Status ValidateDeployment(const Deployment& d) {
   for (int i = 0; i < d.variants_size(); ++i) {
     const DeploymentVariant& v = d.variants(i);
     const std::string field = absl::StrCat("deployment.variants[", i, "]");
-    RETURN_IF_ERROR(ValidateName(v.name(), field + ".name"));
-    if (!names.insert(v.name()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".name ", Quote(v.name()), " is used twice"));
-    }
+    RETURN_IF_ERROR(CheckUniqueName(field, v.name(), &names));
     if (!(v.traffic_weight() >= 0 && v.traffic_weight() <= kMaxTrafficWeight)) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".traffic_weight must be in [0, ",
                                                      kMaxTrafficWeight, "], got ",
                                                      v.traffic_weight()));
     }
     total += v.traffic_weight();
-    if (!v.has_pipeline()) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
-    }
-    RETURN_IF_ERROR(ParseModelRef(v.pipeline().model(), field + ".pipeline.model").status());
+    RETURN_IF_ERROR(CheckPipeline(field, v.has_pipeline(), v.pipeline()));
   }
   if (d.shadows_size() > kMaxShadows) {
     return absl::InvalidArgumentError(absl::StrCat("deployment.shadows must have 0..", kMaxShadows,
@@ -92,19 +106,12 @@ absl::Status ValidateDeployment(const Deployment& d) {
   for (int i = 0; i < d.shadows_size(); ++i) {
     const ShadowPipeline& sh = d.shadows(i);
     const std::string field = absl::StrCat("deployment.shadows[", i, "]");
-    RETURN_IF_ERROR(ValidateName(sh.name(), field + ".name"));
-    if (!shadow_names.insert(sh.name()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".name ", Quote(sh.name()), " is used twice"));
-    }
+    RETURN_IF_ERROR(CheckUniqueName(field, sh.name(), &shadow_names));
     if (!(sh.sample_rate() >= 0 && sh.sample_rate() <= 1)) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, ".sample_rate must be in [0, 1], got ", sh.sample_rate()));
     }
-    if (!sh.has_pipeline()) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
-    }
-    RETURN_IF_ERROR(ParseModelRef(sh.pipeline().model(), field + ".pipeline.model").status());
+    RETURN_IF_ERROR(CheckPipeline(field, sh.has_pipeline(), sh.pipeline()));
   }
   if (!(total > 0)) {
     return absl::InvalidArgumentError("deployment.variants: at least one traffic_weight must be > 0");
@@ -146,12 +153,18 @@ absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
   return served;
 }
 
-absl::Status DeploymentStore::Resolve(ServedDeployment* served) const {
+absl::Status DeploymentStore::Resolve(ServedDeployment* served, bool missing_ok) const {
   served->pinned.clear();
   for (const ModelRef& ref : served->models) {
     std::shared_ptr<const ServingModel> model;
     if (ref.version != 0) {
-      ASSIGN_OR_RETURN(model, models_->GetVersion(ref.name, ref.version));
+      absl::StatusOr<std::shared_ptr<const ServingModel>> got =
+          models_->GetVersion(ref.name, ref.version);
+      if (got.ok()) {
+        model = *std::move(got);
+      } else if (!missing_ok) {
+        return got.status();
+      }
     }
     served->pinned.push_back(std::move(model));
   }
@@ -194,18 +207,9 @@ absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::
   }
   RETURN_IF_ERROR(models->SetPinned(pinned));
   for (auto& [name, served] : store->deployments_) {
+    // A version that no longer loads leaves its pipeline's calls NOT_FOUND.
     auto resolved = std::make_shared<ServedDeployment>(*served);
-    // A version that no longer loads leaves its variant's calls NOT_FOUND.
-    for (size_t v = 0; v < resolved->models.size(); ++v) {
-      const ModelRef& ref = resolved->models[v];
-      std::shared_ptr<const ServingModel> model;
-      if (ref.version != 0) {
-        absl::StatusOr<std::shared_ptr<const ServingModel>> got =
-            models->GetVersion(ref.name, ref.version);
-        if (got.ok()) model = *std::move(got);
-      }
-      resolved->pinned.push_back(std::move(model));
-    }
+    RETURN_IF_ERROR(store->Resolve(resolved.get(), /*missing_ok=*/true));
     served = std::move(resolved);
   }
   return store;
@@ -279,45 +283,47 @@ absl::StatusOr<Deployment> DeploymentStore::Create(Deployment deployment) {
           absl::StrCat("the server already has ", kMaxDeployments, " deployments"));
     }
   }
+  return Apply(DeploymentChange::CREATED, std::move(served));
+}
+
+absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::CurrentAt(
+    const std::string& name, const char* field, int64_t expected_revision) const {
+  RETURN_IF_ERROR(ValidateName(name, field));
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current, Get(name));
+  if (expected_revision > 0 && expected_revision != current->config.revision()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment ", Quote(name), " is at revision ", current->config.revision(),
+        ", not the expected ", expected_revision));
+  }
+  return current;
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Apply(DeploymentChange::Kind kind,
+                                                 std::shared_ptr<ServedDeployment> served) {
   RETURN_IF_ERROR(PinFor(served.get(), ""));
-  RETURN_IF_ERROR(Resolve(served.get()));
+  RETURN_IF_ERROR(Resolve(served.get(), /*missing_ok=*/false));
   Deployment stored = served->config;
-  RETURN_IF_ERROR(Commit(DeploymentChange::CREATED, std::move(served)));
+  RETURN_IF_ERROR(Commit(kind, std::move(served)));
   return stored;
 }
 
 absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
                                                   int64_t expected_revision) {
   absl::MutexLock change(&change_mu_);
-  RETURN_IF_ERROR(ValidateName(deployment.name(), "deployment.name"));
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current, Get(deployment.name()));
-  if (expected_revision > 0 && expected_revision != current->config.revision()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "deployment ", Quote(deployment.name()), " is at revision ", current->config.revision(),
-        ", not the expected ", expected_revision));
-  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
+                   CurrentAt(deployment.name(), "deployment.name", expected_revision));
   deployment.set_revision(current->config.revision() + 1);
   deployment.set_created_unix_ms(current->config.created_unix_ms());
   deployment.set_updated_unix_ms(NowMs());
   ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served, Serve(std::move(deployment)));
-  RETURN_IF_ERROR(PinFor(served.get(), ""));
-  RETURN_IF_ERROR(Resolve(served.get()));
-  Deployment stored = served->config;
-  RETURN_IF_ERROR(Commit(DeploymentChange::UPDATED, std::move(served)));
-  return stored;
+  return Apply(DeploymentChange::UPDATED, std::move(served));
 }
 
 absl::StatusOr<Deployment> DeploymentStore::Delete(const std::string& name,
                                                   int64_t expected_revision) {
   absl::MutexLock change(&change_mu_);
-  RETURN_IF_ERROR(ValidateName(name, "name"));
-  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current, Get(name));
-  if (expected_revision > 0 && expected_revision != current->config.revision()) {
-    return absl::FailedPreconditionError(absl::StrCat("deployment ", Quote(name),
-                                                      " is at revision ",
-                                                      current->config.revision(),
-                                                      ", not the expected ", expected_revision));
-  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
+                   CurrentAt(name, "name", expected_revision));
   RETURN_IF_ERROR(PinFor(nullptr, name));
   RETURN_IF_ERROR(Commit(DeploymentChange::DELETED, current));
   return current->config;

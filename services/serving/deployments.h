@@ -97,9 +97,17 @@ class DeploymentStore {
   // Builds the snapshot of a deployment (validated here); its pinned
   // versions are resolved by Resolve once pinned.
   static absl::StatusOr<std::shared_ptr<ServedDeployment>> Serve(Deployment deployment);
-  // Fills `served->pinned` from the model store; NOT_FOUND for a version
-  // that is not loaded.
-  absl::Status Resolve(ServedDeployment* served) const;
+  // Fills `served->pinned` from the model store; a version that is not
+  // loaded is NOT_FOUND, or left null with `missing_ok` (start-up).
+  absl::Status Resolve(ServedDeployment* served, bool missing_ok) const;
+  // Returns the current revision of `name` (checked against the name rule
+  // as `field`); FAILED_PRECONDITION when expected_revision > 0 differs.
+  absl::StatusOr<std::shared_ptr<const ServedDeployment>> CurrentAt(
+      const std::string& name, const char* field, int64_t expected_revision) const;
+  // Pins and resolves the models of `served` and commits it as change
+  // `kind`; returns its config. REQUIRES: change_mu_ held.
+  absl::StatusOr<Deployment> Apply(DeploymentChange::Kind kind,
+                                   std::shared_ptr<ServedDeployment> served);
   // Checks every model of `next` exists and pins the versions every
   // deployment (with `next` in place of its namesake, or without `removed`)
   // names. REQUIRES: change_mu_ held.

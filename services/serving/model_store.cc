@@ -57,18 +57,7 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& 
   RETURN_IF_ERROR(MakeDirs(root));
   std::unique_ptr<ModelStore> store(new ModelStore(root, keep_versions));
   RemoveLeftovers(root);
-  std::error_code ec;
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (!entry.is_directory()) continue;
-    if (!ValidateName(name, "model_name").ok()) {
-      std::fprintf(stderr, "model store: ignoring %s (not a model name)\n", entry.path().c_str());
-      continue;
-    }
-    names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
+  const std::vector<std::string> names = store->StoredNames(/*report_ignored=*/true);
   for (const std::string& name : names) RemoveLeftovers(absl::StrCat(root, "/", name));
   for (const std::string& name : names) {
     std::vector<int64_t> versions = store->Versions(name);
@@ -110,15 +99,28 @@ absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& 
   return store;
 }
 
-int32_t ModelStore::PruneAll() {
+std::vector<std::string> ModelStore::StoredNames(bool report_ignored) const {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const std::string name = entry.path().filename().string();
-    if (entry.is_directory() && ValidateName(name, "model_name").ok()) names.push_back(name);
+    if (!entry.is_directory()) continue;
+    if (!ValidateName(name, "model_name").ok()) {
+      if (report_ignored) {
+        std::fprintf(stderr, "model store: ignoring %s (not a model name)\n",
+                     entry.path().c_str());
+      }
+      continue;
+    }
+    names.push_back(name);
   }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+int32_t ModelStore::PruneAll() {
   int32_t deleted = 0;
-  for (const std::string& name : names) deleted += Prune(name);
+  for (const std::string& name : StoredNames(/*report_ignored=*/false)) deleted += Prune(name);
   return deleted;
 }
 

@@ -87,6 +87,10 @@ class ModelStore {
   ModelStore(std::string root, int32_t keep_versions)
       : root_(std::move(root)), keep_versions_(keep_versions) {}
   std::vector<int64_t> Versions(const std::string& name) const;
+  // Returns the sorted names of the model folders under the root; folders
+  // whose names break the name rule are skipped (reported on stderr when
+  // `report_ignored`).
+  std::vector<std::string> StoredNames(bool report_ignored) const;
 
   const std::string root_;
   const int32_t keep_versions_;

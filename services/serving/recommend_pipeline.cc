@@ -104,7 +104,11 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
     done(prepared);
     return;
   }
-  DecisionEvent event = to_log->event;
+  if (to_log->deployment->config.shadows_size() == 0) {
+    log_->AppendDecisionAsync(std::move(to_log->event), std::move(done));
+    return;
+  }
+  DecisionEvent event = to_log->event;  // the shadows need its id and unit too
   // The shadows are queued once the served slate is durable, and before the
   // reply; their work never delays it (a full queue drops them).
   log_->AppendDecisionAsync(
