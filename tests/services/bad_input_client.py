@@ -19,6 +19,7 @@ sys.path.insert(0, sys.argv[2])
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
 from proto import common_pb2, events_pb2, model_pb2  # noqa: E402
+from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
 from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
 
@@ -47,6 +48,12 @@ def experiment(name, **kwargs):
                                                           traffic_weight=1)])
     return ex.CreateExperimentRequest(config=events_pb2.ExperimentConfig(
         name=name, variants=variants, **kwargs))
+
+
+def deployment(name="dep", model="demo", weight=1.0, variant="v"):
+    return dp.CreateDeploymentRequest(deployment=dp.Deployment(name=name, variants=[
+        dp.DeploymentVariant(name=variant, traffic_weight=weight,
+                             pipeline=dp.Pipeline(model=model))]))
 
 
 def invalid_utf8(message, placeholder):
@@ -331,6 +338,44 @@ CATALOGUE = [
     ("EvaluatePolicy unknown experiment", "exp", "EvaluatePolicy",
      lambda: ex.EvaluatePolicyRequest(experiment="nope", target="uniform"), NOT_FOUND,
      "unknown experiment 'nope'"),
+    # --- deployments
+    ("deployment name '..'", "dep", "CreateDeployment", lambda: deployment(name=".."), INVALID,
+     "deployment.name '..' must start with a letter or digit"),
+    ("deployment name 8 KB", "dep", "CreateDeployment", lambda: deployment(name=LONG), INVALID,
+     "deployment.name must have 1..64 characters, got 8192"),
+    ("deployment model '../x'", "dep", "CreateDeployment", lambda: deployment(model="../x"),
+     INVALID, "deployment.variants[0].pipeline.model '../x' must start with a letter or digit"),
+    ("deployment model 'demo@-1'", "dep", "CreateDeployment",
+     lambda: deployment(model="demo@-1"), INVALID,
+     "deployment.variants[0].pipeline.model must be <name> or <name>@<version>"),
+    ("deployment model 'demo@99999999999999999999'", "dep", "CreateDeployment",
+     lambda: deployment(model="demo@99999999999999999999"), INVALID,
+     "deployment.variants[0].pipeline.model must be <name> or <name>@<version>"),
+    ("deployment traffic_weight NaN", "dep", "CreateDeployment",
+     lambda: deployment(weight=float("nan")), INVALID,
+     "deployment.variants[0].traffic_weight must be in [0, 1e+06], got nan"),
+    ("deployment traffic_weight inf", "dep", "CreateDeployment",
+     lambda: deployment(weight=float("inf")), INVALID,
+     "deployment.variants[0].traffic_weight must be in [0, 1e+06], got inf"),
+    ("deployment of a missing version", "dep", "CreateDeployment",
+     lambda: deployment(model="demo@42"), NOT_FOUND, "model 'demo' has no version 42"),
+    ("deployment 17 variants", "dep", "CreateDeployment",
+     lambda: dp.CreateDeploymentRequest(deployment=dp.Deployment(name="d17", variants=[
+         dp.DeploymentVariant(name="v%d" % i, traffic_weight=1, pipeline=dp.Pipeline(model="demo"))
+         for i in range(17)])), INVALID, "deployment.variants must have 1..16 entries, got 17"),
+    ("GetDeployment of an unknown name", "dep", "GetDeployment",
+     lambda: dp.GetDeploymentRequest(name="nope"), NOT_FOUND, "unknown deployment 'nope'"),
+    ("GetDeployment name 8 KB", "dep", "GetDeployment",
+     lambda: dp.GetDeploymentRequest(name=LONG), NOT_FOUND, "unknown deployment 'xxxx"),
+    ("ListDeploymentChanges name '..'", "dep", "ListDeploymentChanges",
+     lambda: dp.ListDeploymentChangesRequest(name=".."), INVALID,
+     "name '..' must start with a letter or digit"),
+    ("RewardSlate event_id 8 KB", "dep", "RewardSlate",
+     lambda: dp.RewardSlateRequest(deployment="nope", event_id=LONG, value=1), INVALID,
+     "event_id must have 1..256 bytes"),
+    ("Recommend unit_id 8 KB", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", deployment="dep", unit_id=LONG), INVALID,
+     "unit_id must have 1..256 bytes"),
     # --- invalid UTF-8 in a string field: INVALID_ARGUMENT naming the field
     ("Recommend user not UTF-8", "raw", "/recbandit.Recommender/Recommend",
      lambda: invalid_utf8(rc.RecommendRequest(user="AAAA", k=5), "AAAA"), INVALID,
@@ -350,6 +395,13 @@ CATALOGUE = [
      "/recbandit.Recommender/WatchJob",
      lambda: invalid_utf8(rc.GetJobRequest(job_id="DDDD"), "DDDD"), INVALID,
      "job_id is not valid UTF-8"),
+    ("CreateDeployment variants[0].name not UTF-8", "raw",
+     "/recbandit.Deployments/CreateDeployment",
+     lambda: invalid_utf8(deployment(variant="EEEE"), "EEEE"), INVALID,
+     "deployment.variants[0].name is not valid UTF-8"),
+    ("Recommend unit_id not UTF-8", "raw", "/recbandit.Recommender/Recommend",
+     lambda: invalid_utf8(rc.RecommendRequest(user="u1", deployment="dep", unit_id="FFFF"),
+                          "FFFF"), INVALID, "unit_id is not valid UTF-8"),
     ("Recommend: bytes that are not a message", "raw", "/recbandit.Recommender/Recommend",
      lambda: b"\x0a\xff\xff\xff\xff\x0f", INVALID,
      "the request is not a valid recbandit.RecommendRequest message"),
@@ -357,7 +409,8 @@ CATALOGUE = [
 
 
 def stubs(channel):
-    return {"rec": rcg.RecommenderStub(channel), "exp": exg.ExperimentsStub(channel)}
+    return {"rec": rcg.RecommenderStub(channel), "exp": exg.ExperimentsStub(channel),
+            "dep": dpg.DeploymentsStub(channel)}
 
 
 assert len(CATALOGUE) >= 100, len(CATALOGUE)
