@@ -90,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                                                     options.keep_versions, /*prune=*/false));
   ASSIGN_OR_RETURN(server->deployments_,
                    DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
+  server->deployments_->StartRolloutChecks(absl::Milliseconds(options.rollout_check_ms));
   server->models_->PruneAll();
 
   // Real-time events survive restarts: rebuild each user's recent items.

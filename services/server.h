@@ -59,6 +59,9 @@ struct ServerOptions {
   // Experiments: a policy snapshot at shutdown (tests of restart replay turn
   // it off).
   bool snapshot_on_shutdown = true;
+  // How often canary rollouts are checked (advance, promote, roll back),
+  // milliseconds, 10..600000.
+  int32_t rollout_check_ms = 1000;
 };
 
 // A running server. Thread-safe.

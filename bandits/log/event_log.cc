@@ -543,6 +543,10 @@ absl::Status EventLog::WriteDeploymentChange(const DeploymentChange& change) {
       batch.Put(handles_[kDeployments], name, change.deployment().SerializeAsString());
       break;
     case DeploymentChange::UPDATED:
+    case DeploymentChange::ROLLOUT_ADVANCED:
+    case DeploymentChange::PROMOTED:
+    case DeploymentChange::ROLLED_BACK:
+    case DeploymentChange::SWITCHED:
       if (!current) return absl::NotFoundError(absl::StrCat("unknown deployment ", Quote(name)));
       batch.Put(handles_[kDeployments], name, change.deployment().SerializeAsString());
       break;

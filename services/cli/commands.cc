@@ -78,7 +78,7 @@ const std::vector<Command>& Commands() {
        "the gRPC service",
        {"auth_token_file", "data_dir", "demo", "drain_seconds", "host", "keep_versions",
         "log_requests",
-        "max_message_bytes", "metrics_port", "port", "tls_cert", "tls_key"},
+        "max_message_bytes", "metrics_port", "port", "rollout_check_ms", "tls_cert", "tls_key"},
        &RunServe},
       {"export", "export --data_dir= (--experiment= | --deployment=) --format=jsonl|csv --out=",
        "an experiment's logged decisions, or a deployment's served slates, as CSV or JSONL",

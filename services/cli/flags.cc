@@ -117,6 +117,9 @@ ABSL_FLAG(int32_t, metrics_port, 0,
 ABSL_FLAG(int32_t, drain_seconds, 0,
           "serve: after SIGTERM/SIGINT, report NOT_SERVING on grpc.health.v1 and keep serving "
           "this many seconds before draining (lets load balancers move traffic); 0..300");
+ABSL_FLAG(int32_t, rollout_check_ms, 1000,
+          "serve: how often canary rollouts are checked (advance, promote, roll back), "
+          "milliseconds, 10..600000");
 ABSL_FLAG(int32_t, keep_versions, 5,
           "serve: versions kept per model name (older ones are deleted after each training "
           "job and at start-up, never the active one); 1..1000");

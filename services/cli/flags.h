@@ -92,6 +92,7 @@ ABSL_DECLARE_FLAG(int32_t, metrics_port);
 ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
 ABSL_DECLARE_FLAG(int32_t, keep_versions);
 ABSL_DECLARE_FLAG(int32_t, drain_seconds);
+ABSL_DECLARE_FLAG(int32_t, rollout_check_ms);
 ABSL_DECLARE_FLAG(bool, log_requests);
 ABSL_DECLARE_FLAG(std::string, tls_cert);
 ABSL_DECLARE_FLAG(std::string, tls_key);

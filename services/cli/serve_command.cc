@@ -88,6 +88,11 @@ absl::Status RunServe(const CommandArgs& args) {
         absl::StrCat("--keep_versions must be in [1, 1000], got ", options.keep_versions));
   }
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
+  options.rollout_check_ms = absl::GetFlag(FLAGS_rollout_check_ms);
+  if (options.rollout_check_ms < 10 || options.rollout_check_ms > 600000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--rollout_check_ms must be in [10, 600000], got ", options.rollout_check_ms));
+  }
   if (absl::GetFlag(FLAGS_demo)) {
     RETURN_IF_ERROR(MakeDirs(options.data_dir));
     RETURN_IF_ERROR(PrepareDemo(options.data_dir));

@@ -60,7 +60,7 @@ const std::vector<std::string>& RpcNames() {
       "PutEvents", "ListModels", "ActivateModel", "CreateExperiment", "GetExperiment",
       "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
       "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
-      "ListDeploymentChanges", "RewardSlate"};
+      "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment"};
   return *names;
 }
 

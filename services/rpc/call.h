@@ -54,7 +54,8 @@ enum Rpc {
   kTrain, kGetJob, kWatchJob, kCancelJob, kRecommend, kRankItems, kSimilarItems, kPutEvents,
   kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
   kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
-  kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kNumRpcs
+  kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kSwitchDeployment,
+  kRollbackDeployment, kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).

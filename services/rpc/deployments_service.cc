@@ -30,8 +30,7 @@ class DeploymentsService final : public Deployments::Service {
   grpc::Status GetDeployment(grpc::ServerContext* ctx, const GetDeploymentRequest* request,
                              Deployment* response) override {
     return Call(core_, kGetDeployment, ctx, [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(auto served, core_.deployments->Get(request->name()));
-      *response = served->config;
+      ASSIGN_OR_RETURN(*response, core_.deployments->Describe(request->name()));
       return absl::OkStatus();
     });
   }
@@ -77,6 +76,25 @@ class DeploymentsService final : public Deployments::Service {
                            RewardSlateResponse* response) override {
     return Call(core_, kRewardSlate, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(*response, core_.deployments->RewardSlate(*request));
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status SwitchDeployment(grpc::ServerContext* ctx, const SwitchDeploymentRequest* request,
+                                Deployment* response) override {
+    return Call(core_, kSwitchDeployment, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.deployments->Switch(request->name(), request->variant(),
+                                                            request->expected_revision()));
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status RollbackDeployment(grpc::ServerContext* ctx,
+                                  const RollbackDeploymentRequest* request,
+                                  Deployment* response) override {
+    return Call(core_, kRollbackDeployment, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response,
+                       core_.deployments->Rollback(request->name(), request->expected_revision()));
       return absl::OkStatus();
     });
   }

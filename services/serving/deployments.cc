@@ -128,6 +128,12 @@ absl::Status ValidateDeployment(const Deployment& d) {
   if (!RewardAggregation_IsValid(d.reward_aggregation())) {
     return absl::InvalidArgumentError("deployment.reward_aggregation is not a known value");
   }
+  if (d.has_rollout()) RETURN_IF_ERROR(ValidateRollout(d));
+  for (const auto& [variant, weight] : d.rollback_weights()) {
+    if (!(weight >= 0 && weight <= kMaxTrafficWeight)) {
+      return absl::InvalidArgumentError("deployment.rollback_weights out of bounds");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -135,10 +141,43 @@ int32_t ServedDeployment::AssignVariant(const std::string& unit) const {
   return bandits::AssignVariant(unit, salt, weights);
 }
 
+void ServedDeployment::RecordCall(int32_t v, int64_t latency_us, bool error) const {
+  if (rollout == nullptr) return;
+  if (v == rollout_baseline) rollout->RecordCall(RolloutCounters::kBaseline, latency_us, error);
+  if (v == rollout_canary) rollout->RecordCall(RolloutCounters::kCanary, latency_us, error);
+}
+
+void DeploymentStore::StartRollout(Deployment* d, int64_t now_ms) {
+  d->clear_rollback_weights();
+  d->clear_rollout_status();
+  if (!d->has_rollout()) return;
+  RolloutStatus* status = d->mutable_rollout_status();
+  status->set_phase(RolloutStatus::IN_PROGRESS);
+  status->set_step(0);
+  status->set_started_unix_ms(now_ms);
+  status->set_step_started_unix_ms(now_ms);
+  status->set_reason("rollout started at step 0");
+  // Only when the plan is valid (Serve reports it otherwise).
+  if (ValidateRollout(*d).ok()) ApplyRolloutWeights(d);
+}
+
 absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
-    Deployment deployment) {
+    Deployment deployment, std::shared_ptr<RolloutCounters> counters, int64_t now_us) {
   RETURN_IF_ERROR(ValidateDeployment(deployment));
   auto served = std::make_shared<ServedDeployment>();
+  if (deployment.rollout_status().phase() == RolloutStatus::IN_PROGRESS &&
+      deployment.has_rollout()) {
+    for (int i = 0; i < deployment.variants_size(); ++i) {
+      if (deployment.variants(i).name() == deployment.rollout().baseline()) {
+        served->rollout_baseline = i;
+      }
+      if (deployment.variants(i).name() == deployment.rollout().canary()) {
+        served->rollout_canary = i;
+      }
+    }
+    served->rollout =
+        counters != nullptr ? std::move(counters) : std::make_shared<RolloutCounters>(now_us);
+  }
   for (const DeploymentVariant& v : deployment.variants()) {
     ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(v.pipeline().model(), "pipeline.model"));
     served->models.push_back(std::move(ref));
@@ -184,7 +223,8 @@ absl::StatusOr<std::unique_ptr<DeploymentStore>> DeploymentStore::Open(bandits::
   std::set<ModelStore::VersionId> pinned;
   for (Deployment& d : stored) {
     const std::string name = d.name();
-    absl::StatusOr<std::shared_ptr<ServedDeployment>> served = Serve(std::move(d));
+    absl::StatusOr<std::shared_ptr<ServedDeployment>> served =
+        Serve(std::move(d), nullptr, log->NowUs());
     if (!served.ok()) {
       std::fprintf(stderr, "deployments: %s skipped: %s\n", Quote(name).c_str(),
                    std::string(served.status().message()).c_str());
@@ -271,7 +311,9 @@ absl::StatusOr<Deployment> DeploymentStore::Create(Deployment deployment) {
   deployment.set_revision(1);
   deployment.set_created_unix_ms(now);
   deployment.set_updated_unix_ms(now);
-  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served, Serve(std::move(deployment)));
+  StartRollout(&deployment, now);
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
+                   Serve(std::move(deployment), nullptr, now * 1000));
   {
     absl::MutexLock lock(&mu_);
     if (deployments_.count(served->config.name())) {
@@ -312,11 +354,155 @@ absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
   absl::MutexLock change(&change_mu_);
   ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
                    CurrentAt(deployment.name(), "deployment.name", expected_revision));
+  const int64_t now = NowMs();
   deployment.set_revision(current->config.revision() + 1);
   deployment.set_created_unix_ms(current->config.created_unix_ms());
-  deployment.set_updated_unix_ms(NowMs());
-  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served, Serve(std::move(deployment)));
+  deployment.set_updated_unix_ms(now);
+  StartRollout(&deployment, now);
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
+                   Serve(std::move(deployment), nullptr, now * 1000));
   return Apply(DeploymentChange::UPDATED, std::move(served));
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Next(const ServedDeployment& current,
+                                                Deployment next, DeploymentChange::Kind kind,
+                                                std::shared_ptr<RolloutCounters> counters) {
+  const int64_t now = NowMs();
+  next.set_revision(current.config.revision() + 1);
+  next.set_updated_unix_ms(now);
+  ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
+                   Serve(std::move(next), std::move(counters), now * 1000));
+  return Apply(kind, std::move(served));
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Switch(const std::string& name,
+                                                  const std::string& variant,
+                                                  int64_t expected_revision) {
+  absl::MutexLock change(&change_mu_);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
+                   CurrentAt(name, "name", expected_revision));
+  RETURN_IF_ERROR(ValidateName(variant, "variant"));
+  Deployment next = current->config;
+  int target = -1;
+  double total = 0;
+  next.clear_rollback_weights();
+  for (int i = 0; i < next.variants_size(); ++i) {
+    const DeploymentVariant& v = next.variants(i);
+    (*next.mutable_rollback_weights())[v.name()] = v.traffic_weight();
+    total += v.traffic_weight();
+    if (v.name() == variant) target = i;
+  }
+  if (target < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("variant ", Quote(variant),
+                                                   " is not a variant of deployment ",
+                                                   Quote(name)));
+  }
+  for (int i = 0; i < next.variants_size(); ++i) {
+    next.mutable_variants(i)->set_traffic_weight(i == target ? total : 0);
+  }
+  next.clear_rollout();
+  next.clear_rollout_status();
+  return Next(*current, std::move(next), DeploymentChange::SWITCHED, nullptr);
+}
+
+absl::StatusOr<Deployment> DeploymentStore::Rollback(const std::string& name,
+                                                    int64_t expected_revision) {
+  absl::MutexLock change(&change_mu_);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
+                   CurrentAt(name, "name", expected_revision));
+  if (current->rollout != nullptr) {
+    RolloutDecision decision = DecideRollout(current->config, *current->rollout, NowMs());
+    decision.action = RolloutDecision::kRollback;
+    decision.reason = absl::StrCat("RollbackDeployment called at step ",
+                                   current->config.rollout_status().step());
+    return MoveRollout(*current, std::move(decision));
+  }
+  if (current->config.rollback_weights().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment ", Quote(name), " has no rollout in progress and no switch to undo"));
+  }
+  Deployment next = current->config;
+  for (int i = 0; i < next.variants_size(); ++i) {
+    auto it = next.rollback_weights().find(next.variants(i).name());
+    if (it != next.rollback_weights().end()) {
+      next.mutable_variants(i)->set_traffic_weight(it->second);
+    }
+  }
+  next.clear_rollback_weights();
+  return Next(*current, std::move(next), DeploymentChange::ROLLED_BACK, nullptr);
+}
+
+absl::StatusOr<Deployment> DeploymentStore::MoveRollout(const ServedDeployment& current,
+                                                       RolloutDecision decision) {
+  Deployment next = current.config;
+  RolloutStatus* status = next.mutable_rollout_status();
+  status->set_reason(decision.reason);
+  *status->mutable_evidence() = std::move(decision.evidence);
+  DeploymentChange::Kind kind = DeploymentChange::ROLLOUT_ADVANCED;
+  std::shared_ptr<RolloutCounters> counters;  // the rollout ends unless it advances
+  switch (decision.action) {
+    case RolloutDecision::kAdvance:
+      status->set_step(status->step() + 1);
+      status->set_step_started_unix_ms(NowMs());
+      counters = current.rollout;
+      break;
+    case RolloutDecision::kPromote:
+      status->set_phase(RolloutStatus::PROMOTED);
+      kind = DeploymentChange::PROMOTED;
+      break;
+    case RolloutDecision::kRollback:
+      status->set_phase(RolloutStatus::ROLLED_BACK);
+      kind = DeploymentChange::ROLLED_BACK;
+      break;
+    case RolloutDecision::kHold:
+      return current.config;
+  }
+  ApplyRolloutWeights(&next);
+  ASSIGN_OR_RETURN(Deployment stored, Next(current, std::move(next), kind, counters));
+  if (counters != nullptr) counters->StartStep();
+  return stored;
+}
+
+void DeploymentStore::CheckRollouts() {
+  std::vector<std::shared_ptr<const ServedDeployment>> running;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, served] : deployments_) {
+      if (served->rollout != nullptr) running.push_back(served);
+    }
+  }
+  for (const std::shared_ptr<const ServedDeployment>& served : running) {
+    RolloutDecision decision = DecideRollout(served->config, *served->rollout, NowMs());
+    if (decision.action == RolloutDecision::kHold) continue;
+    absl::MutexLock change(&change_mu_);
+    absl::StatusOr<std::shared_ptr<const ServedDeployment>> now = Get(served->config.name());
+    if (!now.ok() || *now != served) continue;  // changed meanwhile: decide again next time
+    absl::StatusOr<Deployment> moved = MoveRollout(*served, std::move(decision));
+    if (!moved.ok()) {
+      std::fprintf(stderr, "deployments: rollout of %s: %s\n",
+                   Quote(served->config.name()).c_str(),
+                   std::string(moved.status().message()).c_str());
+    }
+  }
+}
+
+void DeploymentStore::StartRolloutChecks(absl::Duration every) {
+  checker_ = std::thread([this, every] {
+    absl::MutexLock lock(&checker_mu_);
+    while (!checker_mu_.AwaitWithTimeout(absl::Condition(&stopping_), every)) {
+      checker_mu_.Unlock();
+      CheckRollouts();
+      checker_mu_.Lock();
+    }
+  });
+}
+
+DeploymentStore::~DeploymentStore() {
+  {
+    absl::MutexLock lock(&checker_mu_);
+    stopping_ = true;
+  }
+  if (checker_.joinable()) checker_.join();
 }
 
 absl::StatusOr<Deployment> DeploymentStore::Delete(const std::string& name,
@@ -339,10 +525,34 @@ absl::StatusOr<std::shared_ptr<const ServedDeployment>> DeploymentStore::Get(
   return it->second;
 }
 
+namespace {
+
+// The config of `served`, with a rollout in progress's live evidence.
+Deployment Described(const ServedDeployment& served, int64_t now_ms) {
+  Deployment d = served.config;
+  if (served.rollout != nullptr) {
+    *d.mutable_rollout_status()->mutable_evidence() =
+        DecideRollout(served.config, *served.rollout, now_ms).evidence;
+  }
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<Deployment> DeploymentStore::Describe(const std::string& name) const {
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> served, Get(name));
+  return Described(*served, NowMs());
+}
+
 std::vector<Deployment> DeploymentStore::List() const {
-  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<const ServedDeployment>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, served] : deployments_) all.push_back(served);
+  }
   std::vector<Deployment> out;
-  for (const auto& [name, served] : deployments_) out.push_back(served->config);
+  const int64_t now = NowMs();
+  for (const auto& served : all) out.push_back(Described(*served, now));
   return out;
 }
 
@@ -355,6 +565,46 @@ absl::StatusOr<std::vector<DeploymentChange>> DeploymentStore::Changes(
   }
   return changes;
 }
+
+namespace {
+
+// The aggregate of a record's non-late rewards before its last one.
+double AggregateBeforeLast(const RewardRecord& record, RewardAggregation aggregation) {
+  double total = 0;
+  bool any = false;
+  for (int i = 0; i + 1 < record.rewards_size(); ++i) {
+    const RewardEvent& r = record.rewards(i);
+    if (r.late()) continue;
+    if (aggregation == FIRST) {
+      if (!any) total = r.value();
+    } else if (aggregation == LAST) {
+      total = r.value();
+    } else {
+      total += r.value();
+    }
+    any = true;
+  }
+  return any ? total : 0;
+}
+
+// Counts a joined slate reward for the rollout in progress of `d`, when the
+// slate was served by its baseline or canary since its counters began.
+void CountReward(const ServedDeployment& d, const bandits::RewardOutcome& outcome) {
+  if (d.rollout == nullptr || outcome.late) return;
+  const std::string& variant = outcome.decision.variant();
+  int role = -1;
+  if (variant == d.config.rollout().baseline()) role = RolloutCounters::kBaseline;
+  if (variant == d.config.rollout().canary()) role = RolloutCounters::kCanary;
+  if (role < 0 || outcome.decision.timestamp_us() < d.rollout->since_us()) return;
+  bool first = true;
+  for (int i = 0; i + 1 < outcome.record.rewards_size(); ++i) {
+    first &= outcome.record.rewards(i).late();
+  }
+  d.rollout->RecordReward(role, AggregateBeforeLast(outcome.record, d.config.reward_aggregation()),
+                          outcome.record.aggregated(), first);
+}
+
+}  // namespace
 
 absl::StatusOr<RewardSlateResponse> DeploymentStore::RewardSlate(
     const RewardSlateRequest& request) {
@@ -387,6 +637,7 @@ absl::StatusOr<RewardSlateResponse> DeploymentStore::RewardSlate(
   ASSIGN_OR_RETURN(bandits::RewardOutcome outcome,
                    log_->AddReward(RewardConfig(d->config), request.event_id(), request.value(),
                                    /*next_learn_seq=*/nullptr, response.position()));
+  CountReward(*d, outcome);
   response.set_late(outcome.late);
   response.set_aggregated_reward(outcome.record.aggregated());
   return response;

@@ -9,13 +9,16 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "proto/deployments.pb.h"
+#include "services/serving/rollout.h"
 
 namespace recbandit::bandits {
 class EventLog;
@@ -38,7 +41,7 @@ absl::StatusOr<ModelRef> ParseModelRef(const std::string& model, const std::stri
 // Returns OK when `deployment` follows the rules of proto/deployments.proto
 // (name, 1..16 uniquely named variants, weights in [0, 1e6] with one > 0,
 // 0..4 uniquely named shadows sampling [0, 1] of the calls, a model per
-// pipeline, description and reward settings in bounds);
+// pipeline, description and reward settings in bounds, a valid rollout);
 // INVALID_ARGUMENT naming the field and bound otherwise.
 absl::Status ValidateDeployment(const Deployment& deployment);
 
@@ -54,10 +57,17 @@ struct ServedDeployment {
   std::vector<std::shared_ptr<const ServingModel>> pinned;
   std::vector<double> weights;   // per variant
   uint64_t salt = 0;             // StableHash64(name): the assignment's salt
+  // While a rollout is IN_PROGRESS: its counters (shared by the revisions of
+  // one rollout) and the variant indices of its baseline and canary.
+  std::shared_ptr<RolloutCounters> rollout;
+  int32_t rollout_baseline = -1, rollout_canary = -1;
 
   // Returns the variant index serving `unit`: bandits::AssignVariant over the
   // weights (variants of weight 0 never serve).
   int32_t AssignVariant(const std::string& unit) const;
+  // Counts a call variant `v` answered (or failed) for the rollout in
+  // progress, if any and if `v` is its baseline or canary. Fast; thread-safe.
+  void RecordCall(int32_t v, int64_t latency_us, bool error) const;
 };
 
 // Thread-safe: Get and List read snapshots while changes (serialised among
@@ -81,9 +91,28 @@ class DeploymentStore {
   // Deletes `name` (its events stay in the log) and returns it as it was.
   absl::StatusOr<Deployment> Delete(const std::string& name, int64_t expected_revision);
 
+  // Blue/green: all traffic to `variant` in one new revision, keeping the
+  // weights it replaced in rollback_weights; stops a rollout in progress.
+  absl::StatusOr<Deployment> Switch(const std::string& name, const std::string& variant,
+                                    int64_t expected_revision);
+  // Rolls a rollout in progress back, or restores the weights of the last
+  // switch; FAILED_PRECONDITION when there is neither.
+  absl::StatusOr<Deployment> Rollback(const std::string& name, int64_t expected_revision);
+
+  // Decides every rollout in progress once (DecideRollout) and commits each
+  // step, promotion or rollback as a new revision journaled with its
+  // evidence. Called by the checker thread; tests call it directly.
+  void CheckRollouts();
+  // Starts a thread calling CheckRollouts every `every` until destruction.
+  void StartRolloutChecks(absl::Duration every);
+  ~DeploymentStore();
+
   // Returns the current revision of `name`. NOT_FOUND for an unknown name.
   absl::StatusOr<std::shared_ptr<const ServedDeployment>> Get(const std::string& name) const;
-  // Returns every deployment sorted by name.
+  // Returns the current revision of `name` as GetDeployment shows it: a
+  // rollout in progress with its live evidence.
+  absl::StatusOr<Deployment> Describe(const std::string& name) const;
+  // Returns every deployment sorted by name, as Describe shows them.
   std::vector<Deployment> List() const;
   // Returns the journal of `name`, oldest first. NOT_FOUND when empty.
   absl::StatusOr<std::vector<DeploymentChange>> Changes(const std::string& name) const;
@@ -95,8 +124,24 @@ class DeploymentStore {
  private:
   DeploymentStore(bandits::EventLog* log, ModelStore* models) : log_(log), models_(models) {}
   // Builds the snapshot of a deployment (validated here); its pinned
-  // versions are resolved by Resolve once pinned.
-  static absl::StatusOr<std::shared_ptr<ServedDeployment>> Serve(Deployment deployment);
+  // versions are resolved by Resolve once pinned. A rollout in progress
+  // keeps `counters`, or gets new ones counting from `now_us` when null.
+  static absl::StatusOr<std::shared_ptr<ServedDeployment>> Serve(
+      Deployment deployment, std::shared_ptr<RolloutCounters> counters = nullptr,
+      int64_t now_us = 0);
+  // Prepares a created or updated deployment: starts its rollout at step 0
+  // (or clears the rollout state when it has no plan) and clears
+  // rollback_weights.
+  static void StartRollout(Deployment* deployment, int64_t now_ms);
+  // Commits the next revision of `current` with `next` (a copy of its config
+  // changed by the caller) as change `kind`. REQUIRES: change_mu_ held.
+  absl::StatusOr<Deployment> Next(const ServedDeployment& current, Deployment next,
+                                  DeploymentChange::Kind kind,
+                                  std::shared_ptr<RolloutCounters> counters);
+  // Ends the rollout of `current` as `phase` (PROMOTED or ROLLED_BACK) or
+  // advances it, with `reason` and `evidence`. REQUIRES: change_mu_ held.
+  absl::StatusOr<Deployment> MoveRollout(const ServedDeployment& current,
+                                         RolloutDecision decision);
   // Fills `served->pinned` from the model store; a version that is not
   // loaded is NOT_FOUND, or left null with `missing_ok` (start-up).
   absl::Status Resolve(ServedDeployment* served, bool missing_ok) const;
@@ -121,6 +166,9 @@ class DeploymentStore {
   absl::Mutex change_mu_;  // held across a change's checks, journal write and swap
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const ServedDeployment>> deployments_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex checker_mu_;
+  bool stopping_ ABSL_GUARDED_BY(checker_mu_) = false;
+  std::thread checker_;
 };
 
 }  // namespace recbandit::services

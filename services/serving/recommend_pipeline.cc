@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "bandits/experiment.h"
 #include "bandits/log/event_log.h"
 #include "bandits/log/log_keys.h"
@@ -81,14 +82,24 @@ absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
   return absl::OkStatus();
 }
 
+void RecommendPipeline::Assigned::Record(const absl::Status& s) const {
+  if (deployment == nullptr || variant < 0) return;
+  // The caller's mistakes are not the variant's errors.
+  const bool error = !s.ok() && s.code() != absl::StatusCode::kInvalidArgument;
+  deployment->RecordCall(variant, absl::ToUnixMicros(absl::Now()) - start_us, error);
+}
+
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
                                           RecommendResponse* response) const {
   std::optional<ServedSlate> to_log;
-  RETURN_IF_ERROR(Prepare(request, response, &to_log));
-  if (!to_log) return absl::OkStatus();
-  RETURN_IF_ERROR(log_->AppendDecision(to_log->event));  // durable before the reply
-  ScheduleShadows(*to_log);
-  return absl::OkStatus();
+  Assigned assigned;
+  absl::Status s = Prepare(request, response, &to_log, &assigned);
+  if (s.ok() && to_log) {
+    s = log_->AppendDecision(to_log->event);  // durable before the reply
+    if (s.ok()) ScheduleShadows(*to_log);
+  }
+  assigned.Record(s);
+  return s;
 }
 
 void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
@@ -99,10 +110,18 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
     return;
   }
   std::optional<ServedSlate> to_log;
-  const absl::Status prepared = Prepare(request, response, &to_log);
+  Assigned assigned;
+  const absl::Status prepared = Prepare(request, response, &to_log, &assigned);
   if (!prepared.ok() || !to_log) {
+    assigned.Record(prepared);
     done(prepared);
     return;
+  }
+  if (assigned.deployment != nullptr) {  // a rollout counts the call's outcome once it is known
+    done = [assigned, done = std::move(done)](absl::Status s) {
+      assigned.Record(s);
+      done(std::move(s));
+    };
   }
   if (to_log->deployment->config.shadows_size() == 0) {
     log_->AppendDecisionAsync(std::move(to_log->event), std::move(done));
@@ -120,7 +139,8 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
 
 absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
                                         RecommendResponse* response,
-                                        std::optional<ServedSlate>* to_log) const {
+                                        std::optional<ServedSlate>* to_log,
+                                        Assigned* assigned) const {
   RETURN_IF_ERROR(CheckId(request.user(), "user"));
   ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
   RETURN_IF_ERROR(CheckCount(request.exclude_items_size(), kMaxExcludeItems, "exclude_items"));
@@ -162,7 +182,7 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
   query.search.ef_search = request.ef_search();
   query.search.nprobe = request.nprobe();
   if (!request.deployment().empty()) {
-    return ServeDeployment(request, std::move(query), response, to_log);
+    return ServeDeployment(request, std::move(query), response, to_log, assigned);
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                    models_->Get(request.model_name()));
@@ -253,7 +273,8 @@ DecisionEvent SlateEvent(const ServedDeployment& deployment, const std::string& 
 absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
                                                 RecommendQuery query,
                                                 RecommendResponse* response,
-                                                std::optional<ServedSlate>* to_log) const {
+                                                std::optional<ServedSlate>* to_log,
+                                                Assigned* assigned) const {
   if (!request.unit_id().empty()) RETURN_IF_ERROR(CheckId(request.unit_id(), "unit_id"));
   if (!request.event_id().empty()) RETURN_IF_ERROR(bandits::ValidateEventId(request.event_id()));
   // One snapshot serves the whole call: an update swapping the deployment
@@ -262,6 +283,11 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
                    deployments_->Get(request.deployment()));
   const std::string& unit = request.unit_id().empty() ? request.user() : request.unit_id();
   const int32_t v = deployment->AssignVariant(unit);
+  if (deployment->rollout != nullptr) {
+    assigned->deployment = deployment;
+    assigned->variant = v;
+    assigned->start_us = absl::ToUnixMicros(absl::Now());
+  }
   const DeploymentVariant& variant = deployment->config.variants(v);
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                    PipelineModel(*deployment, v, *models_));

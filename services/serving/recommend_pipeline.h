@@ -93,15 +93,24 @@ class RecommendPipeline {
     RecommendQuery query;  // the candidates' query, before the variant's filters
     int32_t k = 0;         // positions served
   };
+  // The deployment revision and variant a call was assigned, so that its
+  // outcome and latency count for a rollout in progress (variant -1 before).
+  struct Assigned {
+    std::shared_ptr<const ServedDeployment> deployment;
+    int32_t variant = -1;
+    int64_t start_us = 0;
+    // Counts the call's outcome `s` for the rollout (if any).
+    void Record(const absl::Status& s) const;
+  };
   // Answers `request` into `response`; a deployment's served slate is left
   // in `to_log` for the caller to log (an experiment's is logged here).
   absl::Status Prepare(const RecommendRequest& request, RecommendResponse* response,
-                       std::optional<ServedSlate>* to_log) const;
+                       std::optional<ServedSlate>* to_log, Assigned* assigned) const;
   // Recommend through a deployment: assign the unit's variant, retrieve with
   // its model, fill the served slate's event (candidates included).
   absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
-                               RecommendResponse* response,
-                               std::optional<ServedSlate>* to_log) const;
+                               RecommendResponse* response, std::optional<ServedSlate>* to_log,
+                               Assigned* assigned) const;
   // Queues the shadows sampled for a logged `slate` (dropping them when the
   // queue is full); RunShadow computes and logs one, on the shadow thread.
   void ScheduleShadows(const ServedSlate& slate) const;

@@ -2,8 +2,10 @@
 // their messages, the durable journal across a reopen, one name space with
 // experiments, pinned versions kept from pruning, weighted sticky
 // assignment (a chi-square check), Recommend through a deployment (the
-// logged slate and its candidates), slate rewards per clicked item, and a
-// blue/green switch under concurrent calls that serves no mixed call.
+// logged slate and its candidates), slate rewards per clicked item, a
+// blue/green switch and rollback under concurrent calls that serve no mixed
+// call, and canary rollouts that advance, promote or roll back by
+// themselves with their evidence journaled.
 #include "services/serving/deployments.h"
 
 #include <atomic>
@@ -574,6 +576,209 @@ TEST_F(DeploymentsTest, CountsAreBounded) {
   }
   EXPECT_THAT(deployments_->Create(TwoVariants("one_more", 1, 1)),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("1000 deployments")));
+}
+
+}  // namespace
+}  // namespace recbandit::services
+
+namespace recbandit::services {
+namespace {
+
+// blue (m@1) is the baseline, green (m@2) the canary, in `steps` steps of
+// `min_events` canary slates each, shares 0.3, 0.6, ...
+Deployment WithRollout(int steps, int64_t min_events) {
+  Deployment d = TwoVariants("d", 1, 0);
+  RolloutPlan* plan = d.mutable_rollout();
+  plan->set_baseline("blue");
+  plan->set_canary("green");
+  for (int i = 0; i < steps; ++i) {
+    RolloutStep* step = plan->add_steps();
+    step->set_canary_share(std::min(1.0, 0.3 * (i + 1)));
+    step->set_min_events(min_events);
+  }
+  return d;
+}
+
+TEST_F(DeploymentsTest, ACanaryThatEarnsLessIsRolledBackByItself) {
+  ASSERT_OK_AND_ASSIGN(Deployment created,
+                       deployments_->Create(WithRollout(1, /*min_events=*/1000000)));
+  EXPECT_EQ(created.rollout_status().phase(), RolloutStatus::IN_PROGRESS);
+  EXPECT_DOUBLE_EQ(created.variants(1).traffic_weight(), 0.3);
+  // Users click half of blue's slates and a tenth of green's.
+  int served[2] = {0, 0};
+  for (int i = 0; i < 600; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i)), &response));
+    const bool green = response.variant() == "green";
+    const int n = served[green]++;
+    if (n % (green ? 10 : 2) != 0) continue;
+    RewardSlateRequest click;
+    click.set_deployment("d");
+    click.set_event_id(response.event_id());
+    click.set_item(response.items(0).item());
+    click.set_value(1);
+    ASSERT_OK(deployments_->RewardSlate(click).status());
+  }
+  ASSERT_GT(served[1], 100);
+  // The live evidence, before the checker ran.
+  ASSERT_OK_AND_ASSIGN(Deployment live, deployments_->Describe("d"));
+  EXPECT_EQ(live.rollout_status().evidence().canary().served(), served[1]);
+  EXPECT_EQ(live.rollout_status().evidence().baseline().served(), served[0]);
+  EXPECT_LT(live.rollout_status().evidence().reward().ci_high(), 0);
+
+  deployments_->CheckRollouts();
+  ASSERT_OK_AND_ASSIGN(Deployment after, deployments_->Describe("d"));
+  EXPECT_EQ(after.revision(), 2);
+  EXPECT_EQ(after.rollout_status().phase(), RolloutStatus::ROLLED_BACK);
+  EXPECT_THAT(after.rollout_status().reason(), HasSubstr("reward: canary - baseline in ["));
+  EXPECT_TRUE(after.rollout_status().evidence().reward().breached());
+  EXPECT_DOUBLE_EQ(after.variants(0).traffic_weight(), 1);
+  EXPECT_DOUBLE_EQ(after.variants(1).traffic_weight(), 0);
+  // The journal holds the step and its evidence; every call is blue now.
+  ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> changes, deployments_->Changes("d"));
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[1].kind(), DeploymentChange::ROLLED_BACK);
+  EXPECT_EQ(changes[1].deployment().rollout_status().evidence().canary().served(), served[1]);
+  for (int i = 0; i < 50; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i)), &response));
+    EXPECT_EQ(response.variant(), "blue");
+  }
+  // Nothing runs any more, and the state survives a restart.
+  deployments_->CheckRollouts();
+  Open();
+  ASSERT_OK_AND_ASSIGN(Deployment reopened, deployments_->Describe("d"));
+  EXPECT_EQ(reopened.revision(), 2);
+  EXPECT_EQ(reopened.rollout_status().phase(), RolloutStatus::ROLLED_BACK);
+}
+
+TEST_F(DeploymentsTest, AHealthyCanaryAdvancesStepByStepAndIsPromoted) {
+  ASSERT_OK(deployments_->Create(WithRollout(2, /*min_events=*/20)).status());
+  auto serve = [&](int from, int n) {
+    for (int i = from; i < from + n; ++i) {
+      RecommendResponse response;
+      ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i)), &response));
+    }
+  };
+  serve(0, 20);
+  deployments_->CheckRollouts();  // too few canary slates yet (about 6)
+  ASSERT_OK_AND_ASSIGN(Deployment held, deployments_->Describe("d"));
+  EXPECT_EQ(held.revision(), 1);
+  serve(20, 200);
+  deployments_->CheckRollouts();
+  ASSERT_OK_AND_ASSIGN(Deployment step1, deployments_->Describe("d"));
+  EXPECT_EQ(step1.revision(), 2);
+  EXPECT_EQ(step1.rollout_status().phase(), RolloutStatus::IN_PROGRESS);
+  EXPECT_EQ(step1.rollout_status().step(), 1);
+  EXPECT_THAT(step1.rollout_status().reason(), HasSubstr("step 0 passed"));
+  EXPECT_DOUBLE_EQ(step1.variants(1).traffic_weight(), 0.6);
+  EXPECT_EQ(step1.rollout_status().evidence().canary().served_in_step(), 0);  // counts anew
+  serve(220, 200);
+  deployments_->CheckRollouts();
+  ASSERT_OK_AND_ASSIGN(Deployment promoted, deployments_->Describe("d"));
+  EXPECT_EQ(promoted.revision(), 3);
+  EXPECT_EQ(promoted.rollout_status().phase(), RolloutStatus::PROMOTED);
+  EXPECT_DOUBLE_EQ(promoted.variants(0).traffic_weight(), 0);
+  EXPECT_DOUBLE_EQ(promoted.variants(1).traffic_weight(), 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> changes, deployments_->Changes("d"));
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[1].kind(), DeploymentChange::ROLLOUT_ADVANCED);
+  EXPECT_EQ(changes[2].kind(), DeploymentChange::PROMOTED);
+  EXPECT_GE(changes[2].deployment().rollout_status().evidence().canary().served_in_step(), 20);
+  RecommendResponse response;
+  ASSERT_OK(pipeline_->Recommend(Through("d", "anyone"), &response));
+  EXPECT_EQ(response.variant(), "green");
+  EXPECT_EQ(response.model_version(), 2);
+}
+
+TEST_F(DeploymentsTest, TheCheckerThreadMovesRolloutsByItself) {
+  ASSERT_OK(deployments_->Create(WithRollout(1, /*min_events=*/5)).status());
+  deployments_->StartRolloutChecks(absl::Milliseconds(10));
+  for (int i = 0; i < 100; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i)), &response));
+  }
+  for (int tries = 0; tries < 3000; ++tries) {  // up to 30 s
+    ASSERT_OK_AND_ASSIGN(Deployment d, deployments_->Describe("d"));
+    if (d.rollout_status().phase() == RolloutStatus::PROMOTED) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL() << "not promoted in 30 s";
+}
+
+TEST_F(DeploymentsTest, SwitchAndRollbackAreOneRevisionEach) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 3, 1)).status());
+  EXPECT_THAT(deployments_->Rollback("d", 0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no switch to undo")));
+  EXPECT_THAT(deployments_->Switch("d", "purple", 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'purple' is not a variant")));
+  EXPECT_THAT(deployments_->Switch("nope", "green", 0), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(deployments_->Switch("d", "green", 7),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(Deployment switched, deployments_->Switch("d", "green", 1));
+  EXPECT_EQ(switched.revision(), 2);
+  EXPECT_DOUBLE_EQ(switched.variants(0).traffic_weight(), 0);
+  EXPECT_DOUBLE_EQ(switched.variants(1).traffic_weight(), 4);
+  EXPECT_DOUBLE_EQ(switched.rollback_weights().at("blue"), 3);
+  ASSERT_OK_AND_ASSIGN(Deployment back, deployments_->Rollback("d", 2));
+  EXPECT_EQ(back.revision(), 3);
+  EXPECT_DOUBLE_EQ(back.variants(0).traffic_weight(), 3);
+  EXPECT_DOUBLE_EQ(back.variants(1).traffic_weight(), 1);
+  EXPECT_TRUE(back.rollback_weights().empty());
+  EXPECT_THAT(deployments_->Rollback("d", 0), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(std::vector<DeploymentChange> changes, deployments_->Changes("d"));
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[1].kind(), DeploymentChange::SWITCHED);
+  EXPECT_EQ(changes[2].kind(), DeploymentChange::ROLLED_BACK);
+  // A rollout in progress is rolled back on request, and a switch stops one.
+  ASSERT_OK(deployments_->Update(WithRollout(1, 1000), 0).status());
+  ASSERT_OK_AND_ASSIGN(Deployment stopped, deployments_->Rollback("d", 0));
+  EXPECT_EQ(stopped.rollout_status().phase(), RolloutStatus::ROLLED_BACK);
+  EXPECT_THAT(stopped.rollout_status().reason(), HasSubstr("RollbackDeployment called at step 0"));
+  ASSERT_OK(deployments_->Update(WithRollout(1, 1000), 0).status());
+  ASSERT_OK_AND_ASSIGN(Deployment green, deployments_->Switch("d", "green", 0));
+  EXPECT_FALSE(green.has_rollout());
+  EXPECT_EQ(green.rollout_status().phase(), RolloutStatus::PHASE_UNSPECIFIED);
+}
+
+TEST_F(DeploymentsTest, SwitchAndRollbackUnderLoadServeNoMixedCall) {
+  ASSERT_OK(deployments_->Create(TwoVariants("d", 1, 0)).status());
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, mixed{0}, calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        RecommendResponse response;
+        const absl::Status s =
+            pipeline_->Recommend(Through("d", absl::StrCat("t", t, "-", i), 3), &response);
+        calls.fetch_add(1);
+        if (!s.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        // Odd revisions are all blue (version 1), even ones (switches) all green.
+        const bool blue_revision = response.deployment_revision() % 2 == 1;
+        if ((response.variant() == "blue") != blue_revision ||
+            response.model_version() != (blue_revision ? 1 : 2)) {
+          mixed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (int r = 2; r <= 21; ++r) {
+    if (r % 2 == 0) {
+      ASSERT_OK(deployments_->Switch("d", "green", r - 1).status());
+    } else {
+      ASSERT_OK(deployments_->Rollback("d", r - 1).status());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  stop = true;
+  for (std::thread& t : callers) t.join();
+  EXPECT_GT(calls.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(mixed.load(), 0);
 }
 
 }  // namespace
