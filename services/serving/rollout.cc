@@ -257,9 +257,9 @@ RolloutDecision DecideRollout(const Deployment& d, const RolloutCounters& counte
     ev.mutable_reward()->set_breached(true);
     decision.action = RolloutDecision::kRollback;
     decision.reason = absl::StrFormat(
-        "reward: canary - baseline in [%.4g, %.4g], below -%g (canary %.4g, baseline %.4g per "
+        "reward: canary - baseline in [%.4g, %.4g], below %g (canary %.4g, baseline %.4g per "
         "slate)",
-        rew.low, rew.high, g.max_reward_decrease(), rew_c.mean, rew_b.mean);
+        rew.low, rew.high, 0.0 - g.max_reward_decrease(), rew_c.mean, rew_b.mean);
     return decision;
   }
   if (g.max_p99_latency_ratio() > 0 && latency_ready &&

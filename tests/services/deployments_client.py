@@ -4,12 +4,15 @@ version is trained, a blue/green deployment of versions 1 and 2 is created,
 Recommend through it follows the weights (chi-square) and keeps each unit's
 variant, served slates carry event ids and propensities, RewardSlate credits
 the clicked position, updates are guarded by their revision, the journal
-lists every change, and every bad request gets its documented code.
+lists every change, SwitchDeployment and RollbackDeployment move all traffic
+at once, a canary that earns less is rolled back by the server itself and a
+healthy one promoted, and every bad request gets its documented code.
 
 Usage: deployments_client.py <host:port> <stub dir> <first | restarted> <variants file>
 (the first phase writes each unit's variant there; the restarted one checks it)
 """
 import sys
+import time
 
 import grpc
 
@@ -174,6 +177,99 @@ def first(channel):
                 rc.RecommendRequest(deployment="temp", user="u1"))
     expect_code(grpc.StatusCode.NOT_FOUND, dep.DeleteDeployment,
                 dp.DeleteDeploymentRequest(name="temp"))
+    blue_green_and_canary(rec, dep)
+
+
+def with_rollout(name, steps):
+    """Deployment `name`: blue (demo@1) baseline, green (demo@2) canary."""
+    d = blue_green(1, 0)
+    d.name = name
+    d.rollout.baseline = "blue"
+    d.rollout.canary = "green"
+    for share, events in steps:
+        d.rollout.steps.add(canary_share=share, min_events=events)
+    return d
+
+
+def await_phase(dep, name, phase):
+    """Polls GetDeployment (up to 60 s) until the rollout reaches `phase`."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        got = dep.GetDeployment(dp.GetDeploymentRequest(name=name), timeout=TIMEOUT)
+        if got.rollout_status.phase == phase:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("%s never reached phase %d: %s" % (name, phase, got.rollout_status))
+
+
+def blue_green_and_canary(rec, dep):
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    print("SwitchDeployment and RollbackDeployment: all traffic at once")
+    d = blue_green(1, 0)
+    d.name = "switch"
+    dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=d), timeout=TIMEOUT)
+    expect_code(grpc.StatusCode.FAILED_PRECONDITION, dep.RollbackDeployment,
+                dp.RollbackDeploymentRequest(name="switch"))
+    expect_code(invalid, dep.SwitchDeployment,
+                dp.SwitchDeploymentRequest(name="switch", variant="purple"))
+    expect_code(grpc.StatusCode.NOT_FOUND, dep.SwitchDeployment,
+                dp.SwitchDeploymentRequest(name="nope", variant="green"))
+    expect_code(grpc.StatusCode.FAILED_PRECONDITION, dep.SwitchDeployment,
+                dp.SwitchDeploymentRequest(name="switch", variant="green", expected_revision=9))
+    green = dep.SwitchDeployment(dp.SwitchDeploymentRequest(name="switch", variant="green",
+                                                            expected_revision=1), timeout=TIMEOUT)
+    assert green.revision == 2 and dict(green.rollback_weights) == {"blue": 1, "green": 0}, green
+    assert all(r.variant == "green" for r in serve_all(rec, "switch").values())
+    blue = dep.RollbackDeployment(dp.RollbackDeploymentRequest(name="switch"), timeout=TIMEOUT)
+    assert blue.revision == 3 and not blue.rollback_weights, blue
+    assert all(r.variant == "blue" for r in serve_all(rec, "switch").values())
+
+    print("A canary rollout: bad plans, then a canary that earns less is rolled back")
+    bad = with_rollout("checkout", [(0.5, 10), (0.2, 10)])
+    e = expect_code(invalid, dep.CreateDeployment, dp.CreateDeploymentRequest(deployment=bad))
+    assert "deployment.rollout.steps[1].canary_share" in e.details(), e.details()
+    bad = with_rollout("checkout", [(0.5, 10)])
+    bad.rollout.canary = "purple"
+    e = expect_code(invalid, dep.CreateDeployment, dp.CreateDeploymentRequest(deployment=bad))
+    assert "deployment.rollout.canary" in e.details(), e.details()
+    canary = with_rollout("checkout", [(0.5, 10 ** 6)])
+    created = dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=canary), timeout=TIMEOUT)
+    assert created.rollout_status.phase == dp.RolloutStatus.IN_PROGRESS, created
+    assert [v.traffic_weight for v in created.variants] == [0.5, 0.5], created
+    served = {"blue": 0, "green": 0}
+    for unit, r in serve_all(rec, "checkout").items():
+        n = served[r.variant]
+        served[r.variant] += 1
+        if n % (2 if r.variant == "blue" else 20) == 0:  # 50% vs 5% of slates clicked
+            dep.RewardSlate(dp.RewardSlateRequest(deployment="checkout", event_id=r.event_id,
+                                                  item=r.items[0].item, value=1),
+                            timeout=TIMEOUT)
+    back = await_phase(dep, "checkout", dp.RolloutStatus.ROLLED_BACK)
+    ev = back.rollout_status.evidence
+    assert back.revision == 2 and "reward" in back.rollout_status.reason, back.rollout_status
+    assert ev.reward.breached and ev.reward.ci_high < 0, ev
+    assert ev.baseline.served == served["blue"] and ev.canary.served == served["green"], ev
+    assert [v.traffic_weight for v in back.variants] == [1, 0], back
+    print("  rolled back: %s" % back.rollout_status.reason)
+    kinds = [c.kind for c in dep.ListDeploymentChanges(
+        dp.ListDeploymentChangesRequest(name="checkout"), timeout=TIMEOUT).changes]
+    assert kinds == [dp.DeploymentChange.CREATED, dp.DeploymentChange.ROLLED_BACK], kinds
+
+    print("A healthy canary advances and is promoted")
+    healthy = with_rollout("promo", [(0.5, 20), (1.0, 20)])
+    dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=healthy), timeout=TIMEOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        got = dep.GetDeployment(dp.GetDeploymentRequest(name="promo"), timeout=TIMEOUT)
+        if got.rollout_status.phase == dp.RolloutStatus.PROMOTED:
+            break
+        serve_all(rec, "promo")
+    assert got.rollout_status.phase == dp.RolloutStatus.PROMOTED, got.rollout_status
+    assert all(r.variant == "green" for r in serve_all(rec, "promo").values())
+    kinds = [c.kind for c in dep.ListDeploymentChanges(
+        dp.ListDeploymentChangesRequest(name="promo"), timeout=TIMEOUT).changes]
+    assert kinds == [dp.DeploymentChange.CREATED, dp.DeploymentChange.ROLLOUT_ADVANCED,
+                     dp.DeploymentChange.PROMOTED], kinds
 
 
 def restarted(channel):
@@ -196,6 +292,9 @@ def restarted(channel):
     with open(sys.argv[4]) as f:
         before = dict(line.split() for line in f)
     assert all(served[u].variant == before[u] for u in served), "assignment survives a restart"
+    back = dep.GetDeployment(dp.GetDeploymentRequest(name="checkout"), timeout=TIMEOUT)
+    assert back.rollout_status.phase == dp.RolloutStatus.ROLLED_BACK, back.rollout_status
+    assert back.rollout_status.evidence.reward.breached, back.rollout_status
 
 
 def main():

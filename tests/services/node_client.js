@@ -2,7 +2,8 @@
 // @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
 // Train job followed with WatchJob and the hot swap to its version; PutEvents
 // reflected by the next Recommend; Decide, Reward, EvaluatePolicy; a
-// blue/green deployment served, rewarded and rolled back; and the error codes
+// blue/green deployment served, rewarded, switched and rolled back, a canary
+// rollout started and stopped; and the error codes
 // of a few bad requests.
 //
 // Usage: node node_client.js <host:port> <source dir>
@@ -166,6 +167,27 @@ async function main() {
   await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'CreateDeployment',
                    {deployment: {name: 'zero', variants: variants(0, 0)}});
   await expectCode(grpc.status.NOT_FOUND, rec, 'Recommend', {deployment: 'nope', user: 'u1'});
+  // The named blue/green steps, and a canary rollout's plan and status.
+  const green = await call(dep, 'SwitchDeployment', {name: 'home', variant: 'green'});
+  assert.strictEqual(green.revision, 3);
+  assert.deepStrictEqual(green.rollback_weights, {blue: 1, green: 0});
+  assert.strictEqual((await call(rec, 'Recommend', {deployment: 'home', user: 'u2', k: 4})).variant,
+                     'green');
+  const undone = await call(dep, 'RollbackDeployment', {name: 'home'});
+  assert.deepStrictEqual(undone.variants.map((v) => v.traffic_weight), [1, 0]);
+  await expectCode(grpc.status.FAILED_PRECONDITION, dep, 'RollbackDeployment', {name: 'home'});
+  await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'SwitchDeployment',
+                   {name: 'home', variant: 'purple'});
+  const canary = await call(dep, 'CreateDeployment', {deployment: {
+    name: 'canary', variants: variants(1, 0),
+    rollout: {baseline: 'blue', canary: 'green', steps: [{canary_share: 0.25, min_events: 1e6}]}}});
+  assert.strictEqual(canary.rollout_status.phase, 'IN_PROGRESS', JSON.stringify(canary));
+  assert.deepStrictEqual(canary.variants.map((v) => v.traffic_weight), [0.75, 0.25]);
+  await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'CreateDeployment', {deployment: {
+    name: 'canary2', variants: variants(1, 0),
+    rollout: {baseline: 'blue', canary: 'blue', steps: [{canary_share: 0.25}]}}});
+  const stopped = await call(dep, 'RollbackDeployment', {name: 'canary'});
+  assert.strictEqual(stopped.rollout_status.phase, 'ROLLED_BACK', JSON.stringify(stopped));
 
   await expectCode(grpc.status.INVALID_ARGUMENT, rec, 'Recommend', {user: 'u1', k: 5000});
   await expectCode(grpc.status.NOT_FOUND, exp, 'Reward',

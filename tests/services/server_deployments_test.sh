@@ -5,17 +5,19 @@
 # rewards, guarded updates and every documented error code; then restarts
 # the server on the same data directory and checks that the deployment, its
 # journal and each unit's variant survived, and exports the served slates.
+# Between them: blue/green switch and rollback, and canary rollouts the
+# server rolls back (a canary earning less) and promotes by itself.
 set -euo pipefail
 source "${RECBANDIT_SOURCE_DIR:?}/tests/services/server_harness.sh"
 harness_init
 
 make_python_stubs "$work/stubs"
-start_server "$work/out" "$work/err" --demo --data_dir="$work/data"
+start_server "$work/out" "$work/err" --demo --data_dir="$work/data" --rollout_check_ms=50
 "$PY" "$SRC/tests/services/deployments_client.py" "127.0.0.1:$port" "$work/stubs" first \
   "$work/variants"
 stop_server "$work/err"
 
-start_server "$work/out2" "$work/err2" --data_dir="$work/data"
+start_server "$work/out2" "$work/err2" --data_dir="$work/data" --rollout_check_ms=50
 "$PY" "$SRC/tests/services/deployments_client.py" "127.0.0.1:$port" "$work/stubs" restarted \
   "$work/variants"
 # The served slates, exported while the server keeps writing the log.
