@@ -56,6 +56,17 @@ def deployment(name="dep", model="demo", weight=1.0, variant="v"):
                              pipeline=dp.Pipeline(model=model))]))
 
 
+def rollout(share=0.5, events=10, canary="v2", alpha=0.05):
+    """A deployment of two variants with a one-step canary rollout."""
+    request = deployment()
+    request.deployment.variants.add(name="v2", traffic_weight=0, pipeline=dp.Pipeline(model="demo"))
+    request.deployment.rollout.baseline = "v"
+    request.deployment.rollout.canary = canary
+    request.deployment.rollout.steps.add(canary_share=share, min_events=events)
+    request.deployment.rollout.guardrails.alpha = alpha
+    return request
+
+
 def invalid_utf8(message, placeholder):
     """The wire bytes of `message` with the string `placeholder` (4 bytes)
     replaced by 4 bytes that are not UTF-8 (no Python client can send them
@@ -373,6 +384,24 @@ CATALOGUE = [
     ("RewardSlate event_id 8 KB", "dep", "RewardSlate",
      lambda: dp.RewardSlateRequest(deployment="nope", event_id=LONG, value=1), INVALID,
      "event_id must have 1..256 bytes"),
+    ("SwitchDeployment name 8 KB", "dep", "SwitchDeployment",
+     lambda: dp.SwitchDeploymentRequest(name=LONG, variant="v"), INVALID,
+     "name must have 1..64 characters, got 8192"),
+    ("SwitchDeployment to an unknown variant", "dep", "SwitchDeployment",
+     lambda: dp.SwitchDeploymentRequest(name="demo_layout", variant="v"), NOT_FOUND,
+     "unknown deployment 'demo_layout'"),
+    ("RollbackDeployment of an unknown name", "dep", "RollbackDeployment",
+     lambda: dp.RollbackDeploymentRequest(name="nope"), NOT_FOUND, "unknown deployment 'nope'"),
+    ("deployment rollout canary_share NaN", "dep", "CreateDeployment",
+     lambda: rollout(share=float("nan")), INVALID,
+     "deployment.rollout.steps[0].canary_share must be in (0, 1], got nan"),
+    ("deployment rollout min_events -1", "dep", "CreateDeployment",
+     lambda: rollout(events=-1), INVALID, "deployment.rollout.steps[0].min_events must be in [0, "),
+    ("deployment rollout canary unknown", "dep", "CreateDeployment",
+     lambda: rollout(canary="w"), INVALID,
+     "deployment.rollout.canary 'w' is not a variant of the deployment"),
+    ("deployment rollout alpha 1", "dep", "CreateDeployment",
+     lambda: rollout(alpha=1), INVALID, "deployment.rollout.guardrails.alpha must be in (0, 0.5]"),
     ("Recommend unit_id 8 KB", "rec", "Recommend",
      lambda: rc.RecommendRequest(user="u1", deployment="dep", unit_id=LONG), INVALID,
      "unit_id must have 1..256 bytes"),
