@@ -27,18 +27,32 @@ int32_t KeyOf(int32_t id) { return id; }
 std::string Describe(const std::string& id) { return Quote(id); }
 std::string Describe(int32_t id) { return absl::StrCat(id); }
 
+// Rankings and slates up to this long are searched linearly: no hash table
+// is built for a serving-sized slate.
+constexpr size_t kLinearSearchMax = 16;
+
+absl::Status DuplicateError(absl::string_view field, const std::string& item, size_t first,
+                            size_t second) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " lists item ", item, " twice (ranks ",
+                                                 first, " and ", second, "; 0-based)"));
+}
+
 template <typename Id>
 absl::Status CheckDistinct(absl::Span<const Id> ranking, absl::string_view field) {
-  using Key = decltype(KeyOf(ranking[0]));
-  absl::flat_hash_map<Key, int32_t> first_rank;
-  first_rank.reserve(ranking.size());
-  for (int32_t r = 0; r < static_cast<int32_t>(ranking.size()); ++r) {
-    const auto [it, inserted] = first_rank.emplace(KeyOf(ranking[r]), r);
-    if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(field, " lists item ", Describe(ranking[r]),
-                                                     " twice (ranks ", it->second, " and ", r,
-                                                     "; 0-based)"));
+  if (ranking.size() <= kLinearSearchMax) {
+    for (size_t r = 1; r < ranking.size(); ++r) {
+      for (size_t s = 0; s < r; ++s) {
+        if (ranking[s] == ranking[r]) return DuplicateError(field, Describe(ranking[r]), s, r);
+      }
     }
+    return absl::OkStatus();
+  }
+  using Key = decltype(KeyOf(ranking[0]));
+  absl::flat_hash_map<Key, size_t> first_rank;
+  first_rank.reserve(ranking.size());
+  for (size_t r = 0; r < ranking.size(); ++r) {
+    const auto [it, inserted] = first_rank.emplace(KeyOf(ranking[r]), r);
+    if (!inserted) return DuplicateError(field, Describe(ranking[r]), it->second, r);
   }
   return absl::OkStatus();
 }
@@ -60,14 +74,19 @@ absl::StatusOr<TeamDraftSlate<Id>> Interleave(absl::Span<const Id> ranking_a,
   slate.teams.reserve(cap);
   slate.team_probabilities.reserve(cap);
   using Key = decltype(KeyOf(ranking_a[0]));
+  const bool linear = cap <= kLinearSearchMax;
   absl::flat_hash_set<Key> in_slate;
-  in_slate.reserve(cap);
+  if (!linear) in_slate.reserve(cap);
+  auto taken = [&](const Id& item) {
+    if (!linear) return in_slate.contains(KeyOf(item));
+    return std::find(slate.items.begin(), slate.items.end(), item) != slate.items.end();
+  };
   size_t cursor[2] = {0, 0};
   int32_t picks[2] = {0, 0};
   // True when team t has an item not yet in the slate (cursor[t] then points
   // at its highest-ranked one).
   auto can_pick = [&](int t) {
-    while (cursor[t] < rankings[t].size() && in_slate.contains(KeyOf(rankings[t][cursor[t]]))) {
+    while (cursor[t] < rankings[t].size() && taken(rankings[t][cursor[t]])) {
       ++cursor[t];
     }
     return cursor[t] < rankings[t].size();
@@ -88,7 +107,7 @@ absl::StatusOr<TeamDraftSlate<Id>> Interleave(absl::Span<const Id> ranking_a,
       probability = 0.5;
     }
     const Id& item = rankings[team][cursor[team]];
-    in_slate.insert(KeyOf(item));
+    if (!linear) in_slate.insert(KeyOf(item));
     slate.items.push_back(item);
     slate.teams.push_back(team == 0 ? Team::kA : Team::kB);
     slate.team_probabilities.push_back(probability);

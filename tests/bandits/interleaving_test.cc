@@ -147,12 +147,13 @@ std::vector<int32_t> RandomRanking(int32_t length, int32_t universe, Rng& rng) {
 TEST(TeamDraftInterleaveTest, InvariantsOverRandomRankings) {
   Rng rng(2024);
   for (int trial = 0; trial < 2000; ++trial) {
-    const int32_t universe = 3 + static_cast<int32_t>(rng.UniformInt(20));
+    // Up to 62 ids and 40 positions: short and long (hashed) rankings.
+    const int32_t universe = 3 + static_cast<int32_t>(rng.UniformInt(60));
     const std::vector<int32_t> a =
         RandomRanking(1 + static_cast<int32_t>(rng.UniformInt(universe)), universe, rng);
     const std::vector<int32_t> b =
         RandomRanking(1 + static_cast<int32_t>(rng.UniformInt(universe)), universe, rng);
-    const int32_t size = 1 + static_cast<int32_t>(rng.UniformInt(12));
+    const int32_t size = 1 + static_cast<int32_t>(rng.UniformInt(40));
     ASSERT_OK_AND_ASSIGN(auto slate, TeamDraftInterleave(a, b, size, rng()));
     std::vector<int32_t> both = a;
     both.insert(both.end(), b.begin(), b.end());
@@ -213,6 +214,12 @@ TEST(TeamDraftInterleaveTest, RejectsBadInput) {
   EXPECT_THAT(TeamDraftInterleave(std::vector<int32_t>{1, 2, 1}, ok, 2, 1),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("ranking_a lists item 1 twice (ranks 0 and 2")));
+  std::vector<int32_t> long_ranking(40);
+  std::iota(long_ranking.begin(), long_ranking.end(), 0);
+  long_ranking[33] = 7;
+  EXPECT_THAT(TeamDraftInterleave(ok, long_ranking, 2, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ranking_b lists item 7 twice (ranks 7 and 33")));
   const std::vector<std::string> s = {"x", "y"};
   EXPECT_THAT(TeamDraftInterleave(s, std::vector<std::string>{"y", "z", "y"}, 2, 1),
               StatusIs(absl::StatusCode::kInvalidArgument,
