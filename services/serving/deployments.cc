@@ -1,6 +1,7 @@
 // DeploymentStore: validation, the journal, pinned versions, snapshots.
 #include "services/serving/deployments.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -129,6 +130,19 @@ absl::Status ValidateDeployment(const Deployment& d) {
     return absl::InvalidArgumentError("deployment.reward_aggregation is not a known value");
   }
   if (d.has_rollout()) RETURN_IF_ERROR(ValidateRollout(d));
+  if (!DeploymentMode_IsValid(d.mode())) {
+    return absl::InvalidArgumentError("deployment.mode is not a known value");
+  }
+  if (d.mode() == INTERLEAVED) {
+    if (d.variants_size() != 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "deployment.mode INTERLEAVED needs exactly 2 variants, got ", d.variants_size()));
+    }
+    if (d.has_rollout()) {
+      return absl::InvalidArgumentError(
+          "deployment.mode INTERLEAVED serves both variants on every call: no rollout");
+    }
+  }
   for (const auto& [variant, weight] : d.rollback_weights()) {
     if (!(weight >= 0 && weight <= kMaxTrafficWeight)) {
       return absl::InvalidArgumentError("deployment.rollback_weights out of bounds");
@@ -141,7 +155,50 @@ int32_t ServedDeployment::AssignVariant(const std::string& unit) const {
   return bandits::AssignVariant(unit, salt, weights);
 }
 
+void InterleavingCounters::AddImpression() {
+  absl::MutexLock lock(&mu_);
+  ++impressions_;
+}
+
+void InterleavingCounters::Change(bandits::ImpressionOutcome before,
+                                  bandits::ImpressionOutcome after) {
+  absl::MutexLock lock(&mu_);
+  wins_a_ += (after == bandits::ImpressionOutcome::kAWins) -
+             (before == bandits::ImpressionOutcome::kAWins);
+  wins_b_ += (after == bandits::ImpressionOutcome::kBWins) -
+             (before == bandits::ImpressionOutcome::kBWins);
+}
+
+InterleavingStatus InterleavingCounters::Status() const {
+  bandits::InterleavingCounts counts;
+  {
+    absl::MutexLock lock(&mu_);
+    counts.wins_a = wins_a_;
+    counts.wins_b = wins_b_;
+    // Clicks on slates served before a restart are not counted, so wins
+    // never exceed the impressions counted.
+    counts.ties = std::max<int64_t>(0, impressions_ - wins_a_ - wins_b_);
+  }
+  InterleavingStatus status;
+  status.set_impressions(counts.wins_a + counts.wins_b + counts.ties);
+  status.set_wins_a(counts.wins_a);
+  status.set_wins_b(counts.wins_b);
+  status.set_ties(counts.ties);
+  absl::StatusOr<bandits::PreferenceEstimate> p = bandits::InterleavingPreference(counts);
+  if (p.ok()) {
+    status.set_delta(p->delta);
+    status.set_delta_low(p->delta_low);
+    status.set_delta_high(p->delta_high);
+    status.set_win_share_a(p->win_share_a);
+    status.set_win_share_low(p->win_share_low);
+    status.set_win_share_high(p->win_share_high);
+    status.set_p_value(p->sign_test_p_value);
+  }
+  return status;
+}
+
 void ServedDeployment::RecordCall(int32_t v, int64_t latency_us, bool error) const {
+  if (interleaving != nullptr && !error) interleaving->AddImpression();
   if (rollout == nullptr) return;
   if (v == rollout_baseline) rollout->RecordCall(RolloutCounters::kBaseline, latency_us, error);
   if (v == rollout_canary) rollout->RecordCall(RolloutCounters::kCanary, latency_us, error);
@@ -177,6 +234,9 @@ absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
     }
     served->rollout =
         counters != nullptr ? std::move(counters) : std::make_shared<RolloutCounters>(now_us);
+  }
+  if (deployment.mode() == INTERLEAVED) {
+    served->interleaving = std::make_shared<InterleavingCounters>(now_us);
   }
   for (const DeploymentVariant& v : deployment.variants()) {
     ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(v.pipeline().model(), "pipeline.model"));
@@ -349,6 +409,24 @@ absl::StatusOr<Deployment> DeploymentStore::Apply(DeploymentChange::Kind kind,
   return stored;
 }
 
+namespace {
+
+// Lets `next` keep the interleaving counts of `current` when it interleaves
+// the same two variant pipelines.
+void KeepInterleavingCounters(const ServedDeployment& current, ServedDeployment* next) {
+  if (current.interleaving == nullptr || next->interleaving == nullptr) return;
+  for (int i = 0; i < 2; ++i) {
+    const DeploymentVariant& a = current.config.variants(i);
+    const DeploymentVariant& b = next->config.variants(i);
+    if (a.name() != b.name() || a.pipeline().SerializeAsString() != b.pipeline().SerializeAsString()) {
+      return;
+    }
+  }
+  next->interleaving = current.interleaving;
+}
+
+}  // namespace
+
 absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
                                                   int64_t expected_revision) {
   absl::MutexLock change(&change_mu_);
@@ -361,6 +439,7 @@ absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
   StartRollout(&deployment, now);
   ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
                    Serve(std::move(deployment), nullptr, now * 1000));
+  KeepInterleavingCounters(*current, served.get());
   return Apply(DeploymentChange::UPDATED, std::move(served));
 }
 
@@ -372,6 +451,7 @@ absl::StatusOr<Deployment> DeploymentStore::Next(const ServedDeployment& current
   next.set_updated_unix_ms(now);
   ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
                    Serve(std::move(next), std::move(counters), now * 1000));
+  KeepInterleavingCounters(current, served.get());
   return Apply(kind, std::move(served));
 }
 
@@ -402,6 +482,7 @@ absl::StatusOr<Deployment> DeploymentStore::Switch(const std::string& name,
   }
   next.clear_rollout();
   next.clear_rollout_status();
+  next.set_mode(SPLIT);  // the chosen variant serves every call
   return Next(*current, std::move(next), DeploymentChange::SWITCHED, nullptr);
 }
 
@@ -530,6 +611,14 @@ namespace {
 // The config of `served`, with a rollout in progress's live evidence.
 Deployment Described(const ServedDeployment& served, int64_t now_ms) {
   Deployment d = served.config;
+  if (served.interleaving != nullptr) {
+    InterleavingStatus* status = d.mutable_interleaving();
+    *status = served.interleaving->Status();
+    status->set_variant_a(d.variants(0).name());
+    status->set_variant_b(d.variants(1).name());
+    if (status->delta_low() > 0) status->set_preferred(status->variant_a());
+    if (status->delta_high() < 0) status->set_preferred(status->variant_b());
+  }
   if (served.rollout != nullptr) {
     *d.mutable_rollout_status()->mutable_evidence() =
         DecideRollout(served.config, *served.rollout, now_ms).evidence;
@@ -587,10 +676,40 @@ double AggregateBeforeLast(const RewardRecord& record, RewardAggregation aggrega
   return any ? total : 0;
 }
 
+// The outcome of an interleaved slate from the clicks (non-late rewards of
+// an item, value > 0) among its first `rewards` rewards.
+bandits::ImpressionOutcome OutcomeOf(const DecisionEvent& decision, const RewardRecord& record,
+                                     int rewards) {
+  std::vector<bandits::Team> teams;
+  for (int32_t t : decision.interleaving_teams()) {
+    teams.push_back(t == 0 ? bandits::Team::kA : bandits::Team::kB);
+  }
+  std::vector<int32_t> clicked;
+  for (int i = 0; i < rewards; ++i) {
+    const RewardEvent& r = record.rewards(i);
+    if (r.late() || r.position() < 1 || !(r.value() > 0)) continue;
+    if (r.position() <= static_cast<int32_t>(teams.size())) clicked.push_back(r.position() - 1);
+  }
+  return bandits::CreditClicks(teams, clicked).value_or(bandits::ImpressionOutcome::kTie);
+}
+
+// Counts a click of an interleaved slate served since `counters` began.
+void CountInterleavedClick(InterleavingCounters& counters, const bandits::RewardOutcome& outcome) {
+  const DecisionEvent& decision = outcome.decision;
+  if (decision.interleaving_teams().empty() || decision.timestamp_us() < counters.since_us()) {
+    return;
+  }
+  const int n = outcome.record.rewards_size();
+  counters.Change(OutcomeOf(decision, outcome.record, n - 1),
+                  OutcomeOf(decision, outcome.record, n));
+}
+
 // Counts a joined slate reward for the rollout in progress of `d`, when the
 // slate was served by its baseline or canary since its counters began.
 void CountReward(const ServedDeployment& d, const bandits::RewardOutcome& outcome) {
-  if (d.rollout == nullptr || outcome.late) return;
+  if (outcome.late) return;
+  if (d.interleaving != nullptr) CountInterleavedClick(*d.interleaving, outcome);
+  if (d.rollout == nullptr) return;
   const std::string& variant = outcome.decision.variant();
   int role = -1;
   if (variant == d.config.rollout().baseline()) role = RolloutCounters::kBaseline;

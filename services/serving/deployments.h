@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bandits/interleaving.h"
 #include "proto/deployments.pb.h"
 #include "services/serving/rollout.h"
 
@@ -45,6 +46,28 @@ absl::StatusOr<ModelRef> ParseModelRef(const std::string& model, const std::stri
 // INVALID_ARGUMENT naming the field and bound otherwise.
 absl::Status ValidateDeployment(const Deployment& deployment);
 
+// The outcomes of an INTERLEAVED deployment's slates: impressions served,
+// and wins of each team as clicks arrive. Thread-safe.
+class InterleavingCounters {
+ public:
+  // Counts slates served from `since_us` (microseconds since the Unix epoch).
+  explicit InterleavingCounters(int64_t since_us) : since_us_(since_us) {}
+  int64_t since_us() const { return since_us_; }
+  // One interleaved slate served.
+  void AddImpression();
+  // A slate's outcome changed from `before` to `after` (a click arrived).
+  void Change(bandits::ImpressionOutcome before, bandits::ImpressionOutcome after);
+  // The status GetDeployment shows (variant names left to the caller).
+  InterleavingStatus Status() const;
+
+ private:
+  const int64_t since_us_;
+  mutable absl::Mutex mu_;
+  int64_t impressions_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t wins_a_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t wins_b_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // One revision of a deployment as Recommend serves it. Immutable.
 struct ServedDeployment {
   Deployment config;
@@ -61,12 +84,16 @@ struct ServedDeployment {
   // one rollout) and the variant indices of its baseline and canary.
   std::shared_ptr<RolloutCounters> rollout;
   int32_t rollout_baseline = -1, rollout_canary = -1;
+  // INTERLEAVED mode: its counters (shared by revisions that keep both
+  // variants' pipelines); null otherwise.
+  std::shared_ptr<InterleavingCounters> interleaving;
 
   // Returns the variant index serving `unit`: bandits::AssignVariant over the
   // weights (variants of weight 0 never serve).
   int32_t AssignVariant(const std::string& unit) const;
   // Counts a call variant `v` answered (or failed) for the rollout in
-  // progress, if any and if `v` is its baseline or canary. Fast; thread-safe.
+  // progress, if any and if `v` is its baseline or canary, or an
+  // interleaved slate served. Fast; thread-safe.
   void RecordCall(int32_t v, int64_t latency_us, bool error) const;
 };
 

@@ -6,10 +6,12 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bandits/experiment.h"
+#include "bandits/interleaving.h"
 #include "bandits/log/event_log.h"
 #include "bandits/log/log_keys.h"
 #include "proto/core/names.h"
@@ -83,7 +85,7 @@ absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
 }
 
 void RecommendPipeline::Assigned::Record(const absl::Status& s) const {
-  if (deployment == nullptr || variant < 0) return;
+  if (deployment == nullptr) return;
   // The caller's mistakes are not the variant's errors.
   const bool error = !s.ok() && s.code() != absl::StatusCode::kInvalidArgument;
   deployment->RecordCall(variant, absl::ToUnixMicros(absl::Now()) - start_us, error);
@@ -282,12 +284,16 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> deployment,
                    deployments_->Get(request.deployment()));
   const std::string& unit = request.unit_id().empty() ? request.user() : request.unit_id();
-  const int32_t v = deployment->AssignVariant(unit);
-  if (deployment->rollout != nullptr) {
+  if (deployment->rollout != nullptr || deployment->interleaving != nullptr) {
     assigned->deployment = deployment;
-    assigned->variant = v;
     assigned->start_us = absl::ToUnixMicros(absl::Now());
   }
+  if (deployment->config.mode() == INTERLEAVED) {
+    return ServeInterleaved(request, std::move(query), std::move(deployment), unit, response,
+                            to_log);
+  }
+  const int32_t v = deployment->AssignVariant(unit);
+  assigned->variant = v;
   const DeploymentVariant& variant = deployment->config.variants(v);
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model,
                    PipelineModel(*deployment, v, *models_));
@@ -327,6 +333,104 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   slate.query = std::move(query);
   slate.k = k;
   *to_log = std::move(slate);  // logged by the caller before the reply
+  return absl::OkStatus();
+}
+
+absl::Status RecommendPipeline::ServeInterleaved(
+    const RecommendRequest& request, RecommendQuery query,
+    std::shared_ptr<const ServedDeployment> deployment, const std::string& unit,
+    RecommendResponse* response, std::optional<ServedSlate>* to_log) const {
+  const int32_t k = query.k;
+  const bool include_seen = !query.exclude_seen;
+  RecommendQuery team_query = query;
+  team_query.k = std::min(kMaxK, std::max(4 * k, 50));
+  team_query.candidates = team_query.k;
+  // Each team's candidates, retrieved with its own model and filters.
+  std::shared_ptr<const ServingModel> models[2];
+  Recommendation ranked[2];
+  for (int t = 0; t < 2; ++t) {
+    ASSIGN_OR_RETURN(models[t], PipelineModel(*deployment, t, *models_));
+    RecommendQuery q = team_query;
+    if (deployment->config.variants(t).pipeline().include_seen()) q.exclude_seen = false;
+    ASSIGN_OR_RETURN(ranked[t], models[t]->Recommend(q));
+  }
+  std::vector<std::string> rankings[2];
+  for (int t = 0; t < 2; ++t) {
+    for (size_t j = 0; j < ranked[t].items.size() && j < static_cast<size_t>(k); ++j) {
+      rankings[t].push_back(ranked[t].items[j].item);
+    }
+  }
+  response->set_model_name(models[0]->name());
+  response->set_model_version(models[0]->version());
+  response->set_variant("interleaved");
+  response->set_deployment_revision(deployment->config.revision());
+  response->set_fallback(ranked[0].fallback || ranked[1].fallback);
+  if (rankings[0].empty() && rankings[1].empty()) return absl::OkStatus();
+
+  const int64_t now = log_->NowUs();
+  const std::string event_id =
+      request.event_id().empty() ? bandits::NewEventId(now) : request.event_id();
+  ASSIGN_OR_RETURN(bandits::TeamDraftSlate<std::string> merged,
+                   bandits::TeamDraftInterleave(rankings[0], rankings[1], k,
+                                                StableHash64(event_id)));
+  // The logged candidates: team A's, then team B's not among them.
+  DecisionEvent event;
+  event.set_event_id(event_id);
+  event.set_experiment(deployment->config.name());
+  event.set_variant("interleaved");
+  event.set_timestamp_us(now);
+  event.set_unit_id(unit);
+  absl::flat_hash_map<std::string, int32_t> index;
+  absl::flat_hash_map<std::string, double> score[2];
+  for (int t = 0; t < 2; ++t) {
+    for (const ScoredItemId& c : ranked[t].items) {
+      score[t].emplace(c.item, c.score);
+      if (index.emplace(c.item, event.actions_size()).second) event.add_actions()->set_id(c.item);
+    }
+  }
+  for (int i = 0; i < event.actions_size(); ++i) event.add_pmf(0.0);
+  event.set_policy_name("team_draft");
+  event.set_policy_spec(absl::StrCat("team_draft:", models[0]->name(), "@",
+                                     models[0]->version(), ",", models[1]->name(), "@",
+                                     models[1]->version()));
+  event.set_policy_version(models[0]->version());
+  event.set_deployment_revision(deployment->config.revision());
+  event.set_model_name(models[0]->name());
+  event.set_model_version(models[0]->version());
+  // A position's propensity given the earlier positions and their teams: the
+  // coin's 1/2 when it decided between two different items, else 1.
+  absl::flat_hash_set<std::string> shown;
+  for (size_t j = 0; j < merged.items.size(); ++j) {
+    const std::string& item = merged.items[j];
+    const int team = merged.teams[j] == bandits::Team::kA ? 0 : 1;
+    double propensity = merged.team_probabilities[j];
+    if (propensity < 1) {
+      const std::vector<std::string>& other = rankings[1 - team];
+      auto next = std::find_if(other.begin(), other.end(),
+                               [&](const std::string& id) { return !shown.count(id); });
+      if (next != other.end() && *next == item) propensity = 1;
+    }
+    shown.insert(item);
+    event.add_slate_indices(index.at(item));
+    event.add_slate_propensities(propensity);
+    event.add_interleaving_teams(team);
+    ScoredItem* out = response->add_items();
+    out->set_item(item);
+    auto found = score[team].find(item);
+    out->set_score(found != score[team].end() ? found->second : 0);
+    out->set_propensity(propensity);
+  }
+  event.set_chosen_index(event.slate_indices(0));
+  event.set_chosen_action(merged.items[0]);
+  event.set_pmf(event.slate_indices(0), 1.0);
+  response->set_event_id(event_id);
+  ServedSlate slate;
+  slate.event = std::move(event);
+  slate.deployment = std::move(deployment);
+  query.exclude_seen = !include_seen;
+  slate.query = std::move(query);
+  slate.k = k;
+  *to_log = std::move(slate);
   return absl::OkStatus();
 }
 

@@ -111,6 +111,13 @@ class RecommendPipeline {
   absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
                                RecommendResponse* response, std::optional<ServedSlate>* to_log,
                                Assigned* assigned) const;
+  // Recommend through an INTERLEAVED deployment: both variants retrieve,
+  // their first k are merged by team-draft interleaving seeded by the event
+  // id, and the slate is logged with its teams.
+  absl::Status ServeInterleaved(const RecommendRequest& request, RecommendQuery query,
+                                std::shared_ptr<const ServedDeployment> deployment,
+                                const std::string& unit, RecommendResponse* response,
+                                std::optional<ServedSlate>* to_log) const;
   // Queues the shadows sampled for a logged `slate` (dropping them when the
   // queue is full); RunShadow computes and logs one, on the shadow thread.
   void ScheduleShadows(const ServedSlate& slate) const;

@@ -18,9 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "bandits/experiment.h"
+#include "bandits/interleaving.h"
 #include "bandits/log/event_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/core/random.h"
 #include "ranking/factor_model.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
@@ -779,6 +781,89 @@ TEST_F(DeploymentsTest, SwitchAndRollbackUnderLoadServeNoMixedCall) {
   EXPECT_GT(calls.load(), 0);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(mixed.load(), 0);
+}
+
+TEST_F(DeploymentsTest, InterleavedSlatesMergeBothVariantsAndCreditClicksToTeams) {
+  Deployment d = TwoVariants("d", 1, 1);
+  d.set_mode(INTERLEAVED);
+  Deployment three = d;
+  DeploymentVariant* extra = three.add_variants();
+  *extra = d.variants(0);
+  extra->set_name("third");
+  EXPECT_THAT(deployments_->Create(three),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("INTERLEAVED needs exactly 2 variants, got 3")));
+  Deployment with_rollout = WithRollout(1, 10);
+  with_rollout.set_mode(INTERLEAVED);
+  EXPECT_THAT(deployments_->Create(with_rollout),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no rollout")));
+  ASSERT_OK(deployments_->Create(d).status());
+
+  // blue (m@1) ranks i0, i1, ... first; green (m@2) i79, i78, ...
+  const std::vector<std::string> blue = {"i0", "i1", "i2", "i3"};
+  const std::vector<std::string> green = {"i79", "i78", "i77", "i76"};
+  int green_first = 0;
+  constexpr int kSlates = 200;
+  for (int i = 0; i < kSlates; ++i) {
+    RecommendResponse response;
+    ASSERT_OK(pipeline_->Recommend(Through("d", absl::StrCat("unit", i), 4), &response));
+    EXPECT_EQ(response.variant(), "interleaved");
+    ASSERT_EQ(response.items_size(), 4);
+    ASSERT_OK_AND_ASSIGN(DecisionEvent logged, log_->GetDecision(response.event_id()));
+    ASSERT_EQ(logged.interleaving_teams_size(), 4);
+    // Two of each team, each in its own ranking's order; the first pick of
+    // each round was the coin's (1/2), the second forced (1).
+    std::vector<std::string> drafted[2];
+    for (int j = 0; j < 4; ++j) {
+      const int team = logged.interleaving_teams(j);
+      drafted[team].push_back(response.items(j).item());
+      EXPECT_EQ(logged.actions(logged.slate_indices(j)).id(), response.items(j).item());
+      EXPECT_DOUBLE_EQ(response.items(j).propensity(), j % 2 == 0 ? 0.5 : 1.0) << j;
+      EXPECT_DOUBLE_EQ(logged.slate_propensities(j), response.items(j).propensity());
+    }
+    EXPECT_EQ(drafted[0], std::vector<std::string>(blue.begin(), blue.begin() + 2));
+    EXPECT_EQ(drafted[1], std::vector<std::string>(green.begin(), green.begin() + 2));
+    green_first += logged.interleaving_teams(0) == 1;
+    // The logged slate replays from the rankings and the event id.
+    ASSERT_OK_AND_ASSIGN(bandits::TeamDraftSlate<std::string> replay,
+                         bandits::TeamDraftInterleave(blue, green, 4,
+                                                      StableHash64(response.event_id())));
+    for (int j = 0; j < 4; ++j) EXPECT_EQ(replay.items[j], response.items(j).item());
+    // Users click green's first item; every fourth slate also blue's first.
+    RewardSlateRequest click;
+    click.set_deployment("d");
+    click.set_event_id(response.event_id());
+    click.set_value(1);
+    click.set_item(drafted[1][0]);
+    ASSERT_OK(deployments_->RewardSlate(click).status());
+    if (i % 4 == 0) {
+      click.set_item(drafted[0][0]);
+      ASSERT_OK(deployments_->RewardSlate(click).status());
+    }
+  }
+  // The coin is fair: green first in about half of the slates (binomial sd 7).
+  EXPECT_NEAR(green_first, kSlates / 2, 30);
+  ASSERT_OK_AND_ASSIGN(Deployment described, deployments_->Describe("d"));
+  const InterleavingStatus& status = described.interleaving();
+  EXPECT_EQ(status.variant_a(), "blue");
+  EXPECT_EQ(status.variant_b(), "green");
+  EXPECT_EQ(status.impressions(), kSlates);
+  EXPECT_EQ(status.wins_b(), kSlates * 3 / 4);  // the doubly clicked ones are ties
+  EXPECT_EQ(status.wins_a(), 0);
+  EXPECT_EQ(status.ties(), kSlates / 4);
+  EXPECT_NEAR(status.delta(), -0.75, 1e-12);
+  EXPECT_LT(status.delta_high(), 0);
+  EXPECT_EQ(status.preferred(), "green");
+  // A change of description keeps the counts; a switch ends the interleaving.
+  d.set_description("same variants");
+  ASSERT_OK(deployments_->Update(d, 0).status());
+  ASSERT_OK_AND_ASSIGN(described, deployments_->Describe("d"));
+  EXPECT_EQ(described.interleaving().impressions(), kSlates);
+  ASSERT_OK_AND_ASSIGN(Deployment switched, deployments_->Switch("d", "green", 0));
+  EXPECT_EQ(switched.mode(), SPLIT);
+  RecommendResponse response;
+  ASSERT_OK(pipeline_->Recommend(Through("d", "after"), &response));
+  EXPECT_EQ(response.variant(), "green");
 }
 
 }  // namespace
