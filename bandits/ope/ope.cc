@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bandits/ope/intervals.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
 
@@ -381,6 +382,10 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
     boot = Bootstrap(terms, n, options.bootstrap, options.seed, options.bootstrap_progress);
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 0/1 rewards (clicks): intervals that cannot collapse to [0, 0] on a log
+  // without clicks (see OpeEstimate.binary_ci_low in proto/reports.proto).
+  const bool binary = std::all_of(rounds.reward.begin(), rounds.reward.end(),
+                                  [](double r) { return r == 0.0 || r == 1.0; });
   for (size_t e = 0; e < terms.size(); ++e) {
     const Terms& t = terms[e];
     OpeEstimate* est = report.add_estimates();
@@ -406,6 +411,29 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
       est->set_ci_low(est->normal_ci_low());
       est->set_ci_high(est->normal_ci_high());
       est->set_ci_method("normal");
+    }
+    est->set_binary_ci_low(nan);
+    est->set_binary_ci_high(nan);
+    if (binary) {
+      if (t.name == "replay") {
+        // A plain proportion: clicks among the matched rounds.
+        const double clicks = std::accumulate(t.a.begin(), t.a.end(), 0.0);
+        const Interval exact = ClopperPearson(clicks, static_cast<double>(t.rounds_used));
+        est->set_binary_ci_low(exact.low);
+        est->set_binary_ci_high(exact.high);
+        est->set_ci_low(exact.low);
+        est->set_ci_high(exact.high);
+        est->set_ci_method("clopper_pearson");
+      } else {
+        // Korn-Graubard: a proportion seen at the weights' effective sample size.
+        const double p_hat = std::clamp(value, 0.0, 1.0);
+        const Interval kg = ClopperPearson(p_hat * t.ess, t.ess);
+        est->set_binary_ci_low(kg.low);
+        est->set_binary_ci_high(kg.high);
+        est->set_ci_low(std::min(est->ci_low(), kg.low));
+        est->set_ci_high(std::max(est->ci_high(), kg.high));
+        est->set_ci_method(est->ci_method() + "+clopper_pearson");
+      }
     }
     if (t.name == "replay") {
       const auto [lo, hi] = std::minmax_element(rounds.propensity.begin(), rounds.propensity.end());
