@@ -13,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "bandits/ope/intervals.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/core/random.h"
