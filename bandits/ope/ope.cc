@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bandits/ope/bootstrap.h"
+#include "bandits/ope/intervals.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
 
@@ -146,25 +148,9 @@ void SetWeightStats(const std::vector<double>& w, Terms* t) {
   t->rounds_used = static_cast<int64_t>(w.size());
 }
 
-// Returns four Poisson(1) draws from one 64-bit random number (16 bits each,
-// inverting the CDF at 1/65536 resolution; the tail beyond 7 is folded into 7,
-// a 1e-5 probability).
-inline void FourPoissonOnes(uint64_t bits, double* out) {
-  // Poisson(1) CDF at 0..6 times 65536.
-  static constexpr uint32_t kCdf[] = {24109, 48218, 60273, 64291, 65296, 65497, 65530};
-  for (int j = 0; j < 4; ++j) {
-    const uint32_t u = static_cast<uint32_t>(bits >> (16 * j)) & 0xFFFFu;
-    int k = 0;
-    for (uint32_t c : kCdf) k += u >= c;  // branch-free
-    out[j] = k;
-  }
-}
-
 // Returns, per estimator, the 2.5% and 97.5% percentiles of `resamples`
-// Poisson-bootstrap replicates (each round counted Poisson(1) times; all
-// estimators share the draws). Rounds are processed in cache-sized blocks,
-// every replicate with its own seeded generator, so the result does not
-// depend on the block size.
+// Poisson-bootstrap replicates (bandits/ope/bootstrap.h; all estimators share
+// the draws).
 std::vector<std::pair<double, double>> Bootstrap(const std::vector<Terms>& terms, int64_t n,
                                                  int32_t resamples, uint64_t seed,
                                                  const ProgressCallback& progress) {
@@ -184,60 +170,19 @@ std::vector<std::pair<double, double>> Bootstrap(const std::vector<Terms>& terms
       columns.push_back(terms[e].b.data());
     }
   }
-  const size_t t = columns.size();
-  std::vector<Rng> rngs;
-  rngs.reserve(resamples);
-  for (int32_t rep = 0; rep < resamples; ++rep) {
-    rngs.emplace_back(Mix64(seed ^ 0x6f7065626f6f74ULL) + static_cast<uint64_t>(rep));
-  }
-  std::vector<double> sums(static_cast<size_t>(resamples) * t, 0.0);
-  std::vector<double> counts(resamples, 0.0);
-  constexpr int64_t kBlock = 2048;  // multiple of 4
-  std::vector<double> k(kBlock);
-  for (int64_t start = 0; start < n; start += kBlock) {
-    const int64_t len = std::min(kBlock, n - start);
-    for (int32_t rep = 0; rep < resamples; ++rep) {
-      Rng& rng = rngs[rep];
-      for (int64_t j = 0; j < len; j += 4) FourPoissonOnes(rng(), &k[j]);
-      double count = 0;
-      for (int64_t j = 0; j < len; ++j) count += k[j];
-      counts[rep] += count;
-      double* rep_sums = sums.data() + static_cast<size_t>(rep) * t;
-      for (size_t col = 0; col < t; ++col) {
-        const double* x = columns[col] + start;
-        // Four accumulators let the compiler keep two SIMD lanes busy.
-        double acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-        int64_t j = 0;
-        for (; j + 4 <= len; j += 4) {
-          acc0 += k[j] * x[j];
-          acc1 += k[j + 1] * x[j + 1];
-          acc2 += k[j + 2] * x[j + 2];
-          acc3 += k[j + 3] * x[j + 3];
-        }
-        for (; j < len; ++j) acc0 += k[j] * x[j];
-        rep_sums[col] += (acc0 + acc1) + (acc2 + acc3);
-      }
-    }
-    if (progress) progress(start + len, n);
-  }
+  const BootstrapSums sums = PoissonBootstrapSums(columns, n, resamples, seed, progress);
   std::vector<std::pair<double, double>> out(m);
   std::vector<double> values(resamples);
   for (size_t e = 0; e < m; ++e) {
     for (int32_t rep = 0; rep < resamples; ++rep) {
-      const double* rep_sums = sums.data() + static_cast<size_t>(rep) * t;
       double v = 0;
-      if (c_col[e] >= 0 && counts[rep] > 0) v += rep_sums[c_col[e]] / counts[rep];
-      if (a_col[e] >= 0 && rep_sums[b_col[e]] > 0) v += rep_sums[a_col[e]] / rep_sums[b_col[e]];
+      if (c_col[e] >= 0 && sums.counts[rep] > 0) v += sums.Sum(rep, c_col[e]) / sums.counts[rep];
+      if (a_col[e] >= 0 && sums.Sum(rep, b_col[e]) > 0) {
+        v += sums.Sum(rep, a_col[e]) / sums.Sum(rep, b_col[e]);
+      }
       values[rep] = v;
     }
-    std::sort(values.begin(), values.end());
-    auto at = [&](double q) {
-      const double pos = q * (values.size() - 1);
-      const size_t lo = static_cast<size_t>(std::floor(pos));
-      const size_t hi = std::min(lo + 1, values.size() - 1);
-      return values[lo] + (pos - lo) * (values[hi] - values[lo]);
-    };
-    out[e] = {at(0.025), at(0.975)};
+    out[e] = PercentileInterval95(&values);
   }
   return out;
 }
@@ -381,6 +326,10 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
     boot = Bootstrap(terms, n, options.bootstrap, options.seed, options.bootstrap_progress);
   }
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 0/1 rewards (clicks): intervals that cannot collapse to [0, 0] on a log
+  // without clicks (see OpeEstimate.binary_ci_low in proto/reports.proto).
+  const bool binary = std::all_of(rounds.reward.begin(), rounds.reward.end(),
+                                  [](double r) { return r == 0.0 || r == 1.0; });
   for (size_t e = 0; e < terms.size(); ++e) {
     const Terms& t = terms[e];
     OpeEstimate* est = report.add_estimates();
@@ -406,6 +355,29 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
       est->set_ci_low(est->normal_ci_low());
       est->set_ci_high(est->normal_ci_high());
       est->set_ci_method("normal");
+    }
+    est->set_binary_ci_low(nan);
+    est->set_binary_ci_high(nan);
+    if (binary) {
+      if (t.name == "replay") {
+        // A plain proportion: clicks among the matched rounds.
+        const double clicks = std::accumulate(t.a.begin(), t.a.end(), 0.0);
+        const Interval exact = ClopperPearson(clicks, static_cast<double>(t.rounds_used));
+        est->set_binary_ci_low(exact.low);
+        est->set_binary_ci_high(exact.high);
+        est->set_ci_low(exact.low);
+        est->set_ci_high(exact.high);
+        est->set_ci_method("clopper_pearson");
+      } else {
+        // Korn-Graubard: a proportion seen at the weights' effective sample size.
+        const double p_hat = std::clamp(value, 0.0, 1.0);
+        const Interval kg = ClopperPearson(p_hat * t.ess, t.ess);
+        est->set_binary_ci_low(kg.low);
+        est->set_binary_ci_high(kg.high);
+        est->set_ci_low(std::min(est->ci_low(), kg.low));
+        est->set_ci_high(std::max(est->ci_high(), kg.high));
+        est->set_ci_method(est->ci_method() + "+clopper_pearson");
+      }
     }
     if (t.name == "replay") {
       const auto [lo, hi] = std::minmax_element(rounds.propensity.begin(), rounds.propensity.end());

@@ -1,6 +1,7 @@
 // Offline policy evaluation (OPE): estimators of a target policy's mean reward
 // from logged bandit rounds (IPS, clipped IPS, SNIPS, DM, DR, self-normalized
-// DR, Switch-DR, Replay), each with normal and bootstrap 95% intervals.
+// DR, Switch-DR, Replay), each with normal and bootstrap 95% intervals (and,
+// for 0/1 rewards, exact Clopper-Pearson ones: bandits/ope/intervals.h).
 //
 // The input is a columnar LoggedRounds: for every round the chosen action, its
 // reward, its logging propensity and the target's probability of it; plus,
@@ -127,6 +128,9 @@ struct OpeOptions {
 
 // Returns the report (n, on-policy mean, one OpeEstimate per estimator,
 // support counts and warnings); target/input fields are left to the caller.
+// When every reward is 0 or 1, replay's interval is Clopper-Pearson on its
+// matched rounds and every other interval also covers the Korn-Graubard
+// Clopper-Pearson interval at the estimator's ess (see OpeEstimate).
 // INVALID_ARGUMENT on inconsistent columns, propensities outside (0, 1],
 // target probabilities outside [0, 1], non-finite rewards, unknown
 // estimators, or a model-based estimator without target pmfs.

@@ -2,6 +2,7 @@
 // Bandit Dataset CSV (--obd) or an exported log (--input=*.csv|*.jsonl); one
 // JSON OpeReport line on stdout, a readable table on stderr.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -147,7 +148,7 @@ void PrintTable(const OpeReport& report) {
                "95% CI (bootstrap)", "95% CI (normal)", "ESS", "max w");
   for (const OpeEstimate& e : report.estimates()) {
     const std::string boot =
-        e.ci_method() == "bootstrap"
+        !std::isnan(e.bootstrap_ci_low())
             ? absl::StrFormat("[%.6f, %.6f]", e.bootstrap_ci_low(), e.bootstrap_ci_high())
             : std::string("-");
     std::fprintf(stderr, "%-12s %10.6f %23s %23s %10.1f %10.2f\n", e.estimator().c_str(),

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bandits/ope/intervals.h"
 #include "bandits/ope/obd.h"
 #include "bandits/ope/ope.h"
 #include "bandits/ope/ope_input.h"
@@ -149,6 +150,100 @@ TEST(OpeTest, ReplayIntervalCoversTrueValueOnUniformLogs) {
       hits += est.ci_low() <= truth && truth <= est.ci_high();
     }
     EXPECT_GE(hits, 90);
+  }
+}
+
+TEST(OpeTest, AllZeroRewardsStillGiveAnUpperBoundAboveZero) {
+  // A log without a single click: every bootstrap and normal interval is
+  // [0, 0], but the reported one must not claim the target earns nothing.
+  LoggedRounds rounds = Simulate(2000, 31, kLogging, kTarget);
+  std::fill(rounds.reward.begin(), rounds.reward.end(), 0.0);
+  for (int32_t bootstrap : {0, 100}) {
+    OpeOptions options;
+    options.estimators = KnownEstimators();
+    options.clip = 5;
+    options.bootstrap = bootstrap;
+    ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+    ASSERT_EQ(report.estimates_size(), static_cast<int>(KnownEstimators().size()));
+    for (const OpeEstimate& est : report.estimates()) {
+      SCOPED_TRACE(est.estimator());
+      EXPECT_EQ(est.value(), 0);
+      EXPECT_EQ(est.normal_ci_high(), 0);
+      EXPECT_EQ(est.ci_low(), 0);
+      EXPECT_GT(est.ci_high(), 0);
+      EXPECT_LT(est.ci_high(), 0.05);  // 1 - 0.025^(1/ess), ess in the hundreds or more
+      EXPECT_EQ(est.binary_ci_high(), est.ci_high());
+      const double trials = est.estimator() == "replay" ? est.rounds_used() : est.ess();
+      EXPECT_NEAR(est.ci_high(), 1 - std::pow(0.025, 1 / trials), 1e-12);
+      EXPECT_EQ(est.ci_method(), est.estimator() == "replay"
+                                     ? "clopper_pearson"
+                                     : (bootstrap > 0 ? "bootstrap+clopper_pearson"
+                                                      : "normal+clopper_pearson"));
+    }
+    EXPECT_EQ(Find(report, "dm").ess(), 2000);
+  }
+}
+
+TEST(OpeTest, ReplayIntervalIsExactClopperPearsonOnItsMatchedRounds) {
+  const double uniform[kContexts][kActions] = {
+      {1 / 3.0, 1 / 3.0, 1 / 3.0}, {1 / 3.0, 1 / 3.0, 1 / 3.0},
+      {1 / 3.0, 1 / 3.0, 1 / 3.0}, {1 / 3.0, 1 / 3.0, 1 / 3.0}};
+  const double best[kContexts][kActions] = {{0, 1, 0}, {1, 0, 0}, {0, 0, 1}, {1, 0, 0}};
+  const LoggedRounds rounds = Simulate(600, 41, uniform, best);
+  // The matched rounds and their clicks, counted here.
+  int64_t matched = 0, clicks = 0;
+  for (int64_t i = 0; i < rounds.size(); ++i) {
+    if (best[rounds.target_row[i]][rounds.action[i]] == 1) {
+      ++matched;
+      clicks += rounds.reward[i] == 1;
+    }
+  }
+  OpeOptions options;
+  options.estimators = {"replay", "ips"};
+  options.bootstrap = 50;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  const OpeEstimate& replay = report.estimates(0);
+  ASSERT_EQ(replay.rounds_used(), matched);
+  EXPECT_DOUBLE_EQ(replay.value(), static_cast<double>(clicks) / matched);
+  const Interval exact = ClopperPearson(clicks, matched);
+  EXPECT_EQ(replay.ci_low(), exact.low);
+  EXPECT_EQ(replay.ci_high(), exact.high);
+  EXPECT_EQ(replay.binary_ci_low(), exact.low);
+  EXPECT_EQ(replay.binary_ci_high(), exact.high);
+  EXPECT_EQ(replay.ci_method(), "clopper_pearson");
+  EXPECT_FALSE(std::isnan(replay.bootstrap_ci_low()));  // still reported beside it
+  // ips: the hull of its bootstrap interval and the Korn-Graubard one.
+  const OpeEstimate& ips = report.estimates(1);
+  const Interval kg = ClopperPearson(std::clamp(ips.value(), 0.0, 1.0) * ips.ess(), ips.ess());
+  EXPECT_EQ(ips.binary_ci_low(), kg.low);
+  EXPECT_EQ(ips.binary_ci_high(), kg.high);
+  EXPECT_EQ(ips.ci_low(), std::min(kg.low, ips.bootstrap_ci_low()));
+  EXPECT_EQ(ips.ci_high(), std::max(kg.high, ips.bootstrap_ci_high()));
+}
+
+TEST(OpeTest, NonBinaryRewardsKeepTheirIntervals) {
+  LoggedRounds rounds = Simulate(2000, 53, kLogging, kTarget);
+  for (double& r : rounds.reward) r *= 0.5;  // 0 or 0.5: not clicks
+  for (int32_t bootstrap : {0, 100}) {
+    OpeOptions options;
+    options.estimators = KnownEstimators();
+    options.clip = 5;
+    options.bootstrap = bootstrap;
+    ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+    for (const OpeEstimate& est : report.estimates()) {
+      SCOPED_TRACE(est.estimator());
+      EXPECT_TRUE(std::isnan(est.binary_ci_low()));
+      EXPECT_TRUE(std::isnan(est.binary_ci_high()));
+      if (bootstrap > 0) {
+        EXPECT_EQ(est.ci_method(), "bootstrap");
+        EXPECT_EQ(est.ci_low(), est.bootstrap_ci_low());
+        EXPECT_EQ(est.ci_high(), est.bootstrap_ci_high());
+      } else {
+        EXPECT_EQ(est.ci_method(), "normal");
+        EXPECT_EQ(est.ci_low(), est.normal_ci_low());
+        EXPECT_EQ(est.ci_high(), est.normal_ci_high());
+      }
+    }
   }
 }
 

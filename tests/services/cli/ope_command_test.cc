@@ -58,7 +58,9 @@ TEST(OpeCommandTest, ReproducesOpenBanditPipelineOnRandomLogs) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NEAR(Field(r.out, "ips", "value"), 0.005656, 1e-6);
   EXPECT_NEAR(Field(r.out, "snips", "value"), 0.005740, 1e-6);
-  EXPECT_THAT(r.out, HasSubstr("\"ci_method\":\"normal\""));
+  // Clicks are 0/1: the normal interval is hulled with the Clopper-Pearson one.
+  EXPECT_THAT(r.out, HasSubstr("\"ci_method\":\"normal+clopper_pearson\""));
+  EXPECT_THAT(r.out, HasSubstr("\"binary_ci_high\":"));
 }
 
 TEST(OpeCommandTest, ExportedCsvWithShadowTarget) {
