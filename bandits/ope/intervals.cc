@@ -137,4 +137,14 @@ Interval ClopperPearson(double successes, double trials, double confidence) {
   return out;
 }
 
+Interval KornGraubard(double estimate, double std_error, double fallback_n, double max_n,
+                      double confidence) {
+  const double p = std::clamp(estimate, 0.0, 1.0);
+  double n = fallback_n;
+  if (p > 0 && p < 1 && std_error > 0 && std::isfinite(std_error)) {
+    n = std::min(max_n, p * (1 - p) / (std_error * std_error));
+  }
+  return ClopperPearson(p * n, n, confidence);
+}
+
 }  // namespace recbandit::bandits

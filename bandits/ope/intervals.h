@@ -36,6 +36,15 @@ struct Interval {
 // REQUIRES: 0 < confidence < 1.
 Interval ClopperPearson(double successes, double trials, double confidence = 0.95);
 
+// Returns the Korn-Graubard interval of a weighted proportion estimated as
+// `estimate` (clamped into [0, 1]) with standard error `std_error`: Clopper-
+// Pearson at the effective sample size estimate (1 - estimate) / std_error^2,
+// at most `max_n`; when that is undefined (an estimate of 0 or 1, or no
+// spread) at `fallback_n` (e.g. the weights' effective sample size). Never
+// a single point while the sample size is finite.
+Interval KornGraubard(double estimate, double std_error, double fallback_n, double max_n,
+                      double confidence = 0.95);
+
 }  // namespace recbandit::bandits
 
 #endif  // RECBANDIT_BANDITS_OPE_INTERVALS_H_

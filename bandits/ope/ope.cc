@@ -369,9 +369,9 @@ absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions&
         est->set_ci_high(exact.high);
         est->set_ci_method("clopper_pearson");
       } else {
-        // Korn-Graubard: a proportion seen at the weights' effective sample size.
-        const double p_hat = std::clamp(value, 0.0, 1.0);
-        const Interval kg = ClopperPearson(p_hat * t.ess, t.ess);
+        // Korn-Graubard: a proportion seen at the sample size its standard
+        // error implies (the weights' effective sample size without clicks).
+        const Interval kg = KornGraubard(value, se, t.ess, static_cast<double>(n));
         est->set_binary_ci_low(kg.low);
         est->set_binary_ci_high(kg.high);
         est->set_ci_low(std::min(est->ci_low(), kg.low));

@@ -475,8 +475,8 @@ absl::StatusOr<OpeReport> EvaluateSlates(const SlateRounds& rounds,
     est->set_binary_ci_high(nan);
     if (binary) {
       // Korn-Graubard on the per-position click rate, scaled to the slate.
-      const double rate = std::clamp(value / mean_slate, 0.0, 1.0);
-      const Interval kg = ClopperPearson(rate * t.ess, t.ess);
+      const Interval kg = KornGraubard(value / mean_slate, se / mean_slate, t.ess,
+                                       static_cast<double>(n) * mean_slate);
       est->set_binary_ci_low(kg.low * mean_slate);
       est->set_binary_ci_high(kg.high * mean_slate);
       est->set_ci_low(std::min(est->ci_low(), est->binary_ci_low()));

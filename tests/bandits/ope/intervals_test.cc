@@ -151,5 +151,23 @@ TEST(ClopperPearsonTest, EdgeCases) {
   }
 }
 
+TEST(KornGraubardTest, ClopperPearsonAtTheSampleSizeItsStandardErrorImplies) {
+  // 0.3 with standard error sqrt(0.21 / 100): 30 of 100.
+  const Interval kg = KornGraubard(0.3, std::sqrt(0.21 / 100), 5, 1e6);
+  const Interval cp = ClopperPearson(30, 100);
+  EXPECT_DOUBLE_EQ(kg.low, cp.low);
+  EXPECT_DOUBLE_EQ(kg.high, cp.high);
+  // Capped at max_n.
+  const Interval capped = KornGraubard(0.3, 1e-9, 5, 1000);
+  EXPECT_DOUBLE_EQ(capped.high, ClopperPearson(300, 1000).high);
+  // No clicks: the fallback size, and never a point.
+  const Interval none = KornGraubard(0, 0, 50, 1e6);
+  EXPECT_DOUBLE_EQ(none.low, 0);
+  EXPECT_NEAR(none.high, 1 - std::pow(0.025, 1.0 / 50), 1e-12);
+  // Out-of-range estimates are clamped.
+  EXPECT_DOUBLE_EQ(KornGraubard(-0.1, 0.01, 50, 1e6).low, 0);
+  EXPECT_DOUBLE_EQ(KornGraubard(1.2, 0.01, 50, 1e6).high, 1);
+}
+
 }  // namespace
 }  // namespace recbandit::bandits

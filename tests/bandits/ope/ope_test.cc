@@ -212,9 +212,10 @@ TEST(OpeTest, ReplayIntervalIsExactClopperPearsonOnItsMatchedRounds) {
   EXPECT_EQ(replay.binary_ci_high(), exact.high);
   EXPECT_EQ(replay.ci_method(), "clopper_pearson");
   EXPECT_FALSE(std::isnan(replay.bootstrap_ci_low()));  // still reported beside it
-  // ips: the hull of its bootstrap interval and the Korn-Graubard one.
+  // ips: the hull of its bootstrap interval and the Korn-Graubard one (at
+  // the sample size its standard error implies).
   const OpeEstimate& ips = report.estimates(1);
-  const Interval kg = ClopperPearson(std::clamp(ips.value(), 0.0, 1.0) * ips.ess(), ips.ess());
+  const Interval kg = KornGraubard(ips.value(), ips.std_error(), ips.ess(), report.n());
   EXPECT_EQ(ips.binary_ci_low(), kg.low);
   EXPECT_EQ(ips.binary_ci_high(), kg.high);
   EXPECT_EQ(ips.ci_low(), std::min(kg.low, ips.bootstrap_ci_low()));
