@@ -35,6 +35,12 @@ class RunningMoments {
   }
   // Counts `k` observations of 0.
   void AddZeros(int64_t k) { n_ += k; }
+  // Adds every observation of `other`.
+  void Merge(const RunningMoments& other) {
+    n_ += other.n_;
+    sum_ += other.sum_;
+    sum_sq_ += other.sum_sq_;
+  }
   // Summary over `n` observations, where those never added are 0
   // (REQUIRES n >= the count added).
   ArmSummary SummaryOver(int64_t n) const;

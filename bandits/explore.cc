@@ -106,4 +106,41 @@ void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight,
   }
 }
 
+void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t seed,
+                        std::vector<int32_t>* slate, std::vector<double>* conditionals,
+                        std::vector<double>* marginals) {
+  Rng rng(seed);
+  slate->clear();
+  conditionals->clear();
+  marginals->clear();
+  const double coin[2] = {1 - epsilon, epsilon};
+  const bool random = epsilon > 0 && SampleFromPmf(coin, rng) == 1;
+  if (random) {
+    std::vector<bool> taken(pool, false);
+    std::vector<double> uniform(pool);
+    for (int32_t j = 0; j < size; ++j) {
+      for (int32_t i = 0; i < pool; ++i) uniform[i] = taken[i] ? 0.0 : 1.0 / (pool - j);
+      const int32_t pick = SampleFromPmf(uniform, rng);
+      taken[pick] = true;
+      slate->push_back(pick);
+    }
+  } else {
+    for (int32_t j = 0; j < size; ++j) slate->push_back(j);
+  }
+  // P(prefix of length j) = (1 - eps) [prefix is the model's] + eps U_j,
+  // U_j = 1 / (pool (pool - 1) ... (pool - j + 1)).
+  double uniform_prefix = 1;
+  bool model_prefix = true;
+  double previous = 1;
+  for (int32_t j = 0; j < size; ++j) {
+    const int32_t index = (*slate)[j];
+    uniform_prefix /= (pool - j);
+    model_prefix = model_prefix && index == j;
+    const double prefix = (1 - epsilon) * (model_prefix ? 1 : 0) + epsilon * uniform_prefix;
+    conditionals->push_back(prefix / previous);
+    previous = prefix;
+    marginals->push_back((1 - epsilon) * (index == j ? 1 : 0) + epsilon / pool);
+  }
+}
+
 }  // namespace recbandit::bandits

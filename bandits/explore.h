@@ -64,6 +64,18 @@ void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight,
                std::vector<int32_t>* slate, std::vector<double>* propensities,
                std::vector<double>* first_pmf);
 
+// Draws a deployment's exploring slate (proto SlateExploration) of `size`
+// positions over candidates in model order: with probability `epsilon` a
+// uniformly random ordered slate of distinct indices from the first `pool`,
+// else the first `size` in order. Fills `slate` (indices, display order),
+// `conditionals` (each position's probability given the earlier ones) and
+// `marginals` (the probability that this index is at this position), both
+// exact under that mixture. Seeded draws through SampleFromPmf.
+// REQUIRES: 1 <= size <= pool; epsilon in [0, 1].
+void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t seed,
+                        std::vector<int32_t>* slate, std::vector<double>* conditionals,
+                        std::vector<double>* marginals);
+
 }  // namespace recbandit::bandits
 
 #endif  // RECBANDIT_BANDITS_EXPLORE_H_

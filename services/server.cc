@@ -203,9 +203,11 @@ void Server::Shutdown(absl::Duration grace) {
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();
   // No handler runs any more: stop training (a running job is cancelled and
-  // writes nothing), then snapshot every policy; the log closes with the
-  // server (every acknowledged decision and event is already durable).
+  // writes nothing) and the rollout checker, then snapshot every policy; the
+  // log closes with the server (every acknowledged decision and event is
+  // already durable).
   if (jobs_ != nullptr) jobs_->Shutdown();
+  if (deployments_ != nullptr) deployments_->StopRolloutChecks();
   if (experiments_manager_ != nullptr) {
     absl::Status s = experiments_manager_->Shutdown();
     if (!s.ok()) std::fprintf(stderr, "serve: snapshot at shutdown failed: %s\n",

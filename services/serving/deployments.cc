@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "bandits/assignment.h"
 #include "bandits/log/event_log.h"
 #include "proto/core/names.h"
@@ -24,7 +25,6 @@ namespace {
 // Bounds (proto/deployments.proto documents each).
 constexpr int kMaxVariants = 16;
 constexpr int kMaxShadows = 4;
-constexpr double kMaxTrafficWeight = 1e6;
 constexpr size_t kMaxDescriptionBytes = 4096;
 constexpr size_t kMaxDeployments = 1000;
 // Pinned versions stay loaded (each a model and its index): a bound on them
@@ -73,6 +73,16 @@ absl::Status CheckUniqueName(const std::string& field, const std::string& name,
 // The pipeline at `field` is set and names a model reference.
 absl::Status CheckPipeline(const std::string& field, bool has_pipeline, const Pipeline& pipeline) {
   if (!has_pipeline) return absl::InvalidArgumentError(absl::StrCat(field, ".pipeline is required"));
+  const SlateExploration& e = pipeline.exploration();
+  if (!(e.epsilon() >= 0 && e.epsilon() <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".pipeline.exploration.epsilon must be in [0, 1], got ", e.epsilon()));
+  }
+  if (e.pool() < 0 || e.pool() > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".pipeline.exploration.pool must be in [0, 1000] (0 = max(2k, 20)), got ",
+        e.pool()));
+  }
   return ParseModelRef(pipeline.model(), field + ".pipeline.model").status();
 }
 
@@ -197,11 +207,15 @@ InterleavingStatus InterleavingCounters::Status() const {
   return status;
 }
 
-void ServedDeployment::RecordCall(int32_t v, int64_t latency_us, bool error) const {
-  if (interleaving != nullptr && !error) interleaving->AddImpression();
+void ServedDeployment::RecordCall(int32_t v, int64_t latency_us, bool error,
+                                  bool slate_logged) const {
+  if (interleaving != nullptr && slate_logged) interleaving->AddImpression();
   if (rollout == nullptr) return;
-  if (v == rollout_baseline) rollout->RecordCall(RolloutCounters::kBaseline, latency_us, error);
-  if (v == rollout_canary) rollout->RecordCall(RolloutCounters::kCanary, latency_us, error);
+  const int64_t now_us = absl::ToUnixMicros(absl::Now());
+  if (v == rollout_baseline) {
+    rollout->RecordCall(RolloutCounters::kBaseline, latency_us, error, now_us);
+  }
+  if (v == rollout_canary) rollout->RecordCall(RolloutCounters::kCanary, latency_us, error, now_us);
 }
 
 void DeploymentStore::StartRollout(Deployment* d, int64_t now_ms) {
@@ -371,6 +385,8 @@ absl::StatusOr<Deployment> DeploymentStore::Create(Deployment deployment) {
   deployment.set_revision(1);
   deployment.set_created_unix_ms(now);
   deployment.set_updated_unix_ms(now);
+  deployment.clear_rollout_status();
+  RETURN_IF_ERROR(ValidateDeployment(deployment));  // the weights as sent
   StartRollout(&deployment, now);
   ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
                    Serve(std::move(deployment), nullptr, now * 1000));
@@ -411,6 +427,25 @@ absl::StatusOr<Deployment> DeploymentStore::Apply(DeploymentChange::Kind kind,
 
 namespace {
 
+// True when `next` carries the plan of `current` and the same baseline and
+// canary pipelines: an update of other fields, not a new rollout.
+bool SameRollout(const Deployment& current, const Deployment& next) {
+  if (!current.has_rollout() || !next.has_rollout() ||
+      current.rollout().SerializeAsString() != next.rollout().SerializeAsString()) {
+    return false;
+  }
+  auto pipeline_of = [](const Deployment& d, const std::string& variant) {
+    for (const DeploymentVariant& v : d.variants()) {
+      if (v.name() == variant) return v.pipeline().SerializeAsString();
+    }
+    return std::string();
+  };
+  for (const std::string& variant : {current.rollout().baseline(), current.rollout().canary()}) {
+    if (pipeline_of(current, variant) != pipeline_of(next, variant)) return false;
+  }
+  return true;
+}
+
 // Lets `next` keep the interleaving counts of `current` when it interleaves
 // the same two variant pipelines.
 void KeepInterleavingCounters(const ServedDeployment& current, ServedDeployment* next) {
@@ -436,9 +471,26 @@ absl::StatusOr<Deployment> DeploymentStore::Update(Deployment deployment,
   deployment.set_revision(current->config.revision() + 1);
   deployment.set_created_unix_ms(current->config.created_unix_ms());
   deployment.set_updated_unix_ms(now);
-  StartRollout(&deployment, now);
+  // The status as read back (phase and step) marks a read-modify-write.
+  const bool keep = SameRollout(current->config, deployment) &&
+                    deployment.rollout_status().phase() ==
+                        current->config.rollout_status().phase() &&
+                    deployment.rollout_status().step() == current->config.rollout_status().step();
+  deployment.clear_rollout_status();
+  RETURN_IF_ERROR(ValidateDeployment(deployment));  // the weights as sent
+  std::shared_ptr<RolloutCounters> counters;
+  if (keep) {
+    // A read-modify-write of other fields: the rollout goes on where it is
+    // (a finished one stays finished).
+    *deployment.mutable_rollout_status() = current->config.rollout_status();
+    deployment.clear_rollback_weights();
+    ApplyRolloutWeights(&deployment);
+    counters = current->rollout;
+  } else {
+    StartRollout(&deployment, now);
+  }
   ASSIGN_OR_RETURN(std::shared_ptr<ServedDeployment> served,
-                   Serve(std::move(deployment), nullptr, now * 1000));
+                   Serve(std::move(deployment), std::move(counters), now * 1000));
   KeepInterleavingCounters(*current, served.get());
   return Apply(DeploymentChange::UPDATED, std::move(served));
 }
@@ -462,6 +514,15 @@ absl::StatusOr<Deployment> DeploymentStore::Switch(const std::string& name,
   ASSIGN_OR_RETURN(std::shared_ptr<const ServedDeployment> current,
                    CurrentAt(name, "name", expected_revision));
   RETURN_IF_ERROR(ValidateName(variant, "variant"));
+  if (current->rollout != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment ", Quote(name), " has a rollout in progress: RollbackDeployment stops it, "
+        "UpdateDeployment without a plan replaces it"));
+  }
+  if (current->config.mode() == INTERLEAVED) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deployment ", Quote(name), " is INTERLEAVED: UpdateDeployment to mode SPLIT first"));
+  }
   Deployment next = current->config;
   int target = -1;
   double total = 0;
@@ -477,12 +538,17 @@ absl::StatusOr<Deployment> DeploymentStore::Switch(const std::string& name,
                                                    " is not a variant of deployment ",
                                                    Quote(name)));
   }
+  bool already = true;  // a retried switch changes nothing (and keeps what to restore)
   for (int i = 0; i < next.variants_size(); ++i) {
-    next.mutable_variants(i)->set_traffic_weight(i == target ? total : 0);
+    already &= (i == target) == (next.variants(i).traffic_weight() > 0);
+  }
+  if (already) return current->config;
+  for (int i = 0; i < next.variants_size(); ++i) {
+    next.mutable_variants(i)->set_traffic_weight(i == target ? std::min(total, kMaxTrafficWeight)
+                                                             : 0);
   }
   next.clear_rollout();
   next.clear_rollout_status();
-  next.set_mode(SPLIT);  // the chosen variant serves every call
   return Next(*current, std::move(next), DeploymentChange::SWITCHED, nullptr);
 }
 
@@ -568,6 +634,7 @@ void DeploymentStore::CheckRollouts() {
 }
 
 void DeploymentStore::StartRolloutChecks(absl::Duration every) {
+  if (checker_.joinable()) return;  // one checker
   checker_ = std::thread([this, every] {
     absl::MutexLock lock(&checker_mu_);
     while (!checker_mu_.AwaitWithTimeout(absl::Condition(&stopping_), every)) {
@@ -578,13 +645,15 @@ void DeploymentStore::StartRolloutChecks(absl::Duration every) {
   });
 }
 
-DeploymentStore::~DeploymentStore() {
+void DeploymentStore::StopRolloutChecks() {
   {
     absl::MutexLock lock(&checker_mu_);
     stopping_ = true;
   }
   if (checker_.joinable()) checker_.join();
 }
+
+DeploymentStore::~DeploymentStore() { StopRolloutChecks(); }
 
 absl::StatusOr<Deployment> DeploymentStore::Delete(const std::string& name,
                                                   int64_t expected_revision) {
@@ -720,7 +789,7 @@ void CountReward(const ServedDeployment& d, const bandits::RewardOutcome& outcom
     first &= outcome.record.rewards(i).late();
   }
   d.rollout->RecordReward(role, AggregateBeforeLast(outcome.record, d.config.reward_aggregation()),
-                          outcome.record.aggregated(), first);
+                          outcome.record.aggregated(), first, outcome.decision.timestamp_us());
 }
 
 }  // namespace

@@ -94,7 +94,8 @@ struct ServedDeployment {
   // Counts a call variant `v` answered (or failed) for the rollout in
   // progress, if any and if `v` is its baseline or canary, or an
   // interleaved slate served. Fast; thread-safe.
-  void RecordCall(int32_t v, int64_t latency_us, bool error) const;
+  // `slate_logged`: a slate was served and logged.
+  void RecordCall(int32_t v, int64_t latency_us, bool error, bool slate_logged) const;
 };
 
 // Thread-safe: Get and List read snapshots while changes (serialised among
@@ -119,7 +120,8 @@ class DeploymentStore {
   absl::StatusOr<Deployment> Delete(const std::string& name, int64_t expected_revision);
 
   // Blue/green: all traffic to `variant` in one new revision, keeping the
-  // weights it replaced in rollback_weights; stops a rollout in progress.
+  // weights it replaced in rollback_weights (a repeated switch is a no-op).
+  // FAILED_PRECONDITION during a rollout or in INTERLEAVED mode.
   absl::StatusOr<Deployment> Switch(const std::string& name, const std::string& variant,
                                     int64_t expected_revision);
   // Rolls a rollout in progress back, or restores the weights of the last
@@ -130,8 +132,11 @@ class DeploymentStore {
   // step, promotion or rollback as a new revision journaled with its
   // evidence. Called by the checker thread; tests call it directly.
   void CheckRollouts();
-  // Starts a thread calling CheckRollouts every `every` until destruction.
+  // Starts a thread calling CheckRollouts every `every` (once; later calls
+  // do nothing) until StopRolloutChecks or destruction.
   void StartRolloutChecks(absl::Duration every);
+  // Stops and joins the checker thread (server shutdown); idempotent.
+  void StopRolloutChecks();
   ~DeploymentStore();
 
   // Returns the current revision of `name`. NOT_FOUND for an unknown name.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bandits/experiment.h"
+#include "bandits/explore.h"
 #include "bandits/interleaving.h"
 #include "bandits/log/event_log.h"
 #include "bandits/log/log_keys.h"
@@ -88,7 +89,10 @@ void RecommendPipeline::Assigned::Record(const absl::Status& s) const {
   if (deployment == nullptr) return;
   // The caller's mistakes are not the variant's errors.
   const bool error = !s.ok() && s.code() != absl::StatusCode::kInvalidArgument;
-  deployment->RecordCall(variant, absl::ToUnixMicros(absl::Now()) - start_us, error);
+  const int64_t latency_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::steady_clock::now() - start)
+                                 .count();
+  deployment->RecordCall(variant, latency_us, error, s.ok() && slate_logged);
 }
 
 absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
@@ -96,6 +100,7 @@ absl::Status RecommendPipeline::Recommend(const RecommendRequest& request,
   std::optional<ServedSlate> to_log;
   Assigned assigned;
   absl::Status s = Prepare(request, response, &to_log, &assigned);
+  assigned.slate_logged = to_log.has_value();
   if (s.ok() && to_log) {
     s = log_->AppendDecision(to_log->event);  // durable before the reply
     if (s.ok()) ScheduleShadows(*to_log);
@@ -114,6 +119,7 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
   std::optional<ServedSlate> to_log;
   Assigned assigned;
   const absl::Status prepared = Prepare(request, response, &to_log, &assigned);
+  assigned.slate_logged = to_log.has_value();
   if (!prepared.ok() || !to_log) {
     assigned.Record(prepared);
     done(prepared);
@@ -241,29 +247,55 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> PipelineModel(
   return models.Get(ref.name);  // follows the active version
 }
 
-// The logged event of a slate of the `served` first of `candidates`
-// (log_format.md, "Deployments").
+// A slate of candidate indices with its logged probabilities.
+struct DrawnSlate {
+  std::vector<int32_t> indices;
+  std::vector<double> conditionals, marginals;
+  double epsilon = 0;
+  int32_t pool = 0;
+};
+
+// The model's first `served` candidates, every probability 1.
+DrawnSlate FirstOf(int32_t served) {
+  DrawnSlate d;
+  for (int32_t j = 0; j < served; ++j) {
+    d.indices.push_back(j);
+    d.conditionals.push_back(1.0);
+    d.marginals.push_back(1.0);
+  }
+  return d;
+}
+
+// The logged event of `slate` over `candidates` (log_format.md,
+// "Deployments").
 DecisionEvent SlateEvent(const ServedDeployment& deployment, const std::string& variant,
                          const std::string& event_id, int64_t now_us, const std::string& unit,
-                         const ServingModel& model, const Recommendation& candidates,
-                         int32_t served) {
+                         const std::string& user, const ServingModel& model,
+                         const Recommendation& candidates, const DrawnSlate& slate) {
   DecisionEvent event;
   event.set_event_id(event_id);
   event.set_experiment(deployment.config.name());
   event.set_variant(variant);
   event.set_timestamp_us(now_us);
   event.set_unit_id(unit);
+  event.set_user(user);
   for (const ScoredItemId& c : candidates.items) event.add_actions()->set_id(c.item);
-  for (size_t i = 0; i < candidates.items.size(); ++i) event.add_pmf(i == 0 ? 1.0 : 0.0);
-  event.set_chosen_index(0);
-  if (!candidates.items.empty()) event.set_chosen_action(candidates.items[0].item);
+  for (size_t i = 0; i < candidates.items.size(); ++i) event.add_pmf(0.0);
+  if (!slate.indices.empty()) {
+    event.set_chosen_index(slate.indices[0]);
+    event.set_chosen_action(candidates.items[slate.indices[0]].item);
+    event.set_pmf(slate.indices[0], 1.0);
+  }
   event.set_policy_name("model");
   event.set_policy_spec(absl::StrCat("model:", model.name(), "@", model.version()));
   event.set_policy_version(model.version());
-  for (int32_t j = 0; j < served; ++j) {
-    event.add_slate_indices(j);
-    event.add_slate_propensities(1.0);
+  for (size_t j = 0; j < slate.indices.size(); ++j) {
+    event.add_slate_indices(slate.indices[j]);
+    event.add_slate_propensities(slate.conditionals[j]);
+    event.add_slate_marginals(slate.marginals[j]);
   }
+  event.set_exploration_epsilon(slate.epsilon);
+  event.set_exploration_pool(slate.pool);
   event.set_deployment_revision(deployment.config.revision());
   event.set_model_name(model.name());
   event.set_model_version(model.version());
@@ -286,7 +318,7 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   const std::string& unit = request.unit_id().empty() ? request.user() : request.unit_id();
   if (deployment->rollout != nullptr || deployment->interleaving != nullptr) {
     assigned->deployment = deployment;
-    assigned->start_us = absl::ToUnixMicros(absl::Now());
+    assigned->start = std::chrono::steady_clock::now();
   }
   if (deployment->config.mode() == INTERLEAVED) {
     return ServeInterleaved(request, std::move(query), std::move(deployment), unit, response,
@@ -299,15 +331,21 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
                    PipelineModel(*deployment, v, *models_));
   const bool include_seen = !query.exclude_seen;
   if (variant.pipeline().include_seen()) query.exclude_seen = false;
-  // The served slate is the model's first k; the candidates logged with it
-  // are its first max(4k, 50), so another model's slate can be recomputed
-  // over them offline. They are exactly the index candidates a plain
-  // Recommend rescores, so the served k are what it would serve, at its cost.
+  // The served slate is the model's first k (or, exploring, a random one
+  // from its first `pool`); the candidates logged with it are its first
+  // max(4k, 50), so another model's slate can be recomputed over them
+  // offline. They are exactly the index candidates a plain Recommend
+  // rescores, so the served k are what it would serve, at its cost.
+  const SlateExploration& exploration = variant.pipeline().exploration();
   const int32_t k = query.k;
-  query.k = std::min(kMaxK, std::max(4 * k, 50));
+  const bool exploring = exploration.epsilon() > 0;
+  const int32_t wanted_pool =
+      std::max(k, exploration.pool() > 0 ? exploration.pool() : std::max(2 * k, 20));
+  query.k = std::min(kMaxK, std::max({4 * k, 50, exploring ? wanted_pool : 0}));
   query.candidates = query.k;
   ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
-  const int32_t served = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
+  const int32_t available = static_cast<int32_t>(candidates.items.size());
+  const int32_t served = std::min<int32_t>(k, available);
   response->set_model_name(model->name());
   response->set_model_version(model->version());
   response->set_variant(variant.name());
@@ -318,16 +356,25 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   const int64_t now = log_->NowUs();
   const std::string event_id =
       request.event_id().empty() ? bandits::NewEventId(now) : request.event_id();
+  DrawnSlate drawn = FirstOf(served);
+  if (exploring) {
+    drawn.epsilon = exploration.epsilon();
+    drawn.pool = std::min(wanted_pool, available);  // >= served
+    bandits::DrawExploringSlate(served, drawn.pool, drawn.epsilon,
+                                StableHash64(event_id, deployment->salt), &drawn.indices,
+                                &drawn.conditionals, &drawn.marginals);
+  }
   for (int32_t j = 0; j < served; ++j) {
+    const ScoredItemId& c = candidates.items[drawn.indices[j]];
     ScoredItem* item = response->add_items();
-    item->set_item(candidates.items[j].item);
-    item->set_score(candidates.items[j].score);
-    item->set_propensity(1.0);
+    item->set_item(c.item);
+    item->set_score(c.score);
+    item->set_propensity(drawn.conditionals[j]);
   }
   response->set_event_id(event_id);
   ServedSlate slate;
-  slate.event = SlateEvent(*deployment, variant.name(), event_id, now, unit, *model, candidates,
-                           served);
+  slate.event = SlateEvent(*deployment, variant.name(), event_id, now, unit, request.user(),
+                           *model, candidates, drawn);
   slate.deployment = std::move(deployment);
   query.exclude_seen = !include_seen;  // the shadows apply their own filters
   slate.query = std::move(query);
@@ -380,6 +427,7 @@ absl::Status RecommendPipeline::ServeInterleaved(
   event.set_variant("interleaved");
   event.set_timestamp_us(now);
   event.set_unit_id(unit);
+  event.set_user(request.user());
   absl::flat_hash_map<std::string, int32_t> index;
   absl::flat_hash_map<std::string, double> score[2];
   for (int t = 0; t < 2; ++t) {
@@ -397,20 +445,13 @@ absl::Status RecommendPipeline::ServeInterleaved(
   event.set_deployment_revision(deployment->config.revision());
   event.set_model_name(models[0]->name());
   event.set_model_version(models[0]->version());
-  // A position's propensity given the earlier positions and their teams: the
-  // coin's 1/2 when it decided between two different items, else 1.
-  absl::flat_hash_set<std::string> shown;
+  // A position's propensity is its team's draft probability given the
+  // earlier positions and teams (1/2 where the coin decided, else 1): their
+  // product is the probability of the logged (slate, teams).
   for (size_t j = 0; j < merged.items.size(); ++j) {
     const std::string& item = merged.items[j];
     const int team = merged.teams[j] == bandits::Team::kA ? 0 : 1;
-    double propensity = merged.team_probabilities[j];
-    if (propensity < 1) {
-      const std::vector<std::string>& other = rankings[1 - team];
-      auto next = std::find_if(other.begin(), other.end(),
-                               [&](const std::string& id) { return !shown.count(id); });
-      if (next != other.end() && *next == item) propensity = 1;
-    }
-    shown.insert(item);
+    const double propensity = merged.team_probabilities[j];
     event.add_slate_indices(index.at(item));
     event.add_slate_propensities(propensity);
     event.add_interleaving_teams(team);
@@ -462,8 +503,8 @@ void RecommendPipeline::RunShadow(const ServedSlate& slate, int shadow) const {
   const int64_t now = log_->NowUs();
   DecisionEvent event = SlateEvent(
       deployment, absl::StrCat("shadow:", config.name()), bandits::NewEventId(now), now,
-      slate.event.unit_id(), **model, *candidates,
-      std::min<int32_t>(slate.k, static_cast<int32_t>(candidates->items.size())));
+      slate.event.unit_id(), slate.event.user(), **model, *candidates,
+      FirstOf(std::min<int32_t>(slate.k, static_cast<int32_t>(candidates->items.size()))));
   event.set_shadow_of(slate.event.event_id());
   log_->AppendDecisionAsync(std::move(event), [on_shadow = on_shadow_](absl::Status s) {
     if (on_shadow) on_shadow(s.ok() ? "logged" : "failed");

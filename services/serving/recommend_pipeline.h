@@ -98,7 +98,8 @@ class RecommendPipeline {
   struct Assigned {
     std::shared_ptr<const ServedDeployment> deployment;
     int32_t variant = -1;
-    int64_t start_us = 0;
+    std::chrono::steady_clock::time_point start;
+    bool slate_logged = false;  // set once a slate was served and is to be logged
     // Counts the call's outcome `s` for the rollout (if any).
     void Record(const absl::Status& s) const;
   };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,7 +18,7 @@ constexpr int64_t kMaxStepEvents = 1000000000;
 // Calls (or slates) per arm before a comparison may fire: the plug-in
 // variances of the sequential test need a few.
 constexpr int64_t kMinPerArm = 30;
-constexpr int64_t kMinLatencyCalls = 100;
+constexpr int64_t kMinLatencyCalls = 500;
 constexpr double kDefaultAlpha = 0.05;
 constexpr double kDefaultEffectSize = 0.1;
 
@@ -82,6 +83,13 @@ absl::Status ValidateRollout(const Deployment& d) {
                                                      step.min_events()));
     }
   }
+  const RolloutStatus& status = d.rollout_status();
+  if (!RolloutStatus::Phase_IsValid(status.phase()) || status.step() < 0 ||
+      status.step() >= plan.steps_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("deployment.rollout_status.step ", status.step(),
+                                                   " is outside the plan's ", plan.steps_size(),
+                                                   " steps"));
+  }
   const RolloutGuardrails& g = plan.guardrails();
   const std::string field = "deployment.rollout.guardrails";
   if (!(g.max_error_rate_increase() >= 0 && g.max_error_rate_increase() <= 1)) {
@@ -113,7 +121,7 @@ void ApplyRolloutWeights(Deployment* d) {
   const RolloutPlan& plan = d->rollout();
   DeploymentVariant* baseline = d->mutable_variants(IndexOf(*d, plan.baseline()));
   DeploymentVariant* canary = d->mutable_variants(IndexOf(*d, plan.canary()));
-  double total = baseline->traffic_weight() + canary->traffic_weight();
+  double total = std::min(kMaxTrafficWeight, baseline->traffic_weight() + canary->traffic_weight());
   if (!(total > 0)) total = 1;
   double share = 0;
   switch (d->rollout_status().phase()) {
@@ -150,7 +158,7 @@ double RolloutCounters::P99Ms(const Arm& arm) {
   return 10.0 * std::pow(1.05, kBuckets - 1) / 1000.0;
 }
 
-void RolloutCounters::RecordCall(int role, int64_t latency_us, bool error) {
+void RolloutCounters::RecordCall(int role, int64_t latency_us, bool error, int64_t now_us) {
   absl::MutexLock lock(&mu_);
   Arm& arm = arms_[role];
   if (error) {
@@ -158,19 +166,50 @@ void RolloutCounters::RecordCall(int role, int64_t latency_us, bool error) {
   } else {
     ++arm.served;
     ++arm.served_in_step;
+    ++arm.by_second[now_us / 1000000].served;
   }
   ++arm.latency[BucketOf(latency_us)];
 }
 
-void RolloutCounters::RecordReward(int role, double before, double after, bool first) {
+void RolloutCounters::RecordReward(int role, double before, double after, bool first,
+                                   int64_t served_us) {
   absl::MutexLock lock(&mu_);
   Arm& arm = arms_[role];
+  auto it = arm.by_second.find(served_us / 1000000);
+  // A slate of a second already folded in (or served before a restart).
+  Second& second = it != arm.by_second.end() ? it->second : arm.matured;
   if (first) {
     ++arm.rewarded;
-    arm.rewards.Add(after);
+    ++second.rewarded;
+    second.rewards.Add(after);
   } else {
-    arm.rewards.Replace(before, after);
+    second.rewards.Replace(before, after);
   }
+}
+
+RolloutCounters::Second RolloutCounters::MatureOf(Arm& arm, int64_t mature_us) {
+  // Whole seconds served before it (all of them for the largest value).
+  const int64_t cutoff = mature_us == std::numeric_limits<int64_t>::max()
+                             ? std::numeric_limits<int64_t>::max()
+                             : mature_us / 1000000;
+  Second out = arm.matured;
+  for (auto it = arm.by_second.begin(); it != arm.by_second.end() && it->first < cutoff; ++it) {
+    out.served += it->second.served;
+    out.rewarded += it->second.rewarded;
+    out.rewards.Merge(it->second.rewards);
+  }
+  // Seconds more than an hour before the cutoff are folded in for good (a
+  // later call asks a later cutoff; the reward delay is fixed per revision).
+  const int64_t fold_before =
+      cutoff == std::numeric_limits<int64_t>::max() ? cutoff : cutoff - 3600;
+  while (!arm.by_second.empty() && arm.by_second.begin()->first < fold_before) {
+    Second& s = arm.by_second.begin()->second;
+    arm.matured.served += s.served;
+    arm.matured.rewarded += s.rewarded;
+    arm.matured.rewards.Merge(s.rewards);
+    arm.by_second.erase(arm.by_second.begin());
+  }
+  return out;
 }
 
 void RolloutCounters::StartStep() {
@@ -178,16 +217,17 @@ void RolloutCounters::StartStep() {
   for (Arm& arm : arms_) arm.served_in_step = 0;
 }
 
-VariantEvidence RolloutCounters::Evidence(int role) const {
+VariantEvidence RolloutCounters::Evidence(int role, int64_t mature_us) const {
   absl::MutexLock lock(&mu_);
-  const Arm& arm = arms_[role];
+  Arm& arm = arms_[role];
+  const Second mature = MatureOf(arm, mature_us);
   VariantEvidence e;
   e.set_served(arm.served);
   e.set_errors(arm.errors);
   e.set_served_in_step(arm.served_in_step);
   e.set_p99_latency_ms(P99Ms(arm));
   e.set_rewarded(arm.rewarded);
-  e.set_reward_mean(arm.rewards.SummaryOver(std::max(arm.served, arm.rewards.n())).mean);
+  e.set_reward_mean(mature.rewards.SummaryOver(std::max(mature.served, mature.rewards.n())).mean);
   return e;
 }
 
@@ -196,10 +236,10 @@ bandits::ArmSummary RolloutCounters::Errors(int role) const {
   return bandits::BernoulliSummary(arms_[role].errors, arms_[role].served + arms_[role].errors);
 }
 
-bandits::ArmSummary RolloutCounters::Rewards(int role) const {
+bandits::ArmSummary RolloutCounters::Rewards(int role, int64_t mature_us) const {
   absl::MutexLock lock(&mu_);
-  const Arm& arm = arms_[role];
-  return arm.rewards.SummaryOver(std::max(arm.served, arm.rewards.n()));
+  const Second mature = MatureOf(arms_[role], mature_us);
+  return mature.rewards.SummaryOver(std::max(mature.served, mature.rewards.n()));
 }
 
 namespace {
@@ -219,8 +259,12 @@ RolloutDecision DecideRollout(const Deployment& d, const RolloutCounters& counte
   const RolloutStatus& status = d.rollout_status();
   RolloutDecision decision;
   RolloutEvidence& ev = decision.evidence;
-  *ev.mutable_baseline() = counters.Evidence(RolloutCounters::kBaseline);
-  *ev.mutable_canary() = counters.Evidence(RolloutCounters::kCanary);
+  // Rewards of slates served at least the reward window ago (every slate
+  // without a window).
+  const int64_t mature_us = d.reward_window_ms() > 0 ? (now_ms - d.reward_window_ms()) * 1000
+                                                     : std::numeric_limits<int64_t>::max();
+  *ev.mutable_baseline() = counters.Evidence(RolloutCounters::kBaseline, mature_us);
+  *ev.mutable_canary() = counters.Evidence(RolloutCounters::kCanary, mature_us);
   ev.mutable_baseline()->set_variant(plan.baseline());
   ev.mutable_canary()->set_variant(plan.canary());
   const double alpha = AlphaOf(g), effect = EffectOf(g);
@@ -232,8 +276,8 @@ RolloutDecision DecideRollout(const Deployment& d, const RolloutCounters& counte
                                                                        /*variance_floor=*/1e-12);
   SetComparison(err, ev.mutable_error_rate());
   // Reward per served slate; the floor keeps rewardless arms comparable.
-  const bandits::ArmSummary rew_b = counters.Rewards(RolloutCounters::kBaseline);
-  const bandits::ArmSummary rew_c = counters.Rewards(RolloutCounters::kCanary);
+  const bandits::ArmSummary rew_b = counters.Rewards(RolloutCounters::kBaseline, mature_us);
+  const bandits::ArmSummary rew_c = counters.Rewards(RolloutCounters::kCanary, mature_us);
   const bandits::DifferenceInterval rew =
       bandits::MixtureSprtInterval(rew_b, rew_c, alpha, effect, /*variance_floor=*/1e-6);
   SetComparison(rew, ev.mutable_reward());
@@ -273,7 +317,9 @@ RolloutDecision DecideRollout(const Deployment& d, const RolloutCounters& counte
   }
   const RolloutStep& step = plan.steps(status.step());
   const int64_t in_step_ms = now_ms - status.step_started_unix_ms();
-  if (in_step_ms >= step.min_duration_ms() && ev.canary().served_in_step() >= step.min_events()) {
+  // Never on no evidence: each arm answered kMinPerArm calls in the rollout.
+  if (in_step_ms >= step.min_duration_ms() && ev.canary().served_in_step() >= step.min_events() &&
+      err_b.n >= kMinPerArm && err_c.n >= kMinPerArm) {
     const bool last = status.step() + 1 >= plan.steps_size();
     decision.action = last ? RolloutDecision::kPromote : RolloutDecision::kAdvance;
     decision.reason = absl::StrFormat("step %d passed: %d ms, %d canary slates, no guardrail fired",

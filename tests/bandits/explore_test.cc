@@ -188,5 +188,50 @@ TEST(DrawSlateTest, EmpiricalSlateFrequenciesMatchLoggedPropensities) {
   EXPECT_NEAR(total, 1.0, 1e-9);
 }
 
+TEST(DrawExploringSlateTest, LoggedProbabilitiesMatchDrawFrequencies) {
+  // 3 positions from a pool of 5 at epsilon 0.3: every slate's frequency
+  // over 200000 seeded draws matches the product of its conditionals, and
+  // every (position, index) frequency its marginal (3.5 binomial sd).
+  constexpr int kDraws = 200000;
+  std::map<std::vector<int32_t>, int> slates;
+  std::map<std::vector<int32_t>, double> probability;
+  std::vector<std::vector<int>> at(3, std::vector<int>(5, 0));
+  std::vector<std::vector<double>> marginal(3, std::vector<double>(5, -1));
+  std::vector<int32_t> slate;
+  std::vector<double> conditionals, marginals;
+  for (int i = 0; i < kDraws; ++i) {
+    DrawExploringSlate(3, 5, 0.3, Mix64(i), &slate, &conditionals, &marginals);
+    ++slates[slate];
+    probability[slate] = conditionals[0] * conditionals[1] * conditionals[2];
+    for (int j = 0; j < 3; ++j) {
+      ++at[j][slate[j]];
+      marginal[j][slate[j]] = marginals[j];
+    }
+  }
+  EXPECT_EQ(slates.size(), 60u);  // 5 * 4 * 3 ordered slates
+  double total = 0;
+  for (const auto& [s, p] : probability) {
+    total += p;
+    const double sd = std::sqrt(kDraws * p * (1 - p));
+    EXPECT_NEAR(slates[s], kDraws * p, 3.5 * sd + 1);
+  }
+  EXPECT_NEAR(total, 1.0, 1e-12);
+  EXPECT_NEAR(probability[(std::vector<int32_t>{0, 1, 2})], 0.7 + 0.3 / 60, 1e-12);
+  for (int j = 0; j < 3; ++j) {
+    double column = 0;
+    for (int a = 0; a < 5; ++a) {
+      column += marginal[j][a];
+      const double p = marginal[j][a];
+      EXPECT_NEAR(at[j][a], kDraws * p, 3.5 * std::sqrt(kDraws * p * (1 - p)) + 1);
+    }
+    EXPECT_NEAR(column, 1.0, 1e-12);  // every index was seen at every position
+  }
+  // No exploration: the model's first k, every probability 1.
+  DrawExploringSlate(3, 5, 0, 7, &slate, &conditionals, &marginals);
+  EXPECT_EQ(slate, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(conditionals, (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(marginals, (std::vector<double>{1, 1, 1}));
+}
+
 }  // namespace
 }  // namespace recbandit::bandits

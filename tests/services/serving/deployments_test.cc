@@ -737,10 +737,19 @@ TEST_F(DeploymentsTest, SwitchAndRollbackAreOneRevisionEach) {
   ASSERT_OK_AND_ASSIGN(Deployment stopped, deployments_->Rollback("d", 0));
   EXPECT_EQ(stopped.rollout_status().phase(), RolloutStatus::ROLLED_BACK);
   EXPECT_THAT(stopped.rollout_status().reason(), HasSubstr("RollbackDeployment called at step 0"));
+  // A read-modify-write of other fields keeps a finished rollout finished.
+  ASSERT_OK_AND_ASSIGN(Deployment described, deployments_->Describe("d"));
+  described.set_description("edited");
+  ASSERT_OK_AND_ASSIGN(Deployment edited, deployments_->Update(described, 0));
+  EXPECT_EQ(edited.rollout_status().phase(), RolloutStatus::ROLLED_BACK);
+  EXPECT_DOUBLE_EQ(edited.variants(1).traffic_weight(), 0);
+  // A rollout in progress refuses a switch; an update without a plan ends it.
   ASSERT_OK(deployments_->Update(WithRollout(1, 1000), 0).status());
-  ASSERT_OK_AND_ASSIGN(Deployment green, deployments_->Switch("d", "green", 0));
-  EXPECT_FALSE(green.has_rollout());
-  EXPECT_EQ(green.rollout_status().phase(), RolloutStatus::PHASE_UNSPECIFIED);
+  EXPECT_THAT(deployments_->Switch("d", "green", 0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("rollout in progress")));
+  ASSERT_OK_AND_ASSIGN(Deployment plain, deployments_->Update(TwoVariants("d", 1, 1), 0));
+  EXPECT_FALSE(plain.has_rollout());
+  EXPECT_EQ(plain.rollout_status().phase(), RolloutStatus::PHASE_UNSPECIFIED);
 }
 
 TEST_F(DeploymentsTest, SwitchAndRollbackUnderLoadServeNoMixedCall) {
@@ -854,13 +863,22 @@ TEST_F(DeploymentsTest, InterleavedSlatesMergeBothVariantsAndCreditClicksToTeams
   EXPECT_NEAR(status.delta(), -0.75, 1e-12);
   EXPECT_LT(status.delta_high(), 0);
   EXPECT_EQ(status.preferred(), "green");
-  // A change of description keeps the counts; a switch ends the interleaving.
+  // A change of description keeps the counts; a switch needs SPLIT mode.
   d.set_description("same variants");
   ASSERT_OK(deployments_->Update(d, 0).status());
   ASSERT_OK_AND_ASSIGN(described, deployments_->Describe("d"));
   EXPECT_EQ(described.interleaving().impressions(), kSlates);
+  EXPECT_THAT(deployments_->Switch("d", "green", 0),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("INTERLEAVED")));
+  d.set_mode(SPLIT);
+  ASSERT_OK(deployments_->Update(d, 0).status());
+  EXPECT_FALSE(deployments_->Describe("d")->has_interleaving());
   ASSERT_OK_AND_ASSIGN(Deployment switched, deployments_->Switch("d", "green", 0));
   EXPECT_EQ(switched.mode(), SPLIT);
+  // Switching again changes nothing and keeps what a rollback restores.
+  ASSERT_OK_AND_ASSIGN(Deployment again, deployments_->Switch("d", "green", 0));
+  EXPECT_EQ(again.revision(), switched.revision());
+  EXPECT_DOUBLE_EQ(again.rollback_weights().at("blue"), 1);
   RecommendResponse response;
   ASSERT_OK(pipeline_->Recommend(Through("d", "after"), &response));
   EXPECT_EQ(response.variant(), "green");

@@ -110,9 +110,13 @@ TEST(RolloutTest, WeightsFollowTheStepPromotionAndRollback) {
   EXPECT_DOUBLE_EQ(d.variants(1).traffic_weight(), 0.1);
 }
 
+// When the planted calls are served: 1 s after the epoch (the decisions
+// below are taken at 10-20 s).
+constexpr int64_t kServedUs = 1000000;
+
 // Counts `n` calls of `role`, `errors` of them failed, each `latency_us`.
 void Calls(RolloutCounters* c, int role, int n, int errors, int64_t latency_us = 1000) {
-  for (int i = 0; i < n; ++i) c->RecordCall(role, latency_us, i < errors);
+  for (int i = 0; i < n; ++i) c->RecordCall(role, latency_us, i < errors, kServedUs);
 }
 
 TEST(RolloutTest, AStepHoldsUntilItsDurationAndEventsThenAdvancesAndPromotes) {
@@ -173,8 +177,8 @@ TEST(RolloutTest, RewardGuardrailRollsBackWhenTheCanaryEarnsLess) {
   Calls(&c, RolloutCounters::kBaseline, 1000, 0);
   Calls(&c, RolloutCounters::kCanary, 1000, 0);
   // 30% of baseline slates clicked once, 10% of canary slates.
-  for (int i = 0; i < 300; ++i) c.RecordReward(RolloutCounters::kBaseline, 0, 1, true);
-  for (int i = 0; i < 100; ++i) c.RecordReward(RolloutCounters::kCanary, 0, 1, true);
+  for (int i = 0; i < 300; ++i) c.RecordReward(RolloutCounters::kBaseline, 0, 1, true, kServedUs);
+  for (int i = 0; i < 100; ++i) c.RecordReward(RolloutCounters::kCanary, 0, 1, true, kServedUs);
   RolloutDecision back = DecideRollout(d, c, 20000);
   EXPECT_EQ(back.action, RolloutDecision::kRollback);
   EXPECT_TRUE(back.evidence.reward().breached());
@@ -183,9 +187,9 @@ TEST(RolloutTest, RewardGuardrailRollsBackWhenTheCanaryEarnsLess) {
   EXPECT_EQ(back.evidence.canary().rewarded(), 100);
   EXPECT_LT(back.evidence.reward().ci_high(), 0);
   // A second click of a slate changes its reward, not the slate count.
-  c.RecordReward(RolloutCounters::kCanary, 1, 2, false);
-  EXPECT_NEAR(c.Rewards(RolloutCounters::kCanary).mean, 0.101, 1e-12);
-  EXPECT_EQ(c.Evidence(RolloutCounters::kCanary).rewarded(), 100);
+  c.RecordReward(RolloutCounters::kCanary, 1, 2, false, kServedUs);
+  EXPECT_NEAR(c.Rewards(RolloutCounters::kCanary, 20000000).mean, 0.101, 1e-12);
+  EXPECT_EQ(c.Evidence(RolloutCounters::kCanary, 20000000).rewarded(), 100);
   // Tolerating a decrease of 0.5 per slate: no rollback.
   Deployment tolerant = d;
   tolerant.mutable_rollout()->mutable_guardrails()->set_max_reward_decrease(0.5);
@@ -194,8 +198,8 @@ TEST(RolloutTest, RewardGuardrailRollsBackWhenTheCanaryEarnsLess) {
   RolloutCounters better(0);
   Calls(&better, RolloutCounters::kBaseline, 1000, 0);
   Calls(&better, RolloutCounters::kCanary, 1000, 0);
-  for (int i = 0; i < 100; ++i) better.RecordReward(RolloutCounters::kBaseline, 0, 1, true);
-  for (int i = 0; i < 300; ++i) better.RecordReward(RolloutCounters::kCanary, 0, 1, true);
+  for (int i = 0; i < 100; ++i) better.RecordReward(RolloutCounters::kBaseline, 0, 1, true, kServedUs);
+  for (int i = 0; i < 300; ++i) better.RecordReward(RolloutCounters::kCanary, 0, 1, true, kServedUs);
   EXPECT_EQ(DecideRollout(d, better, 20000).action, RolloutDecision::kAdvance);
 }
 
@@ -203,8 +207,8 @@ TEST(RolloutTest, LatencyGuardrailComparesP99s) {
   Deployment d = Canary();
   d.mutable_rollout()->mutable_guardrails()->set_max_p99_latency_ratio(2);
   RolloutCounters c(0);
-  Calls(&c, RolloutCounters::kBaseline, 200, 0, 1000);  // 1 ms
-  Calls(&c, RolloutCounters::kCanary, 99, 0, 5000);     // 5 ms, too few yet
+  Calls(&c, RolloutCounters::kBaseline, 600, 0, 1000);  // 1 ms
+  Calls(&c, RolloutCounters::kCanary, 499, 0, 5000);    // 5 ms, too few yet
   EXPECT_EQ(DecideRollout(d, c, 20000).action, RolloutDecision::kAdvance);
   Calls(&c, RolloutCounters::kCanary, 1, 0, 5000);
   RolloutDecision back = DecideRollout(d, c, 20000);
@@ -216,6 +220,49 @@ TEST(RolloutTest, LatencyGuardrailComparesP99s) {
   // Off by default.
   d.mutable_rollout()->mutable_guardrails()->set_max_p99_latency_ratio(0);
   EXPECT_EQ(DecideRollout(d, c, 20000).action, RolloutDecision::kAdvance);
+}
+
+TEST(RolloutTest, RewardsAreComparedOnSlatesOlderThanTheRewardWindow) {
+  // The canary's slates are all young (served at 19.5 s, clicks still on
+  // their way): with a 5 s window they are not judged yet.
+  Deployment d = Canary();
+  d.set_reward_window_ms(5000);
+  RolloutCounters c(0);
+  Calls(&c, RolloutCounters::kBaseline, 1000, 0);  // served at 1 s
+  for (int i = 0; i < 1000; ++i) c.RecordCall(RolloutCounters::kCanary, 1000, false, 19500000);
+  for (int i = 0; i < 300; ++i) c.RecordReward(RolloutCounters::kBaseline, 0, 1, true, kServedUs);
+  RolloutDecision young = DecideRollout(d, c, 20000);
+  EXPECT_NE(young.action, RolloutDecision::kRollback);
+  EXPECT_EQ(c.Rewards(RolloutCounters::kCanary, (20000 - 5000) * 1000).n, 0);
+  // Once the window passed without clicks, they count as 0 and it rolls back.
+  RolloutDecision old = DecideRollout(d, c, 30000);
+  EXPECT_EQ(old.action, RolloutDecision::kRollback);
+  EXPECT_THAT(old.reason, HasSubstr("reward"));
+}
+
+TEST(RolloutTest, NoStepPassesWithoutEvidenceFromBothArms) {
+  Deployment d = Canary();
+  d.mutable_rollout()->mutable_steps(0)->set_min_events(0);
+  d.mutable_rollout()->mutable_steps(0)->set_min_duration_ms(0);
+  RolloutCounters c(0);
+  Calls(&c, RolloutCounters::kBaseline, 1000, 0);
+  Calls(&c, RolloutCounters::kCanary, 29, 0);
+  EXPECT_EQ(DecideRollout(d, c, 20000).action, RolloutDecision::kHold);
+  Calls(&c, RolloutCounters::kCanary, 1, 0);
+  EXPECT_EQ(DecideRollout(d, c, 20000).action, RolloutDecision::kAdvance);
+}
+
+TEST(RolloutTest, MovedWeightsStayInBoundsAndTheStepFitsThePlan) {
+  Deployment d = Canary();
+  d.mutable_variants(0)->set_traffic_weight(600000);
+  d.mutable_variants(1)->set_traffic_weight(600000);
+  d.mutable_rollout_status()->set_phase(RolloutStatus::ROLLED_BACK);
+  ApplyRolloutWeights(&d);
+  EXPECT_DOUBLE_EQ(d.variants(0).traffic_weight(), kMaxTrafficWeight);
+  d = Canary();
+  d.mutable_rollout_status()->set_step(2);
+  EXPECT_THAT(ValidateRollout(d), StatusIs(absl::StatusCode::kInvalidArgument,
+                                           HasSubstr("rollout_status.step 2 is outside")));
 }
 
 }  // namespace
