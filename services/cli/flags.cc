@@ -68,7 +68,8 @@ ABSL_FLAG(bool, resume, false,
 
 ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)");
 ABSL_FLAG(std::string, experiment, "", "experiment name");
-ABSL_FLAG(std::string, deployment, "", "export, loadtest: deployment name");
+ABSL_FLAG(std::string, deployment, "",
+          "export, loadtest, ope: deployment name (ope: slate OPE of its served slates)");
 ABSL_FLAG(std::string, format, "jsonl", "export: jsonl | csv");
 ABSL_FLAG(std::string, log, "", "ope: service data directory whose event log to read");
 ABSL_FLAG(std::string, obd, "",

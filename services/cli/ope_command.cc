@@ -29,6 +29,8 @@
 #include "proto/core/status_macros.h"
 #include "services/cli/cli.h"
 #include "services/cli/flags.h"
+#include "services/serving/model_store.h"
+#include "services/serving/slate_evaluation.h"
 
 namespace recbandit::services {
 namespace {
@@ -140,6 +142,45 @@ absl::StatusOr<bandits::ExportRounds> PolicyTargetRounds(const std::string& targ
   return bandits::RoundsFromLoggedData(data, *read, source);
 }
 
+void PrintTable(const OpeReport& report);
+
+// `ope --log=<data_dir> --deployment=<name> --target=model:...|shadow:...`:
+// slate OPE of the deployment's served slates (services/serving/
+// slate_evaluation.h), the models read from <data_dir>/models.
+absl::Status RunDeploymentOpe(const std::string& log, const std::string& target) {
+  if (log.empty()) {
+    return absl::InvalidArgumentError("--deployment needs --log=<data_dir> (not --input or --obd)");
+  }
+  if (!absl::GetFlag(FLAGS_experiment).empty()) {
+    return absl::InvalidArgumentError("give --experiment or --deployment, not both");
+  }
+  EvaluatePolicyRequest request;
+  request.set_deployment(absl::GetFlag(FLAGS_deployment));
+  request.set_target(target);
+  // The flag's default names the flat estimators; slates default to their own.
+  const std::string estimators = absl::GetFlag(FLAGS_estimators);
+  if (estimators != "ips,snips,dm,dr") {
+    for (absl::string_view name : absl::StrSplit(estimators, ',', absl::SkipWhitespace())) {
+      request.add_estimators(std::string(name));
+    }
+  }
+  request.set_bootstrap(absl::GetFlag(FLAGS_bootstrap));
+  request.set_seed(absl::GetFlag(FLAGS_seed));
+  bandits::EventLogOptions log_options;
+  log_options.mode = bandits::EventLogOptions::Mode::kSecondary;  // a server may be writing
+  ASSIGN_OR_RETURN(std::unique_ptr<bandits::EventLog> event_log,
+                   bandits::EventLog::Open(log, log_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelStore> models,
+                   ModelStore::Open(absl::StrCat(log, "/models"), /*keep_versions=*/1000,
+                                    /*prune=*/false));
+  ASSIGN_OR_RETURN(OpeReport report,
+                   EvaluateDeploymentSlates(*event_log, request, LookupIn(*models)));
+  report.set_input(absl::StrCat(log, " (deployment ", request.deployment(), ")"));
+  PrintTable(report);
+  PrintJsonLine(ToJson(report));
+  return absl::OkStatus();
+}
+
 void PrintTable(const OpeReport& report) {
   std::fprintf(stderr, "ope: target %s on %s (%s), n=%lld, on-policy mean %.6f\n",
                report.target().c_str(), report.input().c_str(), report.input_kind().c_str(),
@@ -165,7 +206,8 @@ absl::Status RunOpe(const CommandArgs& args) {
   if (!args.empty()) {
     return absl::InvalidArgumentError(
         "usage: recbandit ope (--obd=<csv> | --input=<export.csv|.jsonl> | --log=<data_dir> "
-        "--experiment=<name>) [--target=uniform|shadow:<spec>] [--target_pmf=<csv>] "
+        "(--experiment=<name> | --deployment=<name>)) [--target=uniform|shadow:<spec>|"
+        "model:<name>@<version>] [--target_pmf=<csv>] "
         "[--target_pmf_from=<obd csv>] [--estimators=ips,snips,dm,dr] [--clip=] "
         "[--bootstrap=200] [--seed=1]");
   }
@@ -178,6 +220,7 @@ absl::Status RunOpe(const CommandArgs& args) {
   if ((!obd.empty()) + (!input.empty()) + (!log.empty()) != 1) {
     return absl::InvalidArgumentError("give exactly one of --obd, --input or --log");
   }
+  if (!absl::GetFlag(FLAGS_deployment).empty()) return RunDeploymentOpe(log, target);
 
   bandits::OpeOptions options;
   options.estimators.clear();

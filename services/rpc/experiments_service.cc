@@ -11,6 +11,8 @@
 #include "bandits/ope/policy_evaluation.h"
 #include "proto/core/status_macros.h"
 #include "proto/experiments.grpc.pb.h"
+#include "services/serving/model_store.h"
+#include "services/serving/slate_evaluation.h"
 
 // The callback handler's request type parses through request_parsing.h too.
 RECBANDIT_DIAGNOSED_REQUEST(recbandit::DecideRequest)
@@ -72,6 +74,14 @@ class ExperimentsService final : public ExperimentsBase {
   grpc::Status EvaluatePolicy(grpc::ServerContext* ctx, const EvaluatePolicyRequest* request,
                               OpeReport* response) override {
     return Call(core_, kEvaluatePolicy, ctx, [&]() -> absl::Status {
+      if (!request->deployment().empty()) {
+        if (!request->experiment().empty()) {
+          return absl::InvalidArgumentError("give experiment or deployment, not both");
+        }
+        ASSIGN_OR_RETURN(*response, EvaluateDeploymentSlates(*core_.event_log, *request,
+                                                             LookupIn(*core_.models)));
+        return absl::OkStatus();
+      }
       ASSIGN_OR_RETURN(*response,
                        bandits::EvaluatePolicyOnLog(*core_.event_log, *request));
       return absl::OkStatus();
