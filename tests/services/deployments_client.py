@@ -6,7 +6,9 @@ variant, served slates carry event ids and propensities, RewardSlate credits
 the clicked position, updates are guarded by their revision, the journal
 lists every change, SwitchDeployment and RollbackDeployment move all traffic
 at once, a canary that earns less is rolled back by the server itself and a
-healthy one promoted, and every bad request gets its documented code.
+healthy one promoted, an exploring deployment's slates judge another version
+offline (EvaluatePolicy with a deployment), and every bad request gets its
+documented code.
 
 Usage: deployments_client.py <host:port> <stub dir> <first | restarted> <variants file>
 (the first phase writes each unit's variant there; the restarted one checks it)
@@ -18,6 +20,7 @@ import grpc
 
 sys.path.insert(0, sys.argv[2])
 from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
+from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
 from proto import model_pb2  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
 
@@ -178,6 +181,7 @@ def first(channel):
     expect_code(grpc.StatusCode.NOT_FOUND, dep.DeleteDeployment,
                 dp.DeleteDeploymentRequest(name="temp"))
     blue_green_and_canary(rec, dep)
+    slate_ope(channel, rec, dep)
 
 
 def with_rollout(name, steps):
@@ -270,6 +274,39 @@ def blue_green_and_canary(rec, dep):
         dp.ListDeploymentChangesRequest(name="promo"), timeout=TIMEOUT).changes]
     assert kinds == [dp.DeploymentChange.CREATED, dp.DeploymentChange.ROLLOUT_ADVANCED,
                      dp.DeploymentChange.PROMOTED], kinds
+
+
+def slate_ope(channel, rec, dep):
+    """An exploring deployment's slates judge version 2 offline (EvaluatePolicy)."""
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    exp = exg.ExperimentsStub(channel)
+    print("Slate OPE: version 2 judged from uniformly explored version-1 traffic")
+    d = dp.Deployment(name="explore", variants=[dp.DeploymentVariant(
+        name="v1", traffic_weight=1, pipeline=dp.Pipeline(
+            model="demo@1", exploration=dp.SlateExploration(epsilon=1, pool=50)))])
+    dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=d), timeout=TIMEOUT)
+    for unit, r in serve_all(rec, "explore").items():
+        assert all(abs(i.propensity - 1.0 / (50 - j)) < 1e-12 for j, i in enumerate(r.items)), r
+        if int(unit[1:]) % 3 == 0:
+            dep.RewardSlate(dp.RewardSlateRequest(deployment="explore", event_id=r.event_id,
+                                                  item=r.items[0].item, value=1),
+                            timeout=TIMEOUT)
+    report = exp.EvaluatePolicy(ex.EvaluatePolicyRequest(
+        deployment="explore", target="model:demo@2", estimators=["iips", "pi", "sniips"],
+        bootstrap=50), timeout=TIMEOUT)
+    assert report.n == UNITS and report.input_kind == "deployment", report
+    assert [e.estimator for e in report.estimates] == ["iips", "pi", "sniips"], report
+    assert all(e.ci_low <= e.value <= e.ci_high for e in report.estimates), report
+    print("  " + ", ".join("%s=%.3f [%.3f, %.3f]" % (e.estimator, e.value, e.ci_low, e.ci_high)
+                           for e in report.estimates))
+    expect_code(invalid, exp.EvaluatePolicy, ex.EvaluatePolicyRequest(
+        deployment="explore", target="uniform"))
+    expect_code(invalid, exp.EvaluatePolicy, ex.EvaluatePolicyRequest(
+        deployment="explore", experiment="demo_layout", target="model:demo"))
+    expect_code(grpc.StatusCode.NOT_FOUND, exp.EvaluatePolicy, ex.EvaluatePolicyRequest(
+        deployment="explore", target="model:demo@99"))
+    expect_code(grpc.StatusCode.NOT_FOUND, exp.EvaluatePolicy, ex.EvaluatePolicyRequest(
+        deployment="nope", target="model:demo"))
 
 
 def restarted(channel):

@@ -39,5 +39,21 @@ for r in rows:
     assert r["model"] == ("demo@1" if r["variant"] == "blue" else "demo@2"), r
 print("export --deployment: %d slates, %d clicked" % (len(rows), len(clicked)))
 PYEOF
+# Slate OPE from the CLI on the live log (a secondary reader) agrees with
+# EvaluatePolicy's figures in kind: version 2 judged on the exploring slates.
+"$BIN" ope --log="$work/data" --deployment=explore --target=model:demo@2 \
+  --estimators=iips,pi --bootstrap=50 >"$work/ope.json" 2>"$work/ope.err"
+"$PY" - "$work/ope.json" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["n"] == 400 and r["input_kind"] == "deployment", r
+assert [e["estimator"] for e in r["estimates"]] == ["iips", "pi"], r
+assert all(e["ci_low"] <= e["value"] <= e["ci_high"] for e in r["estimates"]), r
+print("ope --deployment: " + ", ".join("%s=%.3f" % (e["estimator"], e["value"]) for e in r["estimates"]))
+PYEOF
+if "$BIN" ope --log="$work/data" --deployment=explore --target=uniform 2>"$work/bad.err"; then
+  echo "ope --deployment with target uniform must fail" >&2; exit 1
+fi
+grep -q "model:<name>\[@<version>\] or shadow:<name>" "$work/bad.err"
 stop_server "$work/err2"
 echo "PASS"
