@@ -393,7 +393,8 @@ void AppendJsonIds(const std::vector<std::string>& ids, std::string* out) {
 const std::string& ExportSlateCsvHeader() {
   static const auto* header = new std::string(
       "event_id,deployment,variant,deployment_revision,timestamp_us,unit_id,model,candidates,"
-      "slate,slate_propensities,clicked_positions,reward,shadow_of\n");
+      "slate,slate_propensities,clicked_positions,reward,shadow_of,user,slate_marginals,"
+      "interleaving_teams\n");
   return *header;
 }
 
@@ -425,6 +426,12 @@ void AppendSlateCsvRow(const DecisionEvent& e, const RewardRecord* rewards, std:
   if (HasAggregatedReward(rewards)) AppendNumber(rewards->aggregated(), out);
   out->push_back(',');
   AppendCsvField(e.shadow_of(), out);
+  out->push_back(',');
+  AppendCsvField(e.user(), out);
+  out->push_back(',');
+  AppendCsvField(JoinNumbers(e.slate_marginals(), ';'), out);
+  out->push_back(',');
+  AppendCsvField(JoinNumbers(e.interleaving_teams(), ';'), out);
   out->push_back('\n');
 }
 
@@ -461,7 +468,16 @@ void AppendSlateJsonlRow(const DecisionEvent& e, const RewardRecord* rewards, st
   AppendJsonReward(rewards, out);
   out->append(",\"shadow_of\":");
   AppendJsonString(e.shadow_of(), out);
-  out->append("}\n");
+  out->append(",\"user\":");
+  AppendJsonString(e.user(), out);
+  out->append(",\"slate_marginals\":");
+  AppendJsonNumbers(e.slate_marginals(), out);
+  out->append(",\"interleaving_teams\":[");
+  for (int i = 0; i < e.interleaving_teams_size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendInt(e.interleaving_teams(i), out);
+  }
+  out->append("]}\n");
 }
 
 absl::StatusOr<ExportStats> ExportExperiment(const EventLog& log, const std::string& experiment,

@@ -56,6 +56,21 @@ def deployment(name="dep", model="demo", weight=1.0, variant="v"):
                              pipeline=dp.Pipeline(model=model))]))
 
 
+def explore(epsilon=0.5, pool=0):
+    """A deployment whose variant explores."""
+    request = deployment()
+    request.deployment.variants[0].pipeline.exploration.epsilon = epsilon
+    request.deployment.variants[0].pipeline.exploration.pool = pool
+    return request
+
+
+def interleaved():
+    """An INTERLEAVED deployment of one variant."""
+    request = deployment()
+    request.deployment.mode = dp.INTERLEAVED
+    return request
+
+
 def rollout(share=0.5, events=10, canary="v2", alpha=0.05):
     """A deployment of two variants with a one-step canary rollout."""
     request = deployment()
@@ -402,6 +417,24 @@ CATALOGUE = [
      "deployment.rollout.canary 'w' is not a variant of the deployment"),
     ("deployment rollout alpha 1", "dep", "CreateDeployment",
      lambda: rollout(alpha=1), INVALID, "deployment.rollout.guardrails.alpha must be in (0, 0.5]"),
+    ("EvaluatePolicy of an unknown deployment", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(deployment="dep", target="uniform"), NOT_FOUND,
+     "unknown deployment 'dep'"),
+    ("EvaluatePolicy deployment and experiment", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(deployment="dep", experiment="demo_layout",
+                                      target="model:demo"), INVALID,
+     "give experiment or deployment, not both"),
+    ("EvaluatePolicy deployment name '..'", "exp", "EvaluatePolicy",
+     lambda: ex.EvaluatePolicyRequest(deployment="..", target="model:demo"), INVALID,
+     "deployment '..' must start with a letter or digit"),
+    ("deployment exploration epsilon 2", "dep", "CreateDeployment",
+     lambda: explore(epsilon=2), INVALID,
+     "deployment.variants[0].pipeline.exploration.epsilon must be in [0, 1], got 2"),
+    ("deployment exploration pool 5000", "dep", "CreateDeployment",
+     lambda: explore(pool=5000), INVALID,
+     "deployment.variants[0].pipeline.exploration.pool must be in [0, 1000]"),
+    ("deployment INTERLEAVED with 1 variant", "dep", "CreateDeployment",
+     lambda: interleaved(), INVALID, "deployment.mode INTERLEAVED needs exactly 2 variants, got 1"),
     ("Recommend unit_id 8 KB", "rec", "Recommend",
      lambda: rc.RecommendRequest(user="u1", deployment="dep", unit_id=LONG), INVALID,
      "unit_id must have 1..256 bytes"),

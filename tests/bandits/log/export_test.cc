@@ -298,6 +298,8 @@ TEST(ExportTest, DeploymentSlatesExactBytesBothFormats) {
     e.set_deployment_revision(2);
     e.set_model_name("m");
     e.set_model_version(3);
+    e.set_user("alice");
+    e.add_slate_marginals(1);
     ASSERT_OK(log->AppendDecision(e));
     ExperimentConfig config;
     config.set_name("shop");
@@ -311,15 +313,17 @@ TEST(ExportTest, DeploymentSlatesExactBytesBothFormats) {
   // The example of bandits/log/log_format.md, "Deployment export".
   EXPECT_EQ(ReadTextFile(dir.File("s.csv")),
             "event_id,deployment,variant,deployment_revision,timestamp_us,unit_id,model,"
-            "candidates,slate,slate_propensities,clicked_positions,reward,shadow_of\n"
-            "s1,shop,blue,2,500,u1,m@3,a;b%3Bc,a,1,1,1,\n");
+            "candidates,slate,slate_propensities,clicked_positions,reward,shadow_of,user,"
+            "slate_marginals,interleaving_teams\n"
+            "s1,shop,blue,2,500,u1,m@3,a;b%3Bc,a,1,1,1,,alice,1,\n");
   ASSERT_OK(ExportSlates(*log, "shop", ExportFormat::kJsonl, dir.File("s.jsonl")).status());
   EXPECT_EQ(ReadTextFile(dir.File("s.jsonl")),
             "{\"event_id\":\"s1\",\"deployment\":\"shop\",\"variant\":\"blue\","
             "\"deployment_revision\":2,\"timestamp_us\":500,\"unit_id\":\"u1\","
             "\"model\":\"m@3\",\"candidates\":[\"a\",\"b;c\"],\"slate\":[\"a\"],"
             "\"slate_propensities\":[1],\"clicked_positions\":[1],\"reward\":1,"
-            "\"shadow_of\":\"\"}\n");
+            "\"shadow_of\":\"\",\"user\":\"alice\",\"slate_marginals\":[1],"
+            "\"interleaving_teams\":[]}\n");
   EXPECT_THAT(ExportSlates(*log, "nope", ExportFormat::kCsv, dir.File("n.csv")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("unknown deployment 'nope'")));
 }
