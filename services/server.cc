@@ -141,9 +141,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->deployments = server->deployments_.get();
   server->pipeline_ = std::make_unique<RecommendPipeline>(
       server->models_.get(), recent, core->experiments, core->deployments,
-      server->event_log_.get(), [metrics](const char* outcome) {
-        metrics->RecordShadowSlate(outcome);
-      });
+      server->event_log_.get(),
+      [metrics](const char* outcome) { metrics->RecordShadowSlate(outcome); },
+      RecommendPipeline::kMaxQueuedShadows, [metrics] { metrics->RecordSlateLogFailure(); });
   core->pipeline = server->pipeline_.get();
   core->event_log = server->event_log_.get();
   PublishModelVersions(*core);

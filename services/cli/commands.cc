@@ -103,8 +103,8 @@ const std::vector<Command>& Commands() {
       {"loadtest", "loadtest --target=host:port --rpc=recommend|decide|mixed --concurrency=",
        "drive a running server with Recommend/Decide calls: QPS, latency",
        {"actions", "auth_token_file", "client_threads", "concurrency", "deployment", "duration_s",
-        "ef_search", "experiment", "k", "requests", "rpc", "target", "tls_cert", "user_prefix",
-        "users"},
+        "ef_search", "experiment", "k", "qps", "requests", "rpc", "target", "tls_cert",
+        "user_prefix", "users"},
        &RunLoadtest},
   };
   return *commands;

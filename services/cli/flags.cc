@@ -133,7 +133,10 @@ ABSL_FLAG(std::string, tls_key, "", "serve: PEM private key for TLS");
 ABSL_FLAG(std::string, auth_token_file, "",
           "serve: file with a bearer token every call must carry");
 ABSL_FLAG(std::string, rpc, "recommend", "loadtest: recommend | decide | mixed");
-ABSL_FLAG(int32_t, concurrency, 8, "loadtest: requests in flight");
+ABSL_FLAG(int32_t, concurrency, 8, "loadtest: requests in flight (at most, with --qps)");
+ABSL_FLAG(double, qps, 0,
+          "loadtest: open loop: start this many calls per second on a fixed schedule, latency "
+          "from each scheduled start (0 = closed loop: each finished call starts the next)");
 ABSL_FLAG(double, duration_s, 10, "loadtest: seconds to run");
 ABSL_FLAG(int32_t, actions, 10, "loadtest: candidate actions per Decide");
 ABSL_FLAG(std::string, user_prefix, "u",

@@ -99,6 +99,7 @@ ABSL_DECLARE_FLAG(std::string, tls_key);
 ABSL_DECLARE_FLAG(std::string, auth_token_file);
 ABSL_DECLARE_FLAG(std::string, rpc);
 ABSL_DECLARE_FLAG(int32_t, concurrency);
+ABSL_DECLARE_FLAG(double, qps);
 ABSL_DECLARE_FLAG(double, duration_s);
 ABSL_DECLARE_FLAG(int64_t, requests);
 ABSL_DECLARE_FLAG(int32_t, actions);

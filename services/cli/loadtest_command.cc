@@ -48,6 +48,7 @@ struct LoadSpec {
   int32_t ef_search = 0;  // Recommend's per-request HNSW beam; 0 = the index's
   std::string auth_token;
   double deadline_s = 10;
+  double qps = 0;  // per client thread; 0 = closed loop
 };
 
 // One call in flight. Lives in its thread's arena until the run ends.
@@ -135,16 +136,10 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
     }
   };
   int32_t in_flight = 0;
-  for (auto& call : calls) {
-    call = std::make_unique<Call>();
-    if (!budget->Take()) break;
-    start_call(call.get());
-    ++in_flight;
-  }
   void* tag = nullptr;
   bool ok = false;
-  while (in_flight > 0 && cq.Next(&tag, &ok)) {
-    Call* call = static_cast<Call*>(tag);
+  // Records a finished call.
+  auto finish = [&](Call* call) {
     --in_flight;
     budget->finished.fetch_add(1, std::memory_order_relaxed);
     result->latencies_ms.push_back(
@@ -158,6 +153,62 @@ void RunClient(const LoadSpec& spec, std::shared_ptr<grpc::Channel> channel, int
             ": ", call->status.error_message());
       }
     }
+  };
+  if (spec.qps > 0) {
+    // Open loop: a call starts at each scheduled time (or as soon as a slot
+    // frees, when all are busy), its latency counted from that time.
+    const auto interval = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / spec.qps));
+    std::vector<Call*> idle;
+    for (auto& call : calls) {
+      call = std::make_unique<Call>();
+      idle.push_back(call.get());
+    }
+    Clock::time_point next = Clock::now();
+    bool stopped = false;
+    while (!stopped || in_flight > 0) {
+      if (!stopped && !idle.empty() && Clock::now() >= next) {
+        if (!budget->Take()) {
+          stopped = true;
+          continue;
+        }
+        Call* call = idle.back();
+        idle.pop_back();
+        start_call(call);
+        call->start = next;
+        next += interval;
+        ++in_flight;
+        continue;
+      }
+      const Clock::time_point wake =
+          !stopped && !idle.empty() ? next : Clock::now() + std::chrono::milliseconds(100);
+      // gRPC takes system-clock deadlines.
+      const auto wake_system = std::chrono::system_clock::now() + (wake - Clock::now());
+      const grpc::CompletionQueue::NextStatus got = cq.AsyncNext(&tag, &ok, wake_system);
+      if (got == grpc::CompletionQueue::SHUTDOWN) break;
+      if (got == grpc::CompletionQueue::GOT_EVENT) {
+        Call* call = static_cast<Call*>(tag);
+        finish(call);
+        idle.push_back(call);
+      } else if (!stopped && Clock::now() >= budget->end) {
+        stopped = true;
+      }
+    }
+    cq.Shutdown();
+    while (cq.Next(&tag, &ok)) {
+    }
+    budget->clients_running.fetch_sub(1);
+    return;
+  }
+  for (auto& call : calls) {
+    call = std::make_unique<Call>();
+    if (!budget->Take()) break;
+    start_call(call.get());
+    ++in_flight;
+  }
+  while (in_flight > 0 && cq.Next(&tag, &ok)) {
+    Call* call = static_cast<Call*>(tag);
+    finish(call);
     if (budget->Take()) {
       start_call(call);
       ++in_flight;
@@ -199,11 +250,17 @@ absl::Status RunLoadtest(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--concurrency must be in [1, 10000], got ", concurrency));
   }
+  const double qps = absl::GetFlag(FLAGS_qps);
+  if (!(qps >= 0 && qps <= 1e6)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--qps must be in [0, 1e6] (0 = closed loop), got ", qps));
+  }
   const int32_t threads = absl::GetFlag(FLAGS_client_threads);
   if (threads < 1 || threads > 64 || threads > concurrency) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--client_threads must be in [1, min(64, --concurrency)], got ", threads));
   }
+  spec.qps = qps / threads;
   const double duration_s = absl::GetFlag(FLAGS_duration_s);
   const int64_t requests = absl::GetFlag(FLAGS_requests);
   if (!(duration_s > 0) || requests < 0) {
@@ -311,6 +368,7 @@ absl::Status RunLoadtest(const CommandArgs& args) {
   report.set_p99_ms(Percentile(all, 0.99));
   report.set_max_ms(all.empty() ? 0 : all.back());
   report.set_concurrency(concurrency);
+  report.set_target_qps(qps);
   report.set_duration_s(elapsed);
   std::fprintf(stderr, "loadtest: %lld %s calls in %.2f s: %.0f qps, p50 %.2f ms, p99 %.2f ms, "
                "%lld errors\n", static_cast<long long>(report.requests()), spec.rpc.c_str(),

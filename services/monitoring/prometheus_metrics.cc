@@ -74,6 +74,12 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   m->shadow_logged_ = &shadows.Add({{"outcome", "logged"}});
   m->shadow_dropped_ = &shadows.Add({{"outcome", "dropped"}});
   m->shadow_failed_ = &shadows.Add({{"outcome", "failed"}});
+  m->slate_log_failures_ = &prometheus::BuildCounter()
+                                .Name("recbandit_slate_log_failures_total")
+                                .Help("Served slates (QUEUED_BEFORE_REPLY deployments) whose "
+                                      "log write failed after the reply")
+                                .Register(*m->registry_)
+                                .Add({});
   return m;
 }
 
@@ -136,6 +142,8 @@ void ServerMetrics::RecordShadowSlate(const char* outcome) {
   const std::string o(outcome);
   (o == "logged" ? shadow_logged_ : o == "dropped" ? shadow_dropped_ : shadow_failed_)->Increment();
 }
+
+void ServerMetrics::RecordSlateLogFailure() { slate_log_failures_->Increment(); }
 
 void ServerMetrics::SetModelVersion(const std::string& model, int64_t version) {
   model_version_family_->Add({{"model", model}}).Set(static_cast<double>(version));

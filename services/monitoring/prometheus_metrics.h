@@ -61,6 +61,9 @@ class ServerMetrics {
   // Counts one shadow slate by what became of it: "logged", "dropped" (the
   // queue was full) or "failed" (its model or the log refused it).
   void RecordShadowSlate(const char* outcome);
+  // Counts one served slate whose queued log write failed after the reply
+  // (a deployment with QUEUED_BEFORE_REPLY).
+  void RecordSlateLogFailure();
   // Sets the active version of a model name.
   void SetModelVersion(const std::string& model, int64_t version);
   // Sets the number of training jobs in `state` (a JobState name).
@@ -83,6 +86,7 @@ class ServerMetrics {
   prometheus::Counter* shadow_logged_ = nullptr;
   prometheus::Counter* shadow_dropped_ = nullptr;
   prometheus::Counter* shadow_failed_ = nullptr;
+  prometheus::Counter* slate_log_failures_ = nullptr;
 };
 
 }  // namespace recbandit::services

@@ -140,6 +140,9 @@ absl::Status ValidateDeployment(const Deployment& d) {
     return absl::InvalidArgumentError("deployment.reward_aggregation is not a known value");
   }
   if (d.has_rollout()) RETURN_IF_ERROR(ValidateRollout(d));
+  if (!SlateDurability_IsValid(d.slate_durability())) {
+    return absl::InvalidArgumentError("deployment.slate_durability is not a known value");
+  }
   if (!DeploymentMode_IsValid(d.mode())) {
     return absl::InvalidArgumentError("deployment.mode is not a known value");
   }

@@ -125,23 +125,34 @@ void RecommendPipeline::RecommendAsync(const RecommendRequest& request,
     done(prepared);
     return;
   }
-  if (assigned.deployment != nullptr) {  // a rollout counts the call's outcome once it is known
+  if (assigned.deployment != nullptr) {  // a rollout counts the call's outcome once known
     done = [assigned, done = std::move(done)](absl::Status s) {
       assigned.Record(s);
       done(std::move(s));
     };
   }
+  const bool queued = to_log->deployment->config.slate_durability() == QUEUED_BEFORE_REPLY;
+  std::function<void(absl::Status)> reply;  // called when the write is done
+  if (queued) {
+    // Reply now; the write lands in the log's next synced batch.
+    done(absl::OkStatus());
+    reply = [on_failure = on_slate_log_failure_](absl::Status s) {
+      if (!s.ok() && on_failure) on_failure();
+    };
+  } else {
+    reply = std::move(done);
+  }
   if (to_log->deployment->config.shadows_size() == 0) {
-    log_->AppendDecisionAsync(std::move(to_log->event), std::move(done));
+    log_->AppendDecisionAsync(std::move(to_log->event), std::move(reply));
     return;
   }
   DecisionEvent event = to_log->event;  // the shadows need its id and unit too
-  // The shadows are queued once the served slate is durable, and before the
-  // reply; their work never delays it (a full queue drops them).
+  // The shadows are queued once the served slate is durable; their work
+  // never delays the reply (a full queue drops them).
   log_->AppendDecisionAsync(
-      std::move(event), [this, slate = *std::move(to_log), done = std::move(done)](absl::Status s) {
+      std::move(event), [this, slate = *std::move(to_log), reply = std::move(reply)](absl::Status s) {
         if (s.ok()) ScheduleShadows(slate);
-        done(std::move(s));
+        reply(std::move(s));
       });
 }
 

@@ -44,18 +44,22 @@ class RecommendPipeline {
 
   // `on_shadow` (may be empty; thread-safe and fast) hears what became of
   // each shadow slate: "logged", "dropped" or "failed"; at most
-  // `max_queued_shadows` wait to be computed.
+  // `max_queued_shadows` wait to be computed. `on_slate_log_failure` (may
+  // be empty; thread-safe, fast) hears of each served slate of a
+  // QUEUED_BEFORE_REPLY deployment whose log write failed after the reply.
   RecommendPipeline(ModelStore* models, RecentEvents* recent,
                     bandits::ExperimentManager* experiments, DeploymentStore* deployments,
                     bandits::EventLog* log,
                     std::function<void(const char* outcome)> on_shadow = nullptr,
-                    size_t max_queued_shadows = kMaxQueuedShadows)
+                    size_t max_queued_shadows = kMaxQueuedShadows,
+                    std::function<void()> on_slate_log_failure = nullptr)
       : models_(models),
         recent_(recent),
         experiments_(experiments),
         deployments_(deployments),
         log_(log),
         on_shadow_(std::move(on_shadow)),
+        on_slate_log_failure_(std::move(on_slate_log_failure)),
         max_queued_shadows_(max_queued_shadows),
         shadows_(1) {}
 
@@ -67,7 +71,8 @@ class RecommendPipeline {
   // Recommend without blocking, for plain requests and deployments (not
   // experiments: their draw blocks): `done` runs with the outcome once the
   // served slate is durable, on the event log's committer thread, or at once
-  // on the calling thread (errors, plain requests). `done` must not block.
+  // on the calling thread (errors, plain requests, and a deployment with
+  // QUEUED_BEFORE_REPLY once its slate is queued). `done` must not block.
   void RecommendAsync(const RecommendRequest& request, RecommendResponse* response,
                       std::function<void(absl::Status)> done) const;
 
@@ -130,6 +135,7 @@ class RecommendPipeline {
   DeploymentStore* const deployments_;
   bandits::EventLog* const log_;
   const std::function<void(const char*)> on_shadow_;
+  const std::function<void()> on_slate_log_failure_;
   const size_t max_queued_shadows_;
   mutable BlockingPool shadows_;  // last: its thread stops before the rest goes
 };

@@ -884,5 +884,27 @@ TEST_F(DeploymentsTest, InterleavedSlatesMergeBothVariantsAndCreditClicksToTeams
   EXPECT_EQ(response.variant(), "green");
 }
 
+TEST_F(DeploymentsTest, QueuedSlatesReplyBeforeTheDiskAndAreLoggedAfter) {
+  Deployment d = TwoVariants("d", 1, 0);
+  d.set_slate_durability(QUEUED_BEFORE_REPLY);
+  ASSERT_OK(deployments_->Create(d).status());
+  RecommendResponse response;
+  bool replied = false;
+  absl::Status outcome = absl::UnknownError("not called");
+  pipeline_->RecommendAsync(Through("d", "unit"), &response, [&](absl::Status s) {
+    replied = true;
+    outcome = s;
+  });
+  // Replied on the calling thread, before the committer synced the slate.
+  EXPECT_TRUE(replied);
+  EXPECT_OK(outcome);
+  ASSERT_FALSE(response.event_id().empty());
+  for (int tries = 0; tries < 1000; ++tries) {  // logged within 10 s
+    if (log_->GetDecision(response.event_id()).ok()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL() << "the queued slate never reached the log";
+}
+
 }  // namespace
 }  // namespace recbandit::services
