@@ -3,7 +3,7 @@
 // Train job followed with WatchJob and the hot swap to its version; PutEvents
 // reflected by the next Recommend; Decide, Reward, EvaluatePolicy; a
 // blue/green deployment served, rewarded, switched and rolled back, a canary
-// rollout started and stopped; and the error codes
+// rollout started and stopped, an interleaved slate; and the error codes
 // of a few bad requests.
 //
 // Usage: node node_client.js <host:port> <source dir>
@@ -188,6 +188,16 @@ async function main() {
     rollout: {baseline: 'blue', canary: 'blue', steps: [{canary_share: 0.25}]}}});
   const stopped = await call(dep, 'RollbackDeployment', {name: 'canary'});
   assert.strictEqual(stopped.rollout_status.phase, 'ROLLED_BACK', JSON.stringify(stopped));
+  // Interleaving: one merged slate, counted in the deployment's status.
+  await call(dep, 'CreateDeployment',
+             {deployment: {name: 'duel', mode: 'INTERLEAVED', variants: variants(1, 1)}});
+  const merged = await call(rec, 'Recommend', {deployment: 'duel', user: 'u3', k: 4});
+  assert.strictEqual(merged.variant, 'interleaved', JSON.stringify(merged));
+  assert.ok(merged.items.every((i) => i.propensity === 0.5 || i.propensity === 1));
+  const duel = await call(dep, 'GetDeployment', {name: 'duel'});
+  assert.strictEqual(duel.interleaving.impressions, 1, JSON.stringify(duel.interleaving));
+  await expectCode(grpc.status.INVALID_ARGUMENT, exp, 'EvaluatePolicy',
+                   {deployment: 'duel', target: 'uniform'});
 
   await expectCode(grpc.status.INVALID_ARGUMENT, rec, 'Recommend', {user: 'u1', k: 5000});
   await expectCode(grpc.status.NOT_FOUND, exp, 'Reward',
