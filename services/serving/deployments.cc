@@ -83,6 +83,10 @@ absl::Status CheckPipeline(const std::string& field, bool has_pipeline, const Pi
         field, ".pipeline.exploration.pool must be in [0, 1000] (0 = max(2k, 20)), got ",
         e.pool()));
   }
+  if (!pipeline.rescore_model().empty()) {
+    RETURN_IF_ERROR(
+        ParseModelRef(pipeline.rescore_model(), field + ".pipeline.rescore_model").status());
+  }
   return ParseModelRef(pipeline.model(), field + ".pipeline.model").status();
 }
 
@@ -262,6 +266,18 @@ absl::StatusOr<std::shared_ptr<ServedDeployment>> DeploymentStore::Serve(
   }
   for (const ShadowPipeline& sh : deployment.shadows()) {
     ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(sh.pipeline().model(), "pipeline.model"));
+    served->models.push_back(std::move(ref));
+  }
+  std::vector<const Pipeline*> pipelines;
+  for (const DeploymentVariant& v : deployment.variants()) pipelines.push_back(&v.pipeline());
+  for (const ShadowPipeline& sh : deployment.shadows()) pipelines.push_back(&sh.pipeline());
+  for (const Pipeline* p : pipelines) {
+    if (p->rescore_model().empty()) {
+      served->rescore_index.push_back(-1);
+      continue;
+    }
+    ASSIGN_OR_RETURN(ModelRef ref, ParseModelRef(p->rescore_model(), "pipeline.rescore_model"));
+    served->rescore_index.push_back(static_cast<int32_t>(served->models.size()));
     served->models.push_back(std::move(ref));
   }
   served->salt = StableHash64(deployment.name());

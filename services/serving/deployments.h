@@ -75,9 +75,12 @@ struct ServedDeployment {
   // parsed model reference, and the pinned version's snapshot, held by this
   // revision so a call that read it is served even after an update unpinned
   // the version (null for a pipeline that follows its model's active
-  // version). The pipeline of shadow i is at variants_size() + i.
+  // version). The pipeline of shadow i is at variants_size() + i; after
+  // them come the pipelines' rescoring models, pipeline p's at
+  // rescore_index[p] (-1 without one).
   std::vector<ModelRef> models;
   std::vector<std::shared_ptr<const ServingModel>> pinned;
+  std::vector<int32_t> rescore_index;  // per variant, then per shadow
   std::vector<double> weights;   // per variant
   uint64_t salt = 0;             // StableHash64(name): the assignment's salt
   // While a rollout is IN_PROGRESS: its counters (shared by the revisions of

@@ -258,6 +258,28 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> PipelineModel(
   return models.Get(ref.name);  // follows the active version
 }
 
+// Retrieves pipeline `p`'s candidates for `query` with its model, ordered
+// by its rescoring model when it has one (whose "<name>@<version>" goes to
+// `rescored_by`).
+absl::StatusOr<Recommendation> PipelineCandidates(const ServedDeployment& deployment, size_t p,
+                                                  const ModelStore& models,
+                                                  const ServingModel& retrieval,
+                                                  const RecommendQuery& query,
+                                                  std::string* rescored_by) {
+  ASSIGN_OR_RETURN(Recommendation candidates, retrieval.Recommend(query));
+  const int32_t r = p < deployment.rescore_index.size() ? deployment.rescore_index[p] : -1;
+  if (r < 0 || candidates.items.empty()) return candidates;
+  ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> ranker,
+                   PipelineModel(deployment, r, models));
+  std::vector<std::string> ids;
+  ids.reserve(candidates.items.size());
+  for (const ScoredItemId& c : candidates.items) ids.push_back(c.item);
+  ASSIGN_OR_RETURN(Recommendation ranked, ranker->RankItems(query.user, ids, query.recent_items));
+  ranked.fallback = candidates.fallback;
+  *rescored_by = absl::StrCat(ranker->name(), "@", ranker->version());
+  return ranked;
+}
+
 // A slate of candidate indices with its logged probabilities.
 struct DrawnSlate {
   std::vector<int32_t> indices;
@@ -354,7 +376,9 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
       std::max(k, exploration.pool() > 0 ? exploration.pool() : std::max(2 * k, 20));
   query.k = std::min(kMaxK, std::max({4 * k, 50, exploring ? wanted_pool : 0}));
   query.candidates = query.k;
-  ASSIGN_OR_RETURN(Recommendation candidates, model->Recommend(query));
+  std::string rescored_by;
+  ASSIGN_OR_RETURN(Recommendation candidates,
+                   PipelineCandidates(*deployment, v, *models_, *model, query, &rescored_by));
   const int32_t available = static_cast<int32_t>(candidates.items.size());
   const int32_t served = std::min<int32_t>(k, available);
   response->set_model_name(model->name());
@@ -386,6 +410,7 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   ServedSlate slate;
   slate.event = SlateEvent(*deployment, variant.name(), event_id, now, unit, request.user(),
                            *model, candidates, drawn);
+  slate.event.set_rescore_model(rescored_by);
   slate.deployment = std::move(deployment);
   query.exclude_seen = !include_seen;  // the shadows apply their own filters
   slate.query = std::move(query);
@@ -410,7 +435,9 @@ absl::Status RecommendPipeline::ServeInterleaved(
     ASSIGN_OR_RETURN(models[t], PipelineModel(*deployment, t, *models_));
     RecommendQuery q = team_query;
     if (deployment->config.variants(t).pipeline().include_seen()) q.exclude_seen = false;
-    ASSIGN_OR_RETURN(ranked[t], models[t]->Recommend(q));
+    std::string rescored_by;
+    ASSIGN_OR_RETURN(ranked[t],
+                     PipelineCandidates(*deployment, t, *models_, *models[t], q, &rescored_by));
   }
   std::vector<std::string> rankings[2];
   for (int t = 0; t < 2; ++t) {
@@ -505,8 +532,11 @@ void RecommendPipeline::RunShadow(const ServedSlate& slate, int shadow) const {
   if (config.pipeline().include_seen()) query.exclude_seen = false;
   absl::StatusOr<std::shared_ptr<const ServingModel>> model =
       PipelineModel(deployment, deployment.config.variants_size() + shadow, *models_);
+  const size_t pipeline = deployment.config.variants_size() + shadow;
+  std::string rescored_by;
   absl::StatusOr<Recommendation> candidates =
-      model.ok() ? (*model)->Recommend(query) : absl::StatusOr<Recommendation>(model.status());
+      model.ok() ? PipelineCandidates(deployment, pipeline, *models_, **model, query, &rescored_by)
+                 : absl::StatusOr<Recommendation>(model.status());
   if (!candidates.ok()) {
     if (on_shadow_) on_shadow_("failed");
     return;
@@ -517,6 +547,7 @@ void RecommendPipeline::RunShadow(const ServedSlate& slate, int shadow) const {
       slate.event.unit_id(), slate.event.user(), **model, *candidates,
       FirstOf(std::min<int32_t>(slate.k, static_cast<int32_t>(candidates->items.size()))));
   event.set_shadow_of(slate.event.event_id());
+  event.set_rescore_model(rescored_by);
   log_->AppendDecisionAsync(std::move(event), [on_shadow = on_shadow_](absl::Status s) {
     if (on_shadow) on_shadow(s.ok() ? "logged" : "failed");
   });

@@ -906,5 +906,30 @@ TEST_F(DeploymentsTest, QueuedSlatesReplyBeforeTheDiskAndAreLoggedAfter) {
   FAIL() << "the queued slate never reached the log";
 }
 
+TEST_F(DeploymentsTest, ARescoringModelOrdersTheRetrievedCandidates) {
+  Deployment d = OneVariant("d", /*blue=*/true);  // m@1 retrieves i0, i1, ...
+  d.mutable_variants(0)->mutable_pipeline()->set_rescore_model("m@2");  // ranks i79 first
+  Deployment bad = d;
+  bad.mutable_variants(0)->mutable_pipeline()->set_rescore_model("../x");
+  EXPECT_THAT(deployments_->Create(bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("deployment.variants[0].pipeline.rescore_model")));
+  bad.mutable_variants(0)->mutable_pipeline()->set_rescore_model("m@9");
+  EXPECT_THAT(deployments_->Create(bad), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(deployments_->Create(d).status());
+  RecommendResponse response;
+  ASSERT_OK(pipeline_->Recommend(Through("d", "unit", 3), &response));
+  // m@1's first 50 candidates (i0..i49), in m@2's order: i49 first.
+  ASSERT_EQ(response.items_size(), 3);
+  EXPECT_EQ(response.items(0).item(), "i49");
+  EXPECT_EQ(response.items(1).item(), "i48");
+  EXPECT_EQ(response.items(2).item(), "i47");
+  EXPECT_EQ(response.model_version(), 1);  // the retrieval model
+  ASSERT_OK_AND_ASSIGN(DecisionEvent logged, log_->GetDecision(response.event_id()));
+  EXPECT_EQ(logged.rescore_model(), "m@2");
+  EXPECT_EQ(logged.actions(0).id(), "i49");
+  EXPECT_EQ(logged.actions_size(), 50);
+}
+
 }  // namespace
 }  // namespace recbandit::services
