@@ -80,7 +80,7 @@ SANITIZE_PACKAGES=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev libts
 # with '_' for '/').
 TSAN_TESTS=(proto/core/core_test bandits/log/event_log_test bandits/experiment_test
             bandits/policy_test bandits/sim/simulator_test services/serving/recent_events_test
-            services/serving/serving_model_test services/serving/training_jobs_test
+            services/serving/serving_model_test services/serving/job_queue_test
             services/serving/model_store_test services/serving/deployments_test
             services/serving/slate_evaluation_test)
 

@@ -63,6 +63,9 @@ class FactorModel {
   // Empty when the model has no item bias.
   const std::vector<float>& item_bias() const { return item_bias_; }
   const ModelManifest& manifest() const { return manifest_; }
+  // For fields decided after the model is made (validation results); Save
+  // writes it, its `files` recomputed.
+  ModelManifest* mutable_manifest() { return &manifest_; }
   // Returns user u's training items, ascending (empty without interactions).
   absl::Span<const int32_t> SeenItems(int32_t u) const;
   // Per-item share of training interactions; empty without interactions.

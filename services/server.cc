@@ -1,6 +1,6 @@
 // Server: start-up, shutdown and wiring. Builds the grpc::Server with the
 // Recommender and Experiments services (services/rpc/, thin handlers over
-// ModelStore, TrainingJobs, RecentEvents and bandits::ExperimentManager), the
+// ModelStore, JobQueue, RecentEvents and bandits::ExperimentManager), the
 // health service and reflection; rebuilds recent events from the log.
 #include "services/server.h"
 
@@ -27,7 +27,7 @@
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
 #include "services/serving/recommend_pipeline.h"
-#include "services/serving/training_jobs.h"
+#include "services/serving/job_queue.h"
 
 namespace recbandit::services {
 
@@ -111,7 +111,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   server->core_ = std::make_unique<ServerCore>();
   ServerCore* core = server->core_.get();
-  TrainingJobsOptions job_options;
+  JobQueueOptions job_options;
   job_options.data_dir = options.data_dir;
   const bandits::EventLog* log = server->event_log_.get();
   job_options.extra_interactions =
@@ -125,12 +125,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         /*skip_corrupt=*/true);
   };
   job_options.on_finished = [core](const Job& job) {
-    if (job.state() == JOB_STATE_SUCCEEDED) {
+    if (job.kind() == JOB_KIND_TRAIN && job.state() == JOB_STATE_SUCCEEDED) {
       core->metrics->SetModelVersion(job.model_name(), job.model_version());
     }
     PublishJobCounts(*core);
   };
-  server->jobs_ = std::make_unique<TrainingJobs>(server->models_.get(), job_options);
+  ASSIGN_OR_RETURN(server->jobs_, JobQueue::Open(server->models_.get(), job_options));
 
   core->options = &server->options_;
   core->metrics = metrics;

@@ -29,7 +29,7 @@ class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
 class ServerMetrics;
-class TrainingJobs;
+class JobQueue;
 struct ServerCore;
 
 struct ServerOptions {
@@ -82,7 +82,7 @@ class Server {
   // are still served: load balancers stop sending new calls before Shutdown.
   void SetNotServing();
   // Stops accepting calls, lets in-flight calls finish for up to `grace`, then
-  // cancels the rest, cancels training jobs and snapshots every bandit
+  // cancels the rest, stops jobs (they resume at the next start) and snapshots every bandit
   // policy. Idempotent.
   void Shutdown(absl::Duration grace);
   // Blocks until Shutdown has finished (gRPC stopped, jobs stopped, policies
@@ -100,7 +100,7 @@ class Server {
   std::unique_ptr<RecentEvents> recent_;
   std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
-  std::unique_ptr<TrainingJobs> jobs_;
+  std::unique_ptr<JobQueue> jobs_;
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Service> deployments_service_;

@@ -65,6 +65,24 @@ ABSL_FLAG(int32_t, stop_after, 0,
           "continued with --resume; 0 = off)");
 ABSL_FLAG(bool, resume, false,
           "train: continue from the checkpoint in --out (same data and parameters)");
+ABSL_FLAG(std::string, holdout, "",
+          "train: validation holdout, time (newest interactions) | user_holdout; giving it or "
+          "any --gate_* flag turns the validation gates on");
+ABSL_FLAG(double, holdout_fraction, 0.1,
+          "train: share of interactions (time) or users (user_holdout) held out, (0, 0.5]");
+ABSL_FLAG(double, gate_ndcg_tolerance, 0,
+          "train: gate: holdout NDCG@k >= the --compare_to model's minus this");
+ABSL_FLAG(double, gate_recall_tolerance, 0,
+          "train: gate: holdout recall@k >= the --compare_to model's minus this");
+ABSL_FLAG(double, gate_min_coverage, 0, "train: gate: holdout catalogue coverage@k >= this");
+ABSL_FLAG(double, gate_min_index_recall, 0,
+          "train: gate: recall@k of the --index against exact search >= this");
+ABSL_FLAG(int32_t, gate_index_recall_users, 500,
+          "train: users sampled for --gate_min_index_recall (1..100000)");
+ABSL_FLAG(std::string, compare_to, "",
+          "train: the model directory the NDCG / recall gates compare with (the active one)");
+ABSL_FLAG(bool, force_promotion, false,
+          "train: exit 0 even when a validation gate fails (the figures are still stored)");
 
 ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)");
 ABSL_FLAG(std::string, experiment, "", "experiment name");

@@ -52,6 +52,15 @@ ABSL_DECLARE_FLAG(bool, item_bias);
 ABSL_DECLARE_FLAG(int32_t, checkpoint_every);
 ABSL_DECLARE_FLAG(int32_t, stop_after);
 ABSL_DECLARE_FLAG(bool, resume);
+ABSL_DECLARE_FLAG(std::string, holdout);
+ABSL_DECLARE_FLAG(double, holdout_fraction);
+ABSL_DECLARE_FLAG(double, gate_ndcg_tolerance);
+ABSL_DECLARE_FLAG(double, gate_recall_tolerance);
+ABSL_DECLARE_FLAG(double, gate_min_coverage);
+ABSL_DECLARE_FLAG(double, gate_min_index_recall);
+ABSL_DECLARE_FLAG(int32_t, gate_index_recall_users);
+ABSL_DECLARE_FLAG(std::string, compare_to);
+ABSL_DECLARE_FLAG(bool, force_promotion);
 
 // Event log, offline evaluation, simulation.
 ABSL_DECLARE_FLAG(std::string, data_dir);

@@ -30,6 +30,7 @@
 #include "services/cli/cli.h"
 #include "services/serving/model_builder.h"
 #include "services/serving/serving_model.h"
+#include "services/serving/validation_gates.h"
 #include "services/cli/flags.h"
 
 namespace recbandit::services {
@@ -110,41 +111,39 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
   return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
 }
 
-// Returns the checkpoint state in `out` when it matches `params` and `data`.
-absl::StatusOr<ranking::FactorState> LoadCheckpoint(const std::string& out,
-                                                    const TrainParams& params,
-                                                    const ranking::Interactions& data) {
-  ASSIGN_OR_RETURN(ranking::FactorModel m, ranking::FactorModel::Load(out));
-  TrainParams a = m.manifest().params(), b = params;
-  a.set_threads(0);
-  b.set_threads(0);
-  if (a.SerializeAsString() != b.SerializeAsString()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        out, ": checkpoint was trained with different parameters (",
-        a.ShortDebugString(), ") than requested (", b.ShortDebugString(), ")"));
+// Returns the validation gates the --holdout / --gate_* / --compare_to flags
+// ask for (defaults filled in); sets *gated to whether any was given.
+absl::StatusOr<ValidationGates> GatesFromFlags(bool has_index, bool* gated) {
+  *gated = false;
+  for (const char* name : {"holdout", "holdout_fraction", "gate_ndcg_tolerance",
+                           "gate_recall_tolerance", "gate_min_coverage", "gate_min_index_recall",
+                           "gate_index_recall_users", "compare_to", "force_promotion"}) {
+    *gated = *gated || FlagGiven(name);
   }
-  if (m.num_users() != data.num_users() || m.num_items() != data.num_items()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(out, ": checkpoint has ", m.num_users(), " users x ", m.num_items(),
-                     " items, the input ", data.num_users(), " x ", data.num_items()));
+  ValidationGates gates;
+  if (!*gated) return gates;
+  gates.mutable_holdout()->set_scheme(absl::GetFlag(FLAGS_holdout));
+  gates.mutable_holdout()->set_fraction(absl::GetFlag(FLAGS_holdout_fraction));
+  gates.mutable_holdout()->set_seed(absl::GetFlag(FLAGS_seed));
+  gates.set_k(absl::GetFlag(FLAGS_k));
+  if (FlagGiven("gate_ndcg_tolerance")) {
+    gates.mutable_ndcg_tolerance()->set_value(absl::GetFlag(FLAGS_gate_ndcg_tolerance));
   }
-  for (int32_t u = 0; u < m.num_users(); ++u) {
-    if (m.users().Name(u) != data.users().Name(u)) {
-      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint user ids differ"));
-    }
+  if (FlagGiven("gate_recall_tolerance")) {
+    gates.mutable_recall_tolerance()->set_value(absl::GetFlag(FLAGS_gate_recall_tolerance));
   }
-  for (int32_t i = 0; i < m.num_items(); ++i) {
-    if (m.items().Name(i) != data.items().Name(i)) {
-      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint item ids differ"));
-    }
+  if (FlagGiven("gate_min_coverage")) gates.mutable_min_coverage()->set_value(absl::GetFlag(FLAGS_gate_min_coverage));
+  if (FlagGiven("gate_min_index_recall")) {
+    gates.mutable_min_index_recall()->set_value(absl::GetFlag(FLAGS_gate_min_index_recall));
   }
-  ranking::FactorState s;
-  s.factors = m.factors();
-  s.user_factors = m.user_factors();
-  s.item_factors = m.item_factors();
-  s.item_bias = m.item_bias();
-  s.iterations_done = m.manifest().iterations_done();
-  return s;
+  gates.set_index_recall_users(absl::GetFlag(FLAGS_gate_index_recall_users));
+  gates.set_force(absl::GetFlag(FLAGS_force_promotion));
+  if (gates.holdout().fraction() == 0 || gates.index_recall_users() == 0) {  // 0 means default in the proto
+    return absl::InvalidArgumentError(
+        "--holdout_fraction and --gate_index_recall_users must be above 0");
+  }
+  RETURN_IF_ERROR(ValidateGates(gates, has_index, "train gates"));
+  return WithGateDefaults(gates);
 }
 
 // EvaluateOnTestFile on --test, read with the CLI's load flags.
@@ -181,11 +180,27 @@ absl::Status RunTrain(const CommandArgs& args) {
   const int32_t stop_after = absl::GetFlag(FLAGS_stop_after);
   const int32_t k = absl::GetFlag(FLAGS_k);
   ASSIGN_OR_RETURN(TrainParams params, ParamsFromFlags());
+  const std::string index_factory = absl::GetFlag(FLAGS_index);
+  bool gated = false;
+  ASSIGN_OR_RETURN(const ValidationGates gates, GatesFromFlags(!index_factory.empty(), &gated));
+  std::unique_ptr<ranking::FactorModel> compare_to;
+  if (!absl::GetFlag(FLAGS_compare_to).empty()) {
+    ASSIGN_OR_RETURN(ranking::FactorModel m,
+                     ranking::FactorModel::Load(absl::GetFlag(FLAGS_compare_to)));
+    compare_to = std::make_unique<ranking::FactorModel>(std::move(m));
+  }
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
                    LoadNonEmpty("input", absl::GetFlag(FLAGS_input)));
-  const ranking::Interactions data = ranking::Interactions::FromLog(log);
-  log = ranking::InteractionLog();  // release the raw rows
-  const std::string index_factory = absl::GetFlag(FLAGS_index);
+  // With gates, the model trains on the input minus its holdout.
+  HoldoutSplit split;
+  if (gated) {
+    split = SplitHoldout(log, gates.holdout());
+  } else {
+    split.train = std::move(log);
+  }
+  log = ranking::InteractionLog();
+  const ranking::Interactions data = ranking::Interactions::FromLog(split.train);
+  if (!gated) split.train = ranking::InteractionLog();  // release the raw rows
   if (!index_factory.empty()) {  // before training, not after it
     absl::Status index = retrieval::ValidateIndexFactory(index_factory, ranking::FactorsOf(params),
                                                          data.num_items());
@@ -195,7 +210,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   std::unique_ptr<ranking::FactorState> resume;
   if (absl::GetFlag(FLAGS_resume)) {
     if (PathExists(out + "/manifest")) {
-      ASSIGN_OR_RETURN(ranking::FactorState s, LoadCheckpoint(out, params, data));
+      ASSIGN_OR_RETURN(ranking::FactorState s, LoadTrainingCheckpoint(out, params, data));
       std::fprintf(stderr, "resuming from %s after %d iterations\n", out.c_str(),
                    s.iterations_done);
       resume = std::make_unique<ranking::FactorState>(std::move(s));
@@ -209,6 +224,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   ProgressReporter progress(algo, total);
   if (resume != nullptr) progress.Update(resume->iterations_done);
   TrainReport report;
+  std::vector<double> losses;
   double iteration_seconds = 0;
   int32_t iterations_run = 0;
   const ranking::IterationCallback callback =
@@ -218,6 +234,7 @@ absl::Status RunTrain(const CommandArgs& args) {
     std::string detail;
     if (!std::isnan(p.loss)) {
       report.add_loss(p.loss);
+      losses.push_back(p.loss);
       detail = absl::StrFormat("loss=%.6g", p.loss);
     }
     progress.Update(p.iteration, detail);
@@ -248,22 +265,45 @@ absl::Status RunTrain(const CommandArgs& args) {
     ASSIGN_OR_RETURN(RankingMetrics metrics,
                      EvaluateOnTestFlag(model, data.user_items(), k, params.threads(), nullptr));
     *report.mutable_metrics() = metrics;
-    ASSIGN_OR_RETURN(model, MakeModel(data, params, *state, out, &metrics));
+    *model.mutable_manifest()->mutable_metrics() = metrics;
   }
-  RETURN_IF_ERROR(model.Save(out));
+  std::unique_ptr<retrieval::ItemIndex> index;
   if (!index_factory.empty()) {
     std::unique_ptr<ProgressReporter> index_progress;
-    RETURN_IF_ERROR(BuildModelIndex(
-        out, index_factory, params.threads(), nullptr,
-        ReportProgressTo(absl::StrCat("index ", index_factory, " items"), &index_progress)));
+    retrieval::IndexBuildOptions build;
+    build.threads = params.threads();
+    build.progress =
+        ReportProgressTo(absl::StrCat("index ", index_factory, " items"), &index_progress);
+    ASSIGN_OR_RETURN(index, retrieval::BuildItemIndex(index_factory, model.item_factors(),
+                                                      model.factors(), build));
     if (index_progress) index_progress->Finish();
     report.set_index_factory(index_factory);
   }
+  if (gated) {
+    GateInputs inputs;
+    inputs.candidate = &model;
+    inputs.train = &data;
+    inputs.split = &split;
+    inputs.index = index.get();
+    inputs.active = compare_to.get();
+    inputs.active_version = compare_to != nullptr ? compare_to->manifest().version() : 0;
+    inputs.losses = losses;
+    ASSIGN_OR_RETURN(*report.mutable_validation(),
+                     EvaluateGates(gates, inputs, params.threads()));
+    *model.mutable_manifest()->mutable_validation() = report.validation();
+  }
+  RETURN_IF_ERROR(model.Save(out));
+  if (index != nullptr) RETURN_IF_ERROR(index->Save(absl::StrCat(out, "/", kItemIndexFile)));
 
   FillTrainReport(data, params, *state, iterations_run, iteration_seconds, train_seconds, out,
                   &report);
   report.set_peak_rss_bytes(PeakRssBytes());
   PrintJsonLine(ToJson(report));
+  if (gated && !report.validation().promoted()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "validation gates failed (", FailedGatesSummary(report.validation()), "); the model in ",
+        out, " carries the figures; --force_promotion accepts it"));
+  }
   return absl::OkStatus();
 }
 

@@ -18,7 +18,7 @@
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/server.h"
 #include "services/serving/model_store.h"
-#include "services/serving/training_jobs.h"
+#include "services/serving/job_queue.h"
 
 namespace recbandit::services {
 namespace {
@@ -60,7 +60,8 @@ const std::vector<std::string>& RpcNames() {
       "PutEvents", "ListModels", "ActivateModel", "CreateExperiment", "GetExperiment",
       "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
       "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
-      "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment"};
+      "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment",
+      "BatchRecommend"};
   return *names;
 }
 

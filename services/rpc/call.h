@@ -32,7 +32,7 @@ class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
 class ServerMetrics;
-class TrainingJobs;
+class JobQueue;
 struct ServerOptions;
 
 // Everything the handlers share. Thread-safe (each member is).
@@ -40,7 +40,7 @@ struct ServerCore {
   const ServerOptions* options = nullptr;
   ServerMetrics* metrics = nullptr;
   ModelStore* models = nullptr;
-  TrainingJobs* jobs = nullptr;
+  JobQueue* jobs = nullptr;
   RecentEvents* recent = nullptr;
   bandits::ExperimentManager* experiments = nullptr;
   RecommendPipeline* pipeline = nullptr;
@@ -55,7 +55,7 @@ enum Rpc {
   kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
   kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
   kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kSwitchDeployment,
-  kRollbackDeployment, kNumRpcs
+  kRollbackDeployment, kBatchRecommend, kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).

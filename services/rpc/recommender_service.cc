@@ -14,7 +14,7 @@
 #include "services/serving/model_store.h"
 #include "services/serving/recommend_pipeline.h"
 #include "services/serving/store_events.h"
-#include "services/serving/training_jobs.h"
+#include "services/serving/job_queue.h"
 
 // The callback handlers' request types parse through request_parsing.h too.
 RECBANDIT_DIAGNOSED_REQUEST(recbandit::RecommendRequest)
@@ -42,6 +42,15 @@ class RecommenderService final : public RecommenderBase {
   grpc::Status Train(grpc::ServerContext* ctx, const TrainRequest* request,
                      Job* response) override {
     return Call(core_, kTrain, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.jobs->Submit(*request));
+      PublishJobCounts(core_);
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status BatchRecommend(grpc::ServerContext* ctx, const BatchRecommendRequest* request,
+                              Job* response) override {
+    return Call(core_, kBatchRecommend, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(*response, core_.jobs->Submit(*request));
       PublishJobCounts(core_);
       return absl::OkStatus();

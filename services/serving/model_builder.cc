@@ -105,4 +105,40 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
   return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
 }
 
+absl::StatusOr<ranking::FactorState> LoadTrainingCheckpoint(const std::string& out,
+                                                    const TrainParams& params,
+                                                    const ranking::Interactions& data) {
+  ASSIGN_OR_RETURN(ranking::FactorModel m, ranking::FactorModel::Load(out));
+  TrainParams a = m.manifest().params(), b = params;
+  a.set_threads(0);
+  b.set_threads(0);
+  if (a.SerializeAsString() != b.SerializeAsString()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        out, ": checkpoint was trained with different parameters (",
+        a.ShortDebugString(), ") than requested (", b.ShortDebugString(), ")"));
+  }
+  if (m.num_users() != data.num_users() || m.num_items() != data.num_items()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(out, ": checkpoint has ", m.num_users(), " users x ", m.num_items(),
+                     " items, the input ", data.num_users(), " x ", data.num_items()));
+  }
+  for (int32_t u = 0; u < m.num_users(); ++u) {
+    if (m.users().Name(u) != data.users().Name(u)) {
+      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint user ids differ"));
+    }
+  }
+  for (int32_t i = 0; i < m.num_items(); ++i) {
+    if (m.items().Name(i) != data.items().Name(i)) {
+      return absl::FailedPreconditionError(absl::StrCat(out, ": checkpoint item ids differ"));
+    }
+  }
+  ranking::FactorState s;
+  s.factors = m.factors();
+  s.user_factors = m.user_factors();
+  s.item_factors = m.item_factors();
+  s.item_bias = m.item_bias();
+  s.iterations_done = m.manifest().iterations_done();
+  return s;
+}
+
 }  // namespace recbandit::services

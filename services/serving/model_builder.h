@@ -50,6 +50,15 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
                                                   int32_t threads, RankingMetrics* popularity,
                                                   const ranking::LoadOptions& load = {});
 
+// Returns the training state saved by a checkpoint (a FactorModel written
+// mid-training) in `dir`, after checking it was trained with `params`
+// (threads aside) on the same users and items as `data`
+// (FAILED_PRECONDITION naming what differs otherwise; Load's errors for a
+// damaged checkpoint).
+absl::StatusOr<ranking::FactorState> LoadTrainingCheckpoint(const std::string& dir,
+                                                            const TrainParams& params,
+                                                            const ranking::Interactions& data);
+
 }  // namespace recbandit::services
 
 #endif  // RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
