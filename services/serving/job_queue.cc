@@ -659,13 +659,8 @@ absl::StatusOr<TrainReport> JobQueue::TrainAndActivate(Entry* entry, int64_t* ve
     ++iterations_run;
     if (!std::isnan(p.loss)) losses.push_back(p.loss);
     const double eta = iteration_seconds / iterations_run * (p.total - p.iteration);
-    Update(entry, [&](Job* job) {
-      job->set_iteration(p.iteration);
-      job->set_total_iterations(p.total);
-      job->set_loss(std::isnan(p.loss) ? 0 : p.loss);
-      job->set_eta_seconds(eta);
-    });
-    if (Stopping(*entry)) return absl::CancelledError("cancelled");
+    // Checkpoint first: a reported iteration that is a multiple of
+    // checkpoint_every is one a restart resumes from.
     if (p.iteration < p.total && p.iteration % request.checkpoint_every() == 0) {
       ASSIGN_OR_RETURN(ranking::FactorModel checkpoint,
                        MakeVersionedModel(data, params, s, request.model_name(), 0, nullptr));
@@ -676,6 +671,13 @@ absl::StatusOr<TrainReport> JobQueue::TrainAndActivate(Entry* entry, int64_t* ve
       }
       RETURN_IF_ERROR(Persist(entry));
     }
+    Update(entry, [&](Job* job) {
+      job->set_iteration(p.iteration);
+      job->set_total_iterations(p.total);
+      job->set_loss(std::isnan(p.loss) ? 0 : p.loss);
+      job->set_eta_seconds(eta);
+    });
+    if (Stopping(*entry)) return absl::CancelledError("cancelled");
     return absl::OkStatus();
   };
   const auto start = std::chrono::steady_clock::now();
