@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -142,7 +143,20 @@ absl::StatusOr<ValidationGates> GatesFromFlags(bool has_index, bool* gated) {
     return absl::InvalidArgumentError(
         "--holdout_fraction and --gate_index_recall_users must be above 0");
   }
-  RETURN_IF_ERROR(ValidateGates(gates, has_index, "train gates"));
+  RETURN_IF_ERROR(ValidateGates(gates, has_index, [](const std::string& field) -> std::string {
+    static const auto* flags = new absl::flat_hash_map<std::string, std::string>{
+        {"holdout.scheme", "--holdout"},
+        {"holdout.fraction", "--holdout_fraction"},
+        {"k", "--k"},
+        {"ndcg_tolerance", "--gate_ndcg_tolerance"},
+        {"recall_tolerance", "--gate_recall_tolerance"},
+        {"min_coverage", "--gate_min_coverage"},
+        {"min_index_recall", "--gate_min_index_recall"},
+        {"index_recall_users", "--gate_index_recall_users"},
+        {"params.index_factory", "--index"}};
+    const auto it = flags->find(field);
+    return it != flags->end() ? it->second : field;
+  }));
   return WithGateDefaults(gates);
 }
 

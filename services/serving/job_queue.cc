@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
@@ -292,7 +293,11 @@ absl::StatusOr<Job> JobQueue::Submit(const TrainRequest& request) {
   }
   if (request.has_gates()) {
     RETURN_IF_ERROR(
-        ValidateGates(request.gates(), !request.params().index_factory().empty(), "gates"));
+        ValidateGates(request.gates(), !request.params().index_factory().empty(),
+                      [](const std::string& field) {
+                        return absl::StartsWith(field, "params.") ? field
+                                                                  : absl::StrCat("gates.", field);
+                      }));
   }
   JobRecord record;
   TrainRequest& resolved = *record.mutable_train();

@@ -127,49 +127,49 @@ absl::StatusOr<double> IndexRecall(const ranking::FactorModel& model,
   return sum / take;
 }
 
-absl::Status CheckUnit(const char* what, const std::string& prefix, double v) {
+absl::Status CheckUnit(const char* what, const GateFieldNamer& name, double v) {
   if (std::isfinite(v) && v >= 0 && v <= 1) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(prefix, ".", what, " = ", v,
+  return absl::InvalidArgumentError(absl::StrCat(name(what), " = ", v,
                                                  " is out of range ([0, 1])"));
 }
 
 }  // namespace
 
 absl::Status ValidateGates(const ValidationGates& gates, bool has_index,
-                           const std::string& prefix) {
+                           const GateFieldNamer& name) {
   const HoldoutSpec& h = gates.holdout();
   if (!h.scheme().empty() && h.scheme() != "time" && h.scheme() != "user_holdout") {
     return absl::InvalidArgumentError(absl::StrCat(
-        prefix, ".holdout.scheme must be time or user_holdout, got ",
+        name("holdout.scheme"), " must be time or user_holdout, got ",
         h.scheme().size() > 32 ? "a longer string" : absl::StrCat("\"", h.scheme(), "\"")));
   }
   if (h.fraction() != 0 && !(h.fraction() > 0 && h.fraction() <= 0.5)) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, ".holdout.fraction = ", h.fraction(),
+    return absl::InvalidArgumentError(absl::StrCat(name("holdout.fraction"), " = ", h.fraction(),
                                                    " is out of range ((0, 0.5])"));
   }
   if (gates.k() < 0 || gates.k() > 1000) {
     return absl::InvalidArgumentError(
-        absl::StrCat(prefix, ".k = ", gates.k(), " is out of range (1..1000)"));
+        absl::StrCat(name("k"), " = ", gates.k(), " is out of range (1..1000)"));
   }
-  for (const auto& [name, present, value] :
+  for (const auto& [field, present, value] :
        {std::tuple<const char*, bool, double>{"ndcg_tolerance", gates.has_ndcg_tolerance(),
                                               gates.ndcg_tolerance().value()},
         {"recall_tolerance", gates.has_recall_tolerance(), gates.recall_tolerance().value()}}) {
     if (present && !(std::isfinite(value) && value >= 0)) {
       return absl::InvalidArgumentError(
-          absl::StrCat(prefix, ".", name, " = ", value, " must be a finite number >= 0"));
+          absl::StrCat(name(field), " = ", value, " must be a finite number >= 0"));
     }
   }
-  if (gates.has_min_coverage()) RETURN_IF_ERROR(CheckUnit("min_coverage", prefix, gates.min_coverage().value()));
+  if (gates.has_min_coverage()) RETURN_IF_ERROR(CheckUnit("min_coverage", name, gates.min_coverage().value()));
   if (gates.has_min_index_recall()) {
-    RETURN_IF_ERROR(CheckUnit("min_index_recall", prefix, gates.min_index_recall().value()));
+    RETURN_IF_ERROR(CheckUnit("min_index_recall", name, gates.min_index_recall().value()));
     if (!has_index) {
       return absl::InvalidArgumentError(absl::StrCat(
-          prefix, ".min_index_recall needs an item index (params.index_factory / --index)"));
+          name("min_index_recall"), " needs an item index (", name("params.index_factory"), ")"));
     }
   }
   if (gates.index_recall_users() < 0 || gates.index_recall_users() > 100000) {
-    return absl::InvalidArgumentError(absl::StrCat(prefix, ".index_recall_users = ",
+    return absl::InvalidArgumentError(absl::StrCat(name("index_recall_users"), " = ",
                                                    gates.index_recall_users(),
                                                    " is out of range (1..100000)"));
   }

@@ -6,6 +6,7 @@
 #define RECBANDIT_SERVICES_SERVING_VALIDATION_GATES_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,19 @@
 
 namespace recbandit::services {
 
+// Names a ValidationGates field in errors: gets its proto path
+// ("holdout.fraction", "ndcg_tolerance", ...) and returns what the caller
+// calls it ("gates.holdout.fraction" for an rpc, "--holdout_fraction" for the
+// CLI). Also asked for "params.index_factory", the TrainParams field that
+// min_index_recall depends on.
+using GateFieldNamer = std::function<std::string(const std::string& field)>;
+
 // Returns OK when every field of `gates` is within its documented bound;
-// INVALID_ARGUMENT naming "<field_prefix>.<field>" and the bound otherwise.
+// INVALID_ARGUMENT naming the field (through `name`) and the bound otherwise.
 // `has_index`: whether the run builds an item index (min_index_recall needs
 // one).
 absl::Status ValidateGates(const ValidationGates& gates, bool has_index,
-                           const std::string& field_prefix);
+                           const GateFieldNamer& name);
 
 // Returns `gates` with its defaults filled in (scheme "time", fraction 0.1,
 // k 10, index_recall_users 500).

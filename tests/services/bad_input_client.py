@@ -18,6 +18,7 @@ import grpc
 sys.path.insert(0, sys.argv[2])
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
+from google.protobuf import wrappers_pb2  # noqa: E402
 from proto import common_pb2, events_pb2, model_pb2  # noqa: E402
 from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
 from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
@@ -37,6 +38,12 @@ def train(name="m", index="", path="demo/interactions.csv"):
     params.CopyFrom(ALS)
     params.index_factory = index
     return rc.TrainRequest(model_name=name, interactions_path=path, params=params)
+
+
+def gated(**gates):
+    request = train()
+    request.gates.CopyFrom(model_pb2.ValidationGates(**gates))
+    return request
 
 
 def actions(*ids):
@@ -185,6 +192,42 @@ CATALOGUE = [
      "params.index_factory: index factory 'LSH': unknown index kind"),
     ("Train index IVF16 (no encoding)", "rec", "Train", lambda: train(index="IVF16"), INVALID,
      "params.index_factory: index factory 'IVF16': IVF<nlist> needs an encoding"),
+    ("Train gates holdout fraction 0.9", "rec", "Train", lambda: gated(
+        holdout=model_pb2.HoldoutSpec(fraction=0.9)), INVALID,
+     "gates.holdout.fraction = 0.9 is out of range ((0, 0.5])"),
+    ("Train gates unknown holdout scheme", "rec", "Train", lambda: gated(
+        holdout=model_pb2.HoldoutSpec(scheme="random")), INVALID,
+     "gates.holdout.scheme must be time or user_holdout, got \"random\""),
+    ("Train gates holdout scheme of 8 KB", "rec", "Train", lambda: gated(
+        holdout=model_pb2.HoldoutSpec(scheme=LONG)), INVALID,
+     "gates.holdout.scheme must be time or user_holdout, got a longer string"),
+    ("Train gates negative tolerance", "rec", "Train",
+     lambda: gated(ndcg_tolerance=wrappers_pb2.DoubleValue(value=-1)), INVALID,
+     "gates.ndcg_tolerance = -1 must be a finite number >= 0"),
+    ("Train gates coverage 1.5", "rec", "Train",
+     lambda: gated(min_coverage=wrappers_pb2.DoubleValue(value=1.5)), INVALID,
+     "gates.min_coverage = 1.5 is out of range ([0, 1])"),
+    ("Train gates index recall without an index", "rec", "Train",
+     lambda: gated(min_index_recall=wrappers_pb2.DoubleValue(value=0.9)), INVALID,
+     "gates.min_index_recall needs an item index (params.index_factory)"),
+    ("Train checkpoint_every 20000", "rec", "Train", lambda: rc.TrainRequest(
+        model_name="m", interactions_path="demo/interactions.csv", params=ALS,
+        checkpoint_every=20000), INVALID, "checkpoint_every = 20000 is out of range (1..10000)"),
+    # --- BatchRecommend
+    ("BatchRecommend without output_path", "rec", "BatchRecommend",
+     lambda: rc.BatchRecommendRequest(), INVALID, "output_path is required"),
+    ("BatchRecommend output outside data_dir", "rec", "BatchRecommend",
+     lambda: rc.BatchRecommendRequest(output_path="../out.jsonl"),
+     grpc.StatusCode.PERMISSION_DENIED, "output_path '../out.jsonl' is outside"),
+    ("BatchRecommend k 1001", "rec", "BatchRecommend",
+     lambda: rc.BatchRecommendRequest(output_path="out.jsonl", k=1001), INVALID,
+     "k must be in [1, 1000] (0 = 10), got 1001"),
+    ("BatchRecommend format xml", "rec", "BatchRecommend",
+     lambda: rc.BatchRecommendRequest(output_path="out.jsonl", format="xml"), INVALID,
+     "format must be jsonl or csv, got 'xml'"),
+    ("BatchRecommend unknown model", "rec", "BatchRecommend",
+     lambda: rc.BatchRecommendRequest(output_path="out.jsonl", model_name="nope"), NOT_FOUND,
+     "unknown model 'nope'"),
     # --- jobs
     ("GetJob empty id", "rec", "GetJob", lambda: rc.GetJobRequest(), INVALID,
      "job_id is required"),

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/model.pb.h"
 #include "ranking/factor_model.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
@@ -116,6 +117,57 @@ TEST_F(TrainCommandTest, ResumeFromCheckpointEqualsUninterruptedRun) {
     EXPECT_EQ(other.exit_code, 1);
     EXPECT_THAT(other.err, HasSubstr("different parameters"));
   }
+}
+
+TEST_F(TrainCommandTest, GatesPassAgainstAWeakerModelAndFailAgainstAStrongerOne) {
+  const std::string strong = dir_.File("strong"), weak = dir_.File("weak");
+  ASSERT_EQ(Train({"--iterations=10", "--out=" + strong}).exit_code, 0);
+  ASSERT_EQ(Train({"--factors=1", "--iterations=1", "--out=" + weak}).exit_code, 0);
+
+  // A weak candidate against the strong model: exit 1, the model written
+  // with its figures, the report on stdout.
+  const std::string held = dir_.File("held");
+  CommandResult fail = Train({"--factors=1", "--iterations=1", "--compare_to=" + strong,
+                              "--gate_ndcg_tolerance=0.01", "--out=" + held});
+  EXPECT_EQ(fail.exit_code, 1) << fail.err;
+  EXPECT_THAT(fail.err, HasSubstr("validation gates failed (ndcg_at_k: candidate"));
+  EXPECT_THAT(fail.err, HasSubstr("--force_promotion"));
+  EXPECT_THAT(fail.out, HasSubstr("\"promoted\":false"));
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel held_model, ranking::FactorModel::Load(held));
+  const ValidationReport& v = held_model.manifest().validation();
+  EXPECT_FALSE(v.promoted());
+  bool saw_ndcg = false;
+  for (const GateResult& g : v.gates()) {
+    if (g.gate() != "ndcg_at_k") continue;
+    saw_ndcg = true;
+    EXPECT_FALSE(g.passed());
+    EXPECT_LT(g.candidate(), g.baseline() - 0.01);
+  }
+  EXPECT_TRUE(saw_ndcg);
+
+  // Forced: exit 0, the failure still recorded.
+  CommandResult forced = Train({"--factors=1", "--iterations=1", "--compare_to=" + strong,
+                                "--gate_ndcg_tolerance=0.01", "--force_promotion",
+                                "--out=" + held});
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_THAT(forced.out, HasSubstr("\"forced\":true"));
+
+  // A strong candidate against the weak model passes.
+  CommandResult pass = Train({"--iterations=10", "--compare_to=" + weak,
+                              "--gate_ndcg_tolerance=0", "--gate_min_coverage=0.05",
+                              "--out=" + dir_.File("promoted")});
+  EXPECT_EQ(pass.exit_code, 0) << pass.err;
+  EXPECT_THAT(pass.out, HasSubstr("\"promoted\":true"));
+  EXPECT_THAT(pass.out, HasSubstr("\"forced\":false"));
+}
+
+TEST_F(TrainCommandTest, GatesFailClosedWithoutTimestamps) {
+  WriteTextFile(dir_.File("plain.csv"), "u1,i1\nu1,i2\nu2,i1\nu2,i3\nu3,i2\nu3,i3\n");
+  CommandResult r = RunRecbandit({"train", "--input=" + dir_.File("plain.csv"), "--factors=2",
+                                  "--iterations=2", "--gate_min_coverage=0",
+                                  "--out=" + dir_.File("o")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("no timestamp column"));
 }
 
 TEST_F(TrainCommandTest, BadInputGivesOneLineErrors) {

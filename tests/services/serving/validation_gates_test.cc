@@ -21,6 +21,8 @@
 namespace recbandit::services {
 namespace {
 
+std::string RpcName(const std::string& field) { return "gates." + field; }
+
 using ::recbandit::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -63,7 +65,7 @@ ValidationGates KOne() {
 }
 
 TEST(ValidateGatesTest, AcceptsDefaultsAndEveryBoundaryValue) {
-  EXPECT_OK(ValidateGates(ValidationGates(), false, "gates"));
+  EXPECT_OK(ValidateGates(ValidationGates(), false, RpcName));
   ValidationGates g;
   g.mutable_holdout()->set_scheme("user_holdout");
   g.mutable_holdout()->set_fraction(0.5);
@@ -73,7 +75,7 @@ TEST(ValidateGatesTest, AcceptsDefaultsAndEveryBoundaryValue) {
   g.mutable_min_coverage()->set_value(1);
   g.mutable_min_index_recall()->set_value(0);
   g.set_index_recall_users(100000);
-  EXPECT_OK(ValidateGates(g, true, "gates"));
+  EXPECT_OK(ValidateGates(g, true, RpcName));
 }
 
 TEST(ValidateGatesTest, RejectsEachFieldOutOfBoundNamingIt) {
@@ -105,7 +107,7 @@ TEST(ValidateGatesTest, RejectsEachFieldOutOfBoundNamingIt) {
   for (const Case& c : cases) {
     ValidationGates g;
     c.set(&g);
-    EXPECT_THAT(ValidateGates(g, true, "gates"),
+    EXPECT_THAT(ValidateGates(g, true, RpcName),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.field)))
         << c.field;
   }
@@ -114,11 +116,11 @@ TEST(ValidateGatesTest, RejectsEachFieldOutOfBoundNamingIt) {
 TEST(ValidateGatesTest, IndexRecallNeedsAnIndexAndLongSchemesAreNotEchoed) {
   ValidationGates g;
   g.mutable_min_index_recall()->set_value(0.9);
-  EXPECT_THAT(ValidateGates(g, false, "gates"),
+  EXPECT_THAT(ValidateGates(g, false, RpcName),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs an item index")));
   ValidationGates s;
   s.mutable_holdout()->set_scheme(std::string(10000, 'q'));
-  absl::Status status = ValidateGates(s, false, "gates");
+  absl::Status status = ValidateGates(s, false, RpcName);
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_LT(status.message().size(), 200u);
 }
