@@ -233,6 +233,10 @@ absl::Status JobQueue::Recover() {
       if (job.state() == JOB_STATE_RUNNING) job.set_restarts(job.restarts() + 1);
       job.set_state(JOB_STATE_QUEUED);
       job.set_eta_seconds(0);
+      // Progress restarts from what the checkpoint holds, known once it runs.
+      job.set_iteration(0);
+      job.set_resumed_from_iteration(0);
+      job.set_users_done(0);
       queue_.push_back(entry.get());
       std::fprintf(stderr, "serve: job %s (%s) queued again after a restart\n",
                    job.job_id().c_str(), job.model_name().c_str());

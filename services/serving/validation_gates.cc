@@ -32,21 +32,51 @@ ranking::InteractionLog SubLog(const ranking::InteractionLog& log,
   return out;
 }
 
-// Returns the rows of `log` whose user and item every model in `models`
-// knows, as a log sharing `log`'s id maps.
-ranking::InteractionLog KnownRows(const ranking::InteractionLog& log,
-                                  const std::vector<const ranking::FactorModel*>& models) {
-  ranking::InteractionLog out;
-  out.users = log.users;
-  out.items = log.items;
-  out.has_timestamps = log.has_timestamps;
+// The held-out rows a comparison can use, as logs sharing the holdout's id
+// maps: `fresh` rows have a user and item every model knows and are not
+// among the active version's training items; `stale` rows are known to all
+// but the active version trained on them (evaluating on them would favour
+// it), so they only join the excluded items.
+struct ComparableRows {
+  ranking::InteractionLog fresh;
+  ranking::InteractionLog stale;
+};
+
+bool SeenBy(const ranking::FactorModel& model, int32_t u, int32_t i) {
+  absl::Span<const int32_t> seen = model.SeenItems(u);
+  return std::binary_search(seen.begin(), seen.end(), i);
+}
+
+ComparableRows SplitComparable(const ranking::InteractionLog& log,
+                               const ranking::FactorModel& candidate,
+                               const ranking::FactorModel* active) {
+  ComparableRows out;
+  for (ranking::InteractionLog* l : {&out.fresh, &out.stale}) {
+    l->users = log.users;
+    l->items = log.items;
+    l->has_timestamps = log.has_timestamps;
+  }
   for (int64_t r = 0; r < log.size(); ++r) {
-    bool known = true;
-    for (const ranking::FactorModel* m : models) {
-      known = known && m->users().Find(log.users.Name(log.user[r])) >= 0 &&
-              m->items().Find(log.items.Name(log.item[r])) >= 0;
+    const std::string& user = log.users.Name(log.user[r]);
+    const std::string& item = log.items.Name(log.item[r]);
+    if (candidate.users().Find(user) < 0 || candidate.items().Find(item) < 0) continue;
+    bool stale = false;
+    if (active != nullptr) {
+      const int32_t u = active->users().Find(user), i = active->items().Find(item);
+      if (u < 0 || i < 0) continue;
+      stale = SeenBy(*active, u, i);
     }
-    if (known) out.Add(log.user[r], log.item[r], log.weight[r], log.timestamp[r]);
+    (stale ? out.stale : out.fresh).Add(log.user[r], log.item[r], log.weight[r], log.timestamp[r]);
+  }
+  return out;
+}
+
+// Returns `a` followed by the rows of `b`, by external id.
+ranking::InteractionLog Concat(const ranking::InteractionLog& a, const ranking::InteractionLog& b) {
+  ranking::InteractionLog out = a;
+  for (int64_t r = 0; r < b.size(); ++r) {
+    out.Add(out.users.GetOrAdd(b.users.Name(b.user[r])), out.items.GetOrAdd(b.items.Name(b.item[r])),
+            b.weight[r], b.timestamp[r]);
   }
   return out;
 }
@@ -236,22 +266,28 @@ absl::StatusOr<ValidationReport> EvaluateGates(const ValidationGates& gates,
   report.set_holdout_users(holdout.users.size());
   const int32_t k = gates.k();
 
-  std::vector<const ranking::FactorModel*> models = {in.candidate};
-  if (in.active != nullptr) models.push_back(in.active);
-  const ranking::InteractionLog rows = KnownRows(holdout, models);
+  const ComparableRows comparable = SplitComparable(holdout, *in.candidate, in.active);
+  const ranking::InteractionLog& rows = comparable.fresh;
+  const ranking::InteractionLog excluded =
+      comparable.stale.size() > 0 ? Concat(in.split->train, comparable.stale) : in.split->train;
   int64_t users_evaluated = 0;
   if (rows.size() > 0) {
     ASSIGN_OR_RETURN(*report.mutable_candidate_metrics(),
-                     HoldoutMetrics(*in.candidate, in.split->train, rows, k, threads));
+                     HoldoutMetrics(*in.candidate, excluded, rows, k, threads));
     users_evaluated = report.candidate_metrics().users_evaluated();
     if (in.active != nullptr) {
       ASSIGN_OR_RETURN(*report.mutable_baseline_metrics(),
-                       HoldoutMetrics(*in.active, in.split->train, rows, k, threads));
+                       HoldoutMetrics(*in.active, excluded, rows, k, threads));
     }
   }
   const bool has_holdout = in.split->problem.empty() && users_evaluated > 0;
   std::string why = in.split->problem;
-  if (why.empty() && !has_holdout) {
+  if (why.empty() && !has_holdout && comparable.stale.size() > 0 && rows.size() == 0) {
+    why = absl::StrCat("the active version v", in.active_version, " trained on all ",
+                       comparable.stale.size(),
+                       " comparable held-out interactions, so the comparison would favour it "
+                       "(retrain on data newer than the active version's)");
+  } else if (why.empty() && !has_holdout) {
     why = absl::StrCat("none of the ", holdout.size(),
                        " held-out interactions has a user and item the ",
                        in.active != nullptr ? "candidate and the active version know"
@@ -261,7 +297,12 @@ absl::StatusOr<ValidationReport> EvaluateGates(const ValidationGates& gates,
   *report.add_gates() =
       Gate("holdout", has_holdout, static_cast<double>(users_evaluated), 0, 1,
            has_holdout ? absl::StrCat(users_evaluated, " users evaluated on ", rows.size(),
-                                      " held-out interactions")
+                                      " held-out interactions",
+                                      comparable.stale.size() > 0
+                                          ? absl::StrCat(" (", comparable.stale.size(),
+                                                         " the active version trained on "
+                                                         "left out)")
+                                          : "")
                        : why);
 
   // Training loss: factors and computed losses finite, the last not above the first.

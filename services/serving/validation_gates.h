@@ -64,8 +64,11 @@ struct GateInputs {
 // Evaluates every gate of `gates` (defaults filled in) and returns the
 // report; `promoted` is true when all passed or `gates.force` is set.
 // Candidate and active version are compared on the holdout rows whose user
-// and item both know, each excluding the candidate's training rows; coverage
-// is the candidate's on its own known holdout rows. Fails only for errors
+// and item both know and that the active version did not train on (its
+// stored training items); the top-K lists of both exclude the candidate's
+// training rows and those left-out rows. When the active version trained on
+// every comparable row, the holdout gate fails (fail closed). Coverage is the
+// candidate's on the same rows. Fails only for errors
 // of the evaluation itself (INVALID_ARGUMENT shapes).
 absl::StatusOr<ValidationReport> EvaluateGates(const ValidationGates& gates,
                                                const GateInputs& inputs, int32_t threads);

@@ -80,9 +80,9 @@ def resume(rec, job_file):
     job_id = open(job_file).read().strip()
     first = rec.GetJob(rc.GetJobRequest(job_id=job_id), timeout=TIMEOUT)
     assert first.restarts == 1, first
-    assert first.resumed_from_iteration >= CHECKPOINTS_BEFORE_KILL, first
     done = watch(rec, job_id)
     assert done.state == rc.JOB_STATE_SUCCEEDED, done
+    assert done.resumed_from_iteration >= CHECKPOINTS_BEFORE_KILL, done
     assert done.iteration == ITERATIONS, done
     assert done.kind == rc.JOB_KIND_TRAIN
     print("job %s resumed from iteration %d after %d restart, SUCCEEDED as version %d" %
@@ -141,33 +141,68 @@ def gates(rec):
     models = rec.ListModels(rc.ListModelsRequest(), timeout=TIMEOUT).models
     active = [m.manifest.version for m in models if m.manifest.name == MODEL and m.active]
     assert len(active) == 1, models
-    # A one-factor, one-iteration model cannot match the active version's
-    # holdout NDCG@10 minus 0.01.
     weak = model_pb2.TrainParams(algo=model_pb2.ALS, threads=1, seed=SEED,
                                  als=model_pb2.AlsParams(factors=1, iterations=1))
-    gated = model_pb2.ValidationGates(k=10)
+    strong = model_pb2.TrainParams(algo=model_pb2.ALS, threads=1, seed=SEED,
+                                   als=model_pb2.AlsParams(factors=16, iterations=10))
+    gated = model_pb2.ValidationGates(k=10)  # the default holdout: the newest 10%
     gated.ndcg_tolerance.value = 0.01
-    job = rec.Train(rc.TrainRequest(model_name=MODEL, interactions_path="train.csv",
-                                    params=weak, gates=gated), timeout=TIMEOUT)
-    done = watch(rec, job.job_id)
+
+    def train(p, g):
+        job = rec.Train(rc.TrainRequest(model_name=MODEL, interactions_path="train.csv",
+                                        params=p, gates=g), timeout=TIMEOUT)
+        return watch(rec, job.job_id)
+
+    def gate(job, name):
+        found = [g for g in job.report.validation.gates if g.gate == name]
+        assert len(found) == 1, job.report.validation
+        return found[0]
+
+    # The active version trained on the whole file, holdout included: no fair
+    # comparison is possible, so the gates fail closed.
+    closed = train(strong, gated)
+    assert closed.state == rc.JOB_STATE_NOT_PROMOTED, closed
+    assert not gate(closed, "holdout").passed
+    assert "trained on all" in gate(closed, "holdout").detail, gate(closed, "holdout")
+    print("gated Train against a version that saw the holdout: NOT_PROMOTED (%s)" %
+          gate(closed, "holdout").detail)
+
+    # Forced: activated all the same, the verdict kept.
+    gated.force = True
+    forced = train(strong, gated)
+    assert forced.state == rc.JOB_STATE_SUCCEEDED and forced.report.validation.forced, forced
+    gated.force = False
+    baseline = forced.model_version
+    print("forced: version %d active" % baseline)
+
+    # A one-factor, one-iteration candidate against it, on the holdout neither
+    # trained on.
+    done = train(weak, gated)
     assert done.state == rc.JOB_STATE_NOT_PROMOTED, done
     validation = done.report.validation
-    assert not validation.promoted and validation.baseline_version == active[0], validation
-    ndcg = [g for g in validation.gates if g.gate == "ndcg_at_k"]
-    assert len(ndcg) == 1 and not ndcg[0].passed, validation
-    assert ndcg[0].candidate < ndcg[0].threshold, ndcg[0]
-    assert abs(ndcg[0].threshold - (ndcg[0].baseline - 0.01)) < 1e-12, ndcg[0]
+    assert not validation.promoted and validation.baseline_version == baseline, validation
+    ndcg = gate(done, "ndcg_at_k")
+    assert not ndcg.passed and ndcg.candidate < ndcg.threshold, ndcg
+    assert abs(ndcg.threshold - (ndcg.baseline - 0.01)) < 1e-12, ndcg
     print("gated Train: NOT_PROMOTED, ndcg@10 %.4f < %.4f (active v%d %.4f - 0.01)" %
-          (ndcg[0].candidate, ndcg[0].threshold, active[0], ndcg[0].baseline))
+          (ndcg.candidate, ndcg.threshold, baseline, ndcg.baseline))
 
     models = rec.ListModels(rc.ListModelsRequest(), timeout=TIMEOUT).models
     held = [m for m in models if m.manifest.name == MODEL and
             m.manifest.version == done.model_version]
     assert len(held) == 1 and not held[0].active, models
     assert not held[0].manifest.validation.promoted
-    assert [m.manifest.version for m in models if m.manifest.name == MODEL and m.active] == active
+    assert [m.manifest.version for m in models
+            if m.manifest.name == MODEL and m.active] == [baseline]
     print("ListModels: version %d stored, not active, with its gate results; v%d still active" %
-          (done.model_version, active[0]))
+          (done.model_version, baseline))
+
+    # The same candidate with a generous tolerance passes and is activated.
+    gated.ndcg_tolerance.value = 1
+    passed = train(weak, gated)
+    assert passed.state == rc.JOB_STATE_SUCCEEDED and passed.report.validation.promoted, passed
+    assert not passed.report.validation.forced
+    print("with tolerance 1: SUCCEEDED, version %d active" % passed.model_version)
 
     print("bad gates")
     for code, g, p in [

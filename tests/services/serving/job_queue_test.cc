@@ -267,7 +267,10 @@ TEST_F(JobQueueTest, ShutdownLeavesJobsForTheNextOpen) {
   // The long job resumed from its checkpoint, not from scratch.
   for (int i = 0; i < 6000; ++i) {
     ASSERT_OK_AND_ASSIGN(a, jobs->Get(running.job_id()));
-    if (a.state() == JOB_STATE_RUNNING && a.iteration() > a.resumed_from_iteration()) break;
+    if (a.state() == JOB_STATE_RUNNING && a.resumed_from_iteration() > 0 &&
+        a.iteration() > a.resumed_from_iteration()) {
+      break;
+    }
     usleep(10000);
   }
   EXPECT_GE(a.resumed_from_iteration(), 1);

@@ -27,16 +27,22 @@ using ::recbandit::testing::StatusIs;
 using ::testing::HasSubstr;
 
 // Returns the model with users a, b (vector 1) and items x, y, z with the
-// given one-dimensional vectors.
-ranking::FactorModel OneFactorModel(float x, float y, float z) {
+// given one-dimensional vectors, trained on the (user, item) pairs `seen`.
+ranking::FactorModel OneFactorModel(float x, float y, float z,
+                                    const std::vector<std::pair<std::string, std::string>>&
+                                        seen = {}) {
   ranking::IdMap users, items;
   users.GetOrAdd("a");
   users.GetOrAdd("b");
   items.GetOrAdd("x");
   items.GetOrAdd("y");
   items.GetOrAdd("z");
+  ranking::InteractionLog log;
+  for (const auto& [u, i] : seen) log.Add(log.users.GetOrAdd(u), log.items.GetOrAdd(i), 1, 0);
+  const ranking::Interactions train =
+      ranking::Interactions::FromLogWithIds(log, users, items, nullptr);
   absl::StatusOr<ranking::FactorModel> m = ranking::FactorModel::Create(
-      users, items, 1, {1, 1}, {x, y, z}, {}, ModelManifest());
+      users, items, 1, {1, 1}, {x, y, z}, {}, ModelManifest(), &train.user_items());
   EXPECT_TRUE(m.ok()) << m.status();
   return *std::move(m);
 }
@@ -255,6 +261,36 @@ TEST(EvaluateGatesTest, WithoutAnActiveVersionRelativeGatesPass) {
   EXPECT_THAT(FindGate(report, "ndcg_at_k")->detail(), HasSubstr("no active version"));
   EXPECT_EQ(report.baseline_version(), 0);
   EXPECT_TRUE(report.promoted());
+}
+
+TEST(EvaluateGatesTest, RowsTheActiveVersionTrainedOnAreLeftOut) {
+  const ranking::FactorModel candidate = OneFactorModel(1, 2, 3);
+  // The active version ranks x first and trained on (a, x): on that row it
+  // would win by memory, so only (b, x) is compared, where it wins fairly.
+  const ranking::FactorModel active = OneFactorModel(3, 2, 1, {{"a", "x"}});
+  const HoldoutSplit split = Held({{"a", "x"}, {"b", "x"}});
+  ValidationGates gates = KOne();
+  gates.mutable_ndcg_tolerance()->set_value(0);
+  GateInputs in;
+  in.candidate = &candidate;
+  in.split = &split;
+  in.active = &active;
+  in.active_version = 3;
+  ASSERT_OK_AND_ASSIGN(ValidationReport report, EvaluateGates(gates, in, 1));
+  EXPECT_EQ(report.candidate_metrics().users_evaluated(), 1);
+  EXPECT_EQ(report.baseline_metrics().users_evaluated(), 1);
+  EXPECT_THAT(FindGate(report, "holdout")->detail(),
+              HasSubstr("1 the active version trained on left out"));
+  EXPECT_DOUBLE_EQ(report.baseline_metrics().ndcg_at_k(), 1.0);
+  EXPECT_FALSE(FindGate(report, "ndcg_at_k")->passed());
+
+  // Trained on every held-out row: no fair comparison, fail closed.
+  const ranking::FactorModel memorised = OneFactorModel(3, 2, 1, {{"a", "x"}, {"b", "x"}});
+  in.active = &memorised;
+  ASSERT_OK_AND_ASSIGN(report, EvaluateGates(gates, in, 1));
+  EXPECT_FALSE(FindGate(report, "holdout")->passed());
+  EXPECT_THAT(FindGate(report, "holdout")->detail(), HasSubstr("v3 trained on all 2"));
+  EXPECT_FALSE(report.promoted());
 }
 
 TEST(EvaluateGatesTest, CoverageIsTheShareOfItemsInSomeTopK) {
