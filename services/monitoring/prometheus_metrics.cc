@@ -60,7 +60,7 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                                   .Register(*m->registry_);
   m->jobs_family_ = &prometheus::BuildGauge()
                          .Name("recbandit_training_jobs")
-                         .Help("Training jobs known to the server, by state")
+                         .Help("Jobs known to the server (training and batch recommendation), by state")
                          .Register(*m->registry_);
   m->log_write_ = &prometheus::BuildHistogram()
                        .Name("recbandit_event_log_write_seconds")
