@@ -100,9 +100,17 @@ void AppendValue(std::string* out, const Message& m, const FieldDescriptor* f,
       }
       break;
     }
-    case FieldDescriptor::CPPTYPE_MESSAGE:
-      AppendMessage(out, rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& sub = rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f);
+      if (sub.GetDescriptor()->file()->name() == "google/protobuf/wrappers.proto") {
+        // A wrapper (DoubleValue, ...) prints as its bare value, as in
+        // protobuf's JSON mapping.
+        AppendValue(out, sub, sub.GetDescriptor()->field(0), 0);
+      } else {
+        AppendMessage(out, sub);
+      }
       break;
+    }
   }
 }
 

@@ -15,6 +15,7 @@
 #include "proto/core/line_reader.h"
 #include "proto/core/progress.h"
 #include "proto/core/random.h"
+#include "proto/model.pb.h"
 #include "proto/reports.pb.h"
 #include "proto/core/status_macros.h"
 #include "tests/testing/status_matchers.h"
@@ -143,6 +144,17 @@ TEST(JsonTest, PrintsEveryFieldWithNumbersForInt64) {
   EXPECT_THAT(json, HasSubstr("\"scheme\":\"random \\\"x\\\"\""));
   EXPECT_EQ(json.front(), '{');
   EXPECT_EQ(json.find('\n'), std::string::npos);
+}
+
+TEST(JsonTest, WrappersPrintAsTheirValueAndUnsetOnesAreLeftOut) {
+  ValidationGates gates;
+  gates.mutable_ndcg_tolerance()->set_value(0);
+  gates.mutable_min_coverage()->set_value(0.25);
+  const std::string json = ToJson(gates);
+  EXPECT_THAT(json, HasSubstr("\"ndcg_tolerance\":0,"));
+  EXPECT_THAT(json, HasSubstr("\"min_coverage\":0.25"));
+  EXPECT_THAT(json, Not(HasSubstr("recall_tolerance")));
+  EXPECT_THAT(json, Not(HasSubstr("value")));
 }
 
 absl::StatusOr<int> Half(int x) {
