@@ -1,19 +1,22 @@
 // An independent Node.js client (@grpc/grpc-js, protos loaded at run time by
 // @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
-// Train job followed with WatchJob and the hot swap to its version; PutEvents
+// Train job followed with WatchJob and the hot swap to its version; a
+// BatchRecommend job whose file agrees with Recommend; PutEvents
 // reflected by the next Recommend; Decide, Reward, EvaluatePolicy; a
 // blue/green deployment served, rewarded, switched and rolled back, a canary
 // rollout started and stopped, an interleaved slate; and the error codes
 // of a few bad requests.
 //
-// Usage: node node_client.js <host:port> <source dir>
+// Usage: node node_client.js <host:port> <source dir> <server data dir>
 // (run by server_node_client_test.sh, with NODE_PATH set to its npm cache).
 'use strict';
 const assert = require('assert');
+const fs = require('fs');
+const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const [target, srcDir] = process.argv.slice(2);
+const [target, srcDir, dataDir] = process.argv.slice(2);
 const TIMEOUT_MS = 30000;
 const LOAD_OPTIONS = {keepCase: true, longs: Number, enums: String, defaults: true};
 
@@ -109,6 +112,23 @@ async function main() {
   assert.strictEqual(reply.items.length, 10);
   const top = reply.items[0].item;
   console.log(`Recommend after training: version 2, top ${top}`);
+
+  const batch = await call(rec, 'BatchRecommend', {
+    model_name: 'demo', output_path: 'node_top3.jsonl', users: ['u1', 'nobody'], k: 3,
+  });
+  assert.strictEqual(batch.kind, 'JOB_KIND_BATCH_RECOMMEND', JSON.stringify(batch));
+  const batchUpdates = await watchJob(rec, batch.job_id);
+  const batchDone = batchUpdates[batchUpdates.length - 1];
+  assert.strictEqual(batchDone.state, 'JOB_STATE_SUCCEEDED', JSON.stringify(batchDone));
+  assert.strictEqual(batchDone.users_done, 2);
+  const rows = fs.readFileSync(path.join(dataDir, 'node_top3.jsonl'), 'utf8').trim().split('\n')
+      .map((line) => JSON.parse(line));
+  assert.deepStrictEqual(rows.map((r) => r.user), ['u1', 'nobody']);
+  assert.strictEqual(rows[1].fallback, true);
+  const one = await recommend(rec, 'u1', 3);
+  assert.deepStrictEqual(rows[0].items.map((i) => i.item), one.items.map((i) => i.item));
+  console.log(`BatchRecommend ${batch.job_id}: ${batchDone.users_done} users, u1's list ` +
+              'equals Recommend');
 
   const put = await call(rec, 'PutEvents', {events: [{user: 'u1', item: top}]});
   assert.strictEqual(put.accepted, 1, JSON.stringify(put));

@@ -32,7 +32,7 @@ source "$SRC/tests/services/server_harness.sh"
 start_server "$work/out" "$work/err" --demo --metrics_port=0 --data_dir="$work/data"
 echo "server on port $port"
 
-NODE_PATH="$cache/node_modules" node "$SRC/tests/services/node_client.js" "127.0.0.1:$port" "$SRC"
+NODE_PATH="$cache/node_modules" node "$SRC/tests/services/node_client.js" "127.0.0.1:$port" "$SRC" "$work/data"
 
 stop_server "$work/err"
 cat "$work/err"
