@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     }
     PublishJobCounts(*core);
   };
+  job_options.start_worker = false;  // started once the core is wired (on_finished uses it)
   ASSIGN_OR_RETURN(server->jobs_, JobQueue::Open(server->models_.get(), job_options));
 
   core->options = &server->options_;
@@ -139,6 +140,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->recent = recent;
   core->experiments = server->experiments_manager_.get();
   core->deployments = server->deployments_.get();
+  server->jobs_->Start();
   server->pipeline_ = std::make_unique<RecommendPipeline>(
       server->models_.get(), recent, core->experiments, core->deployments,
       server->event_log_.get(),

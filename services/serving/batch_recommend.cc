@@ -1,11 +1,18 @@
 // WriteBatchRecommendations: chunks of users through the model's index
-// (ServingModel::RecommendBatch), the fallback for unknown users, and the one
-// JSON-lines / CSV rendering of the result.
+// (ServingModel::RecommendBatch), the fallback for unknown users, the one
+// JSON-lines / CSV rendering of the result, streamed to a temp file that is
+// renamed into place.
 #include "services/serving/batch_recommend.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
@@ -60,6 +67,28 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
   const ranking::FactorModel& factors = model.model();
   const bool all = options.users.empty();
   const int64_t total = all ? factors.num_users() : static_cast<int64_t>(options.users.size());
+  // Written chunk by chunk to <out>.tmp (memory stays one chunk), fsynced
+  // and renamed onto `out_path` at the end; removed on cancel or error.
+  const std::string tmp = out_path + ".tmp";
+  std::FILE* file = std::fopen(tmp.c_str(), "w");
+  if (file == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create ", PathForMessage(tmp), ": ", std::strerror(errno)));
+  }
+  auto fail = [&](absl::Status status) {
+    if (file != nullptr) std::fclose(file);
+    file = nullptr;
+    ::unlink(tmp.c_str());
+    return status;
+  };
+  auto flush_text = [&](std::string* text) -> absl::Status {
+    if (!text->empty() && std::fwrite(text->data(), 1, text->size(), file) != text->size()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot write ", PathForMessage(tmp), ": ", std::strerror(errno)));
+    }
+    text->clear();
+    return absl::OkStatus();
+  };
   std::string text;
   if (options.format == "csv") text = "user,rank,item,score\n";
   double seconds = 0;
@@ -67,7 +96,7 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
   std::vector<int64_t> known_at;    // their positions in the chunk
   std::vector<Recommendation> recs;
   for (int64_t begin = 0; begin < total; begin += kBatchRecommendChunk) {
-    if (options.stop && options.stop()) return absl::CancelledError("cancelled");
+    if (options.stop && options.stop()) return fail(absl::CancelledError("cancelled"));
     const int64_t end = std::min<int64_t>(total, begin + kBatchRecommendChunk);
     const auto start = std::chrono::steady_clock::now();
     known.clear();
@@ -85,13 +114,15 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
       query.k = options.k;
       query.exclude_seen = options.exclude_seen;
       query.search = options.search;
-      ASSIGN_OR_RETURN(recs[i - begin], model.Recommend(query));
+      absl::StatusOr<Recommendation> one = model.Recommend(query);
+      if (!one.ok()) return fail(one.status());
+      recs[i - begin] = *std::move(one);
     }
     if (!known.empty()) {  // (an empty list would mean every user)
-      ASSIGN_OR_RETURN(std::vector<Recommendation> part,
-                       model.RecommendBatch(known, options.k, options.exclude_seen,
-                                            options.search, options.threads));
-      for (size_t j = 0; j < part.size(); ++j) recs[known_at[j]] = std::move(part[j]);
+      absl::StatusOr<std::vector<Recommendation>> part = model.RecommendBatch(
+          known, options.k, options.exclude_seen, options.search, options.threads);
+      if (!part.ok()) return fail(part.status());
+      for (size_t j = 0; j < part->size(); ++j) recs[known_at[j]] = std::move((*part)[j]);
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (int64_t i = begin; i < end; ++i) {
@@ -99,10 +130,28 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
                                     : options.users[i];
       AppendUser(options.format, user, recs[i - begin], &text);
     }
+    if (absl::Status w = flush_text(&text); !w.ok()) return fail(w);
     if (options.progress) options.progress(end, total);
   }
-  if (options.stop && options.stop()) return absl::CancelledError("cancelled");
-  RETURN_IF_ERROR(WriteFileAtomically(out_path, text));
+  if (absl::Status w = flush_text(&text); !w.ok()) return fail(w);
+  if (options.stop && options.stop()) return fail(absl::CancelledError("cancelled"));
+  if (std::fflush(file) != 0 || ::fsync(::fileno(file)) != 0) {
+    return fail(absl::ResourceExhaustedError(
+        absl::StrCat("cannot write ", PathForMessage(tmp), ": ", std::strerror(errno))));
+  }
+  if (std::fclose(file) != 0) {
+    file = nullptr;
+    return fail(absl::ResourceExhaustedError(
+        absl::StrCat("cannot close ", PathForMessage(tmp), ": ", std::strerror(errno))));
+  }
+  file = nullptr;
+  if (::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    return fail(absl::PermissionDeniedError(
+        absl::StrCat("cannot rename to ", PathForMessage(out_path), ": ", std::strerror(errno))));
+  }
+  RETURN_IF_ERROR(SyncDir(std::filesystem::path(out_path).parent_path().string().empty()
+                              ? std::string(".")
+                              : std::filesystem::path(out_path).parent_path().string()));
   BatchRecommendReport report;
   report.set_users(total);
   report.set_out(out_path);

@@ -42,7 +42,9 @@ inline constexpr int32_t kBatchRecommendChunk = 4096;
 absl::Status ValidateBatchFormat(const std::string& format, const std::string& field);
 
 // Writes the recommendations of `options.users` (or every user) to
-// `out_path` atomically: JSON lines {"user","items":[{"item","score"}],
+// `out_path` atomically (chunk by chunk to <out_path>.tmp, then fsync and
+// rename; the temp file is removed on cancel or error, and memory holds one
+// chunk): JSON lines {"user","items":[{"item","score"}],
 // "fallback"} or CSV rows user,rank,item,score (after a header line).
 // Returns the report (users, seconds spent searching, index kind).
 // INVALID_ARGUMENT for options out of bounds; I/O errors naming the file.

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
@@ -150,6 +151,15 @@ absl::StatusOr<std::string> ResolveOutputPath(const std::string& data_dir,
     return absl::PermissionDeniedError(absl::StrCat(
         field, " ", Quote(path), " is outside the server's data directory ", root.string()));
   }
+  // The server's own state is not a place for output files.
+  const std::string top = resolved.lexically_relative(root).begin()->string();
+  for (const char* reserved : {"events", "models", "jobs"}) {
+    if (top == reserved) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          field, " ", Quote(path), " is inside the server's ", reserved,
+          "/ folder (events/, models/ and jobs/ are the server's own state)"));
+    }
+  }
   if (!fs::is_directory(folder, ec)) {
     return absl::NotFoundError(
         absl::StrCat(field, " ", Quote(path), ": its folder does not exist"));
@@ -171,8 +181,13 @@ absl::StatusOr<std::unique_ptr<JobQueue>> JobQueue::Open(ModelStore* store,
   std::unique_ptr<JobQueue> queue(new JobQueue(store, std::move(options)));
   RETURN_IF_ERROR(MakeDirs(queue->jobs_dir_));
   RETURN_IF_ERROR(queue->Recover());
-  queue->worker_ = std::thread([q = queue.get()] { q->WorkerLoop(); });
+  if (queue->options_.start_worker) queue->Start();
   return queue;
+}
+
+void JobQueue::Start() {
+  absl::MutexLock join(&join_mu_);
+  if (!worker_.joinable()) worker_ = std::thread([this] { WorkerLoop(); });
 }
 
 JobQueue::~JobQueue() { Shutdown(); }
@@ -191,41 +206,66 @@ std::string JobQueue::JobDir(const std::string& job_id) const {
   return (fs::path(jobs_dir_) / job_id).string();
 }
 
+namespace {
+
+// Returns the sequence number that ends a job id ("job-<ms>-<seq>"), 0 when
+// there is none.
+int64_t JobSequence(const std::string& job_id) {
+  const size_t dash = job_id.rfind('-');
+  int64_t seq = 0;
+  if (dash == std::string::npos || !absl::SimpleAtoi(job_id.substr(dash + 1), &seq)) return 0;
+  return seq;
+}
+
+}  // namespace
+
 absl::Status JobQueue::Recover() {
   std::vector<JobRecord> records;
-  std::error_code ec;
-  for (const fs::directory_entry& d : fs::directory_iterator(jobs_dir_, ec)) {
-    if (!d.is_directory(ec)) continue;
-    const std::string dir = d.path().string();
-    const std::string file = (d.path() / kRecordFile).string();
+  std::error_code list_error;
+  for (fs::directory_iterator it(jobs_dir_, list_error), end; !list_error && it != end;
+       it.increment(list_error)) {
+    std::error_code ec;  // one per operation: a failure of one is reported there
+    if (!it->is_directory(ec)) continue;
+    const std::string dir = it->path().string();
+    const std::string file = (it->path() / kRecordFile).string();
     if (!PathExists(file)) {
+      if (PathExists(file + ".corrupt")) continue;  // reported when it was moved aside; kept
       // Submit writes the record before it answers: this job was never
       // acknowledged.
       std::fprintf(stderr, "serve: %s has no job record (a submission cut short); removed\n",
                    PathForMessage(dir).c_str());
-      fs::remove_all(d.path(), ec);
+      fs::remove_all(it->path(), ec);
       continue;
     }
     JobRecord record;
     absl::Status read = ReadFramed(file, &record);
-    if (read.ok() && record.job().job_id() != d.path().filename().string()) {
+    if (read.ok() && record.job().job_id() != it->path().filename().string()) {
       read = absl::DataLossError(absl::StrCat(PathForMessage(file), ": holds job ",
                                               Quote(record.job().job_id())));
     }
     if (!read.ok()) {
-      std::fprintf(stderr, "serve: damaged job record skipped and moved to %s.corrupt: %s\n",
-                   PathForMessage(file).c_str(), std::string(read.message()).c_str());
       fs::rename(file, file + ".corrupt", ec);
+      std::fprintf(stderr, "serve: damaged job record skipped%s: %s\n",
+                   ec ? absl::StrCat(" (left in place: cannot rename it: ", ec.message(), ")")
+                            .c_str()
+                      : absl::StrCat(" and moved to ", PathForMessage(file), ".corrupt").c_str(),
+                   std::string(read.message()).c_str());
       continue;
     }
     records.push_back(std::move(record));
   }
-  if (ec) return absl::InternalError(absl::StrCat("cannot list ", jobs_dir_, ": ", ec.message()));
+  if (list_error) {
+    return absl::InternalError(absl::StrCat("cannot list ", jobs_dir_, ": ", list_error.message()));
+  }
   std::sort(records.begin(), records.end(), [](const JobRecord& a, const JobRecord& b) {
-    return std::make_pair(a.job().created_unix_ms(), a.job().job_id()) <
-           std::make_pair(b.job().created_unix_ms(), b.job().job_id());
+    return std::make_pair(a.job().created_unix_ms(), JobSequence(a.job().job_id())) <
+           std::make_pair(b.job().created_unix_ms(), JobSequence(b.job().job_id()));
   });
   absl::MutexLock lock(&mu_);
+  // New ids continue after the recovered ones, even if the clock went back.
+  for (const JobRecord& record : records) {
+    next_id_ = std::max(next_id_, JobSequence(record.job().job_id()));
+  }
   for (JobRecord& record : records) {
     auto entry = std::make_shared<Entry>();
     Job& job = *record.mutable_job();
@@ -660,25 +700,31 @@ absl::StatusOr<TrainReport> JobQueue::TrainAndActivate(Entry* entry, int64_t* ve
   }
 
   TrainReport report;
+  const bool loss_computed = (params.has_als() && params.als().compute_loss()) ||
+                             (params.has_bpr() && params.bpr().compute_loss());
   double iteration_seconds = 0;
   int32_t iterations_run = 0;
   const ranking::IterationCallback callback =
       [&](const ranking::TrainingProgress& p, const ranking::FactorState& s) -> absl::Status {
     iteration_seconds += p.seconds;
     ++iterations_run;
-    if (!std::isnan(p.loss)) losses.push_back(p.loss);
+    // One loss per iteration when they are computed, a NaN one included
+    // (the training_loss gate must see a diverged run).
+    if (loss_computed) losses.push_back(p.loss);
     const double eta = iteration_seconds / iterations_run * (p.total - p.iteration);
     // Checkpoint first: a reported iteration that is a multiple of
     // checkpoint_every is one a restart resumes from.
     if (p.iteration < p.total && p.iteration % request.checkpoint_every() == 0) {
-      ASSIGN_OR_RETURN(ranking::FactorModel checkpoint,
-                       MakeVersionedModel(data, params, s, request.model_name(), 0, nullptr));
-      RETURN_IF_ERROR(checkpoint.Save(checkpoint_dir));
+      // The losses first: a resumed run keeps those of the iterations its
+      // checkpoint holds (a surplus is trimmed), never fewer.
       {
         absl::MutexLock lock(&mu_);
         entry->record.mutable_losses()->Assign(losses.begin(), losses.end());
       }
       RETURN_IF_ERROR(Persist(entry));
+      ASSIGN_OR_RETURN(ranking::FactorModel checkpoint,
+                       MakeVersionedModel(data, params, s, request.model_name(), 0, nullptr));
+      RETURN_IF_ERROR(checkpoint.Save(checkpoint_dir));
     }
     Update(entry, [&](Job* job) {
       job->set_iteration(p.iteration);

@@ -65,6 +65,9 @@ struct JobQueueOptions {
   std::function<absl::Status(const std::function<void(const Interaction&)>&)> extra_interactions;
   // Called after a job reaches a terminal state (metrics, logs); may be null.
   std::function<void(const Job&)> on_finished;
+  // Whether Open starts the worker. False: jobs wait for Start(), so that
+  // what on_finished uses can be wired up after Open returns.
+  bool start_worker = true;
 };
 
 // Thread-safe. The destructor (and Shutdown) stops the worker: the running
@@ -79,10 +82,14 @@ class JobQueue {
   // Reads the job records under <data_dir>/jobs/ (a damaged record is
   // reported on stderr and moved aside to job.record.corrupt), queues the
   // unfinished jobs again in submission order (counting a restart for the
-  // one that was running) and starts the worker. I/O errors creating the
+  // one that was running) and starts the worker (unless
+// options.start_worker is false). I/O errors creating the
   // folder.
   static absl::StatusOr<std::unique_ptr<JobQueue>> Open(ModelStore* store,
                                                         JobQueueOptions options);
+  // Starts the worker when Open did not (options.start_worker false). Call
+  // once, before Shutdown.
+  void Start();
   ~JobQueue();
   JobQueue(const JobQueue&) = delete;
   JobQueue& operator=(const JobQueue&) = delete;

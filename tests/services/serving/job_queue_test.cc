@@ -541,6 +541,28 @@ TEST(ResolveDataPathTest, ConfinesPathsToTheDataDirectory) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("interactions_path")));
 }
 
+TEST(ResolveOutputPathTest, ConfinesOutputToTheDataDirectoryOutsideTheServersState) {
+  ScratchDir dir;
+  std::filesystem::create_directories(dir.File("out"));
+  std::filesystem::create_directories(dir.File("models/m"));
+  std::filesystem::create_directories(dir.File("events"));
+  ASSERT_OK_AND_ASSIGN(std::string ok, ResolveOutputPath(dir.path(), "out/a.jsonl", "output_path"));
+  EXPECT_EQ(ok, std::filesystem::weakly_canonical(dir.File("out")).string() + "/a.jsonl");
+  for (const char* reserved : {"models/m/ACTIVE", "events/segment", "jobs/x", "./models/../events/x"}) {
+    EXPECT_THAT(ResolveOutputPath(dir.path(), reserved, "output_path"),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("server's own state")))
+        << reserved;
+  }
+  EXPECT_THAT(ResolveOutputPath(dir.path(), "../x.jsonl", "output_path"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("outside")));
+  EXPECT_THAT(ResolveOutputPath(dir.path(), "nofolder/x.jsonl", "output_path"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ResolveOutputPath(dir.path(), "out", "output_path"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ResolveOutputPath(dir.path(), "", "output_path"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace recbandit::services
 
