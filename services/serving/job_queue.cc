@@ -294,11 +294,13 @@ absl::StatusOr<Job> JobQueue::Enqueue(JobRecord record) {
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return absl::UnavailableError("the server is shutting down");
-    if (static_cast<int32_t>(queue_.size()) >= options_.max_queued) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(queue_.size(), " jobs are already queued (at most ",
-                       options_.max_queued, ")"));
+    // Submissions being written count against the bound too.
+    const int64_t waiting = static_cast<int64_t>(queue_.size()) + submitting_;
+    if (waiting >= options_.max_queued) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          waiting, " jobs are already queued (at most ", options_.max_queued, ")"));
     }
+    ++submitting_;
     Job& job = *record.mutable_job();
     job.set_job_id(absl::StrCat("job-", NowMs(), "-", ++next_id_));
     job.set_state(JOB_STATE_QUEUED);
@@ -306,10 +308,19 @@ absl::StatusOr<Job> JobQueue::Enqueue(JobRecord record) {
   }
   // Durable before it is acknowledged (and before the worker can see it).
   const std::string dir = JobDir(record.job().job_id());
-  RETURN_IF_ERROR(MakeDirs(dir));
-  RETURN_IF_ERROR(WriteFramed((fs::path(dir) / kRecordFile).string(), record));
+  absl::Status written = MakeDirs(dir);
+  if (written.ok()) written = WriteFramed((fs::path(dir) / kRecordFile).string(), record);
   absl::MutexLock lock(&mu_);
-  if (shut_down_) return absl::UnavailableError("the server is shutting down");
+  --submitting_;
+  if (written.ok() && shut_down_) {
+    written = absl::UnavailableError("the server is shutting down");
+  }
+  if (!written.ok()) {
+    // Not acknowledged, so not run at the next start either.
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+    return written;
+  }
   auto entry = std::make_shared<Entry>();
   entry->record = std::move(record);
   Job copy = entry->record.job();

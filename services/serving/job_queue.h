@@ -161,6 +161,7 @@ class JobQueue {
   std::deque<Entry*> queue_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> finished_ ABSL_GUARDED_BY(mu_);  // oldest first
   int64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t submitting_ ABSL_GUARDED_BY(mu_) = 0;  // Enqueue calls writing their record
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> stopping_{false};  // Shutdown began
   absl::Mutex join_mu_;  // serialises joining the worker
