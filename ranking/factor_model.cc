@@ -230,6 +230,14 @@ absl::Span<const int32_t> FactorModel::SeenItems(int32_t u) const {
                              seen_indptr_[u + 1] - seen_indptr_[u]);
 }
 
+int64_t FactorModel::MemoryBytes() const {
+  return static_cast<int64_t>(users_.MemoryBytes() + items_.MemoryBytes()) +
+         4 * static_cast<int64_t>(user_factors_.size() + item_factors_.size() +
+                                  item_bias_.size() + item_popularity_.size() +
+                                  seen_items_.size()) +
+         8 * static_cast<int64_t>(seen_indptr_.size());
+}
+
 float FactorModel::Score(int32_t u, int32_t i) const {
   const float* x = user_factors_.data() + int64_t{u} * factors_;
   const float* y = item_factors_.data() + int64_t{i} * factors_;

@@ -68,6 +68,8 @@ class FactorModel {
   ModelManifest* mutable_manifest() { return &manifest_; }
   // Returns user u's training items, ascending (empty without interactions).
   absl::Span<const int32_t> SeenItems(int32_t u) const;
+  // Returns the bytes the model holds (factors, id maps, seen items).
+  int64_t MemoryBytes() const;
   // Per-item share of training interactions; empty without interactions.
   const std::vector<float>& item_popularity() const { return item_popularity_; }
 
