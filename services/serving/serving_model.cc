@@ -27,7 +27,7 @@ ServingModel::ServingModel(ranking::FactorModel model,
   fold_in_ = std::make_unique<ranking::FoldIn>(model_, ranking::FoldInOptionsFor(model_));
   by_popularity_.resize(model_.num_items());
   std::iota(by_popularity_.begin(), by_popularity_.end(), 0);
-  const std::vector<float>& pop = model_.item_popularity();
+  absl::Span<const float> pop = model_.item_popularity();
   if (!pop.empty()) {
     std::stable_sort(by_popularity_.begin(), by_popularity_.end(),
                      [&](int32_t a, int32_t b) { return pop[a] > pop[b]; });
@@ -143,7 +143,7 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
     for (int32_t i : by_popularity_) {
       if (static_cast<int32_t>(rec.items.size()) >= query.k) break;
       if (std::binary_search(exclude.begin(), exclude.end(), i)) continue;
-      const std::vector<float>& pop = model_.item_popularity();
+      absl::Span<const float> pop = model_.item_popularity();
       rec.items.push_back({model_.items().Name(i), pop.empty() ? 0.f : pop[i]});
     }
     return rec;
@@ -245,7 +245,7 @@ absl::StatusOr<Recommendation> ServingModel::RankItems(
     if (i < 0) {
       unknown.push_back(j);
     } else if (vec.empty()) {
-      const std::vector<float>& pop = model_.item_popularity();
+      absl::Span<const float> pop = model_.item_popularity();
       known.emplace_back(pop.empty() ? 0.f : pop[i], j);
     } else {
       known.emplace_back(ExactScore(vec, i), j);
