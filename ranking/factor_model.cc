@@ -13,6 +13,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "proto/core/file_util.h"
+#include "proto/core/artifact_file.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
 #include "proto/core/string_view.h"
@@ -31,25 +32,11 @@ constexpr char kSeenItems[] = "seen_items.bin";
 constexpr char kPopularity[] = "item_popularity.bin";
 
 template <typename T>
-std::string Bytes(const std::vector<T>& v) {
+std::string Bytes(absl::Span<const T> v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-template <typename T>
-absl::StatusOr<std::vector<T>> ParseArray(const std::string& dir, const std::string& name,
-                                          const std::string& data) {
-  if (data.size() % sizeof(T) != 0) {
-    return absl::DataLossError(absl::StrCat(dir, "/", name, ": size ", data.size(),
-                                            " is not a multiple of ", sizeof(T)));
-  }
-  std::vector<T> out(data.size() / sizeof(T));
-  if (!out.empty()) std::memcpy(out.data(), data.data(), data.size());
-  return out;
-}
-
-std::string FloatBytes(const std::vector<float>& v) {
-  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-}
+std::string FloatBytes(absl::Span<const float> v) { return Bytes(v); }
 
 absl::StatusOr<std::string> IdBytes(const IdMap& ids, const char* what) {
   std::string out;
@@ -93,33 +80,54 @@ absl::Status DataLoss(const std::string& dir, const std::string& file,
 
 constexpr uint64_t kMaxManifestBytes = 1 << 20;
 
-// Reads `name` from `dir` and checks it against the manifest entry.
-absl::StatusOr<std::string> ReadChecked(const std::string& dir, const ModelManifest& m,
-                                        const std::string& name) {
+// Maps `name` from `dir` and checks its size and CRC-32C (on the mapped
+// bytes) against the manifest entry.
+absl::StatusOr<std::shared_ptr<const ArtifactFile>> MapChecked(const std::string& dir,
+                                                             const ModelManifest& m,
+                                                             const std::string& name) {
   const FileChecksum* entry = nullptr;
   for (const FileChecksum& f : m.files()) {
     if (f.name() == name) entry = &f;
   }
   if (entry == nullptr) return DataLoss(dir, kManifest, "does not list " + name);
   // Never more than the manifest says: a resized file is refused unread.
-  absl::StatusOr<std::string> data = ReadFileToString(dir + "/" + name, entry->size_bytes());
-  if (absl::IsOutOfRange(data.status())) {
-    return DataLoss(dir, name, absl::StrCat("larger than the manifest's ", entry->size_bytes(),
-                                            " bytes"));
+  absl::StatusOr<std::shared_ptr<const ArtifactFile>> file =
+      ArtifactFile::Open(dir + "/" + name, static_cast<int64_t>(entry->size_bytes()));
+  if (absl::IsOutOfRange(file.status())) {
+    std::error_code ec;
+    const uint64_t actual = std::filesystem::file_size(dir + "/" + name, ec);
+    if (!ec && actual > entry->size_bytes()) {
+      return DataLoss(dir, name, absl::StrCat("larger than the manifest's ", entry->size_bytes(),
+                                              " bytes"));
+    }
+    return DataLoss(dir, name, absl::StrCat("truncated or resized: ", actual,
+                                            " bytes, manifest says ", entry->size_bytes()));
   }
-  if (!data.ok()) return DataLoss(dir, name, absl::StrCat("missing or unreadable: ",
-                                                          data.status().message()));
-  if (data->size() != entry->size_bytes()) {
+  if (!file.ok()) return DataLoss(dir, name, absl::StrCat("missing or unreadable: ",
+                                                          file.status().message()));
+  if (Crc32c((*file)->view()) != entry->crc32c()) return DataLoss(dir, name, "checksum mismatch");
+  return file;
+}
+
+// Returns a view of a checked file as `expected` values of T (the mapping is
+// page-aligned, so any T is aligned); DATA_LOSS when the size differs.
+template <typename T>
+absl::StatusOr<std::pair<const T*, size_t>> View(const std::string& dir, const std::string& name,
+                                                 const ArtifactFile& file, int64_t expected) {
+  if (expected >= 0 && file.size() != static_cast<size_t>(expected) * sizeof(T)) {
     return DataLoss(dir, name,
-                    absl::StrCat("truncated or resized: ", data->size(),
-                                 " bytes, manifest says ", entry->size_bytes()));
+                    absl::StrCat(file.size(), " bytes, expected ", expected * sizeof(T),
+                                 " from the manifest's shape"));
   }
-  if (Crc32c(*data) != entry->crc32c()) return DataLoss(dir, name, "checksum mismatch");
-  return data;
+  if (file.size() % sizeof(T) != 0) {
+    return DataLoss(dir, name,
+                    absl::StrCat("size ", file.size(), " is not a multiple of ", sizeof(T)));
+  }
+  return std::make_pair(reinterpret_cast<const T*>(file.data()), file.size() / sizeof(T));
 }
 
 absl::StatusOr<IdMap> ParseIds(const std::string& dir, const std::string& name,
-                               const std::string& data, int64_t expected) {
+                               std::string_view data, int64_t expected) {
   IdMap ids;
   if (!data.empty() && data.back() != '\n') return DataLoss(dir, name, "no final newline");
   int64_t line_no = 0;
@@ -140,19 +148,6 @@ absl::StatusOr<IdMap> ParseIds(const std::string& dir, const std::string& name,
                     absl::StrCat(ids.size(), " ids, manifest says ", expected));
   }
   return ids;
-}
-
-absl::StatusOr<std::vector<float>> ParseFloats(const std::string& dir,
-                                               const std::string& name,
-                                               const std::string& data, int64_t expected) {
-  if (data.size() != static_cast<size_t>(expected) * sizeof(float)) {
-    return DataLoss(dir, name,
-                    absl::StrCat(data.size(), " bytes, expected ", expected * 4,
-                                 " from the manifest's shape"));
-  }
-  std::vector<float> out(expected);
-  if (expected > 0) std::memcpy(out.data(), data.data(), data.size());
-  return out;
 }
 
 // Keeps the first parse error instead of logging every one to stderr.
@@ -205,21 +200,22 @@ absl::StatusOr<FactorModel> FactorModel::Create(IdMap users, IdMap items, int32_
   manifest.clear_files();
   m.users_ = std::move(users);
   m.items_ = std::move(items);
-  m.user_factors_ = std::move(user_factors);
-  m.item_factors_ = std::move(item_factors);
-  m.item_bias_ = std::move(item_bias);
+  m.user_factors_ = Array<float>(std::move(user_factors));
+  m.item_factors_ = Array<float>(std::move(item_factors));
+  m.item_bias_ = Array<float>(std::move(item_bias));
   m.manifest_ = std::move(manifest);
   if (user_items != nullptr) {
     if (user_items->rows != m.users_.size() || user_items->cols != m.items_.size()) {
       return absl::InvalidArgumentError("user_items shape does not match the id maps");
     }
-    m.seen_indptr_ = user_items->indptr;
-    m.seen_items_ = user_items->indices;
-    m.item_popularity_.assign(user_items->cols, 0.0f);
-    for (int32_t i : user_items->indices) m.item_popularity_[i] += 1.0f;
+    m.seen_indptr_ = Array<int64_t>(user_items->indptr);
+    m.seen_items_ = Array<int32_t>(user_items->indices);
+    std::vector<float> popularity(user_items->cols, 0.0f);
+    for (int32_t i : user_items->indices) popularity[i] += 1.0f;
     if (user_items->nnz() > 0) {
-      for (float& p : m.item_popularity_) p /= static_cast<float>(user_items->nnz());
+      for (float& p : popularity) p /= static_cast<float>(user_items->nnz());
     }
+    m.item_popularity_ = Array<float>(std::move(popularity));
   }
   return m;
 }
@@ -228,6 +224,14 @@ absl::Span<const int32_t> FactorModel::SeenItems(int32_t u) const {
   if (seen_indptr_.empty()) return {};
   return absl::MakeConstSpan(seen_items_.data() + seen_indptr_[u],
                              seen_indptr_[u + 1] - seen_indptr_[u]);
+}
+
+int64_t FactorModel::MemoryBytes() const {
+  return static_cast<int64_t>(users_.MemoryBytes() + items_.MemoryBytes()) +
+         4 * static_cast<int64_t>(user_factors_.size() + item_factors_.size() +
+                                  item_bias_.size() + item_popularity_.size() +
+                                  seen_items_.size()) +
+         8 * static_cast<int64_t>(seen_indptr_.size());
 }
 
 float FactorModel::Score(int32_t u, int32_t i) const {
@@ -265,13 +269,13 @@ absl::Status FactorModel::Save(const std::string& dir_in) const {
   ASSIGN_OR_RETURN(std::string items, IdBytes(items_, "item"));
   files.emplace_back(kUsers, std::move(users));
   files.emplace_back(kItems, std::move(items));
-  files.emplace_back(kUserFactors, FloatBytes(user_factors_));
-  files.emplace_back(kItemFactors, FloatBytes(item_factors_));
-  if (!item_bias_.empty()) files.emplace_back(kItemBias, FloatBytes(item_bias_));
+  files.emplace_back(kUserFactors, FloatBytes(user_factors_.span()));
+  files.emplace_back(kItemFactors, FloatBytes(item_factors_.span()));
+  if (!item_bias_.empty()) files.emplace_back(kItemBias, FloatBytes(item_bias_.span()));
   if (!seen_indptr_.empty()) {
-    files.emplace_back(kSeenIndptr, Bytes(seen_indptr_));
-    files.emplace_back(kSeenItems, Bytes(seen_items_));
-    files.emplace_back(kPopularity, Bytes(item_popularity_));
+    files.emplace_back(kSeenIndptr, Bytes(seen_indptr_.span()));
+    files.emplace_back(kSeenItems, Bytes(seen_items_.span()));
+    files.emplace_back(kPopularity, Bytes(item_popularity_.span()));
   }
   for (const auto& [name, data] : files) {
     RETURN_IF_ERROR(WriteFileSynced(tmp + "/" + name, data));
@@ -316,35 +320,42 @@ absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
     return DataLoss(dir, kManifest, "factors or counts out of range");
   }
   const int64_t d = manifest.factors();
-  ASSIGN_OR_RETURN(std::string users_data, ReadChecked(dir, manifest, kUsers));
-  ASSIGN_OR_RETURN(std::string items_data, ReadChecked(dir, manifest, kItems));
-  ASSIGN_OR_RETURN(std::string uf_data, ReadChecked(dir, manifest, kUserFactors));
-  ASSIGN_OR_RETURN(std::string if_data, ReadChecked(dir, manifest, kItemFactors));
-  ASSIGN_OR_RETURN(IdMap users, ParseIds(dir, kUsers, users_data, manifest.num_users()));
-  ASSIGN_OR_RETURN(IdMap items, ParseIds(dir, kItems, items_data, manifest.num_items()));
-  ASSIGN_OR_RETURN(std::vector<float> uf,
-                   ParseFloats(dir, kUserFactors, uf_data, manifest.num_users() * d));
-  ASSIGN_OR_RETURN(std::vector<float> itf,
-                   ParseFloats(dir, kItemFactors, if_data, manifest.num_items() * d));
-  std::vector<float> bias;
-  if (manifest.has_item_bias()) {
-    ASSIGN_OR_RETURN(std::string b_data, ReadChecked(dir, manifest, kItemBias));
-    ASSIGN_OR_RETURN(bias, ParseFloats(dir, kItemBias, b_data, manifest.num_items()));
-  }
+  ASSIGN_OR_RETURN(auto users_file, MapChecked(dir, manifest, kUsers));
+  ASSIGN_OR_RETURN(auto items_file, MapChecked(dir, manifest, kItems));
+  ASSIGN_OR_RETURN(auto uf_file, MapChecked(dir, manifest, kUserFactors));
+  ASSIGN_OR_RETURN(auto if_file, MapChecked(dir, manifest, kItemFactors));
+  ASSIGN_OR_RETURN(IdMap users, ParseIds(dir, kUsers, users_file->view(), manifest.num_users()));
+  ASSIGN_OR_RETURN(IdMap items, ParseIds(dir, kItems, items_file->view(), manifest.num_items()));
   FactorModel m;
+  {
+    ASSIGN_OR_RETURN(auto uf, View<float>(dir, kUserFactors, *uf_file, manifest.num_users() * d));
+    m.user_factors_ = Array<float>(uf_file, uf.first, uf.second);
+  }
+  {
+    ASSIGN_OR_RETURN(auto itf, View<float>(dir, kItemFactors, *if_file, manifest.num_items() * d));
+    m.item_factors_ = Array<float>(if_file, itf.first, itf.second);
+  }
+  if (manifest.has_item_bias()) {
+    ASSIGN_OR_RETURN(auto b_file, MapChecked(dir, manifest, kItemBias));
+    ASSIGN_OR_RETURN(auto b, View<float>(dir, kItemBias, *b_file, manifest.num_items()));
+    m.item_bias_ = Array<float>(b_file, b.first, b.second);
+  }
   bool has_seen = false;
   for (const FileChecksum& f : manifest.files()) has_seen |= f.name() == kSeenIndptr;
   if (has_seen) {
-    ASSIGN_OR_RETURN(std::string ip, ReadChecked(dir, manifest, kSeenIndptr));
-    ASSIGN_OR_RETURN(std::string it, ReadChecked(dir, manifest, kSeenItems));
-    ASSIGN_OR_RETURN(std::string pop, ReadChecked(dir, manifest, kPopularity));
-    ASSIGN_OR_RETURN(m.seen_indptr_, ParseArray<int64_t>(dir, kSeenIndptr, ip));
-    ASSIGN_OR_RETURN(m.seen_items_, ParseArray<int32_t>(dir, kSeenItems, it));
-    ASSIGN_OR_RETURN(m.item_popularity_, ParseFloats(dir, kPopularity, pop, manifest.num_items()));
+    ASSIGN_OR_RETURN(auto ip_file, MapChecked(dir, manifest, kSeenIndptr));
+    ASSIGN_OR_RETURN(auto it_file, MapChecked(dir, manifest, kSeenItems));
+    ASSIGN_OR_RETURN(auto pop_file, MapChecked(dir, manifest, kPopularity));
+    ASSIGN_OR_RETURN(auto ip, View<int64_t>(dir, kSeenIndptr, *ip_file, -1));
+    ASSIGN_OR_RETURN(auto it, View<int32_t>(dir, kSeenItems, *it_file, -1));
+    ASSIGN_OR_RETURN(auto pop, View<float>(dir, kPopularity, *pop_file, manifest.num_items()));
+    m.seen_indptr_ = Array<int64_t>(ip_file, ip.first, ip.second);
+    m.seen_items_ = Array<int32_t>(it_file, it.first, it.second);
+    m.item_popularity_ = Array<float>(pop_file, pop.first, pop.second);
     // Validate the CSR so SeenItems never reads out of bounds.
     const auto& ptr = m.seen_indptr_;
-    bool ok = ptr.size() == static_cast<size_t>(manifest.num_users()) + 1 && ptr.front() == 0 &&
-              ptr.back() == static_cast<int64_t>(m.seen_items_.size());
+    bool ok = ptr.size() == static_cast<size_t>(manifest.num_users()) + 1 && ptr[0] == 0 &&
+              ptr[ptr.size() - 1] == static_cast<int64_t>(m.seen_items_.size());
     for (size_t k = 1; ok && k < ptr.size(); ++k) ok = ptr[k] >= ptr[k - 1];
     for (size_t k = 0; ok && k < m.seen_items_.size(); ++k) {
       ok = m.seen_items_[k] >= 0 && m.seen_items_[k] < manifest.num_items();
@@ -354,9 +365,6 @@ absl::StatusOr<FactorModel> FactorModel::Load(const std::string& dir) {
   m.factors_ = static_cast<int32_t>(d);
   m.users_ = std::move(users);
   m.items_ = std::move(items);
-  m.user_factors_ = std::move(uf);
-  m.item_factors_ = std::move(itf);
-  m.item_bias_ = std::move(bias);
   m.manifest_ = std::move(manifest);
   return m;
 }

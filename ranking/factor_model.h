@@ -4,6 +4,7 @@
 #define RECBANDIT_RANKING_FACTOR_MODEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,9 @@
 
 namespace recbandit::ranking {
 
-// Immutable after construction. Factors are float32, row-major n x d.
+// Immutable after construction. Factors are float32, row-major n x d. A
+// loaded model's arrays are memory-mapped from its files (checksummed in
+// place, never copied); copies of a model share them.
 // Score(u, i) = <user_u, item_i> (+ item_bias_i when present).
 //
 //   ASSIGN_OR_RETURN(FactorModel m, FactorModel::Load("models/movies/3"));
@@ -40,8 +43,10 @@ class FactorModel {
   // sibling temp dir, are fsynced with their CRC-32C in `manifest` (written
   // last), then the temp dir is renamed onto `dir`.
   absl::Status Save(const std::string& dir) const;
-  // Returns the model in `dir`; DATA_LOSS naming the file when a file is
-  // missing, truncated, corrupt or inconsistent with the manifest.
+  // Returns the model in `dir`, its binary arrays mapped (ArtifactFile; read
+  // when mapping is off) and verified against the manifest's CRC-32C on the
+  // mapped bytes; DATA_LOSS naming the file when a file is missing,
+  // truncated, corrupt or inconsistent with the manifest.
   static absl::StatusOr<FactorModel> Load(const std::string& dir);
 
   // Returns the score of dense user `u` and item `i`. REQUIRES: both in range.
@@ -58,30 +63,58 @@ class FactorModel {
   int32_t num_items() const { return items_.size(); }
   const IdMap& users() const { return users_; }
   const IdMap& items() const { return items_; }
-  const std::vector<float>& user_factors() const { return user_factors_; }
-  const std::vector<float>& item_factors() const { return item_factors_; }
+  absl::Span<const float> user_factors() const { return user_factors_.span(); }
+  absl::Span<const float> item_factors() const { return item_factors_.span(); }
   // Empty when the model has no item bias.
-  const std::vector<float>& item_bias() const { return item_bias_; }
+  absl::Span<const float> item_bias() const { return item_bias_.span(); }
   const ModelManifest& manifest() const { return manifest_; }
   // For fields decided after the model is made (validation results); Save
   // writes it, its `files` recomputed.
   ModelManifest* mutable_manifest() { return &manifest_; }
   // Returns user u's training items, ascending (empty without interactions).
   absl::Span<const int32_t> SeenItems(int32_t u) const;
+  // Returns the bytes the model holds (factors, id maps, seen items).
+  int64_t MemoryBytes() const;
   // Per-item share of training interactions; empty without interactions.
-  const std::vector<float>& item_popularity() const { return item_popularity_; }
+  absl::Span<const float> item_popularity() const { return item_popularity_.span(); }
 
  private:
+  // An immutable array owned by a vector or by a mapped file; copies share
+  // the owner, so the data pointer stays valid in every copy.
+  template <typename T>
+  class Array {
+   public:
+    Array() = default;
+    explicit Array(std::vector<T> v) {
+      auto owned = std::make_shared<const std::vector<T>>(std::move(v));
+      data_ = owned->data();
+      size_ = owned->size();
+      owner_ = std::move(owned);
+    }
+    Array(std::shared_ptr<const void> owner, const T* data, size_t size)
+        : owner_(std::move(owner)), data_(data), size_(size) {}
+    absl::Span<const T> span() const { return absl::MakeConstSpan(data_, size_); }
+    const T* data() const { return data_; }
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    const T& operator[](size_t i) const { return data_[i]; }
+
+   private:
+    std::shared_ptr<const void> owner_;
+    const T* data_ = nullptr;
+    size_t size_ = 0;
+  };
+
   FactorModel() = default;
   IdMap users_;
   IdMap items_;
   int32_t factors_ = 0;
-  std::vector<float> user_factors_;
-  std::vector<float> item_factors_;
-  std::vector<float> item_bias_;
-  std::vector<int64_t> seen_indptr_;  // users + 1, or empty
-  std::vector<int32_t> seen_items_;
-  std::vector<float> item_popularity_;
+  Array<float> user_factors_;
+  Array<float> item_factors_;
+  Array<float> item_bias_;
+  Array<int64_t> seen_indptr_;  // users + 1, or empty
+  Array<int32_t> seen_items_;
+  Array<float> item_popularity_;
   ModelManifest manifest_;
 };
 

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "proto/core/artifact_file.h"
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
@@ -454,14 +455,35 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
   return std::unique_ptr<ItemIndex>(new FaissItemIndex(factory, std::move(index)));
 }
 
+// Feeds faiss::read_index from bytes in memory (a mapped file) without
+// copying them first; FAISS copies each array once into its own vectors.
+struct SpanIOReader : faiss::IOReader {
+  explicit SpanIOReader(absl::string_view bytes) : bytes(bytes) {}
+  size_t operator()(void* ptr, size_t size, size_t nitems) override {
+    if (size == 0 || nitems == 0) return 0;
+    const size_t available = (bytes.size() - pos) / size;
+    const size_t n = std::min(nitems, available);
+    std::memcpy(ptr, bytes.data() + pos, n * size);
+    pos += n * size;
+    return n;
+  }
+  absl::string_view bytes;
+  size_t pos = 0;
+};
+
 absl::StatusOr<std::unique_ptr<ItemIndex>> LoadItemIndex(
     const std::string& path, absl::Span<const float> vectors, int32_t dim) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  absl::StatusOr<std::shared_ptr<const ArtifactFile>> file = ArtifactFile::Open(path);
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return file.status();
+    return absl::DataLossError(absl::StrCat(path, ": unreadable: ", file.status().message()));
+  }
+  const absl::string_view bytes((*file)->data(), (*file)->size());
   const size_t eol = bytes.find('\n');
   if (eol == std::string::npos) {
     return absl::DataLossError(absl::StrCat(path, ": not an item index (no header)"));
   }
-  const std::string header = bytes.substr(0, eol);
+  const std::string header(bytes.substr(0, std::min<size_t>(eol, 1024)));
   char magic[64] = {0};
   if (header.rfind(kExactMagic, 0) == 0) {
     long long n = 0;
@@ -495,8 +517,7 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadItemIndex(
   if (Crc32c(ToStd(body)) != crc) {
     return absl::DataLossError(absl::StrCat(path, ": index checksum mismatch (corrupt file)"));
   }
-  faiss::VectorIOReader reader;
-  reader.data.assign(body.begin(), body.end());
+  SpanIOReader reader(body);
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(faiss::read_index(&reader));

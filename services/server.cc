@@ -86,8 +86,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ASSIGN_OR_RETURN(server->experiments_manager_,
                    bandits::ExperimentManager::Open(server->event_log_.get(), manager_options));
   // Pruned only once the deployments have pinned the versions they serve.
-  ASSIGN_OR_RETURN(server->models_, ModelStore::Open(options.data_dir + "/models",
-                                                    options.keep_versions, /*prune=*/false));
+  ModelStoreOptions store_options;
+  store_options.keep_versions = options.keep_versions;
+  store_options.prune = false;
+  store_options.memory_budget_bytes = options.model_memory_budget;
+  store_options.on_load = [metrics](double seconds, int64_t) { metrics->RecordModelLoad(seconds); };
+  store_options.on_evict = [metrics] { metrics->RecordModelEviction(); };
+  store_options.on_resident = [metrics](int64_t models, int64_t bytes) {
+    metrics->SetModelsResident(models, bytes);
+  };
+  ASSIGN_OR_RETURN(server->models_,
+                   ModelStore::Open(options.data_dir + "/models", store_options));
   ASSIGN_OR_RETURN(server->deployments_,
                    DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
   server->deployments_->StartRolloutChecks(absl::Milliseconds(options.rollout_check_ms));

@@ -54,6 +54,10 @@ struct ServerOptions {
   int32_t max_message_bytes = 4 << 20;
   // Versions kept per model name (ModelStore::Prune); >= 1.
   int32_t keep_versions = 5;
+  // Bytes of models kept in memory; 0 = no budget (every model loads at
+  // start-up). > 0: models load at first use and the least recently used
+  // idle ones are evicted (ModelStoreOptions::memory_budget_bytes).
+  int64_t model_memory_budget = 0;
   // Log every call as a JSON line on stderr (default: failed calls only).
   bool log_requests = false;
   // Experiments: a policy snapshot at shutdown (tests of restart replay turn

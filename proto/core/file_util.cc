@@ -155,7 +155,36 @@ bool PathExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// CRC-32C with the SSE4.2 crc32 instruction (8 bytes a step): used when the
+// CPU has it, so a portable build still checksums GB/s of model files.
+__attribute__((target("sse4.2"))) static uint32_t Crc32cHardware(std::string_view data,
+                                                                   uint32_t crc) {
+  uint64_t c = ~crc;
+  const char* p = data.data();
+  size_t n = data.size();
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p++));
+  return ~c32;
+}
+#endif
+
 uint32_t Crc32c(std::string_view data, uint32_t crc) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return Crc32cHardware(data, crc);
+#endif
+  return Crc32cPortable(data, crc);
+}
+
+uint32_t Crc32cPortable(std::string_view data, uint32_t crc) {
   static const auto* table = [] {
     auto* t = new uint32_t[8][256];
     for (uint32_t i = 0; i < 256; ++i) {

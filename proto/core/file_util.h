@@ -40,6 +40,8 @@ bool PathExists(const std::string& path);
 
 // Returns CRC-32C (Castagnoli) of `data`, continuing from `crc` (0 to start).
 uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
+// The same CRC without the CPU's crc32 instruction (tests compare the two).
+uint32_t Crc32cPortable(std::string_view data, uint32_t crc = 0);
 
 // A read-only view of a whole file, memory-mapped (empty files allowed).
 // Thread-safe for concurrent reads; not copyable.

@@ -142,6 +142,10 @@ ABSL_FLAG(int32_t, rollout_check_ms, 1000,
 ABSL_FLAG(int32_t, keep_versions, 5,
           "serve: versions kept per model name (older ones are deleted after each training "
           "job and at start-up, never the active one); 1..1000");
+ABSL_FLAG(std::string, model_memory_budget, "0",
+          "serve: bytes of models kept in memory, e.g. 536870912, 512M or 2G (K, M, G, T = "
+          "powers of 1024); models then load at first use and the least recently used idle "
+          "ones are evicted; 0 = no budget, every model loads at start-up");
 ABSL_FLAG(int32_t, max_message_bytes, 4 << 20,
           "serve: largest request accepted, bytes (larger: RESOURCE_EXHAUSTED)");
 ABSL_FLAG(bool, log_requests, false,

@@ -100,6 +100,7 @@ ABSL_DECLARE_FLAG(bool, demo);
 ABSL_DECLARE_FLAG(int32_t, metrics_port);
 ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
 ABSL_DECLARE_FLAG(int32_t, keep_versions);
+ABSL_DECLARE_FLAG(std::string, model_memory_budget);
 ABSL_DECLARE_FLAG(int32_t, drain_seconds);
 ABSL_DECLARE_FLAG(int32_t, rollout_check_ms);
 ABSL_DECLARE_FLAG(bool, log_requests);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/strip.h"
@@ -35,6 +36,39 @@ absl::StatusOr<std::string> AuthTokenFromFlag() {
   }
   return token;
 }
+
+namespace {
+
+// Returns the bytes of a size written as digits with an optional K, M, G or
+// T suffix (powers of 1024, either case); INVALID_ARGUMENT naming `flag`
+// otherwise, or above 2^50.
+absl::StatusOr<int64_t> ParseByteSize(const std::string& text, const char* flag) {
+  const std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, " must be a byte count with an optional K, M, G or T suffix (e.g. 512M, "
+        "2G; 0 = no budget), at most 2^50, got '", shown, "'"));
+  };
+  if (text.empty() || text.size() > 20) return bad();
+  std::string digits = text;
+  int shift = 0;
+  switch (digits.back()) {
+    case 'k': case 'K': shift = 10; break;
+    case 'm': case 'M': shift = 20; break;
+    case 'g': case 'G': shift = 30; break;
+    case 't': case 'T': shift = 40; break;
+    default: break;
+  }
+  if (shift > 0) digits.pop_back();
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+    return bad();
+  }
+  uint64_t value = 0;
+  if (!absl::SimpleAtoi(digits, &value) || value > (uint64_t{1} << (50 - shift))) return bad();
+  return static_cast<int64_t>(value << shift);
+}
+
+}  // namespace
 
 absl::Status RunServe(const CommandArgs& args) {
   if (!args.empty()) {
@@ -87,6 +121,8 @@ absl::Status RunServe(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--keep_versions must be in [1, 1000], got ", options.keep_versions));
   }
+  ASSIGN_OR_RETURN(options.model_memory_budget,
+                   ParseByteSize(absl::GetFlag(FLAGS_model_memory_budget), "model_memory_budget"));
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.rollout_check_ms = absl::GetFlag(FLAGS_rollout_check_ms);
   if (options.rollout_check_ms < 10 || options.rollout_check_ms > 600000) {

@@ -67,6 +67,27 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                        .Help("Latency of durable event-log writes (fsync included)")
                        .Register(*m->registry_)
                        .Add({}, LatencyBuckets());
+  m->model_load_ = &prometheus::BuildHistogram()
+                        .Name("recbandit_model_load_seconds")
+                        .Help("Time to load one model version (on first use or activation)")
+                        .Register(*m->registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{
+                                     0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
+  m->model_evictions_ = &prometheus::BuildCounter()
+                             .Name("recbandit_model_evictions_total")
+                             .Help("Models evicted to stay within --model_memory_budget")
+                             .Register(*m->registry_)
+                             .Add({});
+  m->models_resident_ = &prometheus::BuildGauge()
+                             .Name("recbandit_models_resident")
+                             .Help("Model snapshots resident in memory (active and pinned)")
+                             .Register(*m->registry_)
+                             .Add({});
+  m->model_resident_bytes_ = &prometheus::BuildGauge()
+                                  .Name("recbandit_model_resident_bytes")
+                                  .Help("Bytes held by the resident model snapshots")
+                                  .Register(*m->registry_)
+                                  .Add({});
   auto& shadows = prometheus::BuildCounter()
                       .Name("recbandit_shadow_slates_total")
                       .Help("Deployments' shadow slates, by outcome (logged, dropped, failed)")
@@ -147,6 +168,15 @@ void ServerMetrics::RecordSlateLogFailure() { slate_log_failures_->Increment(); 
 
 void ServerMetrics::SetModelVersion(const std::string& model, int64_t version) {
   model_version_family_->Add({{"model", model}}).Set(static_cast<double>(version));
+}
+
+void ServerMetrics::RecordModelLoad(double seconds) { model_load_->Observe(seconds); }
+
+void ServerMetrics::RecordModelEviction() { model_evictions_->Increment(); }
+
+void ServerMetrics::SetModelsResident(int64_t models, int64_t bytes) {
+  models_resident_->Set(static_cast<double>(models));
+  model_resident_bytes_->Set(static_cast<double>(bytes));
 }
 
 void ServerMetrics::SetJobs(const std::string& state, int64_t count) {

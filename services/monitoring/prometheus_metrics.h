@@ -1,6 +1,6 @@
 // ServerMetrics: the server's Prometheus metrics (requests, errors and latency
 // per rpc, active model versions, event-log write latency, training jobs,
-// deployments' shadow slates),
+// deployments' shadow slates, model loads, evictions and residency),
 // kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
 // (every other method or path gets 404/405; never civetweb's 404 path,
 // which crashes the process: prometheus-cpp #739).
@@ -68,6 +68,12 @@ class ServerMetrics {
   void SetModelVersion(const std::string& model, int64_t version);
   // Sets the number of training jobs in `state` (a JobState name).
   void SetJobs(const std::string& state, int64_t count);
+  // Records one model version loaded (on demand or activated), seconds.
+  void RecordModelLoad(double seconds);
+  // Counts one model evicted to stay within --model_memory_budget.
+  void RecordModelEviction();
+  // Sets how many model snapshots are resident and their bytes.
+  void SetModelsResident(int64_t models, int64_t bytes);
 
  private:
   ServerMetrics() = default;
@@ -87,6 +93,10 @@ class ServerMetrics {
   prometheus::Counter* shadow_dropped_ = nullptr;
   prometheus::Counter* shadow_failed_ = nullptr;
   prometheus::Counter* slate_log_failures_ = nullptr;
+  prometheus::Histogram* model_load_ = nullptr;
+  prometheus::Counter* model_evictions_ = nullptr;
+  prometheus::Gauge* models_resident_ = nullptr;
+  prometheus::Gauge* model_resident_bytes_ = nullptr;
 };
 
 }  // namespace recbandit::services

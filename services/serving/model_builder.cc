@@ -134,9 +134,9 @@ absl::StatusOr<ranking::FactorState> LoadTrainingCheckpoint(const std::string& o
   }
   ranking::FactorState s;
   s.factors = m.factors();
-  s.user_factors = m.user_factors();
-  s.item_factors = m.item_factors();
-  s.item_bias = m.item_bias();
+  s.user_factors.assign(m.user_factors().begin(), m.user_factors().end());
+  s.item_factors.assign(m.item_factors().begin(), m.item_factors().end());
+  s.item_bias.assign(m.item_bias().begin(), m.item_bias().end());
   s.iterations_done = m.manifest().iterations_done();
   return s;
 }

@@ -2,6 +2,7 @@
 #include "services/serving/serving_model.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -13,15 +14,20 @@ namespace recbandit::services {
 
 ServingModel::ServingModel(ranking::FactorModel model,
                            std::unique_ptr<retrieval::ItemIndex> index, std::string name,
-                           int64_t version)
+                           int64_t version, int64_t index_bytes)
     : model_(std::move(model)),
       index_(std::move(index)),
       name_(std::move(name)),
       version_(version) {
+  if (index_bytes < 0) {  // an index built here: its vectors (a copy), plus HNSW's links
+    index_bytes = index_->size() * int64_t{index_->dim()} * 4;
+    if (index_->factory().rfind("HNSW", 0) == 0) index_bytes += index_->size() * 64 * 4;
+  }
+  memory_bytes_ = model_.MemoryBytes() + index_bytes;
   fold_in_ = std::make_unique<ranking::FoldIn>(model_, ranking::FoldInOptionsFor(model_));
   by_popularity_.resize(model_.num_items());
   std::iota(by_popularity_.begin(), by_popularity_.end(), 0);
-  const std::vector<float>& pop = model_.item_popularity();
+  absl::Span<const float> pop = model_.item_popularity();
   if (!pop.empty()) {
     std::stable_sort(by_popularity_.begin(), by_popularity_.end(),
                      [&](int32_t a, int32_t b) { return pop[a] > pop[b]; });
@@ -30,7 +36,7 @@ ServingModel::ServingModel(ranking::FactorModel model,
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
     ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
-    std::string name, int64_t version) {
+    std::string name, int64_t version, int64_t index_bytes) {
   if (index == nullptr) return absl::InvalidArgumentError("null item index");
   if (index->size() != model.num_items() || index->dim() != model.factors()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -38,7 +44,8 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
         model.num_items(), " items of dim ", model.factors()));
   }
   return std::shared_ptr<const ServingModel>(
-      new ServingModel(std::move(model), std::move(index), std::move(name), version));
+      new ServingModel(std::move(model), std::move(index), std::move(name), version,
+                       index_bytes));
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
@@ -47,7 +54,11 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
   ASSIGN_OR_RETURN(ranking::FactorModel model, ranking::FactorModel::Load(dir));
   const std::string index_path = absl::StrCat(dir, "/", kItemIndexFile);
   std::unique_ptr<retrieval::ItemIndex> index;
+  int64_t index_bytes = -1;
   if (PathExists(index_path)) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(index_path, ec);
+    if (!ec) index_bytes = static_cast<int64_t>(size);
     ASSIGN_OR_RETURN(index, retrieval::LoadItemIndex(index_path, model.item_factors(),
                                                      model.factors()));
   } else {
@@ -56,7 +67,7 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
   }
   std::string label = name.empty() ? model.manifest().name() : name;
   const int64_t v = version > 0 ? version : model.manifest().version();
-  return Create(std::move(model), std::move(index), std::move(label), v);
+  return Create(std::move(model), std::move(index), std::move(label), v, index_bytes);
 }
 
 float ServingModel::ExactScore(absl::Span<const float> user, int32_t item) const {
@@ -132,7 +143,7 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
     for (int32_t i : by_popularity_) {
       if (static_cast<int32_t>(rec.items.size()) >= query.k) break;
       if (std::binary_search(exclude.begin(), exclude.end(), i)) continue;
-      const std::vector<float>& pop = model_.item_popularity();
+      absl::Span<const float> pop = model_.item_popularity();
       rec.items.push_back({model_.items().Name(i), pop.empty() ? 0.f : pop[i]});
     }
     return rec;
@@ -234,7 +245,7 @@ absl::StatusOr<Recommendation> ServingModel::RankItems(
     if (i < 0) {
       unknown.push_back(j);
     } else if (vec.empty()) {
-      const std::vector<float>& pop = model_.item_popularity();
+      absl::Span<const float> pop = model_.item_popularity();
       known.emplace_back(pop.empty() ? 0.f : pop[i], j);
     } else {
       known.emplace_back(ExactScore(vec, i), j);

@@ -49,9 +49,10 @@ struct Recommendation {
 class ServingModel {
  public:
   // Returns a snapshot over `model` and `index` (built from its item factors).
+  // `index_bytes` is the index's size (its file's); -1 estimates it.
   static absl::StatusOr<std::shared_ptr<const ServingModel>> Create(
       ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
-      std::string name, int64_t version);
+      std::string name, int64_t version, int64_t index_bytes = -1);
 
   // Loads the model in `dir` and its item index (`items.index`); when the
   // directory has no index, builds `default_index` ("Exact" unless told).
@@ -91,10 +92,13 @@ class ServingModel {
   const retrieval::ItemIndex& index() const { return *index_; }
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
+  // Returns the bytes this snapshot holds (factors, id maps, seen items,
+  // index), mapped or not: what a memory budget counts.
+  int64_t memory_bytes() const { return memory_bytes_; }
 
  private:
   ServingModel(ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
-               std::string name, int64_t version);
+               std::string name, int64_t version, int64_t index_bytes);
   float ExactScore(absl::Span<const float> user, int32_t item) const;
   // Rescores `candidates` exactly for `user` and keeps the best k.
   Recommendation Rescore(absl::Span<const float> user, const retrieval::SearchResult& candidates,
@@ -110,6 +114,7 @@ class ServingModel {
   std::vector<int32_t> by_popularity_;  // item ids, most popular first
   std::string name_;
   int64_t version_;
+  int64_t memory_bytes_ = 0;
 };
 
 // Holds the current snapshot; Swap publishes a new one atomically. Readers

@@ -98,7 +98,7 @@ absl::StatusOr<RankingMetrics> HoldoutMetrics(const ranking::FactorModel& model,
                                   ranking::ModelScorer(model), eo);
 }
 
-bool AllFinite(const std::vector<float>& v) {
+bool AllFinite(absl::Span<const float> v) {
   return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
 }
 

@@ -237,6 +237,15 @@ CATALOGUE = [
      "recbandit serve: cert.pem: not a PEM certificate"),
     ("serve: keep_versions 0", ["serve", "--port=0", "--data_dir=d", "--keep_versions=0"], 1,
      "recbandit serve: --keep_versions must be in [1, 1000], got 0"),
+    ("serve: model_memory_budget -5", ["serve", "--port=0", "--data_dir=d",
+                                       "--model_memory_budget=-5"], 1,
+     "recbandit serve: --model_memory_budget must be a byte count with an optional K, M, G or T suffix"),
+    ("serve: model_memory_budget 3P", ["serve", "--port=0", "--data_dir=d",
+                                       "--model_memory_budget=3P"], 1,
+     "recbandit serve: --model_memory_budget must be a byte count with an optional K, M, G or T suffix"),
+    ("serve: model_memory_budget above 2^50", ["serve", "--port=0", "--data_dir=d",
+                                               "--model_memory_budget=2048T"], 1,
+     "recbandit serve: --model_memory_budget must be a byte count with an optional K, M, G or T suffix"),
 ]
 
 

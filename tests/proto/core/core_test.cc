@@ -132,6 +132,17 @@ TEST(Crc32cTest, KnownValues) {
   EXPECT_EQ(Crc32c("123456789"), 0xe3069283u);
   EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8a9136aau);
   EXPECT_EQ(Crc32c("56789", Crc32c("1234")), 0xe3069283u);  // continues
+  // The hardware path (when the CPU has it) equals the table, at every
+  // length and alignment.
+  std::string bytes(300, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t len = 0; start + len <= bytes.size(); len += 13) {
+      const std::string_view v(bytes.data() + start, len);
+      ASSERT_EQ(Crc32c(v), Crc32cPortable(v)) << start << " " << len;
+      ASSERT_EQ(Crc32c(v, 0x1234u), Crc32cPortable(v, 0x1234u));
+    }
+  }
 }
 
 TEST(JsonTest, PrintsEveryFieldWithNumbersForInt64) {
