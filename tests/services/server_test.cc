@@ -2,12 +2,18 @@
 // landed answer UNIMPLEMENTED with a message, shutdown completes.
 #include "services/server.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/experiments.grpc.pb.h"
 #include "proto/recommender.grpc.pb.h"
+#include "proto/core/file_util.h"
+#include "ranking/factor_model.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 
@@ -124,6 +130,92 @@ TEST(ServerTest, ExperimentsCreateDecideRewardOverGrpc) {
     EXPECT_EQ(stub->GetExperiment(&ctx, get, &missing).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   server->Shutdown(absl::Seconds(1));
+}
+
+// Returns the body of GET /metrics on 127.0.0.1:port ("" on failure).
+std::string ScrapeMetrics(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) out.append(buf, n);
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// Saves a 2-user, 3-item model as <dir>/models/<name>/1 whose best item for
+// user "u" is `best`.
+void SaveTinyModel(const std::string& dir, const std::string& name, int best) {
+  ranking::IdMap users, items;
+  users.GetOrAdd("u");
+  users.GetOrAdd("v");
+  for (const char* i : {"a", "b", "c"}) items.GetOrAdd(i);
+  std::vector<float> item_factors(3, 0.1f);
+  item_factors[best] = 1.0f;
+  ModelManifest manifest;
+  manifest.set_name(name);
+  manifest.set_algo(ALS);
+  manifest.mutable_params()->set_algo(ALS);
+  auto model = ranking::FactorModel::Create(users, items, 1, {1, 1}, item_factors, {}, manifest);
+  ASSERT_TRUE(model.ok());
+  ASSERT_OK(model->Save(absl::StrCat(dir, "/models/", name, "/1")));
+}
+
+TEST(ServerTest, ModelsLoadOnDemandWithinTheMemoryBudget) {
+  recbandit::testing::ScratchDir dir;
+  for (int m = 0; m < 3; ++m) SaveTinyModel(dir.path(), absl::StrCat("m", m), m);
+  SaveTinyModel(dir.path(), "broken", 0);
+  const std::string file = dir.path() + "/models/broken/1/item_factors.bin";
+  ASSERT_OK_AND_ASSIGN(std::string bytes, ReadFileToString(file));
+  bytes[1] ^= 0x10;
+  ASSERT_OK(WriteFileAtomically(file, bytes));
+  ServerOptions options;
+  options.port = 0;
+  options.data_dir = dir.path();
+  options.metrics_port = -1;
+  options.model_memory_budget = 480;  // one tiny model (318 bytes), not two
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options));
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = Recommender::NewStub(channel);
+  auto recommend = [&](const std::string& model, RecommendResponse* response) {
+    grpc::ClientContext ctx;
+    RecommendRequest request;
+    request.set_model_name(model);
+    request.set_user("u");
+    request.set_k(1);
+    return stub->Recommend(&ctx, request, response);
+  };
+  const char* names[] = {"a", "b", "c"};
+  for (int m : {0, 1, 2, 0}) {
+    RecommendResponse response;
+    grpc::Status status = recommend(absl::StrCat("m", m), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(response.items_size(), 1);
+    EXPECT_EQ(response.items(0).item(), names[m]);
+  }
+  RecommendResponse response;
+  grpc::Status broken = recommend("broken", &response);
+  EXPECT_EQ(broken.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_THAT(broken.error_message(), HasSubstr("item_factors.bin"));
+  const std::string metrics = ScrapeMetrics(server->metrics_port());
+  // m0, m1, m2, m0 loaded (each evicting the one before); the damaged one
+  // failed to load and evicted nothing.
+  for (const char* line :
+       {"\nrecbandit_models_resident 1\n", "\nrecbandit_model_evictions_total 3\n",
+        "\nrecbandit_model_load_seconds_count 4\n", "\nrecbandit_model_resident_bytes 318\n"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line;
+  }
+  server->Shutdown(absl::Seconds(1));
+  server->Wait();
 }
 
 TEST(ServerTest, MissingDataDirIsInvalidArgument) {
