@@ -356,7 +356,7 @@ absl::Status DriftMonitor::CaptureModel(std::shared_ptr<const ServingModel> mode
 }
 
 void DriftMonitor::ObserveRecommend(const std::string& model_name, int64_t version,
-                                    bool fallback, absl::Span<const ScoredItem> items) {
+                                    bool fallback, const google::protobuf::RepeatedPtrField<ScoredItem>& items) {
   if (fallback || items.empty()) return;
   std::shared_ptr<Subject> s = Find("model/" + model_name);
   if ((s == nullptr || s->version != version) && options_.active_model) {
@@ -381,7 +381,7 @@ void DriftMonitor::ObserveRecommend(const std::string& model_name, int64_t versi
   }
 }
 
-void DriftMonitor::ObserveInteractions(absl::Span<const Interaction> interactions) {
+void DriftMonitor::ObserveInteractions(const google::protobuf::RepeatedPtrField<Interaction>& interactions) {
   std::vector<std::shared_ptr<Subject>> models;
   {
     absl::MutexLock lock(&mu_);

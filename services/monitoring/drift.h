@@ -166,9 +166,9 @@ class DriftMonitor {
   // first). Slates of another version than the monitored one, and fallback
   // (cold-start) slates, are not counted.
   void ObserveRecommend(const std::string& model_name, int64_t version, bool fallback,
-                        absl::Span<const ScoredItem> items);
+                        const google::protobuf::RepeatedPtrField<ScoredItem>& items);
   // Observes real-time interactions against every monitored model.
-  void ObserveInteractions(absl::Span<const Interaction> interactions);
+  void ObserveInteractions(const google::protobuf::RepeatedPtrField<Interaction>& interactions);
   // Observes one decision of `experiment`.
   void ObserveDecision(const std::string& experiment, const Context& context,
                        const std::string& chosen_action);

@@ -181,17 +181,16 @@ struct Traffic {
     x.set_item(model.model().items().Name(i));
     return x;
   }
-  std::vector<ScoredItem> Slate(const std::string& user) {
+  google::protobuf::RepeatedPtrField<ScoredItem> Slate(const std::string& user) {
     RecommendQuery q;
     q.user = user;
     q.k = 10;
-    std::vector<ScoredItem> out;
+    google::protobuf::RepeatedPtrField<ScoredItem> out;
     const Recommendation r = model.Recommend(q).value();
     for (const ScoredItemId& s : r.items) {
-      ScoredItem item;
-      item.set_item(s.item);
-      item.set_score(s.score);
-      out.push_back(item);
+      ScoredItem* item = out.Add();
+      item->set_item(s.item);
+      item->set_score(s.score);
     }
     return out;
   }
@@ -199,6 +198,12 @@ struct Traffic {
   Rng rng;
   std::vector<std::pair<int32_t, int32_t>> pairs;
 };
+
+google::protobuf::RepeatedPtrField<Interaction> One(const Interaction& x) {
+  google::protobuf::RepeatedPtrField<Interaction> out;
+  *out.Add() = x;
+  return out;
+}
 
 DriftState FeatureState(const DriftReport& r, const std::string& feature) {
   for (const FeatureDrift& f : r.features()) {
@@ -234,9 +239,9 @@ TEST(DriftMonitorTest, ModelStationaryThenPlantedShifts) {
   Traffic traffic(*model, 99);
   for (int step = 0; step < 4000; ++step) {
     const Interaction x = traffic.Next();
-    monitor->ObserveInteractions({x});
+    monitor->ObserveInteractions(One(x));
     if (step % 5 == 0) {
-      const std::vector<ScoredItem> slate = traffic.Slate(traffic.Next().user());
+      const google::protobuf::RepeatedPtrField<ScoredItem> slate = traffic.Slate(traffic.Next().user());
       monitor->ObserveRecommend("movies", 3, false, slate);
     }
     if (step >= 1000 && step % 20 == 0) {
@@ -260,7 +265,7 @@ TEST(DriftMonitorTest, ModelStationaryThenPlantedShifts) {
   for (int n = 1; n <= 1000 && alerted_at < 0; ++n) {
     Interaction x = traffic.Next();
     x.set_item("new" + std::to_string(n));
-    monitor->ObserveInteractions({x});
+    monitor->ObserveInteractions(One(x));
     ASSERT_OK_AND_ASSIGN(DriftReport r, monitor->Report(ForModel("movies")));
     if (FeatureState(r, "item_popularity") == DRIFT_STATE_ALERT) alerted_at = n;
   }
@@ -271,7 +276,7 @@ TEST(DriftMonitorTest, ModelStationaryThenPlantedShifts) {
   // slates (300 scores of a 1000 window).
   alerted_at = -1;
   for (int n = 1; n <= 100 && alerted_at < 0; ++n) {
-    std::vector<ScoredItem> slate = traffic.Slate(traffic.Next().user());
+    google::protobuf::RepeatedPtrField<ScoredItem> slate = traffic.Slate(traffic.Next().user());
     for (ScoredItem& s : slate) s.set_score(3 * s.score());
     monitor->ObserveRecommend("movies", 3, false, slate);
     ASSERT_OK_AND_ASSIGN(DriftReport r, monitor->Report(ForModel("movies")));
