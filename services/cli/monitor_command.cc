@@ -105,10 +105,6 @@ absl::Status RunMonitor(const CommandArgs& args) {
   options.data_dir = data_dir;
   options.persist = false;  // reads the stored baselines, never writes the server's files
   options.source = "log";
-  if (!PathExists(data_dir + "/events")) {
-    return absl::NotFoundError(
-        absl::StrCat("--data_dir ", PathForMessage(data_dir), " holds no event log"));
-  }
   bandits::EventLogOptions log_options;
   log_options.mode = bandits::EventLogOptions::Mode::kSecondary;
   ASSIGN_OR_RETURN(std::unique_ptr<bandits::EventLog> log,
