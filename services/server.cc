@@ -24,6 +24,7 @@
 #include "services/rpc/experiments_service.h"
 #include "services/rpc/recommender_service.h"
 #include "services/serving/deployments.h"
+#include "services/monitoring/drift.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
 #include "services/serving/recommend_pipeline.h"
@@ -101,6 +102,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                    DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
   server->deployments_->StartRolloutChecks(absl::Milliseconds(options.rollout_check_ms));
   server->models_->PruneAll();
+  ModelStore* models = server->models_.get();
+  DriftMonitorOptions drift_options = options.drift;
+  drift_options.data_dir = options.data_dir;
+  drift_options.source = "server";
+  drift_options.active_model = [models](const std::string& name)
+      -> absl::StatusOr<std::pair<std::shared_ptr<const ServingModel>, std::string>> {
+    ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> m, models->Get(name));
+    return std::make_pair(m, models->VersionDir(name, m->version()));
+  };
+  bandits::ExperimentManager* manager = server->experiments_manager_.get();
+  drift_options.experiment_exists = [manager](const std::string& name) {
+    return manager->GetExperiment(name).status();
+  };
+  ASSIGN_OR_RETURN(server->drift_, DriftMonitor::Create(std::move(drift_options)));
 
   // Real-time events survive restarts: rebuild each user's recent items.
   server->recent_ = std::make_unique<RecentEvents>();
@@ -120,6 +135,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   server->core_ = std::make_unique<ServerCore>();
   ServerCore* core = server->core_.get();
+  core->drift = server->drift_.get();  // before the jobs: a finished job captures a baseline
   JobQueueOptions job_options;
   job_options.data_dir = options.data_dir;
   const bandits::EventLog* log = server->event_log_.get();
@@ -136,6 +152,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   job_options.on_finished = [core](const Job& job) {
     if (job.kind() == JOB_KIND_TRAIN && job.state() == JOB_STATE_SUCCEEDED) {
       core->metrics->SetModelVersion(job.model_name(), job.model_version());
+      CaptureDriftBaseline(*core, job.model_name());
     }
     PublishJobCounts(*core);
   };
@@ -149,6 +166,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->recent = recent;
   core->experiments = server->experiments_manager_.get();
   core->deployments = server->deployments_.get();
+  // Each active version's drift baseline: read, or computed and stored.
+  // Not under --model_memory_budget, where models load at first use (and
+  // capturing would load them all now).
+  if (auto listed = server->models_->List("");
+      options.model_memory_budget == 0 && listed.ok()) {
+    for (const ModelInfo& m : *listed) {
+      if (m.active()) CaptureDriftBaseline(*core, m.manifest().name());
+    }
+  }
+  metrics->SetScrapeHook([core] { PublishDrift(*core); });
   server->jobs_->Start();
   server->pipeline_ = std::make_unique<RecommendPipeline>(
       server->models_.get(), recent, core->experiments, core->deployments,
@@ -197,7 +224,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
-Server::~Server() { Shutdown(absl::ZeroDuration()); }
+Server::~Server() {
+  // The metrics endpoint outlives the core its drift hook reads.
+  if (metrics_ != nullptr) metrics_->SetScrapeHook(nullptr);
+  Shutdown(absl::ZeroDuration());
+}
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/monitoring/drift.h"
 
 namespace grpc {
 class Server;
@@ -66,6 +67,10 @@ struct ServerOptions {
   // How often canary rollouts are checked (advance, promote, roll back),
   // milliseconds, 10..600000.
   int32_t rollout_check_ms = 1000;
+  // Drift monitoring: window, thresholds and experiment baseline size (see
+  // services/monitoring/drift.h; data_dir, source and lookups are set by
+  // Start).
+  DriftMonitorOptions drift;
 };
 
 // A running server. Thread-safe.
@@ -100,6 +105,7 @@ class Server {
   std::unique_ptr<bandits::EventLog> event_log_;  // outlives every user below
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
+  std::unique_ptr<DriftMonitor> drift_;
   std::unique_ptr<DeploymentStore> deployments_;
   std::unique_ptr<RecentEvents> recent_;
   std::unique_ptr<RecommendPipeline> pipeline_;

@@ -14,6 +14,7 @@
 #include "ranking/interactions.h"
 #include "ranking/training.h"
 #include "retrieval/item_index.h"
+#include "services/monitoring/drift.h"
 
 namespace recbandit::services {
 
@@ -27,6 +28,7 @@ absl::Status RunTrain(const CommandArgs& args);     // train
 absl::Status RunEvaluate(const CommandArgs& args);  // evaluate
 absl::Status RunRecommend(const CommandArgs& args); // recommend
 absl::Status RunExport(const CommandArgs& args); // export (event log to CSV/JSONL)
+absl::Status RunMonitor(const CommandArgs& args);  // monitor (drift vs baseline)
 absl::Status RunLog(const CommandArgs& args);    // log repair (a damaged event log)
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 absl::Status RunSimulate(const CommandArgs& args);  // simulate (bandit regret curves)
@@ -49,6 +51,9 @@ absl::Status PrepareDemo(const std::string& data_dir);
 // Returns the bearer token in --auth_token_file ("" when the flag is empty):
 // the file's content without surrounding whitespace, printable ASCII.
 absl::StatusOr<std::string> AuthTokenFromFlag();
+// Fills `drift` from the --drift_* flags (serve and monitor);
+// INVALID_ARGUMENT naming the flag and its bound.
+absl::Status DriftOptionsFromFlags(DriftMonitorOptions* drift);
 // Returns --ef_search / --nprobe as per-request search parameters.
 retrieval::SearchParams SearchParamsFromFlags();
 

@@ -131,6 +131,16 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to bind");
 ABSL_FLAG(int32_t, port, 50051, "serve: gRPC port (0 = pick a free one)");
 ABSL_FLAG(bool, demo, false,
           "serve: generate a demo data set, train it and create a demo experiment");
+ABSL_FLAG(double, drift_psi_warn, 0.1,
+          "serve, monitor: a feature's drift warns at PSI >= this, in (0, 10]");
+ABSL_FLAG(double, drift_psi_alert, 0.2,
+          "serve, monitor: a feature's drift alerts at PSI >= this, in [drift_psi_warn, 10]");
+ABSL_FLAG(int64_t, drift_window, 1000,
+          "serve, monitor: live window of each drift feature, observations, 100..1000000");
+ABSL_FLAG(int64_t, drift_baseline_events, 1000,
+          "serve, monitor: an experiment's drift baseline is its first N decisions (and "
+          "rewards), 100..1000000");
+ABSL_FLAG(bool, table, false, "monitor: print a table instead of the one JSON line");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "serve: Prometheus metrics HTTP port, GET /metrics (0 = off, -1 = any free port)");
 ABSL_FLAG(int32_t, drain_seconds, 0,

@@ -129,6 +129,7 @@ absl::Status RunServe(const CommandArgs& args) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--rollout_check_ms must be in [10, 600000], got ", options.rollout_check_ms));
   }
+  RETURN_IF_ERROR(DriftOptionsFromFlags(&options.drift));
   if (absl::GetFlag(FLAGS_demo)) {
     RETURN_IF_ERROR(MakeDirs(options.data_dir));
     RETURN_IF_ERROR(PrepareDemo(options.data_dir));

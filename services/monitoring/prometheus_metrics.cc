@@ -62,6 +62,16 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                          .Name("recbandit_training_jobs")
                          .Help("Jobs known to the server (training and batch recommendation), by state")
                          .Register(*m->registry_);
+  m->drift_psi_family_ = &prometheus::BuildGauge()
+                              .Name("recbandit_drift_psi")
+                              .Help("Population stability index of a feature's live window "
+                                    "against its baseline, by kind, subject and feature")
+                              .Register(*m->registry_);
+  m->drift_alert_family_ = &prometheus::BuildGauge()
+                                .Name("recbandit_drift_alert")
+                                .Help("Drift state of a model or experiment: 0 ok (or too "
+                                      "little data), 1 warn, 2 alert")
+                                .Register(*m->registry_);
   m->log_write_ = &prometheus::BuildHistogram()
                        .Name("recbandit_event_log_write_seconds")
                        .Help("Latency of durable event-log writes (fsync included)")
@@ -110,6 +120,10 @@ ServerMetrics::~ServerMetrics() {
 }
 
 std::string ServerMetrics::Scrape() const {
+  {
+    absl::MutexLock lock(&hook_mu_);
+    if (scrape_hook_) scrape_hook_();
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
@@ -177,6 +191,16 @@ void ServerMetrics::RecordModelEviction() { model_evictions_->Increment(); }
 void ServerMetrics::SetModelsResident(int64_t models, int64_t bytes) {
   models_resident_->Set(static_cast<double>(models));
   model_resident_bytes_->Set(static_cast<double>(bytes));
+}
+
+void ServerMetrics::SetDriftPsi(const std::string& kind, const std::string& subject,
+                                const std::string& feature, double psi) {
+  drift_psi_family_->Add({{"kind", kind}, {"subject", subject}, {"feature", feature}}).Set(psi);
+}
+
+void ServerMetrics::SetDriftAlert(const std::string& kind, const std::string& subject,
+                                  int level) {
+  drift_alert_family_->Add({{"kind", kind}, {"subject", subject}}).Set(level);
 }
 
 void ServerMetrics::SetJobs(const std::string& state, int64_t count) {

@@ -1,12 +1,14 @@
 // ServerMetrics: the server's Prometheus metrics (requests, errors and latency
 // per rpc, active model versions, event-log write latency, training jobs,
-// deployments' shadow slates, model loads, evictions and residency),
+// deployments' shadow slates, model loads, evictions and residency, drift PSI
+// and alert levels),
 // kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
 // (every other method or path gets 404/405; never civetweb's 404 path,
 // which crashes the process: prometheus-cpp #739).
 #ifndef RECBANDIT_SERVICES_MONITORING_PROMETHEUS_METRICS_H_
 #define RECBANDIT_SERVICES_MONITORING_PROMETHEUS_METRICS_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -74,6 +76,19 @@ class ServerMetrics {
   void RecordModelEviction();
   // Sets how many model snapshots are resident and their bytes.
   void SetModelsResident(int64_t models, int64_t bytes);
+  // Sets recbandit_drift_psi{kind,subject,feature}: kind "model" or
+  // "experiment", subject its name.
+  void SetDriftPsi(const std::string& kind, const std::string& subject,
+                   const std::string& feature, double psi);
+  // Sets recbandit_drift_alert{kind,subject}: 0 ok or too little data,
+  // 1 warn, 2 alert.
+  void SetDriftAlert(const std::string& kind, const std::string& subject, int level);
+  // Runs `hook` at the start of every Scrape (to refresh computed gauges).
+  // `hook` must be thread-safe.
+  void SetScrapeHook(std::function<void()> hook) ABSL_LOCKS_EXCLUDED(hook_mu_) {
+    absl::MutexLock lock(&hook_mu_);
+    scrape_hook_ = std::move(hook);
+  }
 
  private:
   ServerMetrics() = default;
@@ -88,6 +103,10 @@ class ServerMetrics {
   prometheus::Family<prometheus::Counter>* errors_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* model_version_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* drift_psi_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* drift_alert_family_ = nullptr;
+  mutable absl::Mutex hook_mu_;
+  std::function<void()> scrape_hook_ ABSL_GUARDED_BY(hook_mu_);
   prometheus::Histogram* log_write_ = nullptr;
   prometheus::Counter* shadow_logged_ = nullptr;
   prometheus::Counter* shadow_dropped_ = nullptr;

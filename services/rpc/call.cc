@@ -15,6 +15,7 @@
 #include "proto/core/json.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "services/monitoring/drift.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/server.h"
 #include "services/serving/model_store.h"
@@ -61,7 +62,7 @@ const std::vector<std::string>& RpcNames() {
       "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
       "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
       "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment",
-      "BatchRecommend"};
+      "BatchRecommend", "GetDriftReport"};
   return *names;
 }
 
@@ -120,6 +121,32 @@ void PublishModelVersions(ServerCore& core) {
   if (!models.ok()) return;
   for (const ModelInfo& m : *models) {
     if (m.active()) core.metrics->SetModelVersion(m.manifest().name(), m.manifest().version());
+  }
+}
+
+void CaptureDriftBaseline(ServerCore& core, const std::string& name) {
+  if (core.drift == nullptr) return;
+  auto model = core.models->Get(name);
+  absl::Status s = model.status();
+  if (s.ok()) {
+    s = core.drift->CaptureModel(*model, core.models->VersionDir(name, (*model)->version()));
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "drift: no baseline for model %s: %s\n", Quote(name).c_str(),
+                 BoundedMessage(s.message()).c_str());
+  }
+}
+
+void PublishDrift(ServerCore& core) {
+  for (const DriftReport& r : core.drift->ReportAll()) {
+    for (const FeatureDrift& f : r.features()) {
+      if (f.state() != DRIFT_STATE_INSUFFICIENT_DATA) {
+        core.metrics->SetDriftPsi(r.kind(), r.subject(), f.feature(), f.psi());
+      }
+    }
+    core.metrics->SetDriftAlert(r.kind(), r.subject(), r.state() == DRIFT_STATE_ALERT  ? 2
+                                         : r.state() == DRIFT_STATE_WARN ? 1
+                                                                         : 0);
   }
 }
 

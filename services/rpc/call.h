@@ -28,6 +28,7 @@ class ExperimentManager;
 namespace recbandit::services {
 
 class DeploymentStore;
+class DriftMonitor;
 class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
@@ -46,6 +47,7 @@ struct ServerCore {
   RecommendPipeline* pipeline = nullptr;
   bandits::EventLog* event_log = nullptr;  // the one log: experiments, PutEvents, OPE
   DeploymentStore* deployments = nullptr;
+  DriftMonitor* drift = nullptr;  // live distributions vs baselines (GetDriftReport)
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 
@@ -55,7 +57,7 @@ enum Rpc {
   kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
   kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
   kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kSwitchDeployment,
-  kRollbackDeployment, kBatchRecommend, kNumRpcs
+  kRollbackDeployment, kBatchRecommend, kGetDriftReport, kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).
@@ -143,6 +145,12 @@ grpc::ServerUnaryReactor* CallAsync(ServerCore& core, Rpc rpc, grpc::CallbackSer
 // Publishes the active model versions and the job counts as metrics.
 void PublishModelVersions(ServerCore& core);
 void PublishJobCounts(ServerCore& core);
+// Captures the drift baseline of the active version of model `name` (read
+// from, or computed and stored in, its version directory). A failure is
+// reported on stderr only: the model is served all the same.
+void CaptureDriftBaseline(ServerCore& core, const std::string& name);
+// Sets the recbandit_drift_* gauges from every monitored subject's report.
+void PublishDrift(ServerCore& core);
 
 // Finishes a callback call with `status` on its default reactor.
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, grpc::Status status);

@@ -11,6 +11,7 @@
 #include "bandits/ope/policy_evaluation.h"
 #include "proto/core/status_macros.h"
 #include "proto/experiments.grpc.pb.h"
+#include "services/monitoring/drift.h"
 #include "services/serving/model_store.h"
 #include "services/serving/slate_evaluation.h"
 
@@ -58,8 +59,12 @@ class ExperimentsService final : public ExperimentsBase {
                                    DecideResponse* response) override {
     return CallAsync(core_, kDecide, ctx, request, [&](auto done) {
       core_.experiments->DecideAsync(
-          *request, [response, done](absl::StatusOr<DecideResponse> r) {
-            if (r.ok()) *response = *std::move(r);
+          *request, [this, request, response, done](absl::StatusOr<DecideResponse> r) {
+            if (r.ok()) {
+              core_.drift->ObserveDecision(request->experiment(), request->context(),
+                                           r->chosen_action());
+              *response = *std::move(r);
+            }
             done(r.status());
           });
     });
@@ -68,6 +73,7 @@ class ExperimentsService final : public ExperimentsBase {
                       RewardResponse* response) override {
     return Call(core_, kReward, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(*response, core_.experiments->Reward(*request));
+      core_.drift->ObserveReward(request->experiment(), request->value());
       return absl::OkStatus();
     });
   }

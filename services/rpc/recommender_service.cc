@@ -10,6 +10,7 @@
 
 #include "proto/core/status_macros.h"
 #include "proto/recommender.grpc.pb.h"
+#include "services/monitoring/drift.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recommend_pipeline.h"
@@ -103,17 +104,21 @@ class RecommenderService final : public RecommenderBase {
       // The served slate is durable before the reply: the log's committer
       // finishes the call, so no thread waits on the fsync.
       return CallAsync(core_, kRecommend, ctx, request, [&](auto done) {
-        core_.pipeline->RecommendAsync(*request, response, std::move(done));
+        core_.pipeline->RecommendAsync(
+            *request, response, [this, response, done](const absl::Status& s) {
+              if (s.ok()) ObserveDrift(*response);
+              done(s);
+            });
       });
     }
     if (request->experiment().empty()) {
       return Finish(ctx, Call(core_, kRecommend, ctx,
-                              [&]() { return core_.pipeline->Recommend(*request, response); }, request));
+                              [&]() { return RecommendObserved(*request, response); }, request));
     }
     // Exploring: the decision is durable (an fsync) before the reply.
     return CallOnPool(core_, kRecommend, ctx, &blocking_, kMaxQueuedExploring, request,
                       [this, request, response] {
-                        return core_.pipeline->Recommend(*request, response);
+                        return RecommendObserved(*request, response);
                       });
   }
 
@@ -139,6 +144,7 @@ class RecommenderService final : public RecommenderBase {
       ASSIGN_OR_RETURN(const int32_t accepted,
                        StoreEvents(*request, core_.event_log, core_.recent));
       response->set_accepted(accepted);
+      core_.drift->ObserveInteractions(request->events());
       return absl::OkStatus();
     });
   }
@@ -160,11 +166,29 @@ class RecommenderService final : public RecommenderBase {
                        core_.models->Activate(request->model_name(), request->version()));
       core_.metrics->SetModelVersion(request->model_name(),
                                      response->model().manifest().version());
+      CaptureDriftBaseline(core_, request->model_name());
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetDriftReport(grpc::ServerContext* ctx, const GetDriftReportRequest* request,
+                              DriftReport* response) override {
+    return Call(core_, kGetDriftReport, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.drift->Report(*request));
       return absl::OkStatus();
     });
   }
 
  private:
+  absl::Status RecommendObserved(const RecommendRequest& request, RecommendResponse* response) {
+    absl::Status s = core_.pipeline->Recommend(request, response);
+    if (s.ok()) ObserveDrift(*response);
+    return s;
+  }
+  void ObserveDrift(const RecommendResponse& r) {
+    core_.drift->ObserveRecommend(r.model_name(), r.model_version(), r.fallback(), r.items());
+  }
+
   ServerCore& core_;
   BlockingPool blocking_;  // exploring Recommends (durable decision writes)
 };

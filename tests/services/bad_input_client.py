@@ -19,7 +19,7 @@ sys.path.insert(0, sys.argv[2])
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
 from google.protobuf import wrappers_pb2  # noqa: E402
-from proto import common_pb2, events_pb2, model_pb2  # noqa: E402
+from proto import common_pb2, drift_pb2, events_pb2, model_pb2  # noqa: E402
 from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
 from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
@@ -323,6 +323,19 @@ CATALOGUE = [
      "version must be >= 1, or 0 for the latest; got -1"),
     ("ActivateModel unknown model", "rec", "ActivateModel",
      lambda: rc.ActivateModelRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),
+    # --- drift
+    ("GetDriftReport neither subject", "rec", "GetDriftReport",
+     lambda: drift_pb2.GetDriftReportRequest(), INVALID, "give exactly one of model_name and experiment"),
+    ("GetDriftReport unknown model", "rec", "GetDriftReport",
+     lambda: drift_pb2.GetDriftReportRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),
+    ("GetDriftReport unknown experiment", "rec", "GetDriftReport",
+     lambda: drift_pb2.GetDriftReportRequest(experiment="nope"), NOT_FOUND, "unknown experiment 'nope'"),
+    ("GetDriftReport psi_alert 11", "rec", "GetDriftReport",
+     lambda: drift_pb2.GetDriftReportRequest(model_name="demo", psi_alert=11), INVALID,
+     "psi_alert must be in (0, 10], got 11"),
+    ("GetDriftReport psi_warn above psi_alert", "rec", "GetDriftReport",
+     lambda: drift_pb2.GetDriftReportRequest(experiment="demo_layout", psi_warn=0.5), INVALID,
+     "psi_warn must be <= psi_alert (0.2), got 0.5"),
     # --- experiments
     ("CreateExperiment exists", "exp", "CreateExperiment", lambda: experiment("demo_layout"),
      grpc.StatusCode.ALREADY_EXISTS, "experiment 'demo_layout' exists"),
