@@ -169,10 +169,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // Each active version's drift baseline: read, or computed and stored.
   // Not under --model_memory_budget, where models load at first use (and
   // capturing would load them all now).
-  if (auto listed = server->models_->List("");
-      options.model_memory_budget == 0 && listed.ok()) {
-    for (const ModelInfo& m : *listed) {
-      if (m.active()) CaptureDriftBaseline(*core, m.manifest().name());
+  if (options.model_memory_budget == 0) {
+    if (auto listed = server->models_->List(""); listed.ok()) {
+      for (const ModelInfo& m : *listed) {
+        if (m.active()) CaptureDriftBaseline(*core, m.manifest().name());
+      }
     }
   }
   metrics->SetScrapeHook([core] { PublishDrift(*core); });

@@ -149,9 +149,8 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
     return fail(absl::PermissionDeniedError(
         absl::StrCat("cannot rename to ", PathForMessage(out_path), ": ", std::strerror(errno))));
   }
-  RETURN_IF_ERROR(SyncDir(std::filesystem::path(out_path).parent_path().string().empty()
-                              ? std::string(".")
-                              : std::filesystem::path(out_path).parent_path().string()));
+  const std::string folder = std::filesystem::path(out_path).parent_path().string();
+  RETURN_IF_ERROR(SyncDir(folder.empty() ? "." : folder));
   BatchRecommendReport report;
   report.set_users(total);
   report.set_out(out_path);

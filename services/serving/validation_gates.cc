@@ -20,15 +20,18 @@ constexpr double kDefaultFraction = 0.1;
 constexpr int32_t kDefaultK = 10;
 constexpr int32_t kDefaultIndexRecallUsers = 500;
 
+// Appends row `r` of `from` to `to`, by external id.
+void AppendRow(const ranking::InteractionLog& from, int64_t r, ranking::InteractionLog* to) {
+  to->Add(to->users.GetOrAdd(from.users.Name(from.user[r])),
+          to->items.GetOrAdd(from.items.Name(from.item[r])), from.weight[r], from.timestamp[r]);
+}
+
 // Copies rows `rows` of `log` into a log with fresh id maps.
 ranking::InteractionLog SubLog(const ranking::InteractionLog& log,
                                const std::vector<int64_t>& rows) {
   ranking::InteractionLog out;
   out.has_timestamps = log.has_timestamps;
-  for (int64_t r : rows) {
-    out.Add(out.users.GetOrAdd(log.users.Name(log.user[r])),
-            out.items.GetOrAdd(log.items.Name(log.item[r])), log.weight[r], log.timestamp[r]);
-  }
+  for (int64_t r : rows) AppendRow(log, r, &out);
   return out;
 }
 
@@ -74,10 +77,7 @@ ComparableRows SplitComparable(const ranking::InteractionLog& log,
 // Returns `a` followed by the rows of `b`, by external id.
 ranking::InteractionLog Concat(const ranking::InteractionLog& a, const ranking::InteractionLog& b) {
   ranking::InteractionLog out = a;
-  for (int64_t r = 0; r < b.size(); ++r) {
-    out.Add(out.users.GetOrAdd(b.users.Name(b.user[r])), out.items.GetOrAdd(b.items.Name(b.item[r])),
-            b.weight[r], b.timestamp[r]);
-  }
+  for (int64_t r = 0; r < b.size(); ++r) AppendRow(b, r, &out);
   return out;
 }
 
