@@ -100,6 +100,9 @@ class SlateEvaluationTest : public ::testing::Test {
       r.set_deployment("d");
       r.set_user("u");
       r.set_unit_id(absl::StrCat("s", i));
+      // A fixed event id seeds the exploring draw, so the logged slates (and
+      // with Rng(99) the clicks) are the same on every run.
+      r.set_event_id(absl::StrCat("slate-", i));
       r.set_k(kSlate);
       RecommendResponse response;
       ASSERT_OK(pipeline_->Recommend(r, &response));
