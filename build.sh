@@ -21,6 +21,7 @@ PACKAGES=(
   libfaiss-dev libopenblas-dev librocksdb-dev libabsl-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libcpp-httplib-dev
   python3 python3-grpcio python3-grpc-tools openssl ccache
+  libnats-dev nats-server
 )
 # Tools the client tests run, installed from Debian only when the command is
 # missing (a machine may already have another build of Node.js, with npm).

@@ -495,6 +495,29 @@ bool ExperimentManager::IsMyTurn(Turn* turn) {
 absl::StatusOr<RewardResponse> ExperimentManager::Reward(const RewardRequest& request) {
   ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(request.experiment()));
   if (request.event_id().empty()) return absl::InvalidArgumentError("event_id is required");
+  if (options_.replicated) {
+    // Checked here, so a reward the stream would refuse is refused now; the
+    // join waits for the stream (the decision may be on another replica).
+    RETURN_IF_ERROR(ValidateEventId(request.event_id()));
+    RETURN_IF_ERROR(EventLog::CheckRewardValue(request.value()));
+    absl::StatusOr<DecisionEvent> decision = log_->GetDecision(request.event_id());
+    if (decision.ok() && decision->experiment() != request.experiment()) {
+      return absl::InvalidArgumentError(absl::StrCat("event id '", request.event_id(),
+                                                     "' belongs to experiment '",
+                                                     decision->experiment(), "', not '",
+                                                     request.experiment(), "'"));
+    }
+    StreamRecord record;
+    StreamReward* reward = record.mutable_reward();
+    reward->set_experiment(request.experiment());
+    reward->set_event_id(request.event_id());
+    reward->set_value(request.value());
+    reward->set_timestamp_us(log_->NowUs());
+    RETURN_IF_ERROR(log_->AppendOutbox(std::move(record)).status());
+    RewardResponse response;
+    response.set_queued(true);
+    return response;
+  }
   int64_t seq = -1;
   auto allocate = [&] {
     absl::MutexLock lock(&e->learn_mu);
@@ -503,27 +526,55 @@ absl::StatusOr<RewardResponse> ExperimentManager::Reward(const RewardRequest& re
   };
   absl::StatusOr<RewardOutcome> outcome =
       log_->AddReward(e->config, request.event_id(), request.value(), allocate);
-  if (seq >= 0) {
-    // Apply learned rewards in journal order, so a restart's replay sees the
-    // same sequence and a snapshot covers exactly the rewards up to its seq.
-    absl::MutexLock lock(&e->learn_mu);
-    const int64_t my_seq = seq;
-    Turn turn{e.get(), my_seq};
-    e->learn_mu.Await(absl::Condition(&IsMyTurn, &turn));
-    absl::Status learned = absl::OkStatus();
-    if (outcome.ok()) learned = Learn(*e, outcome->decision, outcome->learn_value, my_seq);
-    e->applied_seq = my_seq;
-    if (outcome.ok() && ++e->since_snapshot >= e->config.snapshot_every_rewards()) {
-      absl::Status s = SnapshotLocked(*e);
-      if (!s.ok()) std::fprintf(stderr, "experiments: snapshot failed: %s\n", s.ToString().c_str());
-    }
-    RETURN_IF_ERROR(learned);
-  }
+  RETURN_IF_ERROR(LearnInTurn(*e, seq, outcome));
   if (!outcome.ok()) return outcome.status();
   RewardResponse response;
   response.set_learned(outcome->learned);
   response.set_aggregated(outcome->record.aggregated());
   return response;
+}
+
+absl::Status ExperimentManager::LearnInTurn(Experiment& e, int64_t seq,
+                                            const absl::StatusOr<RewardOutcome>& outcome) {
+  if (seq < 0) return absl::OkStatus();
+  // Apply learned rewards in journal order, so a restart's replay sees the
+  // same sequence and a snapshot covers exactly the rewards up to its seq.
+  absl::MutexLock lock(&e.learn_mu);
+  Turn turn{&e, seq};
+  e.learn_mu.Await(absl::Condition(&IsMyTurn, &turn));
+  absl::Status learned = absl::OkStatus();
+  if (outcome.ok()) learned = Learn(e, outcome->decision, outcome->learn_value, seq);
+  e.applied_seq = seq;
+  if (outcome.ok() && ++e.since_snapshot >= e.config.snapshot_every_rewards()) {
+    absl::Status s = SnapshotLocked(e);
+    if (!s.ok()) std::fprintf(stderr, "experiments: snapshot failed: %s\n", s.ToString().c_str());
+  }
+  return learned;
+}
+
+absl::Status ExperimentManager::ApplyStreamReward(const StreamReward& reward) {
+  ASSIGN_OR_RETURN(std::shared_ptr<Experiment> e, Find(reward.experiment()));
+  int64_t seq = -1;
+  auto allocate = [&] {
+    absl::MutexLock lock(&e->learn_mu);
+    seq = ++e->next_seq;
+    return seq;
+  };
+  absl::StatusOr<RewardOutcome> outcome = log_->AddReplicatedReward(e->config, reward, allocate);
+  RETURN_IF_ERROR(LearnInTurn(*e, seq, outcome));
+  if (absl::IsAlreadyExists(outcome.status())) return absl::OkStatus();  // applied before
+  return outcome.status();
+}
+
+absl::Status ExperimentManager::ApplyStreamExperiment(const ExperimentConfig& config) {
+  absl::StatusOr<std::shared_ptr<Experiment>> e = Build(config);
+  if (!e.ok()) return absl::InvalidArgumentError(e.status().message());
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return absl::FailedPreconditionError("experiments are shut down");
+  if (experiments_.contains(config.name())) return absl::OkStatus();
+  RETURN_IF_ERROR(log_->CreateReplicatedExperiment(config));
+  experiments_[config.name()] = *std::move(e);
+  return absl::OkStatus();
 }
 
 // ------------------------------------------------------------------ snapshots

@@ -33,6 +33,11 @@ struct ExperimentManagerOptions {
   // true (default): Shutdown() and the destructor snapshot every policy.
   // false: no final snapshot (tests of restart replay).
   bool snapshot_on_shutdown = true;
+  // Scale-out (--stream): true makes Reward only validate the reward and put
+  // it in the log's outbox (RewardResponse.queued); the reward is joined and
+  // learned when the stream hands it back, through ApplyStreamReward, in
+  // stream order on every replica. REQUIRES: the log has an outbox_origin.
+  bool replicated = false;
 };
 
 // An exploring slate decision: Recommender.Recommend with an experiment.
@@ -118,6 +123,16 @@ class ExperimentManager {
   // Joins a reward and learns from it (proto/experiments.proto Reward).
   absl::StatusOr<RewardResponse> Reward(const RewardRequest& request);
 
+  // ---- scale-out: records read back from the shared stream, in its order.
+  // Joins a reward to its decision and learns from it, as Reward does on one
+  // server, with the reward's own arrival time judging the window. OK when
+  // it was applied already (a replay). NOT_FOUND: unknown experiment or
+  // decision; INVALID_ARGUMENT as Reward (nothing stored).
+  absl::Status ApplyStreamReward(const StreamReward& reward);
+  // Adds an experiment created on another replica (config as stored there).
+  // OK when it exists already.
+  absl::Status ApplyStreamExperiment(const ExperimentConfig& config);
+
   // Writes a snapshot of every policy of every experiment now.
   absl::Status SnapshotAll();
   // Snapshots every policy (unless options say not to). Later calls are
@@ -177,6 +192,10 @@ class ExperimentManager {
   absl::StatusOr<std::shared_ptr<Experiment>> Build(const ExperimentConfig& config) const;
   absl::Status Restore(Experiment& e);
   absl::StatusOr<std::shared_ptr<Experiment>> Find(const std::string& name) const;
+  // Applies `outcome` (of AddReward; `seq` the journal position it took, -1
+  // when none) in journal order and snapshots when due.
+  absl::Status LearnInTurn(Experiment& e, int64_t seq,
+                           const absl::StatusOr<RewardOutcome>& outcome);
   // Applies one learned reward to the decision's variant policy and the
   // shadows whose snapshot does not already cover `seq`.
   absl::Status Learn(Experiment& e, const DecisionEvent& decision, double value, int64_t seq);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "bandits/experiment.h"
 #include "proto/core/file_util.h"
+#include "proto/core/names.h"
 #include "proto/core/status_macros.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/rpc/call.h"
@@ -29,6 +30,7 @@
 #include "services/serving/recent_events.h"
 #include "services/serving/recommend_pipeline.h"
 #include "services/serving/job_queue.h"
+#include "services/replication/replication.h"
 
 namespace recbandit::services {
 
@@ -79,11 +81,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   ServerMetrics* metrics = server->metrics_.get();
   // The one event log of the server: the experiments' decisions and rewards
   // and PutEvents' interactions.
+  const bool replicated = !options.stream.empty();
+  if (replicated) RETURN_IF_ERROR(ValidateReplicaId(options.replica_id));
+  if (!replicated && !options.replica_id.empty()) {
+    return absl::InvalidArgumentError("--replica_id needs --stream");
+  }
+  StreamAck stream_ack = StreamAck::kLocal;
+  NatsStreamOptions stream_options;
+  if (replicated) {
+    ASSIGN_OR_RETURN(stream_ack, ParseStreamAck(options.stream_ack));
+    ASSIGN_OR_RETURN(stream_options.servers, ParseStreamUrls(options.stream));
+    RETURN_IF_ERROR(ValidateName(options.stream_name, "stream_name"));
+    stream_options.stream = options.stream_name;
+    stream_options.replicas = options.stream_replicas;
+    if (options.stream_replicas < 1 || options.stream_replicas > 5) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--stream_replicas must be in [1, 5], got ", options.stream_replicas));
+    }
+  }
   bandits::EventLogOptions log_options;
   log_options.on_write = [metrics](double seconds) { metrics->RecordLogWrite(seconds); };
+  if (replicated) log_options.outbox_origin = options.replica_id;
   ASSIGN_OR_RETURN(server->event_log_, bandits::EventLog::Open(options.data_dir, log_options));
   bandits::ExperimentManagerOptions manager_options;
   manager_options.snapshot_on_shutdown = options.snapshot_on_shutdown;
+  manager_options.replicated = replicated;
   ASSIGN_OR_RETURN(server->experiments_manager_,
                    bandits::ExperimentManager::Open(server->event_log_.get(), manager_options));
   // Pruned only once the deployments have pinned the versions they serve.
@@ -97,7 +119,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     metrics->SetModelsResident(models, bytes);
   };
   ASSIGN_OR_RETURN(server->models_,
-                   ModelStore::Open(options.data_dir + "/models", store_options));
+                   ModelStore::Open(options.models_dir.empty() ? options.data_dir + "/models"
+                                                               : options.models_dir,
+                                    store_options));
   ASSIGN_OR_RETURN(server->deployments_,
                    DeploymentStore::Open(server->event_log_.get(), server->models_.get()));
   server->deployments_->StartRolloutChecks(absl::Milliseconds(options.rollout_check_ms));
@@ -152,6 +176,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   job_options.on_finished = [core](const Job& job) {
     if (job.kind() == JOB_KIND_TRAIN && job.state() == JOB_STATE_SUCCEEDED) {
       core->metrics->SetModelVersion(job.model_name(), job.model_version());
+      if (core->replication != nullptr) {
+        absl::Status published = core->replication->PublishActivation(
+            job.model_name(), job.model_version(),
+            core->models->VersionDir(job.model_name(), job.model_version()) + "/manifest");
+        if (!published.ok()) {
+          std::fprintf(stderr, "stream: activation of %s not published: %s\n",
+                       job.model_name().c_str(), std::string(published.message()).c_str());
+        }
+      }
       CaptureDriftBaseline(*core, job.model_name());
     }
     PublishJobCounts(*core);
@@ -187,6 +220,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   core->event_log = server->event_log_.get();
   PublishModelVersions(*core);
   PublishJobCounts(*core);
+  if (replicated) {
+    ReplicationOptions replication;
+    replication.stream = std::move(stream_options);
+    replication.replica_id = options.replica_id;
+    replication.ack = stream_ack;
+    replication.on_interaction = [recent](const Interaction& x) { recent->Add(x.user(), x.item()); };
+    replication.activate = [core](const StreamModelActivation& a) -> absl::Status {
+      const std::string manifest = core->models->VersionDir(a.name(), a.version()) + "/manifest";
+      absl::StatusOr<std::string> crc = FileCrc32cHex(manifest);
+      if (!crc.ok() || *crc != a.manifest_crc32c()) {
+        // Not this replica's to fix: reported, and the previous version
+        // keeps serving here.
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model ", a.name(), " version ", a.version(), ": the shared copy ",
+            crc.ok() ? absl::StrCat("has manifest CRC ", *crc, ", not ", a.manifest_crc32c())
+                     : std::string(crc.status().message())));
+      }
+      ASSIGN_OR_RETURN(ModelInfo info, core->models->Activate(a.name(), a.version()));
+      core->metrics->SetModelVersion(a.name(), info.manifest().version());
+      return absl::OkStatus();
+    };
+    ASSIGN_OR_RETURN(server->replication_,
+                     Replication::Start(std::move(replication), server->event_log_.get(),
+                                        server->experiments_manager_.get()));
+    core->replication = server->replication_.get();
+  }
   server->recommender_ = NewRecommenderService(core);
   server->experiments_ = NewExperimentsService(core);
   server->deployments_service_ = NewDeploymentsService(core);
@@ -251,6 +310,9 @@ void Server::Shutdown(absl::Duration grace) {
   // already durable).
   if (jobs_ != nullptr) jobs_->Shutdown();
   if (deployments_ != nullptr) deployments_->StopRolloutChecks();
+  // Nothing learns from the stream once the policies are snapshotted; what
+  // is committed and unpublished is published at the next start.
+  if (replication_ != nullptr) replication_->Stop();
   if (experiments_manager_ != nullptr) {
     absl::Status s = experiments_manager_->Shutdown();
     if (!s.ok()) std::fprintf(stderr, "serve: snapshot at shutdown failed: %s\n",

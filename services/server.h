@@ -31,6 +31,7 @@ class RecentEvents;
 class RecommendPipeline;
 class ServerMetrics;
 class JobQueue;
+class Replication;
 struct ServerCore;
 
 struct ServerOptions {
@@ -71,6 +72,21 @@ struct ServerOptions {
   // services/monitoring/drift.h; data_dir, source and lookups are set by
   // Start).
   DriftMonitorOptions drift;
+  // Scale-out (services/scale_out.md). Empty `stream`: one server, as
+  // always. Otherwise the NATS JetStream servers ("nats://host:port,...")
+  // every replica shares; replica_id names this replica (required then,
+  // unique and stable for its data_dir).
+  std::string stream;
+  std::string replica_id;
+  std::string stream_name = "RECBANDIT";
+  int32_t stream_replicas = 3;
+  // "local": Decide replies after the local durable commit; "stream": also
+  // after the stream's replicated acknowledgement.
+  std::string stream_ack = "local";
+  // Where model versions live; "" = <data_dir>/models. With --stream, a
+  // folder every replica reads (a model activated on one replica is
+  // activated from it on all).
+  std::string models_dir;
 };
 
 // A running server. Thread-safe.
@@ -111,6 +127,7 @@ class Server {
   std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<JobQueue> jobs_;
+  std::unique_ptr<Replication> replication_;  // with --stream
   std::unique_ptr<grpc::Service> recommender_;
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Service> deployments_service_;

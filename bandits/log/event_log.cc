@@ -350,6 +350,7 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
   if (log->options_.mode != EventLogOptions::Mode::kSecondary) {
     RETURN_IF_ERROR(log->CheckTableFiles(data_dir));
   }
+  if (!log->options_.outbox_origin.empty()) RETURN_IF_ERROR(log->LoadOutboxSeq());
   return log;
 }
 
@@ -501,6 +502,16 @@ absl::StatusOr<bool> ParseScanned(const std::string& bytes, const char* cf,
 // ------------------------------------------------------------------ experiments
 
 absl::Status EventLog::CreateExperiment(const ExperimentConfig& config) {
+  absl::MutexLock lock(&experiment_mu_);
+  RETURN_IF_ERROR(CheckNameFree(config.name()));
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kExperiments], config.name(), config.SerializeAsString());
+  std::vector<StreamRecord> outbox(1);
+  *outbox[0].mutable_experiment() = config;
+  return WriteWithOutbox(&batch, std::move(outbox));
+}
+
+absl::Status EventLog::CreateReplicatedExperiment(const ExperimentConfig& config) {
   absl::MutexLock lock(&experiment_mu_);
   RETURN_IF_ERROR(CheckNameFree(config.name()));
   rocksdb::WriteBatch batch;
@@ -703,13 +714,12 @@ void EventLog::CommitterLoop() {
     }
     // Everything queued while the previous group synced: one batch, one sync.
     rocksdb::WriteBatch batch;
+    std::vector<StreamRecord> outbox;
     for (const QueuedDecision& q : group) {
-      const std::string key =
-          DecisionKey(q.event.experiment(), q.event.timestamp_us(), q.event.event_id());
-      batch.Put(handles_[kDecisions], key, q.event.SerializeAsString());
-      batch.Put(handles_[kEventIndex], q.event.event_id(), key);
+      PutDecision(q.event, &batch);
+      if (!options_.outbox_origin.empty()) *outbox.emplace_back().mutable_decision() = q.event;
     }
-    const absl::Status status = Write(&batch);
+    const absl::Status status = WriteWithOutbox(&batch, std::move(outbox));
     {
       absl::MutexLock lock(&pending_mu_);
       for (const QueuedDecision& q : group) pending_.erase(q.event.event_id());
@@ -717,6 +727,12 @@ void EventLog::CommitterLoop() {
     for (QueuedDecision& q : group) q.done(status);
     group.clear();
   }
+}
+
+void EventLog::PutDecision(const DecisionEvent& event, rocksdb::WriteBatch* batch) {
+  const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), event.event_id());
+  batch->Put(handles_[kDecisions], key, event.SerializeAsString());
+  batch->Put(handles_[kEventIndex], event.event_id(), key);
 }
 
 absl::StatusOr<DecisionEvent> EventLog::GetDecision(const std::string& event_id) const {
@@ -759,8 +775,11 @@ absl::Status EventLog::ScanDecisions(const std::string& experiment, int64_t star
 
 // ------------------------------------------------------------------ interactions
 
-absl::Status EventLog::AppendInteractions(absl::Span<const Interaction> interactions) {
-  rocksdb::WriteBatch batch;
+namespace {
+
+// INVALID_ARGUMENT naming the first interaction without user or item, with a
+// NUL byte in its user or a negative timestamp.
+absl::Status CheckInteractions(absl::Span<const Interaction> interactions) {
   for (size_t i = 0; i < interactions.size(); ++i) {
     const Interaction& x = interactions[i];
     if (x.user().empty() || x.item().empty()) {
@@ -775,10 +794,40 @@ absl::Status EventLog::AppendInteractions(absl::Span<const Interaction> interact
       return absl::InvalidArgumentError(
           absl::StrCat("interaction ", i, ": timestamp_us must be >= 0"));
     }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EventLog::AppendInteractions(absl::Span<const Interaction> interactions) {
+  RETURN_IF_ERROR(CheckInteractions(interactions));
+  if (interactions.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  for (const Interaction& x : interactions) {
     batch.Put(handles_[kInteractions], InteractionKey(x.user(), x.timestamp_us(), NextArrival()),
               x.SerializeAsString());
   }
-  if (interactions.empty()) return absl::OkStatus();
+  std::vector<StreamRecord> outbox;
+  if (!options_.outbox_origin.empty()) {
+    StreamInteractions* copy = outbox.emplace_back().mutable_interactions();
+    for (const Interaction& x : interactions) *copy->add_interactions() = x;
+  }
+  return WriteWithOutbox(&batch, std::move(outbox));
+}
+
+absl::Status EventLog::StoreReplicatedInteractions(absl::Span<const Interaction> interactions,
+                                                  const std::string& record_id) {
+  RETURN_IF_ERROR(CheckInteractions(interactions));
+  const std::string marker = absl::StrCat("applied/", record_id);
+  ASSIGN_OR_RETURN(std::optional<std::string> seen, RawGet(kDefault, marker));
+  if (seen) return absl::OkStatus();  // stored before a restart
+  rocksdb::WriteBatch batch;
+  for (const Interaction& x : interactions) {
+    batch.Put(handles_[kInteractions], InteractionKey(x.user(), x.timestamp_us(), NextArrival()),
+              x.SerializeAsString());
+  }
+  batch.Put(handles_[kDefault], marker, "");
   return Write(&batch);
 }
 
@@ -809,15 +858,35 @@ absl::Status EventLog::ScanInteractions(
 
 // ------------------------------------------------------------------ rewards
 
-absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config,
-                                                  const std::string& event_id, double value,
-                                                  const std::function<int64_t()>& next_learn_seq,
-                                                  int32_t position) {
+absl::Status EventLog::CheckRewardValue(double value) {
   if (!(std::abs(value) <= kMaxAbsReward)) {  // also false for NaN
     return absl::InvalidArgumentError(absl::StrCat(
         "reward value must be finite and within [-", kMaxAbsReward, ", ", kMaxAbsReward,
         "], got ", value));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config,
+                                                  const std::string& event_id, double value,
+                                                  const std::function<int64_t()>& next_learn_seq,
+                                                  int32_t position) {
+  return AddRewardImpl(config, event_id, value, next_learn_seq, position, options_.now_us(), "");
+}
+
+absl::StatusOr<RewardOutcome> EventLog::AddReplicatedReward(
+    const ExperimentConfig& config, const StreamReward& reward,
+    const std::function<int64_t()>& next_learn_seq) {
+  if (reward.reward_id().empty()) return absl::InvalidArgumentError("reward_id is required");
+  return AddRewardImpl(config, reward.event_id(), reward.value(), next_learn_seq, 0,
+                       reward.timestamp_us(), reward.reward_id());
+}
+
+absl::StatusOr<RewardOutcome> EventLog::AddRewardImpl(
+    const ExperimentConfig& config, const std::string& event_id, double value,
+    const std::function<int64_t()>& next_learn_seq, int32_t position, int64_t now,
+    const std::string& reward_id) {
+  RETURN_IF_ERROR(CheckRewardValue(value));
   absl::MutexLock lock(&reward_mu_[StableHash64(event_id) % kRewardStripes]);
   RewardOutcome out;
   ASSIGN_OR_RETURN(out.decision, GetDecision(event_id));
@@ -834,9 +903,14 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
     out.record.set_event_id(event_id);
   }
   int non_late_before = 0;
-  for (const RewardEvent& r : out.record.rewards()) non_late_before += r.late() ? 0 : 1;
+  for (const RewardEvent& r : out.record.rewards()) {
+    non_late_before += r.late() ? 0 : 1;
+    if (!reward_id.empty() && r.reward_id() == reward_id) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("reward ", Quote(reward_id), " is stored already"));
+    }
+  }
 
-  const int64_t now = options_.now_us();
   out.late = config.reward_window_ms() > 0 &&
              now - out.decision.timestamp_us() > config.reward_window_ms() * 1000;
   RewardEvent* event = out.record.add_rewards();
@@ -845,6 +919,7 @@ absl::StatusOr<RewardOutcome> EventLog::AddReward(const ExperimentConfig& config
   event->set_timestamp_us(now);
   event->set_late(out.late);
   event->set_position(position);
+  event->set_reward_id(reward_id);
 
   if (!out.late) {
     const double previous = out.record.aggregated();
@@ -995,6 +1070,170 @@ absl::StatusOr<std::optional<PolicySnapshot>> EventLog::LatestSnapshot(
 absl::Status EventLog::CatchUp() {
   if (options_.mode != EventLogOptions::Mode::kSecondary) return absl::OkStatus();
   return FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the event log writer");
+}
+
+// ------------------------------------------------------------------ scale-out
+
+namespace {
+
+constexpr char kOutboxPrefix[] = "outbox/";
+constexpr char kPublishedKey[] = "cursor/published";
+constexpr char kAppliedKey[] = "cursor/applied";
+constexpr char kStreamPositionPrefix[] = "streampos/";
+
+std::string OutboxKey(int64_t seq) {
+  std::string key = kOutboxPrefix;
+  AppendBigEndian64(static_cast<uint64_t>(seq), &key);
+  return key;
+}
+
+std::string BigEndianValue(uint64_t v) {
+  std::string out;
+  AppendBigEndian64(v, &out);
+  return out;
+}
+
+// DATA_LOSS unless `bytes` holds exactly 8 bytes.
+absl::StatusOr<uint64_t> ParseCounter(const std::optional<std::string>& bytes, const char* key) {
+  if (!bytes) return 0;
+  if (bytes->size() != 8) {
+    return absl::DataLossError(absl::StrCat("event log key '", key, "' holds ", bytes->size(),
+                                            " bytes, not 8"));
+  }
+  return ReadBigEndian64(bytes->data());
+}
+
+}  // namespace
+
+absl::Status EventLog::WriteWithOutbox(rocksdb::WriteBatch* batch,
+                                       std::vector<StreamRecord> records) {
+  if (options_.outbox_origin.empty() || records.empty()) return Write(batch);
+  absl::MutexLock lock(&outbox_mu_);
+  int64_t seq = last_outbox_seq_;
+  for (StreamRecord& r : records) {
+    r.set_origin(options_.outbox_origin);
+    r.set_origin_seq(++seq);
+    batch->Put(handles_[kDefault], OutboxKey(seq), r.SerializeAsString());
+  }
+  RETURN_IF_ERROR(Write(batch));
+  last_outbox_seq_ = seq;  // only once written: positions never skip
+  return absl::OkStatus();
+}
+
+absl::Status EventLog::LoadOutboxSeq() {
+  ASSIGN_OR_RETURN(int64_t published, PublishedSeq());
+  int64_t last = published;
+  const std::string lower = kOutboxPrefix;
+  const std::string upper = PrefixEnd(lower);
+  rocksdb::Slice lower_slice(lower), upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kDefault]));
+  it->SeekToLast();
+  if (it->Valid()) {
+    const rocksdb::Slice key = it->key();
+    if (key.size() != lower.size() + 8) {
+      return absl::DataLossError(absl::StrCat("corrupt outbox key ",
+                                              Quote(PrintableKey(key.ToString()))));
+    }
+    last = std::max<int64_t>(last, static_cast<int64_t>(ReadBigEndian64(key.data() + lower.size())));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the outbox"));
+  absl::MutexLock lock(&outbox_mu_);
+  last_outbox_seq_ = last;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> EventLog::AppendOutbox(StreamRecord record) {
+  if (options_.outbox_origin.empty()) {
+    return absl::FailedPreconditionError("the event log has no outbox (no --stream)");
+  }
+  rocksdb::WriteBatch batch;
+  std::vector<StreamRecord> records;
+  records.push_back(std::move(record));
+  absl::MutexLock lock(&outbox_mu_);
+  const int64_t seq = last_outbox_seq_ + 1;
+  records[0].set_origin(options_.outbox_origin);
+  records[0].set_origin_seq(seq);
+  if (records[0].has_reward() && records[0].reward().reward_id().empty()) {
+    records[0].mutable_reward()->set_reward_id(absl::StrCat(options_.outbox_origin, ":", seq));
+  }
+  batch.Put(handles_[kDefault], OutboxKey(seq), records[0].SerializeAsString());
+  RETURN_IF_ERROR(Write(&batch));
+  last_outbox_seq_ = seq;
+  return seq;
+}
+
+absl::Status EventLog::ScanOutbox(int64_t after, int32_t limit,
+                                  const std::function<absl::Status(const StreamRecord&)>& fn) const {
+  const std::string upper = PrefixEnd(kOutboxPrefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, handles_[kDefault]));
+  StreamRecord record;
+  int32_t n = 0;
+  for (it->Seek(OutboxKey(after + 1)); it->Valid() && n < limit; it->Next(), ++n) {
+    record.Clear();
+    RETURN_IF_ERROR(ParseValue(it->value().ToString(), "default (outbox)", it->key().ToString(),
+                               &record));
+    RETURN_IF_ERROR(fn(record));
+  }
+  return FromRocks(it->status(), "scanning the outbox");
+}
+
+int64_t EventLog::LastOutboxSeq() const {
+  absl::MutexLock lock(&outbox_mu_);
+  return last_outbox_seq_;
+}
+
+absl::StatusOr<int64_t> EventLog::PublishedSeq() const {
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kDefault, kPublishedKey));
+  ASSIGN_OR_RETURN(uint64_t seq, ParseCounter(bytes, kPublishedKey));
+  return static_cast<int64_t>(seq);
+}
+
+absl::Status EventLog::MarkPublished(int64_t seq) {
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kDefault], kPublishedKey, BigEndianValue(static_cast<uint64_t>(seq)));
+  batch.DeleteRange(handles_[kDefault], OutboxKey(0), OutboxKey(seq + 1));
+  return Write(&batch);
+}
+
+absl::StatusOr<uint64_t> EventLog::AppliedStreamSeq() const {
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kDefault, kAppliedKey));
+  return ParseCounter(bytes, kAppliedKey);
+}
+
+absl::Status EventLog::SetAppliedStreamSeq(uint64_t seq) {
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kDefault], kAppliedKey, BigEndianValue(seq));
+  return Write(&batch);
+}
+
+absl::Status EventLog::PutStreamPosition(const std::string& event_id, uint64_t seq) {
+  rocksdb::WriteBatch batch;
+  batch.Put(handles_[kDefault], absl::StrCat(kStreamPositionPrefix, event_id), BigEndianValue(seq));
+  return Write(&batch);
+}
+
+absl::StatusOr<std::optional<uint64_t>> EventLog::StreamPosition(const std::string& event_id) const {
+  const std::string key = absl::StrCat(kStreamPositionPrefix, event_id);
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, RawGet(kDefault, key));
+  if (!bytes) return std::optional<uint64_t>();
+  ASSIGN_OR_RETURN(uint64_t seq, ParseCounter(bytes, "streampos/<event id>"));
+  return std::optional<uint64_t>(seq);
+}
+
+absl::Status EventLog::StoreReplicatedDecision(const DecisionEvent& event) {
+  RETURN_IF_ERROR(BeginAppend(event));
+  rocksdb::WriteBatch batch;
+  PutDecision(event, &batch);
+  const absl::Status status = Write(&batch);
+  absl::MutexLock lock(&pending_mu_);
+  pending_.erase(event.event_id());
+  return status;
 }
 
 }  // namespace recbandit::bandits

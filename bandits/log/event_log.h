@@ -23,6 +23,7 @@
 #include "bandits/log/log_types.h"
 #include "proto/deployments.pb.h"
 #include "proto/events.pb.h"
+#include "proto/replication.pb.h"
 
 namespace rocksdb {
 class DB;
@@ -119,6 +120,16 @@ class EventLog {
                                           const std::string& event_id, double value,
                                           const std::function<int64_t()>& next_learn_seq,
                                           int32_t position = 0);
+  // The same, for a reward read from the shared stream: its `timestamp_us`
+  // (the arrival time at the replica that received it) judges the reward
+  // window and is stored, and `reward_id` is stored with it; ALREADY_EXISTS
+  // when a reward with that id is stored already (applied before a restart).
+  absl::StatusOr<RewardOutcome> AddReplicatedReward(const ExperimentConfig& config,
+                                                    const StreamReward& reward,
+                                                    const std::function<int64_t()>& next_learn_seq);
+  // INVALID_ARGUMENT unless `value` is finite and within [-kMaxAbsReward,
+  // kMaxAbsReward] (the bound every stored reward obeys).
+  static absl::Status CheckRewardValue(double value);
   // Returns the rewards of `event_id`. NOT_FOUND when none arrived.
   absl::StatusOr<RewardRecord> GetRewards(const std::string& event_id) const;
 
@@ -171,6 +182,41 @@ class EventLog {
                                 const std::function<absl::Status(const Interaction&)>& fn,
                                 bool skip_corrupt = false, ScanStats* stats = nullptr) const;
 
+  // ---- scale-out bookkeeping (services/replication/, log_format.md "Outbox")
+  // Writes that came from the shared stream rather than from this process's
+  // own clients: stored without an outbox record, so nothing is published
+  // twice. StoreReplicatedDecision: ALREADY_EXISTS when the event id is
+  // logged. CreateReplicatedExperiment: ALREADY_EXISTS when the name is taken.
+  absl::Status StoreReplicatedDecision(const DecisionEvent& event);
+  absl::Status CreateReplicatedExperiment(const ExperimentConfig& config);
+  // Stores interactions read from the stream once: `record_id` (origin and
+  // origin seq) is kept in the same batch, and a second call with it is a
+  // no-op returning OK.
+  absl::Status StoreReplicatedInteractions(absl::Span<const Interaction> interactions,
+                                           const std::string& record_id);
+  // Appends `record` to the outbox durably, with origin and the next outbox
+  // position filled in; returns that position. FAILED_PRECONDITION when the
+  // log has no outbox_origin.
+  absl::StatusOr<int64_t> AppendOutbox(StreamRecord record);
+  // Calls `fn` for up to `limit` outbox records after position `after`, in
+  // order. A record that does not parse fails with DATA_LOSS naming it.
+  absl::Status ScanOutbox(int64_t after, int32_t limit,
+                          const std::function<absl::Status(const StreamRecord&)>& fn) const;
+  // The last outbox position written (0 when none).
+  int64_t LastOutboxSeq() const;
+  // The last outbox position the stream acknowledged (0 when none).
+  absl::StatusOr<int64_t> PublishedSeq() const;
+  // Records that positions up to `seq` are in the stream and removes them
+  // from the outbox, in one durable batch.
+  absl::Status MarkPublished(int64_t seq);
+  // The consumer's durable cursor: every stream record up to it is applied.
+  absl::StatusOr<uint64_t> AppliedStreamSeq() const;
+  absl::Status SetAppliedStreamSeq(uint64_t seq);
+  // The stream sequence at which the decision `event_id` was read from the
+  // stream (nullopt when it has not been read yet). Put is idempotent.
+  absl::Status PutStreamPosition(const std::string& event_id, uint64_t seq);
+  absl::StatusOr<std::optional<uint64_t>> StreamPosition(const std::string& event_id) const;
+
   // ---- readers
   // Secondary mode: applies the writer's new writes to this view. OK (no-op)
   // in other modes.
@@ -206,6 +252,20 @@ class EventLog {
     std::function<void(absl::Status)> done;
   };
   absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
+  // AddReward and AddReplicatedReward: `reward_id` "" for a local reward.
+  absl::StatusOr<RewardOutcome> AddRewardImpl(const ExperimentConfig& config,
+                                              const std::string& event_id, double value,
+                                              const std::function<int64_t()>& next_learn_seq,
+                                              int32_t position, int64_t timestamp_us,
+                                              const std::string& reward_id);
+  // Writes `batch`, plus `records` in the outbox when the log has an
+  // outbox_origin (positions assigned under outbox_mu_, so outbox order is
+  // commit order).
+  absl::Status WriteWithOutbox(rocksdb::WriteBatch* batch, std::vector<StreamRecord> records);
+  // Reads the last outbox position at Open.
+  absl::Status LoadOutboxSeq();
+  // Stores `event` (decision and event index) without checks or outbox.
+  void PutDecision(const DecisionEvent& event, rocksdb::WriteBatch* batch);
 
   EventLogOptions options_;
   std::string owned_secondary_dir_;  // a temp dir we created; removed on close
@@ -228,6 +288,9 @@ class EventLog {
   // Last arrival number handed out (microsecond clock, strictly increasing):
   // makes interaction keys unique.
   std::atomic<uint64_t> last_arrival_{0};
+  // Serialises outbox writes: positions are handed out and written in order.
+  mutable absl::Mutex outbox_mu_;
+  int64_t last_outbox_seq_ ABSL_GUARDED_BY(outbox_mu_) = 0;
 };
 
 }  // namespace recbandit::bandits

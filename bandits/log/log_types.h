@@ -38,6 +38,12 @@ struct EventLogOptions {
   // Called after every write batch with its wall-clock seconds (metrics);
   // may be empty. Must be thread-safe and fast.
   std::function<void(double)> on_write;
+  // Scale-out (services/replication/): when non-empty, every decision,
+  // experiment and interaction batch this process writes on its own (not one
+  // read back from the stream) also goes to the outbox, in the same durable
+  // batch, as a StreamRecord with this origin (the server's --replica_id); a
+  // forwarder publishes the outbox in order. Empty: no outbox (one server).
+  std::string outbox_origin;
 };
 
 // Outcome of AddReward.

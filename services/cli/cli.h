@@ -33,6 +33,7 @@ absl::Status RunLog(const CommandArgs& args);    // log repair (a damaged event 
 absl::Status RunOpe(const CommandArgs& args);    // ope (offline policy evaluation)
 absl::Status RunSimulate(const CommandArgs& args);  // simulate (bandit regret curves)
 absl::Status RunLoadtest(const CommandArgs& args);  // loadtest (gRPC load generator)
+absl::Status RunStream(const CommandArgs& args);    // stream (the shared event stream's records)
 
 absl::Status RunIndex(const CommandArgs& args);    // index (build a model's item index)
 absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)

@@ -81,9 +81,14 @@ const std::vector<Command>& Commands() {
        "the gRPC service",
        {"auth_token_file", "data_dir", "demo", "drain_seconds", "drift_baseline_events",
         "drift_psi_alert", "drift_psi_warn", "drift_window", "host", "keep_versions",
-        "log_requests", "max_message_bytes", "metrics_port", "model_memory_budget", "port",
-        "rollout_check_ms", "tls_cert", "tls_key"},
+        "log_requests", "max_message_bytes", "metrics_port", "model_memory_budget",
+        "models_dir", "port", "replica_id", "rollout_check_ms", "stream", "stream_ack",
+        "stream_name", "stream_replicas", "tls_cert", "tls_key"},
        &RunServe},
+      {"stream", "stream --stream=nats://host:port[,...] [--stream_name=] [--out=<jsonl>]",
+       "every record of the shared event stream (scale-out): counts by kind and origin, "
+       "message ids stored twice; one JSON line per record with --out",
+       {"out", "stream", "stream_name"}, &RunStream},
       {"monitor", "monitor --data_dir= (--model=<name> | --experiment=<name>) [--table]",
        "drift of a model's or an experiment's logged traffic against its stored baseline "
        "(PSI, Jensen-Shannon)",

@@ -156,6 +156,23 @@ ABSL_FLAG(std::string, model_memory_budget, "0",
           "serve: bytes of models kept in memory, e.g. 536870912, 512M or 2G (K, M, G, T = "
           "powers of 1024); models then load at first use and the least recently used idle "
           "ones are evicted; 0 = no budget, every model loads at start-up");
+ABSL_FLAG(std::string, stream, "",
+          "serve, stream: NATS JetStream servers every replica shares, "
+          "nats://host:port[,nats://host:port...] (services/scale_out.md); empty = one server");
+ABSL_FLAG(std::string, replica_id, "",
+          "serve --stream: this replica's name, 1..64 of [A-Za-z0-9_-], unique and stable for "
+          "its --data_dir");
+ABSL_FLAG(std::string, stream_name, "RECBANDIT", "serve, stream: the JetStream stream's name");
+ABSL_FLAG(int32_t, stream_replicas, 3,
+          "serve --stream: copies of every message in the NATS cluster when the stream is "
+          "created, 1..5 (3 survives losing a node)");
+ABSL_FLAG(std::string, stream_ack, "local",
+          "serve --stream: when Decide replies: local = after the local durable commit, "
+          "stream = also after the stream's replicated acknowledgement (survives losing the "
+          "replica's disk)");
+ABSL_FLAG(std::string, models_dir, "",
+          "serve: folder of model versions (default <data_dir>/models); with --stream, a "
+          "folder every replica reads");
 ABSL_FLAG(int32_t, max_message_bytes, 4 << 20,
           "serve: largest request accepted, bytes (larger: RESOURCE_EXHAUSTED)");
 ABSL_FLAG(bool, log_requests, false,

@@ -130,6 +130,12 @@ absl::Status RunServe(const CommandArgs& args) {
         "--rollout_check_ms must be in [10, 600000], got ", options.rollout_check_ms));
   }
   RETURN_IF_ERROR(DriftOptionsFromFlags(&options.drift));
+  options.stream = absl::GetFlag(FLAGS_stream);
+  options.replica_id = absl::GetFlag(FLAGS_replica_id);
+  options.stream_name = absl::GetFlag(FLAGS_stream_name);
+  options.stream_replicas = absl::GetFlag(FLAGS_stream_replicas);
+  options.stream_ack = absl::GetFlag(FLAGS_stream_ack);
+  options.models_dir = absl::GetFlag(FLAGS_models_dir);
   if (absl::GetFlag(FLAGS_demo)) {
     RETURN_IF_ERROR(MakeDirs(options.data_dir));
     RETURN_IF_ERROR(PrepareDemo(options.data_dir));

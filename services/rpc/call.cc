@@ -62,7 +62,7 @@ const std::vector<std::string>& RpcNames() {
       "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
       "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
       "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment",
-      "BatchRecommend", "GetDriftReport"};
+      "BatchRecommend", "GetDriftReport", "GetPolicyState", "GetStreamStatus"};
   return *names;
 }
 

@@ -34,6 +34,7 @@ class RecentEvents;
 class RecommendPipeline;
 class ServerMetrics;
 class JobQueue;
+class Replication;
 struct ServerOptions;
 
 // Everything the handlers share. Thread-safe (each member is).
@@ -48,6 +49,7 @@ struct ServerCore {
   bandits::EventLog* event_log = nullptr;  // the one log: experiments, PutEvents, OPE
   DeploymentStore* deployments = nullptr;
   DriftMonitor* drift = nullptr;  // live distributions vs baselines (GetDriftReport)
+  Replication* replication = nullptr;  // with --stream: the shared event stream
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 
@@ -57,7 +59,8 @@ enum Rpc {
   kListModels, kActivateModel, kCreateExperiment, kGetExperiment, kListExperiments, kDecide,
   kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
   kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kSwitchDeployment,
-  kRollbackDeployment, kBatchRecommend, kGetDriftReport, kNumRpcs
+  kRollbackDeployment, kBatchRecommend, kGetDriftReport, kGetPolicyState, kGetStreamStatus,
+  kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).

@@ -12,6 +12,7 @@
 #include "proto/core/status_macros.h"
 #include "proto/experiments.grpc.pb.h"
 #include "services/monitoring/drift.h"
+#include "services/replication/replication.h"
 #include "services/serving/model_store.h"
 #include "services/serving/slate_evaluation.h"
 
@@ -65,7 +66,17 @@ class ExperimentsService final : public ExperimentsBase {
                                            r->chosen_action());
               *response = *std::move(r);
             }
-            done(r.status());
+            if (!r.ok() || core_.replication == nullptr) {
+              done(r.status());
+              return;
+            }
+            // --stream_ack=stream: reply once the stream holds the decision.
+            core_.replication->AfterCommitted([done](bool published) {
+              done(published ? absl::OkStatus()
+                             : absl::UnavailableError(
+                                   "the decision is logged locally but the server stopped "
+                                   "before the stream acknowledged it"));
+            });
           });
     });
   }
@@ -90,6 +101,26 @@ class ExperimentsService final : public ExperimentsBase {
       }
       ASSIGN_OR_RETURN(*response,
                        bandits::EvaluatePolicyOnLog(*core_.event_log, *request));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status GetPolicyState(grpc::ServerContext* ctx, const GetPolicyStateRequest* request,
+                              PolicyStateResponse* response) override {
+    return Call(core_, kGetPolicyState, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response->mutable_state(),
+                       core_.experiments->PolicyStateOf(request->experiment(), request->variant()));
+      response->set_experiment(request->experiment());
+      response->set_variant(request->variant());
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status GetStreamStatus(grpc::ServerContext* ctx, const GetStreamStatusRequest*,
+                               StreamStatus* response) override {
+    return Call(core_, kGetStreamStatus, ctx, [&]() -> absl::Status {
+      if (core_.replication == nullptr) {
+        return absl::FailedPreconditionError("this server runs without --stream");
+      }
+      *response = core_.replication->Status();
       return absl::OkStatus();
     });
   }

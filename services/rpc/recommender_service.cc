@@ -11,6 +11,7 @@
 #include "proto/core/status_macros.h"
 #include "proto/recommender.grpc.pb.h"
 #include "services/monitoring/drift.h"
+#include "services/replication/replication.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recommend_pipeline.h"
@@ -164,8 +165,13 @@ class RecommenderService final : public RecommenderBase {
     return Call(core_, kActivateModel, ctx, [&]() -> absl::Status {
       ASSIGN_OR_RETURN(*response->mutable_model(),
                        core_.models->Activate(request->model_name(), request->version()));
-      core_.metrics->SetModelVersion(request->model_name(),
-                                     response->model().manifest().version());
+      const int64_t version = response->model().manifest().version();
+      core_.metrics->SetModelVersion(request->model_name(), version);
+      if (core_.replication != nullptr) {
+        RETURN_IF_ERROR(core_.replication->PublishActivation(
+            request->model_name(), version,
+            core_.models->VersionDir(request->model_name(), version) + "/manifest"));
+      }
       CaptureDriftBaseline(core_, request->model_name());
       return absl::OkStatus();
     });

@@ -336,6 +336,16 @@ CATALOGUE = [
     ("GetDriftReport psi_warn above psi_alert", "rec", "GetDriftReport",
      lambda: drift_pb2.GetDriftReportRequest(experiment="demo_layout", psi_warn=0.5), INVALID,
      "psi_warn must be <= psi_alert (0.2), got 0.5"),
+    # --- policy state and the shared stream
+    ("GetPolicyState unknown experiment", "exp", "GetPolicyState",
+     lambda: ex.GetPolicyStateRequest(experiment="nope", variant="a"), NOT_FOUND,
+     "unknown experiment 'nope'"),
+    ("GetPolicyState unknown variant", "exp", "GetPolicyState",
+     lambda: ex.GetPolicyStateRequest(experiment="demo_layout", variant="nope"), NOT_FOUND,
+     "experiment 'demo_layout' has no variant 'nope'"),
+    ("GetStreamStatus without --stream", "exp", "GetStreamStatus",
+     lambda: ex.GetStreamStatusRequest(), grpc.StatusCode.FAILED_PRECONDITION,
+     "this server runs without --stream"),
     # --- experiments
     ("CreateExperiment exists", "exp", "CreateExperiment", lambda: experiment("demo_layout"),
      grpc.StatusCode.ALREADY_EXISTS, "experiment 'demo_layout' exists"),
