@@ -25,10 +25,12 @@ from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E4
 TIMEOUT = 30
 MODEL = "resumable"
 # The training run the shell script repeats with `recbandit train`.
-ITERATIONS = 120
-FACTORS = 64
+ITERATIONS = 30
+FACTORS = 32
 SEED = 7
 CHECKPOINTS_BEFORE_KILL = 5
+# Every job here ends in seconds; a watch that outlives this has found a hang.
+WATCH_TIMEOUT = 180
 
 
 def params():
@@ -51,7 +53,7 @@ def expect_code(code, fn, request):
 def watch(rec, job_id):
     """Streams a job to its terminal state; returns the last update."""
     last = None
-    for job in rec.WatchJob(rc.GetJobRequest(job_id=job_id), timeout=600):
+    for job in rec.WatchJob(rc.GetJobRequest(job_id=job_id), timeout=WATCH_TIMEOUT):
         last = job
     assert last is not None
     return last

@@ -8,6 +8,7 @@ harness_init() {
   BIN="${RECBANDIT_BINARY:?}"
   SRC="${RECBANDIT_SOURCE_DIR:?}"
   PY=/usr/bin/python3
+  export PYTHONUNBUFFERED=1  # a client's lines reach the log even if it is killed
   work="$(mktemp -d)"
   trap 'kill -9 "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 }

@@ -14,7 +14,7 @@ CLIENT="$SRC/tests/services/jobs_client.py"
 make_python_stubs "$work/stubs"
 data="$work/data"
 mkdir -p "$data/batch"
-"$BIN" gen interactions --users=20000 --items=4000 --nnz=400000 --factors=16 --seed=1 \
+"$BIN" gen interactions --users=5000 --items=2000 --nnz=100000 --factors=16 --seed=1 \
   --out="$data/train.csv" >/dev/null
 
 start_server "$work/out.1" "$work/err.1" --data_dir="$data"
@@ -33,7 +33,7 @@ served="$data/models/resumable/$version"
 [ -d "$served" ] || fail "no model directory $served"
 
 # The same training without interruption, through the CLI.
-"$BIN" train --input="$data/train.csv" --algo=als --factors=64 --iterations=120 --threads=1 \
+"$BIN" train --input="$data/train.csv" --algo=als --factors=32 --iterations=30 --threads=1 \
   --seed=7 --out="$work/uninterrupted" >/dev/null 2>&1
 for f in user_factors.bin item_factors.bin users.txt items.txt; do
   cmp "$served/$f" "$work/uninterrupted/$f" ||
