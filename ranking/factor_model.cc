@@ -166,6 +166,7 @@ std::string AlgorithmName(Algorithm algo) {
     case ALS: return "als";
     case BPR: return "bpr";
     case POPULARITY: return "popularity";
+    case IMPORTED: return "imported";
     default: return "unspecified";
   }
 }

@@ -118,7 +118,8 @@ class FactorModel {
   ModelManifest manifest_;
 };
 
-// Returns the lower-case name of `algo` ("als", "bpr", "popularity").
+// Returns the lower-case name of `algo` ("als", "bpr", "popularity",
+// "imported").
 std::string AlgorithmName(Algorithm algo);
 
 }  // namespace recbandit::ranking

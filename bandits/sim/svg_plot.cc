@@ -1,4 +1,5 @@
-// CSV and SVG output of simulation curves (see svg_plot.h).
+// CSV and SVG output of simulation curves, and the generic x-y line chart
+// (see svg_plot.h).
 #include "bandits/sim/svg_plot.h"
 
 #include <algorithm>
@@ -36,6 +37,78 @@ std::string TickLabel(double v) {
   const double a = std::fabs(v);
   if (a != 0 && (a >= 1e6 || a < 1e-3)) return absl::StrFormat("%.0e", v);
   return absl::StrFormat("%g", v);
+}
+
+// The plotting rectangle inside the picture, pixels.
+struct PlotArea {
+  double left, top, width, height;
+};
+
+// Returns the opening of an SVG document of the options' size: XML
+// declaration, <svg> element and a white background.
+std::string SvgOpen(const PlotOptions& options) {
+  return absl::StrFormat(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+      options.width, options.height, options.width, options.height, options.width,
+      options.height);
+}
+
+// Appends the document's <title> ("title: subtitle") and the two centred
+// heading lines, the title at `title_x` and the subtitle at `subtitle_x`.
+void AppendTitles(const std::string& title, const std::string& subtitle, double title_x,
+                  double subtitle_x, std::string* s) {
+  absl::StrAppend(s, "<title>", XmlEscape(absl::StrCat(title, ": ", subtitle)), "</title>\n");
+  absl::StrAppend(s, absl::StrFormat(
+                         "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
+                         "font-weight=\"bold\">%s</text>\n"
+                         "<text x=\"%.1f\" y=\"40\" text-anchor=\"middle\" font-size=\"12\" "
+                         "fill=\"#333\">%s</text>\n",
+                         title_x, XmlEscape(title), subtitle_x, XmlEscape(subtitle)));
+}
+
+// Appends grid lines with tick labels at `yticks` (through `Y`) and `xticks`
+// (through `X`), then the frame of `area`.
+template <typename XMap, typename YMap>
+void AppendGridAndFrame(const PlotArea& area, const std::vector<double>& xticks, XMap X,
+                        const std::vector<double>& yticks, YMap Y, std::string* s) {
+  const double left = area.left, top = area.top, pw = area.width, ph = area.height;
+  absl::StrAppend(s, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
+  std::string labels;
+  for (double v : yticks) {
+    absl::StrAppend(s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                                       left, Y(v), left + pw, Y(v)));
+    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">"
+                                             "%s</text>\n",
+                                             left - 6, Y(v) + 4, TickLabel(v)));
+  }
+  for (double t : xticks) {
+    absl::StrAppend(s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
+                                       X(t), top, X(t), top + ph));
+    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">"
+                                             "%s</text>\n",
+                                             X(t), top + ph + 18, TickLabel(t)));
+  }
+  absl::StrAppend(s, "</g>\n<g fill=\"#333\">\n", labels, "</g>\n");
+  absl::StrAppend(s, absl::StrFormat(
+                         "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+                         "fill=\"none\" stroke=\"#333\"/>\n",
+                         left, top, pw, ph));
+}
+
+// Appends the x axis label centred under `area` and the rotated y axis label.
+void AppendAxisLabels(const PlotArea& area, double picture_height, const std::string& x_label,
+                      const std::string& y_label, std::string* s) {
+  absl::StrAppend(s, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
+                                     area.left + area.width / 2, picture_height - 18,
+                                     XmlEscape(x_label)));
+  absl::StrAppend(s, absl::StrFormat(
+                         "<text x=\"18\" y=\"%.2f\" text-anchor=\"middle\" "
+                         "transform=\"rotate(-90 18 %.2f)\">%s</text>\n",
+                         area.top + area.height / 2, area.top + area.height / 2,
+                         XmlEscape(y_label)));
 }
 
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -102,35 +175,15 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
   };
   auto Pt = [&](double t, double v) { return absl::StrFormat("%.2f,%.2f", X(t), Y(v)); };
 
-  std::string s = absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
-      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
-      options.width, options.height, options.width, options.height, options.width,
-      options.height);
+  std::string s = SvgOpen(options);
   // Title (what is plotted) and subtitle (the environment and run count).
   const std::string title = result.replay ? "Replay on logged data: clicks per matched step"
                                           : "Cumulative pseudo-regret";
   const std::string subtitle = absl::StrCat(result.environment, "; ", result.runs,
                                             " runs, mean and 95% band");
-  absl::StrAppend(&s, "<title>", XmlEscape(absl::StrCat(title, ": ", subtitle)), "</title>\n");
-  absl::StrAppend(&s, absl::StrFormat(
-                          "<text x=\"%.1f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\" "
-                          "font-weight=\"bold\">%s</text>\n"
-                          "<text x=\"%.1f\" y=\"40\" text-anchor=\"middle\" font-size=\"12\" "
-                          "fill=\"#333\">%s</text>\n",
-                          left + pw / 2, XmlEscape(title), w / 2, XmlEscape(subtitle)));
-  // Grid and ticks.
-  absl::StrAppend(&s, "<g stroke=\"#e0e0e0\" stroke-width=\"1\">\n");
-  std::string labels;
-  for (double v = ymin; v <= ymax + ystep * 1e-9; v += ystep) {
-    absl::StrAppend(&s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
-                                        left, Y(v), left + pw, Y(v)));
-    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">"
-                                             "%s</text>\n",
-                                             left - 6, Y(v) + 4, TickLabel(v)));
-  }
+  AppendTitles(title, subtitle, left + pw / 2, w / 2, &s);
+  std::vector<double> yticks;
+  for (double v = ymin; v <= ymax + ystep * 1e-9; v += ystep) yticks.push_back(v);
   std::vector<double> xticks;
   if (log_x) {
     for (double t = 1; t <= tmax * (1 + 1e-9); t *= 10) xticks.push_back(t);
@@ -138,35 +191,11 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
     const double step = NiceStep(tmax, 6);
     for (double t = 0; t <= tmax * (1 + 1e-9); t += step) xticks.push_back(std::max(t, tmin));
   }
-  for (double t : xticks) {
-    absl::StrAppend(&s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n",
-                                        X(t), top, X(t), top + ph));
-    absl::StrAppend(&labels, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">"
-                                             "%s</text>\n",
-                                             X(t), top + ph + 18, TickLabel(t)));
-  }
-  absl::StrAppend(&s, "</g>\n<g fill=\"#333\">\n", labels, "</g>\n");
-  // Axes and labels.
-  absl::StrAppend(&s, absl::StrFormat(
-                          "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
-                          "fill=\"none\" stroke=\"#333\"/>\n",
-                          left, top, pw, ph));
-  absl::StrAppend(
-      &s, absl::StrFormat("<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%s</text>\n",
-                          left + pw / 2, h - 18,
-                          result.replay ? "matched steps t (log scale)" : "step t"),
-      "");
-  if (!log_x) {
-    // Fix the x label for linear axes.
-    absl::StrReplaceAll({{"matched steps t (log scale)", "matched steps t"}}, &s);
-  } else if (!result.replay) {
-    absl::StrReplaceAll({{">step t<", ">step t (log scale)<"}}, &s);
-  }
-  absl::StrAppend(&s, absl::StrFormat(
-                          "<text x=\"18\" y=\"%.2f\" text-anchor=\"middle\" "
-                          "transform=\"rotate(-90 18 %.2f)\">%s</text>\n",
-                          top + ph / 2, top + ph / 2,
-                          result.replay ? "clicks per matched step" : "cumulative pseudo-regret"));
+  AppendGridAndFrame(PlotArea{left, top, pw, ph}, xticks, X, yticks, Y, &s);
+  const std::string x_label = absl::StrCat(result.replay ? "matched steps t" : "step t",
+                                            log_x ? " (log scale)" : "");
+  AppendAxisLabels(PlotArea{left, top, pw, ph}, h, x_label,
+                   result.replay ? "clicks per matched step" : "cumulative pseudo-regret", &s);
   // Curves: bands first, then lines.
   absl::StrAppend(&s, "<g>\n");
   for (size_t i = 0; i < result.curves.size(); ++i) {
@@ -229,6 +258,89 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
                             "Lai-Robbins %.1f ln t</text>\n",
                             lx, ly - 2, lx + 22, ly - 2, lx + 28, ly,
                             result.lai_robbins_constant));
+  }
+  absl::StrAppend(&s, "</g>\n</svg>\n");
+  return s;
+}
+
+std::string RenderXySvg(const XyChart& chart, const PlotOptions& options) {
+  const double w = options.width, h = options.height;
+  const double left = 80, right = 250, top = 50, bottom = 60;
+  const double pw = w - left - right, ph = h - top - bottom;
+  // Both axes start at 0 and end at a nice bound over every point and line.
+  double xmax = 0, ymax = 0;
+  for (const XySeries& series : chart.series) {
+    for (const XyPoint& p : series.points) {
+      if (std::isfinite(p.x)) xmax = std::max(xmax, p.x);
+      if (std::isfinite(p.y)) ymax = std::max(ymax, p.y);
+    }
+  }
+  for (const ReferenceLine& line : chart.lines) {
+    if (std::isfinite(line.y)) ymax = std::max(ymax, line.y);
+  }
+  // 5% spare, so the highest point or line is not drawn on the frame.
+  xmax = xmax > 0 ? xmax * 1.05 : 1;
+  ymax = ymax > 0 ? ymax * 1.05 : 1;
+  const double xstep = NiceStep(xmax, 6), ystep = NiceStep(ymax, 6);
+  xmax = std::ceil(xmax / xstep) * xstep;
+  ymax = std::ceil(ymax / ystep) * ystep;
+  auto X = [&](double x) { return left + pw * std::clamp(x, 0.0, xmax) / xmax; };
+  auto Y = [&](double y) { return top + ph * (1 - std::clamp(y, 0.0, ymax) / ymax); };
+  std::vector<double> xticks, yticks;
+  for (double x = 0; x <= xmax * (1 + 1e-9); x += xstep) xticks.push_back(x);
+  for (double y = 0; y <= ymax * (1 + 1e-9); y += ystep) yticks.push_back(y);
+
+  std::string s = SvgOpen(options);
+  AppendTitles(chart.title, chart.subtitle, left + pw / 2, w / 2, &s);
+  const PlotArea area{left, top, pw, ph};
+  AppendGridAndFrame(area, xticks, X, yticks, Y, &s);
+  AppendAxisLabels(area, h, chart.x_label, chart.y_label, &s);
+  absl::StrAppend(&s, "<g>\n");
+  for (const ReferenceLine& line : chart.lines) {
+    if (!std::isfinite(line.y)) continue;
+    absl::StrAppend(&s, absl::StrFormat(
+                            "<line class=\"reference\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" "
+                            "y2=\"%.2f\" stroke=\"#000\" stroke-width=\"1.5\" "
+                            "stroke-dasharray=\"6 4\"><title>%s</title></line>\n",
+                            left, Y(line.y), left + pw, Y(line.y), XmlEscape(line.label)));
+  }
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const XySeries& series = chart.series[i];
+    std::string d, dots;
+    for (const XyPoint& p : series.points) {
+      if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+      absl::StrAppend(&d, d.empty() ? "M" : " L", absl::StrFormat("%.2f,%.2f", X(p.x), Y(p.y)));
+      absl::StrAppend(&dots, absl::StrFormat("<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\">", X(p.x),
+                                             Y(p.y)),
+                      p.label.empty() ? "" : absl::StrCat("<title>", XmlEscape(p.label), "</title>"),
+                      "</circle>");
+    }
+    if (d.empty()) continue;
+    absl::StrAppend(&s, absl::StrFormat("<path class=\"line\" d=\"%s\" fill=\"none\" "
+                                        "stroke=\"%s\" stroke-width=\"2\"><title>%s</title>"
+                                        "</path>\n<g fill=\"%s\">%s</g>\n",
+                                        d, kColors[i % 10], XmlEscape(series.name),
+                                        kColors[i % 10], dots));
+  }
+  absl::StrAppend(&s, "</g>\n");
+  // Legend: series, then reference lines.
+  const double lx = left + pw + 16;
+  double ly = top + 10;
+  absl::StrAppend(&s, "<g>\n");
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    absl::StrAppend(&s, absl::StrFormat("<rect x=\"%.2f\" y=\"%.2f\" width=\"22\" height=\"4\" "
+                                        "fill=\"%s\"/><text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
+                                        lx, ly - 4, kColors[i % 10], lx + 28, ly,
+                                        XmlEscape(chart.series[i].name)));
+    ly += 24;
+  }
+  for (const ReferenceLine& line : chart.lines) {
+    absl::StrAppend(&s, absl::StrFormat("<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" "
+                                        "stroke=\"#000\" stroke-dasharray=\"6 4\"/>"
+                                        "<text x=\"%.2f\" y=\"%.2f\">%s</text>\n",
+                                        lx, ly - 2, lx + 22, ly - 2, lx + 28, ly,
+                                        XmlEscape(line.label)));
+    ly += 24;
   }
   absl::StrAppend(&s, "</g>\n</svg>\n");
   return s;

@@ -1,10 +1,12 @@
 // Output of simulation curves: a CSV (policy,t,mean,low,high) and a
 // self-contained SVG line chart with shaded 95% bands, axes with ticks, a
-// legend and a title naming the environment.
+// legend and a title naming the environment; and, with the same frame, a
+// generic x-y line chart (loadtest's capacity curve draws with it).
 #ifndef RECBANDIT_BANDITS_SIM_SVG_PLOT_H_
 #define RECBANDIT_BANDITS_SIM_SVG_PLOT_H_
 
 #include <string>
+#include <vector>
 
 #include "bandits/sim/simulator.h"
 
@@ -29,6 +31,38 @@ struct PlotOptions {
 // is a dashed <polyline>. Y label: cumulative pseudo-regret, or reward per
 // step for replay. Pure function.
 std::string RenderSvg(const SimulationResult& result, const PlotOptions& options);
+
+// A line chart of y against x on linear axes starting at 0, for curves that
+// are not simulation results (e.g. loadtest's p99 latency against QPS).
+struct XyPoint {
+  double x = 0;
+  double y = 0;
+  std::string label;  // the point's <title> (shown on hover); "" = none
+};
+struct XySeries {
+  std::string name;             // legend entry and the line's <title>
+  std::vector<XyPoint> points;  // joined in this order; non-finite ones skipped
+};
+// A horizontal line across the plot (an objective, a bound).
+struct ReferenceLine {
+  std::string label;  // legend entry and the line's <title>
+  double y = 0;
+};
+struct XyChart {
+  std::string title;
+  std::string subtitle;
+  std::string x_label;
+  std::string y_label;
+  std::vector<XySeries> series;
+  std::vector<ReferenceLine> lines;
+};
+
+// Returns an SVG document of `chart`, `options.width` x `options.height`
+// (`log_x` does not apply): per series exactly one <path class="line"> with a
+// <circle> per point, per reference line one dashed black <line
+// class="reference">, each carrying its name or label as <title>; both axes run from 0 to a nice bound
+// 5% or more above every point and reference line. Pure function.
+std::string RenderXySvg(const XyChart& chart, const PlotOptions& options);
 
 }  // namespace recbandit::bandits
 

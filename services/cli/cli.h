@@ -37,6 +37,7 @@ absl::Status RunStream(const CommandArgs& args);    // stream (the shared event 
 
 absl::Status RunIndex(const CommandArgs& args);    // index (build a model's item index)
 absl::Status RunSimilar(const CommandArgs& args);  // similar (item-to-item)
+absl::Status RunImport(const CommandArgs& args);   // import (factors trained elsewhere)
 // recommend --all_users: batch inference for every user of the model.
 absl::Status RunRecommendAllUsers(const std::string& model_dir, const std::string& out_path);
 // Returns the model for trained `state` with its manifest filled in (algo,

@@ -77,6 +77,12 @@ const std::vector<Command>& Commands() {
        &RunRecommend},
       {"similar", "similar --model= --item= --k=", "items most similar to an item",
        {"item", "k", "model"}, &RunSimilar},
+      {"import",
+       "import --user_factors= --item_factors= --user_ids= --item_ids= --out=<model dir> "
+       "[--index=]",
+       "a model from factors trained elsewhere (.npy or CSV, e.g. Spark ALS, implicit)",
+       {"index", "item_factors", "item_ids", "out", "threads", "user_factors", "user_ids"},
+       &RunImport},
       {"serve", "serve --data_dir= [--host= --port= --demo --metrics_port= ...]",
        "the gRPC service",
        {"auth_token_file", "data_dir", "demo", "drain_seconds", "drift_baseline_events",
@@ -115,11 +121,15 @@ const std::vector<Command>& Commands() {
        {"arms", "change_step", "dim", "env", "gap", "horizon", "log_x", "means", "noise_sd",
         "obd", "out", "plot", "policies", "runs", "seed", "threads"},
        &RunSimulate},
-      {"loadtest", "loadtest --target=host:port --rpc=recommend|decide|mixed --concurrency=",
-       "drive a running server with Recommend/Decide calls: QPS, latency",
-       {"actions", "auth_token_file", "client_threads", "concurrency", "deployment", "duration_s",
-        "ef_search", "experiment", "k", "qps", "requests", "rpc", "target", "tls_cert",
-        "user_prefix", "users"},
+      {"loadtest",
+       "loadtest --target=host:port --rpc=recommend|decide|mixed (--concurrency= | "
+       "--slo_p99_ms= [--target_qps=])",
+       "drive a running server with Recommend/Decide calls: QPS, latency; or ramp to the "
+       "highest QPS within a p99 objective",
+       {"actions", "auth_token_file", "client_threads", "concurrency", "curve_out", "deployment",
+        "duration_s", "ef_search", "experiment", "headroom", "k", "max_concurrency",
+        "max_error_rate", "plot", "qps", "requests", "rpc", "server_cores", "slo_p99_ms",
+        "step_duration_s", "target", "target_qps", "tls_cert", "user_prefix", "users"},
        &RunLoadtest},
   };
   return *commands;

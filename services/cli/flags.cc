@@ -2,6 +2,7 @@
 // means "the subcommand's own default", given in the help text.
 #include "services/cli/flags.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/flags/internal/parse.h"
@@ -83,6 +84,17 @@ ABSL_FLAG(std::string, compare_to, "",
           "train: the model directory the NDCG / recall gates compare with (the active one)");
 ABSL_FLAG(bool, force_promotion, false,
           "train: exit 0 even when a validation gate fails (the figures are still stored)");
+ABSL_FLAG(std::string, user_factors, "",
+          "import: user factors trained elsewhere, users x d: NumPy .npy (C order, '<f4' or "
+          "'<f8'; chosen by the .npy name or NumPy's magic bytes) or CSV (one row of d "
+          "comma-separated floats per user, no header, no id column)");
+ABSL_FLAG(std::string, item_factors, "",
+          "import: item factors trained elsewhere, items x d, in the same formats as "
+          "--user_factors");
+ABSL_FLAG(std::string, user_ids, "",
+          "import: user ids, one per line, line i naming row i of --user_factors");
+ABSL_FLAG(std::string, item_ids, "",
+          "import: item ids, one per line, line i naming row i of --item_factors");
 
 ABSL_FLAG(std::string, data_dir, "", "service data directory (event log, models)");
 ABSL_FLAG(std::string, experiment, "", "experiment name");
@@ -120,7 +132,9 @@ ABSL_FLAG(int64_t, horizon, 10000, "simulate: steps per run");
 ABSL_FLAG(int32_t, runs, 10, "simulate: independent seeded runs");
 ABSL_FLAG(std::string, policies, "epsilon_greedy:epsilon=0.1,ucb1,thompson",
           "simulate: comma list of policy specs");
-ABSL_FLAG(std::string, plot, "", "simulate: SVG chart to write");
+ABSL_FLAG(std::string, plot, "",
+          "simulate: SVG chart of the curves to write; loadtest --slo_p99_ms: SVG chart of p99 "
+          "(and p50) latency against QPS, the objective as a dashed line");
 ABSL_FLAG(bool, log_x, true, "simulate: logarithmic x axis of --plot (false = linear)");
 ABSL_FLAG(double, noise_sd, 1.0, "simulate: reward noise sd of gaussian and linear envs");
 ABSL_FLAG(int64_t, change_step, 0,
@@ -192,6 +206,30 @@ ABSL_FLAG(std::string, user_prefix, "u",
           "loadtest: user ids are <prefix><n> for n in [0, --users)");
 ABSL_FLAG(int32_t, client_threads, 1, "loadtest: client threads (completion queues)");
 ABSL_FLAG(int64_t, requests, 0, "loadtest: stop after this many requests (0 = by duration)");
+ABSL_FLAG(double, slo_p99_ms, 0,
+          "loadtest: capacity ramp: the p99 latency objective, milliseconds, in (0, 10000]; "
+          "measures closed-loop steps at concurrency 1, 2, 4, ... and reports the highest QPS "
+          "whose p99 meets it (unset: one run at --concurrency, no ramp)");
+ABSL_FLAG(double, target_qps, 0,
+          "loadtest --slo_p99_ms: QPS to plan for, in (0, 1e9]: reports replicas_needed = "
+          "ceil(target_qps / max_qps_within_slo) (0 = no plan)");
+ABSL_FLAG(std::string, curve_out, "",
+          "loadtest --slo_p99_ms: CSV of the measured steps to write");
+ABSL_FLAG(double, step_duration_s, 5, "loadtest --slo_p99_ms: seconds per ramp step, (0, 600]");
+ABSL_FLAG(int32_t, max_concurrency, 256,
+          "loadtest --slo_p99_ms: highest concurrency the ramp measures, [1, 10000]");
+ABSL_FLAG(double, max_error_rate, 0.01,
+          "loadtest --slo_p99_ms: a step whose errors / requests exceed this misses the "
+          "objective and ends the ramp, [0, 1]");
+ABSL_FLAG(int32_t, server_cores,
+          static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency())),
+          "loadtest --slo_p99_ms: cores of the server machine, for qps_per_core, [1, 4096]; a "
+          "client cannot see a remote server's, so the default is THIS machine's hardware "
+          "threads: give the server's when it runs elsewhere");
+ABSL_FLAG(double, headroom, 0.2,
+          "loadtest --target_qps: share of each replica's measured capacity kept spare in "
+          "replicas_with_headroom = ceil(target_qps / (max_qps_within_slo * (1 - headroom))), "
+          "[0, 1)");
 
 namespace recbandit::services {
 

@@ -61,6 +61,10 @@ ABSL_DECLARE_FLAG(double, gate_min_index_recall);
 ABSL_DECLARE_FLAG(int32_t, gate_index_recall_users);
 ABSL_DECLARE_FLAG(std::string, compare_to);
 ABSL_DECLARE_FLAG(bool, force_promotion);
+ABSL_DECLARE_FLAG(std::string, user_factors);
+ABSL_DECLARE_FLAG(std::string, item_factors);
+ABSL_DECLARE_FLAG(std::string, user_ids);
+ABSL_DECLARE_FLAG(std::string, item_ids);
 
 // Event log, offline evaluation, simulation.
 ABSL_DECLARE_FLAG(std::string, data_dir);
@@ -126,6 +130,14 @@ ABSL_DECLARE_FLAG(int64_t, requests);
 ABSL_DECLARE_FLAG(int32_t, actions);
 ABSL_DECLARE_FLAG(std::string, user_prefix);
 ABSL_DECLARE_FLAG(int32_t, client_threads);
+ABSL_DECLARE_FLAG(double, slo_p99_ms);
+ABSL_DECLARE_FLAG(double, target_qps);
+ABSL_DECLARE_FLAG(std::string, curve_out);
+ABSL_DECLARE_FLAG(double, step_duration_s);
+ABSL_DECLARE_FLAG(int32_t, max_concurrency);
+ABSL_DECLARE_FLAG(double, max_error_rate);
+ABSL_DECLARE_FLAG(int32_t, server_cores);
+ABSL_DECLARE_FLAG(double, headroom);
 
 namespace recbandit::services {
 

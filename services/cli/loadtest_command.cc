@@ -2,7 +2,9 @@
 // --concurrency calls in flight (Recommend, Decide, or a 50/50 mix) over
 // --client_threads completion queues, each with its own channel, for
 // --duration_s seconds or --requests calls, and prints QPS, latency
-// percentiles and errors as one JSON line.
+// percentiles and errors as one JSON line. With --slo_p99_ms it ramps the
+// concurrency instead (services/cli/capacity.h) and reports the highest QPS
+// whose p99 meets the objective, the curve, and replicas for --target_qps.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +20,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/experiments.grpc.pb.h"
 #include "proto/core/file_util.h"
@@ -27,6 +31,7 @@
 #include "proto/recommender.grpc.pb.h"
 #include "proto/reports.pb.h"
 #include "proto/core/status_macros.h"
+#include "services/cli/capacity.h"
 #include "services/cli/cli.h"
 #include "services/cli/flags.h"
 
@@ -226,6 +231,305 @@ double Percentile(const std::vector<double>& sorted, double q) {
   return sorted[i];
 }
 
+// What one load run measured.
+struct RunResult {
+  std::vector<double> latencies_ms;  // sorted
+  int64_t errors = 0;
+  std::string first_error;
+  double elapsed_s = 0;
+};
+
+// Returns the result of keeping `concurrency` calls in flight over the first
+// `threads` of `channels` (one client thread and completion queue each) for
+// `duration_s` seconds or `requests` calls (0 = by duration). With
+// `show_progress`, a progress line of calls or seconds on stderr.
+// REQUIRES 1 <= threads <= min(channels.size(), concurrency).
+RunResult RunLoad(const LoadSpec& spec, const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                  int32_t threads, int32_t concurrency, double duration_s, int64_t requests,
+                  bool show_progress) {
+  Budget budget;
+  budget.limit = requests;
+  const auto start = Clock::now();
+  budget.end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
+  std::vector<ThreadResult> results(threads);
+  std::vector<std::thread> workers;
+  budget.clients_running = threads;
+  for (int32_t t = 0; t < threads; ++t) {
+    const int32_t slots = concurrency / threads + (t < concurrency % threads ? 1 : 0);
+    workers.emplace_back(RunClient, std::cref(spec), channels[t], slots,
+                         0x9e3779b97f4a7c15ull * (t + 1), &budget, &results[t]);
+  }
+  // Progress: calls finished of --requests, or seconds of --duration_s.
+  if (show_progress) {
+    const int64_t seconds = static_cast<int64_t>(std::ceil(duration_s));
+    ProgressReporter progress(requests > 0 ? "loadtest calls" : "loadtest seconds",
+                              requests > 0 ? requests : seconds);
+    auto counts = [&] {
+      return absl::StrCat(budget.finished.load(), " calls, ", budget.errors.load(), " errors");
+    };
+    while (budget.clients_running.load() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t elapsed_s =
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+      progress.Update(requests > 0 ? budget.finished.load() : std::min(seconds, elapsed_s),
+                      counts());
+    }
+    progress.Finish(counts());
+  }
+  for (std::thread& w : workers) w.join();
+  RunResult run;
+  run.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  for (ThreadResult& r : results) {
+    run.latencies_ms.insert(run.latencies_ms.end(), r.latencies_ms.begin(), r.latencies_ms.end());
+    run.errors += r.errors;
+    if (run.first_error.empty()) run.first_error = r.first_error;
+  }
+  std::sort(run.latencies_ms.begin(), run.latencies_ms.end());
+  return run;
+}
+
+// Fills the throughput and latency fields of `report` from `run`.
+void FillFigures(const RunResult& run, LoadTestReport* report) {
+  const std::vector<double>& all = run.latencies_ms;
+  report->set_requests(static_cast<int64_t>(all.size()));
+  report->set_errors(run.errors);
+  report->set_first_error(run.first_error);
+  report->set_qps(run.elapsed_s > 0 ? all.size() / run.elapsed_s : 0);
+  report->set_p50_ms(Percentile(all, 0.50));
+  report->set_p95_ms(Percentile(all, 0.95));
+  report->set_p99_ms(Percentile(all, 0.99));
+  report->set_max_ms(all.empty() ? 0 : all.back());
+  report->set_duration_s(run.elapsed_s);
+}
+
+// The capacity ramp's flags, checked.
+struct RampFlags {
+  RampOptions ramp;
+  double step_duration_s = 5;
+  double target_qps = 0;  // 0 = no plan
+  double headroom = 0.2;
+  int32_t server_cores = 1;
+  std::string curve_out;
+  std::string plot;
+};
+
+// Returns OK when the folder `path` would be written in exists, else
+// INVALID_ARGUMENT naming `flag` (checked before a ramp that lasts minutes).
+absl::Status CheckOutputPath(const char* flag, const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": no such directory ", Quote(dir.string())));
+  }
+  return absl::OkStatus();
+}
+
+// Returns the ramp's flags (`ramp` = --slo_p99_ms was given), or
+// INVALID_ARGUMENT naming the flag and its bound; without a ramp, refuses the
+// ramp's own flags, and with one the single run's.
+absl::StatusOr<RampFlags> RampFlagsFromFlags(bool ramp) {
+  static const char* const kRampOnly[] = {"target_qps",     "curve_out",      "plot",
+                                          "step_duration_s", "max_concurrency", "max_error_rate",
+                                          "server_cores",    "headroom"};
+  if (!ramp) {
+    for (const char* name : kRampOnly) {
+      if (FlagGiven(name)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, " needs --slo_p99_ms (the capacity ramp)"));
+      }
+    }
+    return RampFlags{};
+  }
+  static const struct {
+    const char* name;
+    const char* why;
+  } kSingleRunOnly[] = {
+      {"concurrency", "the ramp sets the concurrency (bound it with --max_concurrency)"},
+      {"qps", "the ramp runs closed loop"},
+      {"duration_s", "each step lasts --step_duration_s"},
+      {"requests", "each step lasts --step_duration_s"},
+  };
+  for (const auto& f : kSingleRunOnly) {
+    if (FlagGiven(f.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", f.name, " does not apply with --slo_p99_ms: ", f.why));
+    }
+  }
+  RampFlags flags;
+  flags.ramp.slo_p99_ms = absl::GetFlag(FLAGS_slo_p99_ms);
+  if (!(flags.ramp.slo_p99_ms > 0 && flags.ramp.slo_p99_ms <= 10000)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--slo_p99_ms must be a finite number of milliseconds in (0, 10000] (calls time out "
+        "at 10 s), got ", flags.ramp.slo_p99_ms));
+  }
+  if (FlagGiven("target_qps")) {
+    flags.target_qps = absl::GetFlag(FLAGS_target_qps);
+    if (!(flags.target_qps > 0 && flags.target_qps <= 1e9)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--target_qps must be a finite number in (0, 1e9], got ", flags.target_qps));
+    }
+  }
+  flags.headroom = absl::GetFlag(FLAGS_headroom);
+  if (FlagGiven("headroom") && !FlagGiven("target_qps")) {
+    return absl::InvalidArgumentError("--headroom needs --target_qps");
+  }
+  if (!(flags.headroom >= 0 && flags.headroom < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--headroom must be in [0, 1), got ", flags.headroom));
+  }
+  flags.step_duration_s = absl::GetFlag(FLAGS_step_duration_s);
+  if (!(flags.step_duration_s > 0 && flags.step_duration_s <= 600)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--step_duration_s must be in (0, 600], got ", flags.step_duration_s));
+  }
+  flags.ramp.max_concurrency = absl::GetFlag(FLAGS_max_concurrency);
+  if (flags.ramp.max_concurrency < 1 || flags.ramp.max_concurrency > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_concurrency must be in [1, 10000], got ", flags.ramp.max_concurrency));
+  }
+  flags.ramp.max_error_rate = absl::GetFlag(FLAGS_max_error_rate);
+  if (!(flags.ramp.max_error_rate >= 0 && flags.ramp.max_error_rate <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_error_rate must be in [0, 1], got ", flags.ramp.max_error_rate));
+  }
+  flags.server_cores = absl::GetFlag(FLAGS_server_cores);
+  if (flags.server_cores < 1 || flags.server_cores > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--server_cores must be in [1, 4096], got ", flags.server_cores));
+  }
+  flags.curve_out = absl::GetFlag(FLAGS_curve_out);
+  flags.plot = absl::GetFlag(FLAGS_plot);
+  RETURN_IF_ERROR(CheckOutputPath("curve_out", flags.curve_out));
+  RETURN_IF_ERROR(CheckOutputPath("plot", flags.plot));
+  return flags;
+}
+
+// Runs the capacity ramp against `channels`, writes --curve_out and --plot,
+// and prints the report; FAILED_PRECONDITION (after printing) when no step met
+// the objective.
+absl::Status RunRamp(const LoadSpec& spec, const std::string& target,
+                     const std::vector<std::shared_ptr<grpc::Channel>>& channels,
+                     const RampFlags& flags) {
+  CapacityRamp ramp(flags.ramp);
+  const int32_t max_steps = CapacityRamp::MaxSteps(flags.ramp);
+  std::fprintf(stderr,
+               "loadtest ramp: objective p99 <= %g ms, concurrency 1, 2, 4, .. up to %d, at most "
+               "%d steps of %g s\n",
+               flags.ramp.slo_p99_ms, flags.ramp.max_concurrency, max_steps,
+               flags.step_duration_s);
+  const auto start = Clock::now();
+  LoadTestReport report;
+  std::vector<RunResult> runs;  // by concurrency, for the figures of the best step
+  std::vector<int32_t> run_concurrency;
+  int64_t total_requests = 0, total_errors = 0;
+  std::string first_error;
+  int32_t step_number = 0;
+  while (const int32_t concurrency = ramp.NextConcurrency()) {
+    const int32_t threads = std::min<int32_t>(static_cast<int32_t>(channels.size()), concurrency);
+    RunResult run = RunLoad(spec, channels, threads, concurrency, flags.step_duration_s,
+                            /*requests=*/0, /*show_progress=*/false);
+    RampStep step;
+    step.requests = static_cast<int64_t>(run.latencies_ms.size());
+    step.errors = run.errors;
+    step.qps = run.elapsed_s > 0 ? step.requests / run.elapsed_s : 0;
+    step.p50_ms = Percentile(run.latencies_ms, 0.50);
+    step.p95_ms = Percentile(run.latencies_ms, 0.95);
+    step.p99_ms = Percentile(run.latencies_ms, 0.99);
+    ramp.Record(step);
+    const bool met = MeetsObjective(step, flags.ramp);
+    std::fprintf(stderr,
+                 "loadtest ramp step %d (at most %d): concurrency %d: %.0f qps, p50 %.2f ms, "
+                 "p99 %.2f ms, %lld errors: %s\n",
+                 ++step_number, max_steps, concurrency, step.qps, step.p50_ms, step.p99_ms,
+                 static_cast<long long>(step.errors), met ? "meets the objective" : "misses it");
+    total_requests += step.requests;
+    total_errors += step.errors;
+    if (first_error.empty()) first_error = run.first_error;
+    run_concurrency.push_back(concurrency);
+    runs.push_back(std::move(run));
+  }
+  const std::vector<RampStep> curve = ramp.Curve();
+  const CapacityPlan plan =
+      PlanCapacity(curve, flags.server_cores, flags.target_qps, flags.headroom);
+
+  report.set_rpc(spec.rpc);
+  report.set_target(target);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    if (plan.concurrency_at_max > 0 && run_concurrency[i] == plan.concurrency_at_max) {
+      FillFigures(runs[i], &report);
+      report.set_concurrency(plan.concurrency_at_max);
+    }
+  }
+  report.set_requests(total_requests);
+  report.set_errors(total_errors);
+  report.set_first_error(first_error);
+  report.set_duration_s(std::chrono::duration<double>(Clock::now() - start).count());
+  report.set_slo_p99_ms(flags.ramp.slo_p99_ms);
+  report.set_max_qps_within_slo(plan.max_qps_within_slo);
+  report.set_concurrency_at_max(plan.concurrency_at_max);
+  report.set_server_cores(flags.server_cores);
+  report.set_qps_per_core(plan.qps_per_core);
+  for (const RampStep& s : curve) {
+    LoadTestStep* step = report.add_steps();
+    step->set_concurrency(s.concurrency);
+    step->set_qps(s.qps);
+    step->set_p50_ms(s.p50_ms);
+    step->set_p95_ms(s.p95_ms);
+    step->set_p99_ms(s.p99_ms);
+    step->set_requests(s.requests);
+    step->set_errors(s.errors);
+    step->set_within_slo(s.within_slo);
+  }
+  report.set_stop_reason(ramp.stop_reason());
+  report.set_planned_qps(flags.target_qps);
+  report.set_replicas_needed(plan.replicas_needed);
+  if (flags.target_qps > 0) report.set_headroom(flags.headroom);
+  report.set_replicas_with_headroom(plan.replicas_with_headroom);
+
+  if (!flags.curve_out.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomically(flags.curve_out, CapacityCurveCsv(curve)));
+  }
+  if (!flags.plot.empty()) {
+    const std::string subtitle =
+        absl::StrCat(target, ", rpc ", spec.rpc, "; ", curve.size(), " steps of ",
+                     flags.step_duration_s, " s, closed loop at rising concurrency");
+    RETURN_IF_ERROR(WriteFileAtomically(
+        flags.plot, CapacityCurveSvg(curve, flags.ramp.slo_p99_ms, subtitle)));
+  }
+  std::fprintf(stderr, "loadtest ramp: %s; max %.0f qps within p99 <= %g ms (concurrency %d)",
+               ramp.stop_reason().c_str(), plan.max_qps_within_slo, flags.ramp.slo_p99_ms,
+               plan.concurrency_at_max);
+  if (plan.replicas_needed > 0) {
+    std::fprintf(stderr, "; %.0f qps needs %lld replicas, %lld with %g%% headroom",
+                 flags.target_qps, static_cast<long long>(plan.replicas_needed),
+                 static_cast<long long>(plan.replicas_with_headroom), flags.headroom * 100);
+  }
+  std::fprintf(stderr, "\n");
+  PrintJsonLine(ToJson(report));
+  if (plan.concurrency_at_max == 0) {
+    double best_p99 = 0;
+    int32_t best_at = 0;
+    for (const RampStep& s : curve) {
+      if (s.requests > 0 && (best_at == 0 || s.p99_ms < best_p99)) {
+        best_p99 = s.p99_ms;
+        best_at = s.concurrency;
+      }
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no step met the objective (p99 <= ", flags.ramp.slo_p99_ms, " ms, error rate <= ",
+        flags.ramp.max_error_rate, "): ",
+        best_at > 0 ? absl::StrFormat("lowest p99 %.4g ms at concurrency %d", best_p99, best_at)
+                    : std::string("no call completed"),
+        "; the ramp ended on ", ramp.stop_reason(),
+        first_error.empty() ? "" : absl::StrCat("; first error: ", first_error),
+        "; the JSON report on stdout carries the curve"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunLoadtest(const CommandArgs& args) {
@@ -245,6 +549,8 @@ absl::Status RunLoadtest(const CommandArgs& args) {
     return absl::InvalidArgumentError(
         absl::StrCat("--rpc must be recommend, decide or mixed, got ", Quote(spec.rpc)));
   }
+  const bool ramp = FlagGiven("slo_p99_ms");
+  ASSIGN_OR_RETURN(const RampFlags ramp_flags, RampFlagsFromFlags(ramp));
   const int32_t concurrency = absl::GetFlag(FLAGS_concurrency);
   if (concurrency < 1 || concurrency > 10000) {
     return absl::InvalidArgumentError(
@@ -256,7 +562,7 @@ absl::Status RunLoadtest(const CommandArgs& args) {
         "--qps must be in [0, 1e6] (0 = closed loop), got ", qps));
   }
   const int32_t threads = absl::GetFlag(FLAGS_client_threads);
-  if (threads < 1 || threads > 64 || threads > concurrency) {
+  if (threads < 1 || threads > 64 || (!ramp && threads > concurrency)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--client_threads must be in [1, min(64, --concurrency)], got ", threads));
   }
@@ -318,61 +624,19 @@ absl::Status RunLoadtest(const CommandArgs& args) {
     }
     spec.context_dim = config.context_dim();
   }
+  if (ramp) return RunRamp(spec, target, channels, ramp_flags);
 
-  Budget budget;
-  budget.limit = requests;
-  const auto start = Clock::now();
-  budget.end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
-  std::vector<ThreadResult> results(threads);
-  std::vector<std::thread> workers;
-  budget.clients_running = threads;
-  for (int32_t t = 0; t < threads; ++t) {
-    const int32_t slots = concurrency / threads + (t < concurrency % threads ? 1 : 0);
-    workers.emplace_back(RunClient, std::cref(spec), channels[t], slots,
-                         0x9e3779b97f4a7c15ull * (t + 1), &budget, &results[t]);
-  }
-  // Progress: calls finished of --requests, or seconds of --duration_s.
-  {
-    const int64_t seconds = static_cast<int64_t>(std::ceil(duration_s));
-    ProgressReporter progress(requests > 0 ? "loadtest calls" : "loadtest seconds",
-                              requests > 0 ? requests : seconds);
-    auto counts = [&] {
-      return absl::StrCat(budget.finished.load(), " calls, ", budget.errors.load(), " errors");
-    };
-    while (budget.clients_running.load() > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      const int64_t elapsed_s =
-          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
-      progress.Update(requests > 0 ? budget.finished.load() : std::min(seconds, elapsed_s),
-                      counts());
-    }
-    progress.Finish(counts());
-  }
-  for (std::thread& w : workers) w.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-
-  std::vector<double> all;
+  const RunResult run =
+      RunLoad(spec, channels, threads, concurrency, duration_s, requests, /*show_progress=*/true);
   LoadTestReport report;
-  for (ThreadResult& r : results) {
-    all.insert(all.end(), r.latencies_ms.begin(), r.latencies_ms.end());
-    report.set_errors(report.errors() + r.errors);
-    if (report.first_error().empty()) report.set_first_error(r.first_error);
-  }
-  std::sort(all.begin(), all.end());
+  FillFigures(run, &report);
   report.set_rpc(spec.rpc);
   report.set_target(target);
-  report.set_requests(static_cast<int64_t>(all.size()));
-  report.set_qps(elapsed > 0 ? all.size() / elapsed : 0);
-  report.set_p50_ms(Percentile(all, 0.50));
-  report.set_p95_ms(Percentile(all, 0.95));
-  report.set_p99_ms(Percentile(all, 0.99));
-  report.set_max_ms(all.empty() ? 0 : all.back());
   report.set_concurrency(concurrency);
   report.set_target_qps(qps);
-  report.set_duration_s(elapsed);
   std::fprintf(stderr, "loadtest: %lld %s calls in %.2f s: %.0f qps, p50 %.2f ms, p99 %.2f ms, "
                "%lld errors\n", static_cast<long long>(report.requests()), spec.rpc.c_str(),
-               elapsed, report.qps(), report.p50_ms(), report.p99_ms(),
+               run.elapsed_s, report.qps(), report.p50_ms(), report.p99_ms(),
                static_cast<long long>(report.errors()));
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();

@@ -178,9 +178,7 @@ absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data
                                                const ranking::FactorState& state,
                                                const std::string& out,
                                                const RankingMetrics* metrics) {
-  std::string name = std::filesystem::path(out).filename().string();
-  if (name.empty() || name.size() > 64) name = "model";
-  return MakeVersionedModel(data, params, state, name, 1, metrics);
+  return MakeVersionedModel(data, params, state, ModelNameForDir(out), 1, metrics);
 }
 
 absl::Status RunTrain(const CommandArgs& args) {

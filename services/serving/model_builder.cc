@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -14,21 +15,33 @@
 
 namespace recbandit::services {
 
-absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
-                                                        const TrainParams& params,
-                                                        const ranking::FactorState& state,
-                                                        const std::string& name, int64_t version,
-                                                        const RankingMetrics* metrics) {
+namespace {
+
+// Returns the manifest fields every model version has: name, version, algo
+// and params, creation time, code version (FactorModel::Create sets the
+// counts and Save the files).
+ModelManifest BaseManifest(const std::string& name, int64_t version, const TrainParams& params) {
   ModelManifest manifest;
   manifest.set_name(name);
   manifest.set_version(version);
   manifest.set_algo(params.algo());
   *manifest.mutable_params() = params;
-  manifest.set_num_interactions(data.nnz());
   manifest.set_created_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
   manifest.set_code_version(RECBANDIT_VERSION);
+  return manifest;
+}
+
+}  // namespace
+
+absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interactions& data,
+                                                        const TrainParams& params,
+                                                        const ranking::FactorState& state,
+                                                        const std::string& name, int64_t version,
+                                                        const RankingMetrics* metrics) {
+  ModelManifest manifest = BaseManifest(name, version, params);
+  manifest.set_num_interactions(data.nnz());
   manifest.set_iterations_done(state.iterations_done);
   if (metrics != nullptr) *manifest.mutable_metrics() = *metrics;
   return ranking::FactorModel::Create(data.users(), data.items(), state.factors,
@@ -36,6 +49,25 @@ absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interacti
                                       std::move(manifest), &data.user_items());
 }
 
+absl::StatusOr<ranking::FactorModel> MakeImportedModel(ranking::ImportedFactors imported,
+                                                       const std::string& name, int64_t version,
+                                                       const std::string& index_factory) {
+  TrainParams params;
+  params.set_algo(IMPORTED);
+  params.set_index_factory(index_factory);
+  ModelManifest manifest = BaseManifest(name, version, params);
+  *manifest.mutable_imported_from() = std::move(imported.source);
+  return ranking::FactorModel::Create(std::move(imported.users), std::move(imported.items),
+                                      imported.factors, std::move(imported.user_factors),
+                                      std::move(imported.item_factors), {}, std::move(manifest),
+                                      nullptr);
+}
+
+std::string ModelNameForDir(const std::string& dir) {
+  std::string name = std::filesystem::path(dir).filename().string();
+  if (name.empty() || name.size() > 64) name = "model";
+  return name;
+}
 
 void FillTrainReport(const ranking::Interactions& data, const TrainParams& params,
                      const ranking::FactorState& state, int32_t iterations_run,

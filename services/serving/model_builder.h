@@ -1,6 +1,7 @@
 // Making a model version from a training run, shared by `recbandit train`
-// and the server's training jobs: the model with its manifest, its item
-// index, and the report every training run fills.
+// and the server's training jobs (or from factors trained elsewhere,
+// `recbandit import`): the model with its manifest, its item index, and the
+// report every training run fills.
 #ifndef RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
 #define RECBANDIT_SERVICES_SERVING_MODEL_BUILDER_H_
 
@@ -12,6 +13,7 @@
 #include "proto/core/progress.h"
 #include "proto/model.pb.h"
 #include "proto/reports.pb.h"
+#include "ranking/factor_import.h"
 #include "ranking/factor_model.h"
 #include "ranking/interactions.h"
 #include "ranking/training.h"
@@ -32,6 +34,18 @@ absl::StatusOr<ranking::FactorModel> MakeVersionedModel(const ranking::Interacti
                                                         const ranking::FactorState& state,
                                                         const std::string& name, int64_t version,
                                                         const RankingMetrics* metrics);
+// Returns the model for factors trained elsewhere, named `name` at
+// `version`, its manifest filled in as a trained model's (counts, creation
+// time, code version) with algo IMPORTED, params {algo IMPORTED,
+// index_factory} and imported_from = imported.source. The model has no
+// training interactions: no seen items to exclude and no popularity (an
+// unknown user's fallback lists items in id-file order, score 0).
+absl::StatusOr<ranking::FactorModel> MakeImportedModel(ranking::ImportedFactors imported,
+                                                       const std::string& name, int64_t version,
+                                                       const std::string& index_factory);
+// Returns the name the CLI records for a model written to directory `dir`:
+// its last path component, or "model" when that is empty or above 64 bytes.
+std::string ModelNameForDir(const std::string& dir);
 // Fills the fields of a TrainReport every training run has: algo, factors,
 // iterations, mean seconds per iteration (over `iterations_run` timed ones),
 // train seconds, model directory and data counts.

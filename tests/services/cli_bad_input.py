@@ -11,6 +11,7 @@ Usage: cli_bad_input.py <recbandit binary> <work dir>
 """
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
@@ -46,6 +47,17 @@ def symlink_to_dev_zero(path):
     os.symlink("/dev/zero", path)
 
 
+def npy(descr, fortran_order, shape, data):
+    """A .npy file (format 1.0) as np.save writes it, without NumPy."""
+    header = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (descr, fortran_order, shape)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+
+def floats(*values):
+    return struct.pack("<%df" % len(values), *values)
+
+
 def fixtures(binary):
     """Files the catalogue's commands read, made in the current folder."""
     run = lambda *args: subprocess.run([binary, *args], check=True, capture_output=True)
@@ -78,6 +90,29 @@ def fixtures(binary):
     write("log_short_row.csv", header + "e1,x,v\n")
     write("log_bad.jsonl", '{"event_id":"e1",\n')
     write("cert.pem", "not a certificate\n")
+    # recbandit import: 3 users and 4 items of 2 factors, then damaged copies
+    users = npy("<f4", "False", "(3, 2)", floats(1, 0, 0, 1, 1, 1))
+    write("f_users.npy", users)
+    write("f_items.npy", npy("<f4", "False", "(4, 2)", floats(1, 2, 3, 4, 5, 6, 7, 8)))
+    write("f_users.txt", "u1\nu2\nu3\n")
+    write("f_items.txt", "i1\ni2\ni3\ni4\n")
+    write("f_truncated.npy", users[:-4])
+    write("f_npz.npy", b"PK\x03\x04" + users)
+    write("f_header_past_end.npy", users[:8] + b"\xff\xff" + users[10:])
+    write("f_fortran.npy", npy("<f4", "True", "(3, 2)", floats(1, 0, 0, 1, 1, 1)))
+    write("f_big_endian.npy", npy(">f4", "False", "(3, 2)", floats(1, 0, 0, 1, 1, 1)))
+    write("f_object.npy", npy("|O", "False", "(3, 2)", floats(1, 0, 0, 1, 1, 1)))
+    write("f_3d.npy", npy("<f4", "False", "(3, 1, 2)", floats(1, 0, 0, 1, 1, 1)))
+    write("f_huge.npy", npy("<f4", "False", "(2147483647, 1024)", floats(1, 0, 0, 1, 1, 1)))
+    write("f_items3.npy", npy("<f4", "False", "(4, 3)", floats(*range(12))))
+    write("f_nan.csv", "1,0\nnan,1\n1,1\n")
+    write("f_dup.txt", "u1\nu2\nu1\n")
+
+
+def import_argv(users, items="f_items.npy", user_ids="f_users.txt"):
+    """argv of `recbandit import` with user factors `users` (the rest good)."""
+    return ["import", "--user_factors=" + users, "--item_factors=" + items,
+            "--user_ids=" + user_ids, "--item_ids=f_items.txt", "--out=o"]
 
 
 # (input, argv, exit code, stderr starts with). argv runs in the work folder.
@@ -187,6 +222,40 @@ CATALOGUE = [
     ("evaluate: a missing test file", ["evaluate", "--model=m", "--train=data.csv",
                                        "--test=missing.csv"], 1,
      "recbandit evaluate: cannot open missing.csv: No such file or directory"),
+    # --- import (factors trained elsewhere)
+    ("import: a flag missing", ["import", "--user_factors=f_users.npy", "--out=o"], 1,
+     "recbandit import: --user_factors, --item_factors, --user_ids, --item_ids and --out are "
+     "required"),
+    ("import: a truncated .npy", import_argv("f_truncated.npy"), 1,
+     "recbandit import: f_truncated.npy: truncated: the data is 20 bytes, header field 'shape' "
+     "(3, 2) of '<f4' needs 24"),
+    ("import: an .npz (zip) as .npy", import_argv("f_npz.npy"), 1,
+     "recbandit import: f_npz.npy: not a NumPy .npy file (bad magic"),
+    ("import: a header length beyond the file", import_argv("f_header_past_end.npy"), 1,
+     "recbandit import: f_header_past_end.npy: header length 65535 runs past the end of the "
+     "file"),
+    ("import: Fortran order", import_argv("f_fortran.npy"), 1,
+     "recbandit import: f_fortran.npy: header field 'fortran_order' is True: Fortran "
+     "(column-major) order is not read"),
+    ("import: big-endian floats", import_argv("f_big_endian.npy"), 1,
+     "recbandit import: f_big_endian.npy: header field 'descr' is '>f4', big-endian"),
+    ("import: an object array", import_argv("f_object.npy"), 1,
+     "recbandit import: f_object.npy: header field 'descr' is '|O', an object array"),
+    ("import: a 3-D array", import_argv("f_3d.npy"), 1,
+     "recbandit import: f_3d.npy: header field 'shape' is '(3, 1, 2)', a 3-D array"),
+    ("import: a huge declared shape", import_argv("f_huge.npy"), 1,
+     "recbandit import: f_huge.npy: truncated: the data is 24 bytes, header field 'shape' "
+     "(2147483647, 1024) of '<f4' needs 8796093018112"),
+    ("import: rows and ids disagree", import_argv("f_users.npy", user_ids="f_items.txt"), 1,
+     "recbandit import: f_users.npy: 3 rows, but f_items.txt has 4 user ids"),
+    ("import: dimensions disagree", import_argv("f_users.npy", items="f_items3.npy"), 1,
+     "recbandit import: f_items3.npy: 3 factors (columns), but f_users.npy has 2"),
+    ("import: a NaN factor", import_argv("f_nan.csv"), 1,
+     "recbandit import: f_nan.csv:2: value 1 'nan' is not a finite number"),
+    ("import: a duplicate id", import_argv("f_users.npy", user_ids="f_dup.txt"), 1,
+     "recbandit import: f_dup.txt:3: duplicate user id 'u1' (first on line 1)"),
+    ("import: /dev/zero as factors (must not hang)", import_argv("dev_zero.csv"), 1,
+     "recbandit import: dev_zero.csv is not a regular file"),
     # --- event logs
     ("export: no event log", ["export", "--data_dir=missing", "--experiment=x",
                               "--out=o.csv"], 1, "recbandit export: no event log at missing/events"),
@@ -262,6 +331,30 @@ CATALOGUE = [
      "recbandit loadtest: --rpc must be recommend, decide or mixed, got 'nope'"),
     ("loadtest: concurrency 0", ["loadtest", "--concurrency=0"], 1,
      "recbandit loadtest: --concurrency must be in [1, 10000], got 0"),
+    ("loadtest: objective 0 ms", ["loadtest", "--slo_p99_ms=0"], 1,
+     "recbandit loadtest: --slo_p99_ms must be a finite number of milliseconds in (0, 10000]"),
+    ("loadtest: objective NaN", ["loadtest", "--slo_p99_ms=nan"], 1,
+     "recbandit loadtest: --slo_p99_ms must be a finite number of milliseconds in (0, 10000] "
+     "(calls time out at 10 s), got nan"),
+    ("loadtest: target QPS -5", ["loadtest", "--slo_p99_ms=10", "--target_qps=-5"], 1,
+     "recbandit loadtest: --target_qps must be a finite number in (0, 1e9], got -5"),
+    ("loadtest: target QPS without a ramp", ["loadtest", "--target_qps=100"], 1,
+     "recbandit loadtest: --target_qps needs --slo_p99_ms (the capacity ramp)"),
+    ("loadtest: --concurrency with a ramp", ["loadtest", "--slo_p99_ms=10", "--concurrency=4"], 1,
+     "recbandit loadtest: --concurrency does not apply with --slo_p99_ms: the ramp sets the "
+     "concurrency"),
+    ("loadtest: max concurrency 0", ["loadtest", "--slo_p99_ms=10", "--max_concurrency=0"], 1,
+     "recbandit loadtest: --max_concurrency must be in [1, 10000], got 0"),
+    ("loadtest: step duration 0", ["loadtest", "--slo_p99_ms=10", "--step_duration_s=0"], 1,
+     "recbandit loadtest: --step_duration_s must be in (0, 600], got 0"),
+    ("loadtest: headroom 1", ["loadtest", "--slo_p99_ms=10", "--target_qps=100",
+                              "--headroom=1"], 1,
+     "recbandit loadtest: --headroom must be in [0, 1), got 1"),
+    ("loadtest: server cores 0", ["loadtest", "--slo_p99_ms=10", "--server_cores=0"], 1,
+     "recbandit loadtest: --server_cores must be in [1, 4096], got 0"),
+    ("loadtest: a curve in a missing folder", ["loadtest", "--slo_p99_ms=10",
+                                               "--curve_out=missing/curve.csv"], 1,
+     "recbandit loadtest: --curve_out: no such directory 'missing'"),
     ("serve: port 99999", ["serve", "--port=99999", "--data_dir=d"], 1,
      "recbandit serve: --port must be in [0, 65535], got 99999"),
     ("serve: a file as data dir", ["serve", "--port=0", "--data_dir=a_file"], 1,
