@@ -43,18 +43,29 @@ int64_t IdMap::NumericValue(std::string_view id) {
   return v < kMaxNumericId ? v : -1;
 }
 
+int32_t IdMap::FindHashed(std::string_view id) const {
+  if (index_.empty()) return -1;
+  auto it = index_.find(ToAbsl(id));
+  return it == index_.end() ? -1 : it->second;
+}
+
 int32_t IdMap::GetOrAdd(std::string_view id) {
   const int64_t numeric = NumericValue(id);
   if (numeric >= 0) {
-    if (static_cast<size_t>(numeric) >= numeric_.size()) {
-      numeric_.resize(std::max<size_t>(numeric + 1, numeric_.size() * 2), 0);
+    if (static_cast<size_t>(numeric) < numeric_.size() && numeric_[numeric] != 0) {
+      return numeric_[numeric] - 1;
     }
-    int32_t& slot = numeric_[numeric];
-    if (slot == 0) {
+    if (const int32_t hashed = FindHashed(id); hashed >= 0) return hashed;
+    const int64_t limit = kNumericSlack * (static_cast<int64_t>(names_.size()) + 4096);
+    if (numeric < limit) {
+      if (static_cast<size_t>(numeric) >= numeric_.size()) {
+        const int64_t doubled = std::min<int64_t>(limit, 2 * numeric_.size());
+        numeric_.resize(std::max<int64_t>(numeric + 1, doubled), 0);
+      }
       names_.emplace_back(id);
-      slot = static_cast<int32_t>(names_.size());
+      numeric_[numeric] = static_cast<int32_t>(names_.size());
+      return numeric_[numeric] - 1;
     }
-    return slot - 1;
   }
   auto it = index_.find(ToAbsl(id));
   if (it != index_.end()) return it->second;
@@ -66,11 +77,11 @@ int32_t IdMap::GetOrAdd(std::string_view id) {
 
 int32_t IdMap::Find(std::string_view id) const {
   const int64_t numeric = NumericValue(id);
-  if (numeric >= 0) {
-    return static_cast<size_t>(numeric) < numeric_.size() ? numeric_[numeric] - 1 : -1;
+  if (numeric >= 0 && static_cast<size_t>(numeric) < numeric_.size() &&
+      numeric_[numeric] != 0) {
+    return numeric_[numeric] - 1;
   }
-  auto it = index_.find(ToAbsl(id));
-  return it == index_.end() ? -1 : it->second;
+  return FindHashed(id);
 }
 
 size_t IdMap::MemoryBytes() const {

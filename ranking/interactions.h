@@ -43,9 +43,17 @@ class IdMap {
   // leading zero) below kMaxNumericId, or -1.
   static int64_t NumericValue(std::string_view id);
   static constexpr int64_t kMaxNumericId = int64_t{1} << 26;
+  // The direct table never holds more than kNumericSlack entries per id held
+  // (plus kNumericSlack * 4096): one large id ("67108863") alone is hashed
+  // instead of costing a 256 MB table.
+  static constexpr int64_t kNumericSlack = 16;
+  // Returns the dense id of the numeric id `value` held in the hash index
+  // (added before the table reached it), or -1.
+  int32_t FindHashed(std::string_view id) const;
 
   std::deque<std::string> names_;  // stable addresses for the index keys
-  // Numeric ids (MovieLens-style) skip hashing: numeric_[value] = dense id + 1.
+  // Numeric ids (MovieLens-style) skip hashing: numeric_[value] = dense id + 1
+  // (0: not in the table; the id may still be in index_, see kNumericSlack).
   std::vector<int32_t> numeric_;
   // absl::string_view keys: hashed with absl's fast hash (std::string_view
   // would fall back to std::hash in Debian's abseil build).

@@ -60,6 +60,34 @@ TEST(IdMapTest, NumericAndTextIdsNeverCollide) {
   EXPECT_EQ(copy.Find("007"), 1);
 }
 
+TEST(IdMapTest, OneLargeNumericIdDoesNotCostALargeTable) {
+  // Found by fuzzing: the direct table for numeric ids grew to the largest
+  // id seen (67108863 -> 256 MB) whatever the number of ids.
+  IdMap m;
+  EXPECT_EQ(m.GetOrAdd("67108863"), 0);
+  EXPECT_EQ(m.GetOrAdd("67108862"), 1);
+  EXPECT_EQ(m.Find("67108863"), 0);
+  EXPECT_EQ(m.Find("67108861"), -1);
+  EXPECT_LT(m.MemoryBytes(), size_t{1} << 20);
+}
+
+TEST(IdMapTest, NumericIdsHashedBeforeTheTableReachesThemStayFound) {
+  // 100000 is hashed while few ids are held; the dense ids that follow grow
+  // the table past it; it keeps its dense id, found and never added twice.
+  IdMap m;
+  ASSERT_EQ(m.GetOrAdd("100000"), 0);
+  for (int i = 0; i < 20000; ++i) ASSERT_EQ(m.GetOrAdd(std::to_string(i)), i + 1);
+  ASSERT_EQ(m.GetOrAdd("150000"), 20001);  // the table now covers 100000
+  EXPECT_EQ(m.GetOrAdd("100000"), 0);
+  EXPECT_EQ(m.Find("100000"), 0);
+  EXPECT_EQ(m.Find("100001"), -1);
+  EXPECT_EQ(m.size(), 20002);
+  IdMap copy = m;
+  for (int32_t i = 0; i < m.size(); ++i) EXPECT_EQ(copy.Find(m.Name(i)), i) << m.Name(i);
+  // Memory stays proportional to the ids held.
+  EXPECT_LT(m.MemoryBytes(), size_t{20002} * 200 + (size_t{1} << 20));
+}
+
 TEST(IdMapTest, ManyIdsKeepStableLookups) {
   IdMap m;
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
