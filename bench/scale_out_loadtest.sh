@@ -42,7 +42,7 @@ STREAM="nats://127.0.0.1:$c1,nats://127.0.0.1:$c2,nats://127.0.0.1:$c3"
 
 serve() {  # serve <name> <port> [flags]
   local name="$1" port="$2"; shift 2
-  "$BIN" serve --port="$port" --data_dir="$work/d_$name" "$@" >>"$work/o_$name" 2>>"$work/e_$name" &
+  "$BIN" serve --port="$port" --data_dir="$work/d_$name" "$@" >"$work/o_$name" 2>>"$work/e_$name" &
   pids+=($!)
   eval "pid_$name=$!"
   for _ in $(seq 1 600); do grep -q '"port"' "$work/o_$name" 2>/dev/null && return; sleep 0.1; done
