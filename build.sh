@@ -3,7 +3,8 @@
 # configures and builds incrementally, then runs the tests or the demo server.
 #
 #   ./build.sh test        install, build, run every test (what CI runs)
-#   ./build.sh demo [...]  install, build, run `recbandit serve --demo [...]`
+#   ./build.sh demo [...]  install, build, run `recbandit serve --demo
+#                          --http_port=8080 [...]` (gRPC on 50051, HTTP/JSON on 8080)
 #   ./build.sh build       install and build only
 #   ./build.sh deps        install the Debian packages only
 #   ./build.sh sanitize    every test under ASan+UBSan (build-asan/), then each
@@ -20,7 +21,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libfaiss-dev libopenblas-dev librocksdb-dev libabsl-dev libeigen3-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libcpp-httplib-dev
-  python3 python3-grpcio python3-grpc-tools openssl ccache
+  python3 python3-grpcio python3-grpc-tools openssl ccache curl
   libnats-dev nats-server
 )
 # Tools the client tests run, installed from Debian only when the command is
@@ -166,7 +167,8 @@ case "$cmd" in
     ;;
   demo)
     build
-    exec "$BUILD_DIR/recbandit" serve --demo --data_dir="${RECBANDIT_DATA_DIR:-$ROOT/demo_data}" "$@"
+    exec "$BUILD_DIR/recbandit" serve --demo --data_dir="${RECBANDIT_DATA_DIR:-$ROOT/demo_data}" \
+      --http_port=8080 "$@"
     ;;
   *)
     echo "usage: $0 test|demo|build|deps|sanitize" >&2

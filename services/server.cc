@@ -1,7 +1,8 @@
 // Server: start-up, shutdown and wiring. Builds the grpc::Server with the
 // Recommender and Experiments services (services/rpc/, thin handlers over
 // ModelStore, JobQueue, RecentEvents and bandits::ExperimentManager), the
-// health service and reflection; rebuilds recent events from the log.
+// health service and reflection, and the HTTP/JSON API (services/http/);
+// rebuilds recent events from the log.
 #include "services/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -19,6 +20,7 @@
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "services/http/json_gateway.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/rpc/call.h"
 #include "services/rpc/deployments_service.h"
@@ -35,6 +37,11 @@
 namespace recbandit::services {
 
 namespace {
+
+// Our gRPC services: health is reported for each, the HTTP/JSON API serves
+// each.
+const char* const kServices[] = {"recbandit.Recommender", "recbandit.Experiments",
+                                 "recbandit.Deployments"};
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(
     const ServerOptions& options) {
@@ -276,11 +283,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // (service=""); all turn
   // NOT_SERVING when Shutdown starts.
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
-  for (const char* service :
-       {"recbandit.Recommender", "recbandit.Experiments", "recbandit.Deployments"}) {
-    health->SetServingStatus(service, true);
-  }
+  for (const char* service : kServices) health->SetServingStatus(service, true);
   health->SetServingStatus(true);
+  if (options.http_port != 0) {
+    // Through the in-process channel: every HTTP call is a gRPC call of this
+    // server (auth, admission, metrics, log, bounds). No client-side size
+    // limit: the server's max_message_bytes applies.
+    JsonGatewayOptions http;
+    http.host = options.host;
+    http.port = std::max(options.http_port, 0);
+    http.services.assign(std::begin(kServices), std::end(kServices));
+    http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+    http.tls_cert_path = options.tls_cert_path;
+    http.tls_key_path = options.tls_key_path;
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    ASSIGN_OR_RETURN(server->http_,
+                     JsonGateway::Start(http, server->server_->InProcessChannel(args)));
+  }
   return server;
 }
 
@@ -292,6 +313,8 @@ Server::~Server() {
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
+int Server::http_port() const { return http_ == nullptr ? 0 : http_->port(); }
+
 void Server::SetNotServing() {
   absl::MutexLock lock(&shutdown_mu_);
   if (server_ != nullptr && !shut_down_) server_->GetHealthCheckService()->SetServingStatus(false);
@@ -302,8 +325,16 @@ void Server::Shutdown(absl::Duration grace) {
   if (server_ == nullptr || shut_down_) return;
   if (core_ != nullptr) core_->stopping = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  const absl::Time deadline = absl::Now() + grace;
+  if (http_ != nullptr) {
+    // HTTP calls drain first: the in-process transport they ride closes
+    // (failing what still runs) as soon as the gRPC server shuts down.
+    http_->Stop();  // new HTTP requests get 503; open streams end
+    http_->Drain(grace);
+  }
+  server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
+  if (http_ != nullptr) http_->Wait();  // every HTTP request answered
   // No handler runs any more: stop training (a running job is cancelled and
   // writes nothing) and the rollout checker, then snapshot every policy; the
   // log closes with the server (every acknowledged decision and event is

@@ -1,7 +1,7 @@
 // The gRPC server: Recommender and Experiments services, grpc.health.v1 and
 // server reflection, bound to 127.0.0.1 by default; optional TLS and bearer
-// token, Prometheus metrics, graceful shutdown (drain, cancel training,
-// snapshot policies).
+// token, Prometheus metrics, the HTTP/JSON API, graceful shutdown (drain,
+// cancel training, snapshot policies).
 #ifndef RECBANDIT_SERVICES_SERVER_H_
 #define RECBANDIT_SERVICES_SERVER_H_
 
@@ -26,6 +26,7 @@ class ExperimentManager;
 namespace recbandit::services {
 
 class DeploymentStore;
+class JsonGateway;
 class ModelStore;
 class RecentEvents;
 class RecommendPipeline;
@@ -43,6 +44,10 @@ struct ServerOptions {
   // Prometheus metrics over HTTP (GET /metrics) on host:metrics_port;
   // 0 = no metrics endpoint; -1 = a free port (see Server::metrics_port()).
   int metrics_port = 0;
+  // The HTTP/JSON API (services/http/json_gateway.h: POST
+  // /v1/<Service>/<Method>) on host:http_port, HTTPS with the TLS files;
+  // 0 = off; -1 = a free port (see Server::http_port()).
+  int http_port = 0;
   // PEM files of the TLS certificate chain and private key; both empty =
   // plaintext. Both or neither.
   std::string tls_cert_path;
@@ -103,6 +108,8 @@ class Server {
   int port() const { return port_; }
   // Returns the bound metrics HTTP port (0 when off).
   int metrics_port() const;
+  // Returns the bound HTTP/JSON API port (0 when off).
+  int http_port() const;
   // Turns grpc.health.v1 NOT_SERVING (overall and per service) while calls
   // are still served: load balancers stop sending new calls before Shutdown.
   void SetNotServing();
@@ -132,6 +139,7 @@ class Server {
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Service> deployments_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<JsonGateway> http_;  // after server_: destroyed first
   int port_ = 0;
   absl::Mutex shutdown_mu_;  // serialises Shutdown (a signal thread, the destructor)
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

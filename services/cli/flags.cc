@@ -157,6 +157,9 @@ ABSL_FLAG(int64_t, drift_baseline_events, 1000,
 ABSL_FLAG(bool, table, false, "monitor: print a table instead of the one JSON line");
 ABSL_FLAG(int32_t, metrics_port, 0,
           "serve: Prometheus metrics HTTP port, GET /metrics (0 = off, -1 = any free port)");
+ABSL_FLAG(int32_t, http_port, 0,
+          "serve: HTTP/JSON API port, POST /v1/<Service>/<Method> (0 = off, -1 = any free "
+          "port); HTTPS with --tls_cert/--tls_key, the same --auth_token_file");
 ABSL_FLAG(int32_t, drain_seconds, 0,
           "serve: after SIGTERM/SIGINT, report NOT_SERVING on grpc.health.v1 and keep serving "
           "this many seconds before draining (lets load balancers move traffic); 0..300");

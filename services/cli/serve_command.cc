@@ -81,6 +81,9 @@ absl::Status RunServe(const CommandArgs& args) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client that hangs up mid-response (HTTP API, metrics) must not end the
+  // server: writes to its socket fail with EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
 
   ServerOptions options;
   options.host = absl::GetFlag(FLAGS_host);
@@ -96,6 +99,12 @@ absl::Status RunServe(const CommandArgs& args) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--metrics_port must be in [-1, 65535] (0 = off, -1 = any free port), got ",
         options.metrics_port));
+  }
+  options.http_port = absl::GetFlag(FLAGS_http_port);
+  if (options.http_port < -1 || options.http_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--http_port must be in [-1, 65535] (0 = off, -1 = any free port), got ",
+        options.http_port));
   }
   options.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_path = absl::GetFlag(FLAGS_tls_key);
@@ -151,8 +160,14 @@ absl::Status RunServe(const CommandArgs& args) {
     std::fprintf(stderr, "metrics on http://%s:%d/metrics\n", options.host.c_str(),
                  server->metrics_port());
   }
+  if (server->http_port() > 0) {
+    std::fprintf(stderr, "HTTP/JSON API on %s://%s:%d/v1/<Service>/<Method>\n",
+                 options.tls_cert_path.empty() ? "http" : "https", options.host.c_str(),
+                 server->http_port());
+  }
   PrintJsonLine(absl::StrCat("{\"host\":\"", options.host, "\",\"port\":", server->port(),
                              ",\"metrics_port\":", server->metrics_port(),
+                             ",\"http_port\":", server->http_port(),
                              ",\"tls\":", options.tls_cert_path.empty() ? "false" : "true",
                              "}"));
   int sig = 0;

@@ -3,20 +3,22 @@
 What counts as an example:
   - a ```python block: run with python3 in the work folder (the demo calls);
   - a ```sh block, or a plain ``` block whose first line starts with "$ ":
-    every line that starts with "recbandit " or "head " ("$ " stripped) is a
-    command, with "\\" continuation lines; the lines after it up to the next
+    every line that starts with "recbandit ", "head " or "curl " ("$ "
+    stripped) is a command, with "\\" continuation lines; the lines after it up to the next
     command are its documented output ("# stderr" lines are not stdout).
-A command with "[" in it is a synopsis (optional parts), listed and not run.
-The one substitution: the documented address 127.0.0.1:50051 becomes the
-test server's. Each command must exit 0; where the documented output is a
+A command with "[" in it (outside single quotes, where a JSON body may have
+one) is a synopsis (optional parts), listed and not run.
+The substitutions: the documented address 127.0.0.1:50051 becomes the
+test server's, and 127.0.0.1:8080 (the HTTP/JSON API of `./build.sh demo`)
+its HTTP port. Each command must exit 0; where the documented output is a
 JSON line, the real line must have the same top-level keys and every key the
 documented line names (values differ from run to run); other documented
 lines must match the real ones field for field (same number of
 comma-separated fields, the first line exactly: a header).
 
-Usage: readme_examples.py <README.md> <recbandit binary> <work dir> <port>
-Runs in <work dir>, where `recbandit serve --demo --data_dir=demo_data`
-listens on <port> and ../shared/data resolves to the Open Bandit Dataset
+Usage: readme_examples.py <README.md> <recbandit binary> <work dir> <port> <http port>
+Runs in <work dir>, where `recbandit serve --demo --data_dir=demo_data
+--http_port=-1` listens on <port> (gRPC) and <http port> and ../shared/data resolves to the Open Bandit Dataset
 sample.
 """
 import json
@@ -26,6 +28,8 @@ import subprocess
 import sys
 
 DOCUMENTED_ADDRESS = "127.0.0.1:50051"
+DOCUMENTED_HTTP_ADDRESS = "127.0.0.1:8080"
+COMMANDS = ("recbandit ", "head ", "curl ")
 COMMAND_TIMEOUT = 300
 
 
@@ -60,7 +64,7 @@ def examples(readme):
             line = body[i]
             text = line[2:] if prompted and line.startswith("$ ") else line
             is_command = (line.startswith("$ ") if prompted
-                          else text.startswith(("recbandit ", "head ")))
+                          else text.startswith(COMMANDS))
             if not is_command:
                 i += 1
                 continue
@@ -74,7 +78,7 @@ def examples(readme):
             while i < len(body):
                 nxt = body[i]
                 if (nxt.startswith("$ ") if prompted
-                        else nxt.startswith(("recbandit ", "head "))):
+                        else nxt.startswith(COMMANDS)):
                     break
                 if nxt.strip() and not nxt.rstrip().endswith("# stderr"):
                     output.append(nxt)
@@ -118,16 +122,18 @@ def check_output(where, documented, actual):
 
 
 def main():
-    readme, binary, work, port = sys.argv[1:5]
+    readme, binary, work, port, http_port = sys.argv[1:6]
     address = "127.0.0.1:%s" % port
+    http_address = "127.0.0.1:%s" % http_port
     env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(binary)) + ":" + os.environ["PATH"])
     ran = skipped = 0
     for line, kind, text, documented in examples(readme):
         where = "README.md:%d" % line
-        text = text.replace(DOCUMENTED_ADDRESS, address)
+        text = text.replace(DOCUMENTED_ADDRESS, address).replace(DOCUMENTED_HTTP_ADDRESS,
+                                                                 http_address)
         if kind == "python":
             argv = [sys.executable, "-c", text]
-        elif "[" in text:
+        elif "[" in re.sub(r"'[^']*'", "", text):
             print("%s: synopsis, not run: %s" % (where, text[:80]))
             skipped += 1
             continue
