@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bandits/explore.h"
 #include "bandits/policy_internal.h"
+#include "bandits/thompson_pmf.h"
 #include "proto/core/names.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
@@ -43,7 +44,7 @@ struct Arm {
 struct Scratch {
   std::vector<int32_t> index;     // arm index per offered action, -1 = unseen
   std::vector<double> a, b;       // posterior parameters per offered action
-  std::vector<int64_t> wins;
+  double epsilon = 0;             // epsilon-greedy's epsilon for this decision
 };
 Scratch& GetScratch() {
   thread_local Scratch scratch;
@@ -65,79 +66,26 @@ class ArmPolicy final : public Policy {
                       Decision* decision) const override {
     const int32_t n = static_cast<int32_t>(input.actions.size());
     if (n == 0) return absl::InvalidArgumentError("Choose: no actions offered");
-    Rng rng(seed);
     Scratch& s = GetScratch();
     s.index.resize(n);
-    absl::ReaderMutexLock lock(&mu_);
-    for (int32_t i = 0; i < n; ++i) {
-      auto it = by_id_.find(input.actions[i].id);
-      s.index[i] = it == by_id_.end() ? -1 : it->second;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      FindArms(input, s);
+      ReadArms(n, s, decision);
     }
-    if (params_.kind == Kind::kThompsonBernoulli ||
-        params_.kind == Kind::kThompsonGaussian) {
-      return ChooseThompson(n, rng, s, decision);
-    }
-    std::vector<double>& pmf = decision->pmf;
-    pmf.resize(n);
-    switch (params_.kind) {
-      case Kind::kEpsilonGreedy:
-      case Kind::kSoftmax:
-        for (int32_t i = 0; i < n; ++i) pmf[i] = Mean(s.index[i]);
-        break;
-      case Kind::kUcb1: {
-        const double log_t = std::log(std::max<double>(1.0, static_cast<double>(total_pulls_)));
-        for (int32_t i = 0; i < n; ++i) {
-          const int32_t a = s.index[i];
-          if (a < 0 || arms_[a].pulls == 0) {
-            pmf[i] = std::numeric_limits<double>::infinity();  // try every arm once
-          } else {
-            const double pulls = static_cast<double>(arms_[a].pulls);
-            pmf[i] = arms_[a].reward_sum / pulls +
-                     params_.c * std::sqrt(2.0 * log_t / pulls);
-          }
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    if (params_.kind == Kind::kEpsilonGreedy) {
-      EpsilonGreedyPmf(pmf, CurrentEpsilon(), absl::MakeSpan(pmf));
-    } else if (params_.kind == Kind::kSoftmax) {
-      SoftmaxPmf(pmf, params_.tau, absl::MakeSpan(pmf));
-    } else {
-      GreedyPmf(pmf, absl::MakeSpan(pmf));
-    }
-    ApplyExplorationFloor(options_.exploration_floor, absl::MakeSpan(pmf));
-    decision->chosen = SampleFromPmf(pmf, rng);
-    return absl::OkStatus();
+    return Decide(n, seed, s, decision);  // without the lock
   }
 
   absl::Status Update(const DecisionInput& input, int32_t chosen,
                       double reward) override {
-    RETURN_IF_ERROR(internal::CheckUpdateArgs(input, chosen, reward));
-    if (params_.kind == Kind::kThompsonBernoulli && (reward < 0 || reward > 1)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Update: thompson (Beta-Bernoulli) needs rewards in [0, 1]; got ", reward,
-          "; use thompson:reward=gaussian for real-valued rewards"));
-    }
-    const std::string& id = input.actions[chosen].id;
+    RETURN_IF_ERROR(CheckReward(input, chosen, reward));
     absl::MutexLock lock(&mu_);
-    auto [it, inserted] = by_id_.try_emplace(id, static_cast<int32_t>(arms_.size()));
-    if (inserted) {
-      arms_.emplace_back();
-      arms_.back().id = id;
-    }
-    Arm& arm = arms_[it->second];
-    ++arm.pulls;
-    arm.reward_sum += reward;
-    arm.reward_sq_sum += reward * reward;
-    if (params_.kind == Kind::kThompsonBernoulli) {  // other families' rewards
-      arm.alpha += reward;                            // may lie outside [0, 1]
-      arm.beta += 1.0 - reward;
-    }
-    ++total_pulls_;
+    Learn(FindOrAddArm(input.actions[chosen].id), reward);
     return absl::OkStatus();
+  }
+
+  std::unique_ptr<BoundPolicy> Bind(const DecisionInput& input) override {
+    return std::make_unique<Binding>(*this, input);
   }
 
   PolicyState Snapshot() const override {
@@ -202,6 +150,147 @@ class ArmPolicy final : public Policy {
   }
 
  private:
+  // Bind's fast path: the bound actions' arms are looked up once (and kept
+  // current as Update adds arms) and, its caller being the policy's only
+  // user, mu_ is not taken; the decisions and updates are Choose's and
+  // Update's own ReadArms, Decide and Learn. Not thread-safe.
+  class Binding final : public BoundPolicy {
+   public:
+    Binding(ArmPolicy& policy, const DecisionInput& input) : policy_(policy) {
+      bound_.actions = input.actions;
+      Resolve();
+    }
+
+    absl::Status Choose(const DecisionInput& input, uint64_t seed,
+                        Decision* decision) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      const int32_t n = static_cast<int32_t>(s_.index.size());
+      if (n == 0 || input.actions.size() != s_.index.size()) {
+        return policy_.Choose(input, seed, decision);
+      }
+      policy_.ReadArms(n, s_, decision);
+      return policy_.Decide(n, seed, s_, decision);
+    }
+
+    absl::Status Update(const DecisionInput& input, int32_t chosen,
+                        double reward) override ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      if (input.actions.size() != s_.index.size()) {
+        RETURN_IF_ERROR(policy_.Update(input, chosen, reward));
+        Resolve();  // it may have added one of the bound actions' arms
+        return absl::OkStatus();
+      }
+      RETURN_IF_ERROR(policy_.CheckReward(input, chosen, reward));
+      int32_t& arm = s_.index[chosen];
+      if (arm < 0) arm = policy_.FindOrAddArm(input.actions[chosen].id);
+      policy_.Learn(arm, reward);
+      return absl::OkStatus();
+    }
+
+   private:
+    // Looks up the bound actions' arms into s_.index.
+    void Resolve() {
+      s_.index.resize(bound_.actions.size());
+      absl::ReaderMutexLock lock(&policy_.mu_);
+      policy_.FindArms(bound_, s_);
+    }
+
+    ArmPolicy& policy_;
+    DecisionInput bound_;  // the bound actions (no context)
+    Scratch s_;            // s_.index: their arms
+  };
+
+  // Reads what a decision needs from the arms in s.index: Thompson's
+  // posteriors into s.a and s.b, the other families' scores into
+  // decision->pmf (and epsilon into s.epsilon).
+  void ReadArms(int32_t n, Scratch& s, Decision* decision) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (params_.kind == Kind::kThompsonBernoulli ||
+        params_.kind == Kind::kThompsonGaussian) {
+      ReadPosteriors(n, s);
+      return;
+    }
+    std::vector<double>& pmf = decision->pmf;
+    pmf.resize(n);
+    switch (params_.kind) {
+      case Kind::kEpsilonGreedy:
+      case Kind::kSoftmax:
+        for (int32_t i = 0; i < n; ++i) pmf[i] = Mean(s.index[i]);
+        break;
+      case Kind::kUcb1: {
+        const double log_t = std::log(std::max<double>(1.0, static_cast<double>(total_pulls_)));
+        for (int32_t i = 0; i < n; ++i) {
+          const int32_t a = s.index[i];
+          if (a < 0 || arms_[a].pulls == 0) {
+            pmf[i] = std::numeric_limits<double>::infinity();  // try every arm once
+          } else {
+            const double pulls = static_cast<double>(arms_[a].pulls);
+            pmf[i] = arms_[a].reward_sum / pulls +
+                     params_.c * std::sqrt(2.0 * log_t / pulls);
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    s.epsilon = CurrentEpsilon();
+  }
+
+  // Turns what ReadArms read into decision->chosen (and its pmf) with
+  // Rng(seed); needs no lock.
+  absl::Status Decide(int32_t n, uint64_t seed, const Scratch& s,
+                      Decision* decision) const {
+    Rng rng(seed);
+    if (params_.kind == Kind::kThompsonBernoulli ||
+        params_.kind == Kind::kThompsonGaussian) {
+      return ChooseThompson(n, rng, s, decision);
+    }
+    std::vector<double>& pmf = decision->pmf;
+    if (params_.kind == Kind::kEpsilonGreedy) {
+      EpsilonGreedyPmf(pmf, s.epsilon, absl::MakeSpan(pmf));
+    } else if (params_.kind == Kind::kSoftmax) {
+      SoftmaxPmf(pmf, params_.tau, absl::MakeSpan(pmf));
+    } else {
+      GreedyPmf(pmf, absl::MakeSpan(pmf));
+    }
+    ApplyExplorationFloor(options_.exploration_floor, absl::MakeSpan(pmf));
+    decision->chosen = SampleFromPmf(pmf, rng);
+    return absl::OkStatus();
+  }
+
+  // Returns Update's argument checks.
+  absl::Status CheckReward(const DecisionInput& input, int32_t chosen, double reward) const {
+    RETURN_IF_ERROR(internal::CheckUpdateArgs(input, chosen, reward));
+    if (params_.kind == Kind::kThompsonBernoulli && (reward < 0 || reward > 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Update: thompson (Beta-Bernoulli) needs rewards in [0, 1]; got ", reward,
+          "; use thompson:reward=gaussian for real-valued rewards"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Returns the arm of `id`, added (first-seen order) when new.
+  int32_t FindOrAddArm(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto [it, inserted] = by_id_.try_emplace(id, static_cast<int32_t>(arms_.size()));
+    if (inserted) {
+      arms_.emplace_back();
+      arms_.back().id = id;
+    }
+    return it->second;
+  }
+
+  // Learns `reward` (checked by CheckReward) for arm `a`.
+  void Learn(int32_t a, double reward) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Arm& arm = arms_[a];
+    ++arm.pulls;
+    arm.reward_sum += reward;
+    arm.reward_sq_sum += reward * reward;
+    if (params_.kind == Kind::kThompsonBernoulli) {  // other families' rewards
+      arm.alpha += reward;                            // may lie outside [0, 1]
+      arm.beta += 1.0 - reward;
+    }
+    ++total_pulls_;
+  }
+
   // Mean reward of arm `a`; 0 for an unseen arm.
   double Mean(int32_t a) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     if (a < 0 || arms_[a].pulls == 0) return 0.0;
@@ -213,9 +302,19 @@ class ArmPolicy final : public Policy {
     return std::min(1.0, params_.decay / static_cast<double>(total_pulls_ + 1));
   }
 
-  // Thompson sampling: P(action wins under the posterior) by Monte Carlo.
-  absl::Status ChooseThompson(int32_t n, Rng& rng, Scratch& s, Decision* decision) const
+  // Fills s.index with each offered action's arm (-1 = unseen).
+  void FindArms(const DecisionInput& input, Scratch& s) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const int32_t n = static_cast<int32_t>(input.actions.size());
+    for (int32_t i = 0; i < n; ++i) {
+      auto it = by_id_.find(input.actions[i].id);
+      s.index[i] = it == by_id_.end() ? -1 : it->second;
+    }
+  }
+
+  // Fills s.a, s.b with each offered action's posterior: Beta(a, b) for
+  // Bernoulli rewards, N(mean a, sd b) for Gaussian ones.
+  void ReadPosteriors(int32_t n, Scratch& s) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const bool bernoulli = params_.kind == Kind::kThompsonBernoulli;
     s.a.resize(n);
     s.b.resize(n);
@@ -234,7 +333,25 @@ class ArmPolicy final : public Policy {
         s.b[i] = 1.0 / std::sqrt(precision);       // posterior sd
       }
     }
-    auto draw_winner = [&]() {
+  }
+
+  // Thompson sampling on the posteriors in s.a, s.b: pmf[i] = P(action i's
+  // posterior draw is the largest), computed exactly by quadrature
+  // (bandits/thompson_pmf.h), floored, and the chosen action drawn from it
+  // with the one sampler, so the logged pmf is the distribution the draw came
+  // from. With compute_pmf = false, one posterior draw per action instead.
+  absl::Status ChooseThompson(int32_t n, Rng& rng, const Scratch& s,
+                              Decision* decision) const {
+    const bool bernoulli = params_.kind == Kind::kThompsonBernoulli;
+    if (!options_.compute_pmf) {
+      // Same distribution as the floored pmf: uniform with the floor's mixture
+      // weight, else one posterior draw's argmax.
+      decision->pmf.clear();
+      const double w = FloorMixWeight(options_.exploration_floor, n);
+      if (w > 0 && rng.Uniform() < w) {
+        decision->chosen = static_cast<int32_t>(rng.UniformInt(n));
+        return absl::OkStatus();
+      }
       int32_t best = 0;
       double best_value = -std::numeric_limits<double>::infinity();
       for (int32_t i = 0; i < n; ++i) {
@@ -244,27 +361,15 @@ class ArmPolicy final : public Policy {
           best = i;
         }
       }
-      return best;
-    };
-    if (!options_.compute_pmf) {
-      // Same distribution as the floored pmf: uniform with the floor's mixture
-      // weight, else one posterior draw's argmax.
-      decision->pmf.clear();
-      const double w = FloorMixWeight(options_.exploration_floor, n);
-      if (w > 0 && rng.Uniform() < w) {
-        decision->chosen = static_cast<int32_t>(rng.UniformInt(n));
-      } else {
-        decision->chosen = draw_winner();
-      }
+      decision->chosen = best;
       return absl::OkStatus();
     }
-    s.wins.assign(n, 0);
-    const int32_t draws = options_.thompson_pmf_draws;
-    for (int32_t d = 0; d < draws; ++d) ++s.wins[draw_winner()];
     std::vector<double>& pmf = decision->pmf;
     pmf.resize(n);
-    for (int32_t i = 0; i < n; ++i) {
-      pmf[i] = static_cast<double>(s.wins[i]) / static_cast<double>(draws);
+    if (bernoulli) {
+      BetaWinPmf(s.a, s.b, absl::MakeSpan(pmf));
+    } else {
+      NormalWinPmf(s.a, s.b, absl::MakeSpan(pmf));
     }
     ApplyExplorationFloor(options_.exploration_floor, absl::MakeSpan(pmf));
     decision->chosen = SampleFromPmf(pmf, rng);

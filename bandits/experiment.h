@@ -28,7 +28,8 @@ struct ExperimentManagerOptions {
   // <data_dir>/events (mode must be kReadWrite; tests inject the clock here,
   // now_us). Unused when the caller hands in its own log.
   EventLogOptions log;
-  // Monte Carlo draws behind Thompson sampling pmfs. 1..1000000; default 1000.
+  // Monte Carlo draws behind lin_ts pmfs (PolicyOptions::thompson_pmf_draws;
+  // thompson's pmf is exact). 1..1000000; default 1000.
   int32_t thompson_pmf_draws = 1000;
   // true (default): Shutdown() and the destructor snapshot every policy.
   // false: no final snapshot (tests of restart replay).

@@ -1,8 +1,10 @@
-// Policy spec parsing (bandits/log/log_format.md) and the CreatePolicy factory.
+// Policy spec parsing (bandits/log/log_format.md), the CreatePolicy factory and
+// the default Policy::Bind.
 #include "bandits/policy.h"
 
 #include <charconv>
 #include <cmath>
+#include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -104,7 +106,26 @@ bool IsName(absl::string_view s) {
   return true;
 }
 
+// Policy::Bind's default: the policy's own Choose and Update.
+class ForwardingBinding final : public BoundPolicy {
+ public:
+  explicit ForwardingBinding(Policy& policy) : policy_(policy) {}
+  absl::Status Choose(const DecisionInput& input, uint64_t seed, Decision* decision) override {
+    return policy_.Choose(input, seed, decision);
+  }
+  absl::Status Update(const DecisionInput& input, int32_t chosen, double reward) override {
+    return policy_.Update(input, chosen, reward);
+  }
+
+ private:
+  Policy& policy_;
+};
+
 }  // namespace
+
+std::unique_ptr<BoundPolicy> Policy::Bind(const DecisionInput&) {
+  return std::make_unique<ForwardingBinding>(*this);
+}
 
 absl::StatusOr<PolicySpec> ParsePolicySpec(absl::string_view spec) {
   spec = absl::StripAsciiWhitespace(spec);

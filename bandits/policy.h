@@ -43,6 +43,26 @@ struct Decision {
   std::vector<double> pmf;
 };
 
+// A policy bound to one list of offered actions for one caller on one thread
+// (from Policy::Bind; the simulator's per-run loop). Choose and Update decide
+// and learn exactly as the policy's own do (the same code, the same draws for
+// the same seed and state); they only skip what a sole caller with fixed
+// actions makes redundant: the policy's lock and action-id lookups.
+// Not thread-safe.
+class BoundPolicy {
+ public:
+  virtual ~BoundPolicy() = default;
+
+  // As Policy::Choose. REQUIRES: input.actions has the bound ids in the bound
+  // order (a different number of actions takes the policy's own path).
+  virtual absl::Status Choose(const DecisionInput& input, uint64_t seed,
+                              Decision* decision) = 0;
+
+  // As Policy::Update. REQUIRES: as Choose.
+  virtual absl::Status Update(const DecisionInput& input, int32_t chosen,
+                              double reward) = 0;
+};
+
 // Largest model dimension of a linear policy (it keeps dim x dim matrices):
 // context_dim for disjoint models, the joint dimension for shared ones.
 inline constexpr int32_t kMaxLinearDim = 4096;
@@ -61,15 +81,18 @@ struct PolicyOptions {
   // pmf is mixed with the uniform distribution with weight n f
   // (ApplyExplorationFloor, bandits/explore.h). 0..1; 0 = no floor.
   double exploration_floor = 0;
-  // Monte Carlo posterior draws for Thompson sampling pmfs. 1..1000000.
+  // Monte Carlo posterior draws behind lin_ts pmfs. 1..1000000. (The
+  // thompson family computes its pmf exactly, bandits/thompson_pmf.h, and
+  // ignores it.)
   int32_t thompson_pmf_draws = 1000;
-  // false: simulation may skip the Monte Carlo pmf (the chosen action is still
-  // drawn from the same distribution; pmf may then be left empty).
+  // false: simulation may skip the Thompson families' pmf (the chosen action is
+  // still drawn from the same distribution; pmf may then be left empty).
   bool compute_pmf = true;
 };
 
 // A bandit policy. Choose is thread-safe (const, pure given state and seed);
-// Update and Restore are thread-safe (internal mutex).
+// Update and Restore are thread-safe (internal mutex); Bind gives a
+// single-threaded fast path for one exclusive caller.
 //
 //   PolicyOptions options;
 //   options.context_dim = ContextLength(space);   // bandits/features.h
@@ -110,6 +133,13 @@ class Policy {
 
   // Returns the number of updates applied so far.
   virtual int64_t version() const = 0;
+
+  // Returns a binding of this policy to input.actions (ids and order) for a
+  // caller that, while the binding lives, is this policy's only user and calls
+  // it from one thread (the simulator's per-run loop). This policy must
+  // outlive it. The default forwards to Choose and Update; the context-free
+  // families skip their lock and id lookups (same decisions).
+  virtual std::unique_ptr<BoundPolicy> Bind(const DecisionInput& input);
 };
 
 // A parsed spec: family plus key=value parameters in the order written.

@@ -48,6 +48,12 @@ absl::StatusOr<std::unique_ptr<Policy>> CreateArmPolicy(const PolicySpec& spec,
 absl::StatusOr<std::unique_ptr<Policy>> CreateLinearPolicy(const PolicySpec& spec,
                                                            const PolicyOptions& options);
 
+// Testing only: whether disjoint LinUCB screens actions with its float32
+// bound before computing exact scores (bandits/linear_policies.cc; default
+// true). Decisions are bitwise the same either way; tests compare the two.
+// Returns the previous setting. Thread-safe; affects every LinUCB policy.
+bool SetLinUcbScreeningForTesting(bool enabled);
+
 // Returns INVALID_ARGUMENT unless `chosen` indexes input.actions and `reward`
 // is finite: the checks every policy's Update starts with.
 absl::Status CheckUpdateArgs(const DecisionInput& input, int32_t chosen, double reward);

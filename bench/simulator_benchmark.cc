@@ -1,5 +1,6 @@
 // Throughput of `recbandit simulate`'s runner (bandits/sim/simulator.h) with every
-// policy going through CreatePolicy / Policy::Choose / Policy::Update:
+// policy built by CreatePolicy and driven through Policy::Bind (its Choose and
+// Update; the context-free families skip their lock and id lookups there):
 //   BM_SimulateSteps/<policy>: one run of 20,000 steps on 10 Bernoulli arms
 //     (gap 0.1), one thread; items/s = simulated steps per second.
 //   BM_IssueProblem: the issue-7 problem, 3 policies (thompson, ucb1,

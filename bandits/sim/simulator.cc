@@ -364,6 +364,9 @@ absl::StatusOr<SimulationResult> Simulate(const Environment& env,
         const uint64_t run_seed = RunSeed(options.seed, r);
         DecisionInput input;
         std::unique_ptr<EnvironmentRun> run = env.NewRun(run_seed, &input);
+        // The run is the policy's only user, on this thread, and the
+        // environment's actions are fixed: the policy's fast path.
+        const std::unique_ptr<BoundPolicy> bound = policy->Bind(input);
         Rng reward_rng(Mix64(run_seed ^ 0x7265776172640000ULL));
         std::vector<double> expected;
         Decision decision;
@@ -374,13 +377,13 @@ absl::StatusOr<SimulationResult> Simulate(const Environment& env,
         const uint64_t choose_base = Mix64(run_seed ^ 0x63686f6f73650000ULL);
         for (int64_t t = 1; t <= horizon; ++t) {
           run->Step(t, &input, &expected);
-          absl::Status status = policy->Choose(
+          absl::Status status = bound->Choose(
               input, choose_base + static_cast<uint64_t>(t) * kGolden, &decision);
           const int32_t a = decision.chosen;
           if (status.ok()) {
             const double best = *std::max_element(expected.begin(), expected.end());
             cum += best - expected[a];
-            status = policy->Update(input, a, run->Reward(a, reward_rng));
+            status = bound->Update(input, a, run->Reward(a, reward_rng));
           }
           if (!status.ok()) return PolicyError(status, names[p], r, t);
           if (t == checkpoints[next_cp]) {
@@ -448,6 +451,7 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
         DecisionInput input;
         FillActions(log.num_items, &input);
         input.context.resize(dim);
+        const std::unique_ptr<BoundPolicy> bound = policy->Bind(input);  // as in Simulate
         Decision decision;
         const uint64_t choose_base = Mix64(run_seed ^ 0x63686f6f73650000ULL);
         std::vector<double>& out = clicks[p][r];
@@ -457,11 +461,11 @@ absl::StatusOr<SimulationResult> SimulateReplay(const ObdLog& log,
           const int64_t row = order[i];
           const float* f = log.features.data() + row * dim;
           for (int32_t j = 0; j < dim; ++j) input.context[j] = f[j];
-          absl::Status status = policy->Choose(
+          absl::Status status = bound->Choose(
               input, choose_base + static_cast<uint64_t>(i + 1) * kGolden, &decision);
           if (!status.ok()) return PolicyError(status, names[p], r, i + 1);
           if (decision.chosen != log.item[row]) continue;  // not counted
-          status = policy->Update(input, decision.chosen, log.click[row]);
+          status = bound->Update(input, decision.chosen, log.click[row]);
           if (!status.ok()) return PolicyError(status, names[p], r, i + 1);
           cum += log.click[row];
           out.push_back(cum);

@@ -1,8 +1,10 @@
 // Bandit simulator: environments (Bernoulli, Gaussian, linear and logistic
 // contextual, non-stationary, and replay of a uniformly random Open Bandit
 // Dataset log after Li et al. 2011) and a runner that drives any Policy
-// (through the same Policy interface the service uses) for R seeded runs in
-// parallel and summarises cumulative pseudo-regret curves with 95% bands.
+// (through Policy::Bind: the same decision code the service uses, without the
+// lock and id lookups a run that owns its policy does not need) for R seeded
+// runs in parallel and summarises cumulative pseudo-regret curves with 95%
+// bands.
 #ifndef RECBANDIT_BANDITS_SIM_SIMULATOR_H_
 #define RECBANDIT_BANDITS_SIM_SIMULATOR_H_
 

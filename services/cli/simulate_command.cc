@@ -127,8 +127,9 @@ absl::Status RunSimulate(const CommandArgs& args) {
     context_dim = env->context_dim();
   }
 
-  // Every policy through CreatePolicy; the pmf (Monte Carlo for Thompson) is
-  // not needed by the simulator, the chosen action is drawn the same way.
+  // Every policy through CreatePolicy; the Thompson families' pmf (quadrature,
+  // or Monte Carlo for lin_ts) is not needed by the simulator, the chosen
+  // action is drawn the same way.
   bandits::PolicyOptions po;
   po.context_dim = context_dim;
   po.compute_pmf = false;

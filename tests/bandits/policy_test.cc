@@ -1,7 +1,7 @@
 // Tests of bandits/policy.h: one contract test over every policy spec, per-
 // policy convergence on stationary problems, LinUCB against a closed-form
-// ridge solution, Thompson's Monte Carlo pmf against the analytic win
-// probability, and spec parsing.
+// ridge solution, Thompson's exact pmf against the analytic win probability
+// and chosen-action frequencies against the logged pmf, and spec parsing.
 #include "bandits/policy.h"
 
 #include <atomic>
@@ -402,10 +402,8 @@ double BetaWinProbability(double a1, double b1, double a2, double b2) {
   return total;
 }
 
-TEST(ThompsonTest, MonteCarloPmfMatchesAnalyticWinProbability) {
-  PolicyOptions options;
-  options.thompson_pmf_draws = 20000;
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("thompson", options));
+TEST(ThompsonTest, PmfIsTheAnalyticWinProbability) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy("thompson", {}));
   PolicyState state;
   ArmStat* x = state.mutable_arm_stats()->add_arms();
   x->set_action("x");
@@ -424,21 +422,84 @@ TEST(ThompsonTest, MonteCarloPmfMatchesAnalyticWinProbability) {
   DecisionInput input;
   input.actions = {{"x", {}}, {"y", {}}};
   Decision d;
+  std::vector<double> first;
   for (uint64_t seed : {1, 2, 3}) {
     ASSERT_OK(policy->Choose(input, seed, &d));
-    // 20000 draws: standard error sqrt(p(1-p)/20000) < 0.0036; tolerance ~4 SE.
-    EXPECT_NEAR(d.pmf[0], expected, 0.015) << "seed " << seed;
+    // The pmf is computed, not sampled (bandits/thompson_pmf.h, error ~1e-10):
+    // the oracle's midpoint rule is good to ~1e-9.
+    EXPECT_NEAR(d.pmf[0], expected, 1e-7) << "seed " << seed;
     EXPECT_NEAR(d.pmf[0] + d.pmf[1], 1.0, 1e-12);
+    // ... so it does not depend on the seed; only the draw does.
+    if (first.empty()) first = d.pmf;
+    EXPECT_EQ(d.pmf, first) << "seed " << seed;
   }
   // An unseen arm has the Beta(1, 1) prior: P(U > Beta(3, 7)).
   input.actions = {{"new", {}}, {"y", {}}};
   ASSERT_OK(policy->Choose(input, 4, &d));
-  EXPECT_NEAR(d.pmf[0], BetaWinProbability(1, 1, 3, 7), 0.015);
+  EXPECT_NEAR(d.pmf[0], BetaWinProbability(1, 1, 3, 7), 1e-7);
+}
+
+TEST(ThompsonTest, GaussianPmfIsTheAnalyticWinProbability) {
+  // Posterior of each mean: N(sum / s2 / prec, 1 / prec), prec = 1 / prior_sd^2
+  // + pulls / s2; two arms: P(x wins) = Phi((m_x - m_y) / sqrt(v_x + v_y)).
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy,
+                       CreatePolicy("thompson:reward=gaussian,sigma=0.5,prior_sd=2", {}));
+  DecisionInput input;
+  input.actions = {{"x", {}}, {"y", {}}};
+  const double rewards_x[] = {0.6, 0.7, 0.8}, rewards_y[] = {0.2, 0.3};
+  for (double r : rewards_x) ASSERT_OK(policy->Update(input, 0, r));
+  for (double r : rewards_y) ASSERT_OK(policy->Update(input, 1, r));
+  auto posterior = [](double sum, int pulls, double* mean, double* var) {
+    const double precision = 1 / 4.0 + pulls / 0.25;
+    *mean = sum / 0.25 / precision;
+    *var = 1 / precision;
+  };
+  double mx, vx, my, vy;
+  posterior(2.1, 3, &mx, &vx);
+  posterior(0.5, 2, &my, &vy);
+  const double expected = 0.5 * std::erfc(-((mx - my) / std::sqrt(vx + vy)) / std::sqrt(2.0));
+  Decision d;
+  ASSERT_OK(policy->Choose(input, 9, &d));
+  EXPECT_NEAR(d.pmf[0], expected, 1e-9);
+  EXPECT_GT(expected, 0.6);
+  EXPECT_LT(expected, 0.9);
+}
+
+// The logged pmf is the distribution the chosen action is drawn from: over
+// many event seeds (same state, so the same pmf), chosen frequencies match it
+// within 4.5 binomial standard errors. With an exploration floor.
+TEST(ThompsonTest, ChosenFrequenciesMatchTheLoggedPmf) {
+  for (const std::string spec : {"thompson", "thompson:reward=gaussian,sigma=0.5"}) {
+    PolicyOptions options;
+    options.exploration_floor = 0.05;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> policy, CreatePolicy(spec, options));
+    DecisionInput input;
+    input.actions = {{"w", {}}, {"x", {}}, {"y", {}}, {"z", {}}};
+    for (int i = 0; i < 40; ++i) {
+      const int arm = i % 4;
+      ASSERT_OK(policy->Update(input, arm, (i * 7 + arm * 3) % 10 < 3 + arm ? 1.0 : 0.0));
+    }
+    Decision d;
+    ASSERT_OK(policy->Choose(input, 0, &d));
+    const std::vector<double> pmf = d.pmf;
+    constexpr int kTrials = 40000;
+    std::vector<int> counts(4, 0);
+    for (int t = 0; t < kTrials; ++t) {
+      ASSERT_OK(policy->Choose(input, StableHash64(absl::StrCat("event-", t)), &d));
+      ASSERT_EQ(d.pmf, pmf);
+      ++counts[d.chosen];
+    }
+    for (int a = 0; a < 4; ++a) {
+      const double se = std::sqrt(pmf[a] * (1 - pmf[a]) / kTrials);
+      EXPECT_GT(pmf[a], 0.05) << spec << " arm " << a;  // the floor, and overlap
+      EXPECT_NEAR(static_cast<double>(counts[a]) / kTrials, pmf[a], 4.5 * se)
+          << spec << " arm " << a;
+    }
+  }
 }
 
 TEST(ThompsonTest, WithoutPmfDrawsFromTheSameDistribution) {
   PolicyOptions options;
-  options.thompson_pmf_draws = 20000;
   options.exploration_floor = 0.1;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> with_pmf, CreatePolicy("thompson", options));
   options.compute_pmf = false;
@@ -461,7 +522,9 @@ TEST(ThompsonTest, WithoutPmfDrawsFromTheSameDistribution) {
     ++counts[d.chosen];
   }
   for (int a = 0; a < 3; ++a) {
-    EXPECT_NEAR(static_cast<double>(counts[a]) / kTrials, pmf[a], 0.02) << a;
+    // The pmf is exact, so the only noise is the draws': 4.5 binomial SE.
+    const double se = std::sqrt(pmf[a] * (1 - pmf[a]) / kTrials);
+    EXPECT_NEAR(static_cast<double>(counts[a]) / kTrials, pmf[a], 4.5 * se) << a;
   }
 }
 
@@ -733,6 +796,57 @@ TEST(PolicySpecTest, SplitsSpecLists) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpha=1")));
   EXPECT_THAT(ParsePolicySpecList("ucb1,,thompson"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+}
+
+// ------------------------------------------------------- Bind (fast path)
+
+// Policy::Bind's binding must decide and learn exactly as the policy's own
+// Choose and Update: two twins, one driven through each, get the same seeds
+// and rewards and must agree on every chosen action and pmf, and end in the
+// same state. The bound actions stay fixed (as in the simulator) except for
+// a few calls with two of them, which take the policy's own path and there
+// learn a bound action the binding has not seen yet.
+TEST_P(PolicyContractTest, BindDecidesAndLearnsExactlyAsChooseAndUpdate) {
+  const ContractCase& c = GetParam();
+  for (bool compute_pmf : {true, false}) {
+    PolicyOptions options;
+    options.context_dim = kContextDim;
+    options.exploration_floor = c.floor;
+    options.compute_pmf = compute_pmf;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> own, CreatePolicy(c.spec, options));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Policy> twin, CreatePolicy(c.spec, options));
+    Rng rng(29);
+    DecisionInput fixed = RandomInput(rng);
+    while (fixed.actions.size() < 4) fixed = RandomInput(rng);
+    // Some of the bound actions are already known when binding.
+    ASSERT_OK(own->Update(fixed, 1, 1.0));
+    ASSERT_OK(twin->Update(fixed, 1, 1.0));
+    const std::unique_ptr<BoundPolicy> bound = twin->Bind(fixed);
+    Decision d, b;
+    for (int step = 0; step < 300; ++step) {
+      const bool other = step % 97 == 0;  // steps 0, 97, 194, 291
+      DecisionInput input = fixed;
+      if (other) {
+        const int k = 2 + step % 2;
+        input.actions = {fixed.actions[0], fixed.actions[k]};
+      }
+      for (int i = 1; i < kContextDim; ++i) input.context[i] = 2 * rng.Uniform() - 1;
+      const uint64_t seed = StableHash64(absl::StrCat("bind-", step));
+      ASSERT_OK(own->Choose(input, seed, &d));
+      ASSERT_OK(bound->Choose(input, seed, &b));
+      ASSERT_EQ(b.chosen, d.chosen) << c.spec << " step " << step << " pmf " << compute_pmf;
+      ASSERT_EQ(b.pmf, d.pmf) << c.spec << " step " << step;
+      // On the other calls, learn fixed.actions[k] (unseen at step 0).
+      const int32_t chosen = other ? 1 : d.chosen;
+      const double reward = other || rng.Uniform() < 0.1 * (1 + chosen) ? 1.0 : 0.0;
+      ASSERT_OK(own->Update(input, chosen, reward));
+      ASSERT_OK(bound->Update(input, chosen, reward));
+    }
+    EXPECT_THAT(bound->Update(fixed, 99, 1.0), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_EQ(twin->version(), own->version());
+    EXPECT_EQ(twin->Snapshot().SerializeAsString(), own->Snapshot().SerializeAsString())
+        << c.spec;
+  }
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Tests of the bandit simulator: oracle regret is zero, regret curves are
 // non-decreasing, the uniform policy's regret matches its closed form, seeds
 // and thread counts give identical results, the Lai-Robbins constant, replay
-// counts only matching steps, and the CSV/SVG output.
+// counts only matching steps, the CSV/SVG output, and that the runner's fast
+// path (Policy::Bind) gives exactly the curves of each policy's own
+// Choose/Update path.
 //
 // Replay data: Open Bandit Dataset, ZOZO, Inc., CC BY 4.0
 // (https://creativecommons.org/licenses/by/4.0/); small sample from
@@ -13,6 +15,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -74,6 +77,57 @@ PolicyFactory Spec(const std::string& spec, int32_t context_dim = 0) {
     o.compute_pmf = false;
     return CreatePolicy(spec, o);
   };
+}
+
+// Test-only wrapper that hides its policy's Bind: the simulator then drives
+// the policy through the default binding, i.e. its own Choose and Update (the
+// lock and the id lookups every caller of the service goes through). The
+// reference path the fast path must reproduce exactly. Thread-safe.
+class ReferencePathPolicy final : public Policy {
+ public:
+  explicit ReferencePathPolicy(std::unique_ptr<Policy> inner) : inner_(std::move(inner)) {}
+  const std::string& spec() const override { return inner_->spec(); }
+  const std::string& family() const override { return inner_->family(); }
+  absl::Status Choose(const DecisionInput& input, uint64_t seed, Decision* d) const override {
+    return inner_->Choose(input, seed, d);
+  }
+  absl::Status Update(const DecisionInput& input, int32_t chosen, double reward) override {
+    return inner_->Update(input, chosen, reward);
+  }
+  PolicyState Snapshot() const override { return inner_->Snapshot(); }
+  absl::Status Restore(const PolicyState& state) override { return inner_->Restore(state); }
+  int64_t version() const override { return inner_->version(); }
+
+ private:
+  std::unique_ptr<Policy> inner_;
+};
+
+PolicyFactory ReferencePath(PolicyFactory factory) {
+  return [factory]() -> absl::StatusOr<std::unique_ptr<Policy>> {
+    absl::StatusOr<std::unique_ptr<Policy>> inner = factory();
+    if (!inner.ok()) return inner.status();
+    return std::unique_ptr<Policy>(std::make_unique<ReferencePathPolicy>(*std::move(inner)));
+  };
+}
+
+// Expects the same curves bit for bit, and the same CSV.
+void ExpectSameCurves(const SimulationResult& a, const SimulationResult& b,
+                      const std::string& label) {
+  ASSERT_EQ(a.curves.size(), b.curves.size()) << label;
+  for (size_t p = 0; p < a.curves.size(); ++p) {
+    const PolicyCurve& x = a.curves[p];
+    const PolicyCurve& y = b.curves[p];
+    ASSERT_EQ(x.points.size(), y.points.size()) << label << " " << x.policy;
+    for (size_t k = 0; k < x.points.size(); ++k) {
+      EXPECT_EQ(x.points[k].t, y.points[k].t);
+      EXPECT_EQ(x.points[k].mean, y.points[k].mean) << label << " " << x.policy << " t="
+                                                    << x.points[k].t;
+      EXPECT_EQ(x.points[k].low, y.points[k].low);
+      EXPECT_EQ(x.points[k].high, y.points[k].high);
+    }
+    EXPECT_EQ(x.matched_steps, y.matched_steps);
+  }
+  EXPECT_EQ(CurvesCsv(a), CurvesCsv(b)) << label;
 }
 
 std::unique_ptr<Environment> Env(EnvironmentOptions o) {
@@ -357,6 +411,70 @@ TEST(SimulatorReplayTest, UniformPolicyEstimatesTheLogMeanClick) {
       SimulateReplay(log, {"thompson", "linucb"},
                      {Spec("thompson", log.feature_dim), Spec("linucb", log.feature_dim)}, so));
   EXPECT_EQ(l.curves.size(), 2u);
+}
+
+// The runner drives every policy through Policy::Bind (the context-free
+// families then skip their lock and id lookups). The curves must equal, bit
+// for bit, those of the policies' own Choose/Update path on the same seeds:
+// every context-free family on the issue-7 problem (smaller), every
+// environment kind, the exploration floor, and replay.
+TEST(SimulatorTest, FastPathGivesExactlyThePolicysOwnCurves) {
+  struct Case {
+    EnvironmentOptions env;
+    std::vector<std::string> specs;
+    double floor = 0;
+  };
+  std::vector<Case> cases(5);
+  cases[0].specs = {"thompson", "ucb1", "epsilon_greedy:epsilon=0.1"};  // issue 7, K = 10
+  cases[1].env.arms = 5;
+  cases[1].specs = {"epsilon_greedy:decay=5", "softmax:tau=0.1", "thompson", "ucb1:c=2"};
+  cases[1].floor = 0.05;
+  cases[2].env.kind = "gaussian";
+  cases[2].env.arms = 4;
+  cases[2].specs = {"thompson:reward=gaussian", "ucb1", "softmax:tau=0.5"};
+  cases[3].env.kind = "nonstationary";
+  cases[3].env.arms = 4;
+  cases[3].env.change_step = 1000;
+  cases[3].specs = {"thompson", "epsilon_greedy:epsilon=0.2"};
+  cases[4].env.kind = "logistic";
+  cases[4].env.arms = 4;
+  cases[4].env.dim = 3;
+  cases[4].specs = {"thompson", "ucb1", "linucb:alpha=1", "lin_ts"};
+  for (const Case& c : cases) {
+    auto env = Env(c.env);
+    std::vector<PolicyFactory> fast, reference;
+    for (const std::string& spec : c.specs) {
+      PolicyOptions o;
+      o.context_dim = env->context_dim();
+      o.exploration_floor = c.floor;
+      o.compute_pmf = false;
+      PolicyFactory f = [spec, o]() { return CreatePolicy(spec, o); };
+      fast.push_back(f);
+      reference.push_back(ReferencePath(f));
+    }
+    SimulationOptions so;
+    so.horizon = 3000;
+    so.runs = 3;
+    so.threads = 2;
+    so.seed = 7;
+    ASSERT_OK_AND_ASSIGN(SimulationResult a, Simulate(*env, c.specs, fast, so));
+    ASSERT_OK_AND_ASSIGN(SimulationResult b, Simulate(*env, c.specs, reference, so));
+    ExpectSameCurves(a, b, env->Describe());
+  }
+  ASSERT_OK_AND_ASSIGN(ObdLog log, ReadObdCsv(ObdPath()));
+  const std::vector<std::string> specs = {"thompson", "epsilon_greedy:epsilon=0.1", "ucb1"};
+  std::vector<PolicyFactory> fast, reference;
+  for (const std::string& spec : specs) {
+    fast.push_back(Spec(spec, log.feature_dim));
+    reference.push_back(ReferencePath(Spec(spec, log.feature_dim)));
+  }
+  SimulationOptions so;
+  so.horizon = 1000000;
+  so.runs = 2;
+  so.threads = 2;
+  ASSERT_OK_AND_ASSIGN(SimulationResult a, SimulateReplay(log, specs, fast, so));
+  ASSERT_OK_AND_ASSIGN(SimulationResult b, SimulateReplay(log, specs, reference, so));
+  ExpectSameCurves(a, b, "replay");
 }
 
 TEST(SvgPlotTest, CsvAndSvgHaveOneLinePerPolicy) {
