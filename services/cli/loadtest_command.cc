@@ -288,17 +288,30 @@ RunResult RunLoad(const LoadSpec& spec, const std::vector<std::shared_ptr<grpc::
   return run;
 }
 
+// Returns the figures of `run` as a ramp step: calls completed, errors, QPS
+// (completed calls per second of the run) and latency percentiles.
+RampStep StepFigures(const RunResult& run) {
+  RampStep step;
+  step.requests = static_cast<int64_t>(run.latencies_ms.size());
+  step.errors = run.errors;
+  step.qps = run.elapsed_s > 0 ? step.requests / run.elapsed_s : 0;
+  step.p50_ms = Percentile(run.latencies_ms, 0.50);
+  step.p95_ms = Percentile(run.latencies_ms, 0.95);
+  step.p99_ms = Percentile(run.latencies_ms, 0.99);
+  return step;
+}
+
 // Fills the throughput and latency fields of `report` from `run`.
 void FillFigures(const RunResult& run, LoadTestReport* report) {
-  const std::vector<double>& all = run.latencies_ms;
-  report->set_requests(static_cast<int64_t>(all.size()));
-  report->set_errors(run.errors);
+  const RampStep figures = StepFigures(run);
+  report->set_requests(figures.requests);
+  report->set_errors(figures.errors);
   report->set_first_error(run.first_error);
-  report->set_qps(run.elapsed_s > 0 ? all.size() / run.elapsed_s : 0);
-  report->set_p50_ms(Percentile(all, 0.50));
-  report->set_p95_ms(Percentile(all, 0.95));
-  report->set_p99_ms(Percentile(all, 0.99));
-  report->set_max_ms(all.empty() ? 0 : all.back());
+  report->set_qps(figures.qps);
+  report->set_p50_ms(figures.p50_ms);
+  report->set_p95_ms(figures.p95_ms);
+  report->set_p99_ms(figures.p99_ms);
+  report->set_max_ms(run.latencies_ms.empty() ? 0 : run.latencies_ms.back());
   report->set_duration_s(run.elapsed_s);
 }
 
@@ -431,13 +444,7 @@ absl::Status RunRamp(const LoadSpec& spec, const std::string& target,
     const int32_t threads = std::min<int32_t>(static_cast<int32_t>(channels.size()), concurrency);
     RunResult run = RunLoad(spec, channels, threads, concurrency, flags.step_duration_s,
                             /*requests=*/0, /*show_progress=*/false);
-    RampStep step;
-    step.requests = static_cast<int64_t>(run.latencies_ms.size());
-    step.errors = run.errors;
-    step.qps = run.elapsed_s > 0 ? step.requests / run.elapsed_s : 0;
-    step.p50_ms = Percentile(run.latencies_ms, 0.50);
-    step.p95_ms = Percentile(run.latencies_ms, 0.95);
-    step.p99_ms = Percentile(run.latencies_ms, 0.99);
+    RampStep step = StepFigures(run);
     ramp.Record(step);
     const bool met = MeetsObjective(step, flags.ramp);
     std::fprintf(stderr,
