@@ -28,7 +28,9 @@ PACKAGES=(
 # missing (a machine may already have another build of Node.js, with npm).
 declare -A COMMAND_PACKAGES=([node]=nodejs [npm]=npm)
 
-log() { echo "[build.sh] $*" >&2; }
+# Each line carries the seconds since this script started, so a CI log shows
+# where the time went (install, each build, each test suite).
+log() { echo "[build.sh +${SECONDS}s] $*" >&2; }
 
 # Every build goes through ccache (a clean checkout on a machine that built
 # before compiles only what changed); paths under the checkout are hashed
@@ -64,6 +66,7 @@ install_deps() {
   # With recommends, as the package set was verified (DESIGN.md section 7).
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     "${missing[@]}" >&2
+  log "packages installed"
 }
 
 build() {
@@ -71,7 +74,9 @@ build() {
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${LAUNCHER[@]}" >&2
   fi
+  log "building $BUILD_DIR"
   cmake --build "$BUILD_DIR" -j "$JOBS" >&2
+  log "built $BUILD_DIR"
 }
 
 # libFuzzer targets (tests/fuzz/*_fuzzer.cc), each smoke-run for
@@ -107,6 +112,7 @@ sanitize() {
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
   sanitizer_build "$asan" gcc g++ address,undefined
+  log "building $asan"
   cmake --build "$asan" -j "$JOBS" >&2
   log "ASan+UBSan: every test"
   (cd "$asan" && ctest --output-on-failure -j "$JOBS")
@@ -116,6 +122,7 @@ sanitize() {
   local targets
   targets=$(cd "$ROOT/tests/fuzz" && ls *_fuzzer.cc | sed 's/\.cc$//')
   # shellcheck disable=SC2086
+  log "building the fuzzers in $fuzz"
   cmake --build "$fuzz" -j "$JOBS" --target $targets >&2
   log "fuzzers: ${FUZZ_SECONDS} s each"
   local name corpus
@@ -138,6 +145,7 @@ sanitize() {
   sanitizer_build "$tsan" gcc g++ thread
   local t targets=()
   for t in "${TSAN_TESTS[@]}"; do targets+=("${t//\//_}"); done
+  log "building the TSan tests in $tsan"
   cmake --build "$tsan" -j "$JOBS" --target "${targets[@]}" >&2
   log "TSan: ${TSAN_TESTS[*]}"
   local pattern
@@ -161,6 +169,7 @@ case "$cmd" in
     build
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$JOBS" "$@"
+    log "tests passed"
     ;;
   sanitize)
     sanitize
