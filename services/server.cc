@@ -30,6 +30,7 @@
 #include "services/monitoring/drift.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
+#include "services/serving/catalog.h"
 #include "services/serving/recommend_pipeline.h"
 #include "services/serving/job_queue.h"
 #include "services/replication/replication.h"
@@ -164,6 +165,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                  static_cast<long long>(scanned.skipped_corrupt));
   }
 
+  // Catalog metadata for filters (PutItems / PutUsers).
+  CatalogLimits catalog_limits;
+  catalog_limits.scan_rows = options.filter_scan_rows;
+  ASSIGN_OR_RETURN(server->catalog_, Catalog::Open(options.data_dir, catalog_limits));
+
   server->core_ = std::make_unique<ServerCore>();
   ServerCore* core = server->core_.get();
   core->drift = server->drift_.get();  // before the jobs: a finished job captures a baseline
@@ -222,7 +228,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       server->models_.get(), recent, core->experiments, core->deployments,
       server->event_log_.get(),
       [metrics](const char* outcome) { metrics->RecordShadowSlate(outcome); },
-      RecommendPipeline::kMaxQueuedShadows, [metrics] { metrics->RecordSlateLogFailure(); });
+      RecommendPipeline::kMaxQueuedShadows, [metrics] { metrics->RecordSlateLogFailure(); },
+      server->catalog_.get());
+  core->catalog = server->catalog_.get();
   core->pipeline = server->pipeline_.get();
   core->event_log = server->event_log_.get();
   PublishModelVersions(*core);

@@ -25,6 +25,7 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class Catalog;
 class DeploymentStore;
 class JsonGateway;
 class ModelStore;
@@ -73,6 +74,9 @@ struct ServerOptions {
   // How often canary rollouts are checked (advance, promote, roll back),
   // milliseconds, 10..600000.
   int32_t rollout_check_ms = 1000;
+  // Catalog filters allowing at most this many of a model's items score them
+  // by an exact scan; more go to the index (FilteredRows). 0..100000000.
+  int32_t filter_scan_rows = 20000;
   // Drift monitoring: window, thresholds and experiment baseline size (see
   // services/monitoring/drift.h; data_dir, source and lookups are set by
   // Start).
@@ -131,6 +135,7 @@ class Server {
   std::unique_ptr<DriftMonitor> drift_;
   std::unique_ptr<DeploymentStore> deployments_;
   std::unique_ptr<RecentEvents> recent_;
+  std::unique_ptr<Catalog> catalog_;  // outlives the pipeline (its filters read it)
   std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<JobQueue> jobs_;

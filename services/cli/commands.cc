@@ -86,7 +86,7 @@ const std::vector<Command>& Commands() {
       {"serve", "serve --data_dir= [--host= --port= --demo --metrics_port= --http_port= ...]",
        "the gRPC service (and HTTP/JSON with --http_port)",
        {"auth_token_file", "data_dir", "demo", "drain_seconds", "drift_baseline_events",
-        "drift_psi_alert", "drift_psi_warn", "drift_window", "host", "http_port", "keep_versions",
+        "drift_psi_alert", "drift_psi_warn", "drift_window", "filter_scan_rows", "host", "http_port", "keep_versions",
         "log_requests", "max_message_bytes", "metrics_port", "model_memory_budget",
         "models_dir", "port", "replica_id", "rollout_check_ms", "stream", "stream_ack",
         "stream_name", "stream_replicas", "tls_cert", "tls_key"},

@@ -166,6 +166,10 @@ ABSL_FLAG(int32_t, drain_seconds, 0,
 ABSL_FLAG(int32_t, rollout_check_ms, 1000,
           "serve: how often canary rollouts are checked (advance, promote, roll back), "
           "milliseconds, 10..600000");
+ABSL_FLAG(int32_t, filter_scan_rows, 20000,
+          "serve: a catalog filter allowing at most this many of a model's items scores "
+          "them exactly by a scan; more go to the item index with the rest excluded; "
+          "0..100000000");
 ABSL_FLAG(int32_t, keep_versions, 5,
           "serve: versions kept per model name (older ones are deleted after each training "
           "job and at start-up, never the active one); 1..1000");

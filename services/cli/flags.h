@@ -105,6 +105,7 @@ ABSL_DECLARE_FLAG(int32_t, metrics_port);
 ABSL_DECLARE_FLAG(int32_t, http_port);
 ABSL_DECLARE_FLAG(int32_t, max_message_bytes);
 ABSL_DECLARE_FLAG(int32_t, keep_versions);
+ABSL_DECLARE_FLAG(int32_t, filter_scan_rows);
 ABSL_DECLARE_FLAG(std::string, model_memory_budget);
 ABSL_DECLARE_FLAG(int32_t, drain_seconds);
 ABSL_DECLARE_FLAG(int32_t, rollout_check_ms);

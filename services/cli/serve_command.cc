@@ -122,6 +122,11 @@ absl::Status RunServe(const CommandArgs& args) {
   ASSIGN_OR_RETURN(options.auth_token, AuthTokenFromFlag());
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.keep_versions = absl::GetFlag(FLAGS_keep_versions);
+  options.filter_scan_rows = absl::GetFlag(FLAGS_filter_scan_rows);
+  if (options.filter_scan_rows < 0 || options.filter_scan_rows > 100000000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--filter_scan_rows must be in [0, 100000000], got ", options.filter_scan_rows));
+  }
   if (absl::GetFlag(FLAGS_drain_seconds) < 0 || absl::GetFlag(FLAGS_drain_seconds) > 300) {
     return absl::InvalidArgumentError(absl::StrCat("--drain_seconds must be in [0, 300], got ",
                                                    absl::GetFlag(FLAGS_drain_seconds)));

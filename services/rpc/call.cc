@@ -62,7 +62,8 @@ const std::vector<std::string>& RpcNames() {
       "ListExperiments", "Decide", "Reward", "EvaluatePolicy", "CreateDeployment",
       "GetDeployment", "ListDeployments", "UpdateDeployment", "DeleteDeployment",
       "ListDeploymentChanges", "RewardSlate", "SwitchDeployment", "RollbackDeployment",
-      "BatchRecommend", "GetDriftReport", "GetPolicyState", "GetStreamStatus"};
+      "BatchRecommend", "GetDriftReport", "GetPolicyState", "GetStreamStatus",
+      "PutItems", "PutUsers"};
   return *names;
 }
 

@@ -27,6 +27,7 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class Catalog;
 class DeploymentStore;
 class DriftMonitor;
 class ModelStore;
@@ -50,6 +51,7 @@ struct ServerCore {
   DeploymentStore* deployments = nullptr;
   DriftMonitor* drift = nullptr;  // live distributions vs baselines (GetDriftReport)
   Replication* replication = nullptr;  // with --stream: the shared event stream
+  Catalog* catalog = nullptr;  // item and user metadata (PutItems, filters)
   std::atomic<bool> stopping{false};  // ends WatchJob streams at shutdown
 };
 
@@ -60,7 +62,7 @@ enum Rpc {
   kReward, kEvaluatePolicy, kCreateDeployment, kGetDeployment, kListDeployments,
   kUpdateDeployment, kDeleteDeployment, kListDeploymentChanges, kRewardSlate, kSwitchDeployment,
   kRollbackDeployment, kBatchRecommend, kGetDriftReport, kGetPolicyState, kGetStreamStatus,
-  kNumRpcs
+  kPutItems, kPutUsers, kNumRpcs
 };
 
 // Returns the rpc names, in Rpc order (the metrics' labels).

@@ -1,5 +1,6 @@
 // The Recommender service: training jobs, Recommend (also exploring), RankItems,
-// SimilarItems, PutEvents and the model registry, as thin handlers over the core.
+// SimilarItems, PutEvents, PutItems / PutUsers and the model registry, as thin
+// handlers over the core.
 #include "services/rpc/recommender_service.h"
 
 // First of all: how our requests are parsed (before any handler is instantiated).
@@ -13,6 +14,7 @@
 #include "services/monitoring/drift.h"
 #include "services/replication/replication.h"
 #include "services/monitoring/prometheus_metrics.h"
+#include "services/serving/catalog.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recommend_pipeline.h"
 #include "services/serving/store_events.h"
@@ -173,6 +175,22 @@ class RecommenderService final : public RecommenderBase {
             core_.models->VersionDir(request->model_name(), version) + "/manifest"));
       }
       CaptureDriftBaseline(core_, request->model_name());
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status PutItems(grpc::ServerContext* ctx, const PutItemsRequest* request,
+                        PutItemsResponse* response) override {
+    return Call(core_, kPutItems, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.catalog->PutItems(*request));
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status PutUsers(grpc::ServerContext* ctx, const PutUsersRequest* request,
+                        PutUsersResponse* response) override {
+    return Call(core_, kPutUsers, ctx, [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(*response, core_.catalog->PutUsers(*request));
       return absl::OkStatus();
     });
   }

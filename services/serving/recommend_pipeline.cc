@@ -18,6 +18,7 @@
 #include "proto/core/names.h"
 #include "proto/core/random.h"
 #include "proto/core/status_macros.h"
+#include "services/serving/catalog.h"
 #include "services/serving/deployments.h"
 #include "services/serving/model_store.h"
 #include "services/serving/recent_events.h"
@@ -75,12 +76,23 @@ absl::Status RecommendPipeline::RankItems(const RankItemsRequest& request,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<const RowFilter>> RecommendPipeline::CompileFilter(
+    const Filter& filter, bool has_user, const std::string& user) const {
+  if (catalog_ != nullptr) return catalog_->Compile(filter, has_user, user);
+  if (!filter.expression().empty() || !filter.parameters().empty()) {
+    return absl::FailedPreconditionError("filters need the server's catalog");
+  }
+  return nullptr;
+}
+
 absl::Status RecommendPipeline::SimilarItems(const SimilarItemsRequest& request,
                                              SimilarItemsResponse* response) const {
   RETURN_IF_ERROR(CheckId(request.item(), "item"));
   ASSIGN_OR_RETURN(const int32_t k, CheckK(request.k()));
+  ASSIGN_OR_RETURN(std::shared_ptr<const RowFilter> filter,
+                   CompileFilter(request.filter(), /*has_user=*/false, ""));
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model, models_->Get(request.model_name()));
-  ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request.item(), k));
+  ASSIGN_OR_RETURN(Recommendation rec, model->Similar(request.item(), k, filter.get()));
   CopyItems(rec, response->mutable_items());
   return absl::OkStatus();
 }
@@ -193,6 +205,8 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
     RETURN_IF_ERROR(experiments_->GetExperiment(request.experiment()).status());
   }
   RecommendQuery query;
+  ASSIGN_OR_RETURN(query.filter, CompileFilter(request.filter(), /*has_user=*/true,
+                                               request.user()));
   query.user = request.user();
   query.k = k;
   query.exclude_seen = !request.include_seen();

@@ -28,6 +28,7 @@ class ExperimentManager;
 
 namespace recbandit::services {
 
+class Catalog;
 class ModelStore;
 class RecentEvents;
 
@@ -47,12 +48,14 @@ class RecommendPipeline {
   // `max_queued_shadows` wait to be computed. `on_slate_log_failure` (may
   // be empty; thread-safe, fast) hears of each served slate of a
   // QUEUED_BEFORE_REPLY deployment whose log write failed after the reply.
+  // `catalog` (may be null) supplies the requests' filters and hidden items.
   RecommendPipeline(ModelStore* models, RecentEvents* recent,
                     bandits::ExperimentManager* experiments, DeploymentStore* deployments,
                     bandits::EventLog* log,
                     std::function<void(const char* outcome)> on_shadow = nullptr,
                     size_t max_queued_shadows = kMaxQueuedShadows,
-                    std::function<void()> on_slate_log_failure = nullptr)
+                    std::function<void()> on_slate_log_failure = nullptr,
+                    Catalog* catalog = nullptr)
       : models_(models),
         recent_(recent),
         experiments_(experiments),
@@ -60,6 +63,7 @@ class RecommendPipeline {
         log_(log),
         on_shadow_(std::move(on_shadow)),
         on_slate_log_failure_(std::move(on_slate_log_failure)),
+        catalog_(catalog),
         max_queued_shadows_(max_queued_shadows),
         shadows_(1) {}
 
@@ -84,6 +88,11 @@ class RecommendPipeline {
   // Answers the k items nearest the request's item.
   absl::Status SimilarItems(const SimilarItemsRequest& request,
                             SimilarItemsResponse* response) const;
+
+  // Returns the request's catalog filter (null: nothing filtered).
+  absl::StatusOr<std::shared_ptr<const RowFilter>> CompileFilter(const Filter& filter,
+                                                                 bool has_user,
+                                                                 const std::string& user) const;
 
   // Returns the user's stored real-time items followed by `more`.
   std::vector<std::string> RecentItems(
@@ -136,6 +145,7 @@ class RecommendPipeline {
   bandits::EventLog* const log_;
   const std::function<void(const char*)> on_shadow_;
   const std::function<void()> on_slate_log_failure_;
+  Catalog* const catalog_;  // may be null: filters refused, nothing hidden
   const size_t max_queued_shadows_;
   mutable BlockingPool shadows_;  // last: its thread stops before the rest goes
 };

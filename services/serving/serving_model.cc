@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,31 @@
 #include "proto/core/status_macros.h"
 
 namespace recbandit::services {
+
+FilteredRows FilteredRows::FromAllowed(std::vector<int32_t> allowed, int32_t n,
+                                       size_t scan_rows) {
+  FilteredRows rows;
+  if (allowed.size() <= scan_rows) {
+    rows.scan = true;
+    rows.allowed = std::move(allowed);
+    return rows;
+  }
+  rows.excluded.reserve(n - allowed.size());
+  size_t j = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    if (j < allowed.size() && allowed[j] == i) {
+      ++j;
+    } else {
+      rows.excluded.push_back(i);
+    }
+  }
+  return rows;
+}
+
+bool FilteredRows::Allows(int32_t row) const {
+  return scan ? std::binary_search(allowed.begin(), allowed.end(), row)
+              : !std::binary_search(excluded.begin(), excluded.end(), row);
+}
 
 ServingModel::ServingModel(ranking::FactorModel model,
                            std::unique_ptr<retrieval::ItemIndex> index, std::string name,
@@ -134,7 +160,9 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
         absl::StrCat("candidates must be in [0, 10000], got ", query.candidates));
   }
   const int32_t u = model_.users().Find(query.user);
-  const std::vector<int32_t> exclude = Exclusions(u, query);
+  std::vector<int32_t> exclude = Exclusions(u, query);
+  std::shared_ptr<const FilteredRows> rows;
+  if (query.filter != nullptr) rows = query.filter->Rows(*this);
   ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(query.user, query.recent_items));
   Recommendation rec;
   if (vec.empty()) {
@@ -143,10 +171,20 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
     for (int32_t i : by_popularity_) {
       if (static_cast<int32_t>(rec.items.size()) >= query.k) break;
       if (std::binary_search(exclude.begin(), exclude.end(), i)) continue;
+      if (rows != nullptr && !rows->Allows(i)) continue;
       absl::Span<const float> pop = model_.item_popularity();
       rec.items.push_back({model_.items().Name(i), pop.empty() ? 0.f : pop[i]});
     }
     return rec;
+  }
+  if (rows != nullptr && rows->scan) return ScanAllowed(vec, *rows, exclude, query.k);
+  if (rows != nullptr && !rows->excluded.empty()) {
+    // The filter's exclusions join the request's: the index still fills k.
+    std::vector<int32_t> merged;
+    merged.reserve(exclude.size() + rows->excluded.size());
+    std::merge(exclude.begin(), exclude.end(), rows->excluded.begin(), rows->excluded.end(),
+               std::back_inserter(merged));
+    exclude = std::move(merged);
   }
   retrieval::SearchResult found;
   RETURN_IF_ERROR(index_->Search(vec, CandidateCount(query.k, query.candidates), exclude,
@@ -172,6 +210,17 @@ Recommendation ServingModel::Rescore(absl::Span<const float> user,
     rec.items.push_back({model_.items().Name(scored[j].second), scored[j].first});
   }
   return rec;
+}
+
+Recommendation ServingModel::ScanAllowed(absl::Span<const float> user,
+                                         const FilteredRows& rows,
+                                         absl::Span<const int32_t> exclude, int32_t k) const {
+  retrieval::SearchResult all;
+  all.ids.reserve(rows.allowed.size());
+  for (int32_t i : rows.allowed) {
+    if (!std::binary_search(exclude.begin(), exclude.end(), i)) all.ids.push_back(i);
+  }
+  return Rescore(user, all, k);  // exact scores of every allowed row, best k
 }
 
 absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
@@ -210,17 +259,44 @@ absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
   return out;
 }
 
-absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item,
-                                                     int32_t k) const {
+absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item, int32_t k,
+                                                     const RowFilter* filter) const {
   if (k < 1 || k > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
   }
   const int32_t i = model_.items().Find(item);
   if (i < 0) return absl::NotFoundError(absl::StrCat("unknown item ", Quote(item)));
   absl::Span<const float> v = model_.ItemVector(i);
-  const std::vector<int32_t> exclude = {i};
+  std::vector<int32_t> exclude = {i};
   retrieval::SearchResult found;
-  RETURN_IF_ERROR(index_->Search(v, k, exclude, {}, &found));
+  std::shared_ptr<const FilteredRows> rows;
+  if (filter != nullptr) rows = filter->Rows(*this);
+  if (rows != nullptr && rows->scan) {
+    // Inner products of the allowed rows (as the index scores), best k.
+    std::vector<std::pair<float, int32_t>> scored;
+    for (int32_t r : rows->allowed) {
+      if (r == i) continue;
+      absl::Span<const float> w = model_.ItemVector(r);
+      float s = 0;
+      for (int32_t j = 0; j < model_.factors(); ++j) s += v[j] * w[j];
+      scored.emplace_back(s, r);
+    }
+    const size_t top = std::min<size_t>(k, scored.size());
+    std::partial_sort(scored.begin(), scored.begin() + top, scored.end(),
+                      [](const auto& a, const auto& b) {
+                        return a.first != b.first ? a.first > b.first : a.second < b.second;
+                      });
+    for (size_t j = 0; j < top; ++j) {
+      found.ids.push_back(scored[j].second);
+      found.scores.push_back(scored[j].first);
+    }
+  } else {
+    if (rows != nullptr) {
+      exclude = rows->excluded;
+      exclude.insert(std::lower_bound(exclude.begin(), exclude.end(), i), i);
+    }
+    RETURN_IF_ERROR(index_->Search(v, k, exclude, {}, &found));
+  }
   Recommendation rec;
   for (size_t j = 0; j < found.ids.size(); ++j) {
     rec.items.push_back({model_.items().Name(found.ids[j]), found.scores[j]});

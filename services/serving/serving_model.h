@@ -22,6 +22,35 @@ namespace recbandit::services {
 // File name of the item index inside a model directory.
 inline constexpr char kItemIndexFile[] = "items.index";
 
+class ServingModel;
+
+// The item rows of one model a request may return (catalog filters and
+// hidden items, services/serving/catalog.h). Immutable once built.
+struct FilteredRows {
+  // Allowed rows at most this many are scored exactly by a scan over them;
+  // more go to the index with the rest excluded (bench/RESULTS.md,
+  // "Catalog filters").
+  static constexpr size_t kScanRows = 20000;
+  bool scan = false;              // score `allowed` exactly, no index search
+  std::vector<int32_t> allowed;   // sorted rows; filled when scan
+  std::vector<int32_t> excluded;  // sorted rows never returned; when !scan
+  // Returns rows for a model of `n` items from its sorted allowed rows.
+  // `scan_rows` or fewer allowed rows are scanned.
+  static FilteredRows FromAllowed(std::vector<int32_t> allowed, int32_t n,
+                                  size_t scan_rows = kScanRows);
+  // Returns whether `row` may be returned.
+  bool Allows(int32_t row) const;
+};
+
+// Gives, for a model snapshot, the rows a request's filter allows.
+// Thread-safe.
+class RowFilter {
+ public:
+  virtual ~RowFilter() = default;
+  // Returns the rows of `model` the filter allows (never null).
+  virtual std::shared_ptr<const FilteredRows> Rows(const ServingModel& model) const = 0;
+};
+
 struct RecommendQuery {
   std::string user;                        // external user id
   int32_t k = 10;                          // 1..1000
@@ -33,6 +62,8 @@ struct RecommendQuery {
   retrieval::SearchParams search;          // efSearch / nprobe for this request
   // Candidates fetched from the index before exact rescoring; 0 = max(4k, 50).
   int32_t candidates = 0;
+  // Catalog filter; null = every item allowed.
+  std::shared_ptr<const RowFilter> filter;
 };
 
 struct ScoredItemId {
@@ -74,8 +105,10 @@ class ServingModel {
       const retrieval::SearchParams& search, int32_t threads) const;
 
   // Returns the k items most similar to `item` (inner product of item
-  // vectors), never `item` itself. NOT_FOUND for an unknown item.
-  absl::StatusOr<Recommendation> Similar(const std::string& item, int32_t k) const;
+  // vectors), never `item` itself, only items `filter` (may be null) allows.
+  // NOT_FOUND for an unknown item.
+  absl::StatusOr<Recommendation> Similar(const std::string& item, int32_t k,
+                                         const RowFilter* filter = nullptr) const;
 
   // Returns `items` re-ranked for `user` by exact score (unknown items last,
   // score 0 and in the given order).
@@ -107,6 +140,10 @@ class ServingModel {
     return candidates > 0 ? std::max(candidates, k) : std::max(4 * k, 50);
   }
   std::vector<int32_t> Exclusions(int32_t user, const RecommendQuery& query) const;
+  // Returns the best `k` of `rows.allowed` not in `exclude` (sorted) by exact
+  // score for `user`: the filtered path for few allowed rows.
+  Recommendation ScanAllowed(absl::Span<const float> user, const FilteredRows& rows,
+                             absl::Span<const int32_t> exclude, int32_t k) const;
 
   ranking::FactorModel model_;
   std::unique_ptr<retrieval::ItemIndex> index_;

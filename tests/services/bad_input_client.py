@@ -19,7 +19,7 @@ sys.path.insert(0, sys.argv[2])
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
 from google.protobuf import wrappers_pb2  # noqa: E402
-from proto import common_pb2, drift_pb2, events_pb2, model_pb2  # noqa: E402
+from proto import catalog_pb2 as cat, common_pb2, drift_pb2, events_pb2, model_pb2  # noqa: E402
 from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
 from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
@@ -312,6 +312,62 @@ CATALOGUE = [
         events_pb2.Interaction(user="u1")]), INVALID, "events[0]."),
     ("PutEvents user of 8 KB", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
         events_pb2.Interaction(user=LONG, item="i1")]), INVALID, "events[0]."),
+    # --- catalog and filters (PutItems, Recommend / SimilarItems filter)
+    ("filter: syntax error", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE ItemID WHERE Items.price <")), INVALID,
+     "filter.expression: column 35: expected a number, a $parameter or CurrentUser.<field>, got the end"),
+    ("filter: string compared with <", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression='EXCLUDE ItemID WHERE Items.tag < "a"')), INVALID,
+     "filter.expression: column 32: '<' needs a numeric field; Items.tag holds strings"),
+    ("filter: unknown field", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE ItemID WHERE Items.weight < 3")), INVALID,
+     "filter.expression: column 22: unknown field 'Items.weight' (no catalog record has it)"),
+    ("filter: missing parameter", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE ItemID WHERE Items.ItemID IN $ids")),
+     INVALID, "filter.expression: column 38: parameter $ids is missing from parameters"),
+    ("filter: parameter of the wrong type", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE ItemID WHERE Items.ItemID IN $ids",
+                                     parameters={"ids": cat.FilterValue(numbers=[1])})),
+     INVALID, "filter.expression: column 38: parameter $ids must hold strings"),
+    ("filter: unused parameter", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression='INCLUDE ItemID WHERE Items.tag = "a"',
+                                     parameters={"x": cat.FilterValue(numbers=[1])})),
+     INVALID, "filter.parameters['x'] is not used by the expression"),
+    ("filter of 3000 bytes", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE " + "x" * 2992)), INVALID,
+     "filter.expression: expression has 3000 bytes; at most 2048"),
+    ("filter nested 40 deep", "rec", "Recommend", lambda: rc.RecommendRequest(
+        user="u1", filter=cat.Filter(expression="INCLUDE ItemID WHERE " + "(" * 40)), INVALID,
+     "filter.expression: column 54: parentheses nested deeper than 32"),
+    ("SimilarItems filter with CurrentUser", "rec", "SimilarItems",
+     lambda: rc.SimilarItemsRequest(item="i1", filter=cat.Filter(
+         expression="INCLUDE ItemID WHERE Items.category IN CurrentUser.category")), INVALID,
+     "filter.expression: column 40: CurrentUser is not available here (no user)"),
+    ("PutItems no items", "rec", "PutItems", lambda: cat.PutItemsRequest(), INVALID,
+     "items must have 1..1000 entries, got 0"),
+    ("PutItems 1001 items", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i%d" % n) for n in range(1001)]), INVALID,
+     "items must have 1..1000 entries, got 1001"),
+    ("PutItems repeated item", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1"), cat.CatalogItem(item="i1")]), INVALID,
+     "items[1].item 'i1' repeats items[0]"),
+    ("PutItems 33 categories", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1", categories=["c"] * 33)]), INVALID,
+     "items[0].categories has 33 entries; at most 32"),
+    ("PutItems tag of 8 KB", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1", tags=[LONG])]), INVALID,
+     "items[0].tags[0] must have 1..128 bytes, got 8192"),
+    ("PutItems numeric field 'category'", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1", numbers={"category": 1})]), INVALID,
+     "items[0].numbers name 'category' must be 1..64 bytes"),
+    ("PutItems NaN number", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1", numbers={"price": float("nan")})]), INVALID,
+     "items[0].numbers['price'] must be finite"),
+    ("PutItems created in 2200", "rec", "PutItems", lambda: cat.PutItemsRequest(items=[
+        cat.CatalogItem(item="i1", created_unix_ms=7258118400000)]), INVALID,
+     "items[0].created_unix_ms must be 0 or in [1, 4102444800000], got 7258118400000"),
+    ("PutUsers user of 8 KB", "rec", "PutUsers", lambda: cat.PutUsersRequest(users=[
+        cat.CatalogUser(user=LONG)]), INVALID, "users[0].user must have 1..256 bytes, got 8192"),
     # --- models
     ("ListModels unknown model", "rec", "ListModels",
      lambda: rc.ListModelsRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),

@@ -2,7 +2,7 @@
 // @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
 // Train job followed with WatchJob and the hot swap to its version; a
 // BatchRecommend job whose file agrees with Recommend; PutEvents
-// reflected by the next Recommend; Decide, Reward, EvaluatePolicy; a
+// reflected by the next Recommend; PutItems and a filtered Recommend; Decide, Reward, EvaluatePolicy; a
 // blue/green deployment served, rewarded, switched and rolled back, a canary
 // rollout started and stopped, an interleaved slate; and the error codes
 // of a few bad requests.
@@ -136,6 +136,25 @@ async function main() {
   const items = reply.items.map((i) => i.item);
   assert.ok(!items.includes(top), `${top} still recommended: ${items}`);
   console.log(`PutEvents u1/${top}: excluded from the next Recommend`);
+
+  const catalogItems = [];
+  for (let n = 1; n <= 100; ++n) {
+    catalogItems.push({item: `i${n}`, categories: [n % 3 === 0 ? 'fizz' : 'plain'],
+                       tags: n <= 10 ? ['new'] : [], numbers: {price: n}});
+  }
+  const stored = await call(rec, 'PutItems', {items: catalogItems});
+  assert.strictEqual(stored.accepted, 100, JSON.stringify(stored));
+  const filtered = await call(rec, 'Recommend', {
+    user: 'u2', k: 5,
+    filter: {expression: 'EXCLUDE ItemID WHERE Items.category IN $c | ' +
+                         'INCLUDE ItemID WHERE Items.price <= 60',
+             parameters: {c: {strings: ['fizz']}}}});
+  assert.strictEqual(filtered.items.length, 5, JSON.stringify(filtered));
+  for (const s of filtered.items) {
+    const n = Number(s.item.slice(1));
+    assert.ok(n % 3 !== 0 && n <= 60, `${s.item} passes the filter`);
+  }
+  console.log(`PutItems 100, filtered Recommend: ${filtered.items.map((i) => i.item)}`);
 
   const actions = ['grid', 'list', 'carousel'].map((id) => ({id}));
   const d = await call(exp, 'Decide', {experiment: 'demo_layout', unit_id: 'u1', actions});

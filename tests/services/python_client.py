@@ -2,7 +2,8 @@
 against `recbandit serve --demo`: health and reflection; training the demo as a
 job (Train, WatchJob, GetJob, CancelJob) and the hot swap to its version;
 Recommend, RankItems, SimilarItems, ListModels, ActivateModel (rollback);
-PutEvents reflected by the very next Recommend; Decide, Reward, exploring
+PutEvents reflected by the very next Recommend; PutItems and a filtered
+Recommend; Decide, Reward, exploring
 Recommend with logged propensities, EvaluatePolicy; and the documented error
 code of every bad request, with the server still serving afterwards.
 
@@ -17,7 +18,7 @@ import grpc
 sys.path.insert(0, sys.argv[2])
 import health_pb2  # noqa: E402
 import health_pb2_grpc  # noqa: E402
-from proto import common_pb2, events_pb2, model_pb2  # noqa: E402
+from proto import catalog_pb2, common_pb2, events_pb2, model_pb2  # noqa: E402
 from proto import experiments_pb2 as ex, experiments_pb2_grpc as exg  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
 
@@ -172,6 +173,26 @@ def check_serving(rec):
                 rc.RecommendRequest(user="u1", exclude_items=["x" * 1000] * 5000))
 
 
+def check_catalog(rec):
+    print("PutItems / filtered Recommend")
+    items = [catalog_pb2.CatalogItem(item="i%d" % n, categories=["odd" if n % 2 else "even"],
+                                     numbers={"price": float(n)}) for n in range(1, 201)]
+    reply = rec.PutItems(catalog_pb2.PutItemsRequest(items=items), timeout=TIMEOUT)
+    assert reply.accepted == 200 and reply.catalog_items >= 200, reply
+    f = catalog_pb2.Filter(expression='INCLUDE ItemID WHERE Items.category = "odd" AND '
+                                      'Items.price < $max')
+    f.parameters["max"].numbers.append(100)
+    got = rec.Recommend(rc.RecommendRequest(user="u1", k=10, filter=f), timeout=TIMEOUT)
+    assert len(got.items) == 10, got
+    for s in got.items:
+        n = int(s.item[1:])
+        assert n % 2 == 1 and n < 100, s.item
+    print("  10 items, all odd and priced under 100: %s" % [s.item for s in got.items])
+    err = expect_code(grpc.StatusCode.INVALID_ARGUMENT, rec.Recommend, rc.RecommendRequest(
+        user="u1", filter=catalog_pb2.Filter(expression="INCLUDE ItemID WHERE Items.price <")))
+    assert "column 35" in err.details(), err.details()
+
+
 def check_experiments(rec, exp):
     print("Decide / Reward / exploring Recommend / EvaluatePolicy")
     d = exp.Decide(ex.DecideRequest(
@@ -318,6 +339,7 @@ def main():
         rec = rcg.RecommenderStub(channel)
         exp = exg.ExperimentsStub(channel)
         check_serving(rec)
+        check_catalog(rec)
         check_training(rec)
         check_experiments(rec, exp)
         # Every error above left the server serving.
