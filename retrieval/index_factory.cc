@@ -33,7 +33,7 @@ bool ConsumeNumber(absl::string_view* s, int32_t* out) {
 absl::Status Bad(absl::string_view factory, absl::string_view why) {
   return absl::InvalidArgumentError(
       absl::StrCat("index factory ", Quote(factory), ": ", why,
-                   " (accepted: Exact, Flat, HNSW<M>, IVF<nlist>,Flat, IVF<nlist>,PQ<m>[x<nbits>], "
+                   " (accepted: Exact, Flat, HNSW<M>, Graph<M>[,SQ8], IVF<nlist>,Flat, IVF<nlist>,PQ<m>[x<nbits>], "
                    "IVF<nlist>,SQ8, PQ<m>[x<nbits>], SQ8)"));
 }
 
@@ -108,6 +108,22 @@ absl::StatusOr<IndexSpec> ParseIndexFactory(absl::string_view factory, int32_t d
       return Bad(factory, "HNSW stores vectors Flat only (HNSW<M> or HNSW<M>,Flat)");
     }
     spec.kind = IndexSpec::Kind::kHnsw;
+    spec.hnsw_m = m;
+    return spec;
+  }
+  if (absl::ConsumePrefix(&first, "Graph")) {
+    int32_t m = 0;
+    if (!ConsumeNumber(&first, &m) || !first.empty()) {
+      return Bad(factory, "Graph needs a graph degree M");
+    }
+    if (m < kMinHnswM || m > kMaxHnswM) {
+      return Bad(factory, absl::StrCat("Graph's M must be in [", kMinHnswM, ", ", kMaxHnswM,
+                                       "], got ", m));
+    }
+    if (parts.size() == 2 && parts[1] != "SQ8") {
+      return Bad(factory, "Graph walks 8-bit codes only (Graph<M> or Graph<M>,SQ8)");
+    }
+    spec.kind = IndexSpec::Kind::kGraph;
     spec.hnsw_m = m;
     return spec;
   }

@@ -23,13 +23,15 @@ inline constexpr int32_t kMaxBeam = 4096;  // efConstruction, efSearch
 // One parsed factory string. The grammar (every number decimal, no sign):
 //   Exact | Flat | HNSW<M>[,Flat] | PQ<m>[x<nbits>] | SQ4 | SQ6 | SQ8 | SQfp16
 //   | IVF<nlist>,(Flat | PQ<m>[x<nbits>] | SQ4 | SQ6 | SQ8 | SQfp16)
-// with M in [4, 128], nlist in [1, 65536] (and at most the number of items),
+//   | Graph<M>[,SQ8]
+// with M in [4, 128] (Graph<M> is our own graph index, retrieval/graph_index.h,
+// walked on 8-bit codes and re-ranked exactly; ",SQ8" names that default), nlist in [1, 65536] (and at most the number of items),
 // m dividing the dimension, nbits in [1, 12] (2^nbits at most the number of
 // items, which k-means needs to train the codebooks).
 struct IndexSpec {
-  enum class Kind { kExact, kFlat, kHnsw, kIvf, kPq, kSq };
+  enum class Kind { kExact, kFlat, kHnsw, kIvf, kPq, kSq, kGraph };
   Kind kind = Kind::kExact;
-  int32_t hnsw_m = 0;    // kHnsw
+  int32_t hnsw_m = 0;    // kHnsw, kGraph
   int32_t ivf_lists = 0; // kIvf; the fine kind is `fine`
   Kind fine = Kind::kFlat;  // kIvf: kFlat, kPq or kSq
   int32_t pq_m = 0;      // kPq, or kIvf with fine kPq

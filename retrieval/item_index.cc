@@ -21,6 +21,7 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "proto/core/artifact_file.h"
@@ -28,6 +29,7 @@
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
 #include "proto/core/string_view.h"
+#include "retrieval/graph_index.h"
 #include "retrieval/hnsw_search.h"
 #include "retrieval/index_factory.h"
 #include "retrieval/scan.h"
@@ -419,8 +421,11 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
         std::vector<float>(vectors.begin(), vectors.end()), dim));
   }
   // No string outside the grammar reaches FAISS: its asserts abort.
-  RETURN_IF_ERROR(ValidateIndexFactory(factory, dim, n));
+  ASSIGN_OR_RETURN(const IndexSpec spec, ParseIndexFactory(factory, dim, n));
   RETURN_IF_ERROR(CheckBuildOptions(options));
+  if (spec.kind == IndexSpec::Kind::kGraph) {
+    return BuildGraphIndex(factory, spec.hnsw_m, vectors, dim, options);
+  }
   std::unique_ptr<faiss::Index> index;
   try {
     index.reset(faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
@@ -479,6 +484,14 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadItemIndex(
     return absl::DataLossError(absl::StrCat(path, ": unreadable: ", file.status().message()));
   }
   const absl::string_view bytes((*file)->data(), (*file)->size());
+  if (absl::StartsWith(bytes, absl::string_view(kGraphMagic, sizeof(kGraphMagic)))) {
+    // Our graph: viewed in place in the mapped file (nothing copied).
+    if (dim < 1 || vectors.size() % dim != 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "vectors has %d floats, not a multiple of dim %d", vectors.size(), dim));
+    }
+    return LoadGraphIndex(path, *file, bytes, dim, static_cast<int64_t>(vectors.size() / dim));
+  }
   const size_t eol = bytes.find('\n');
   if (eol == std::string::npos) {
     return absl::DataLossError(absl::StrCat(path, ": not an item index (no header)"));

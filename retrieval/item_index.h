@@ -1,6 +1,7 @@
 // ItemIndex: top-k inner-product search over item vectors, with exclusions.
 // Built from a FAISS index_factory string ("Flat", "HNSW32", "IVF256,Flat",
-// "IVF256,PQ16", ...) or "Exact" (our own SIMD scan over contiguous float32).
+// "IVF256,PQ16", ...), "Exact" (our own SIMD scan over contiguous float32) or
+// "Graph<M>" (our own graph walked on 8-bit codes, retrieval/graph_index.h).
 #ifndef RECBANDIT_RETRIEVAL_ITEM_INDEX_H_
 #define RECBANDIT_RETRIEVAL_ITEM_INDEX_H_
 

@@ -194,7 +194,8 @@ INSTANTIATE_TEST_SUITE_P(
     AllKinds, ItemIndexKindTest,
     ::testing::Values(KindCase{"Exact", 1.0}, KindCase{"Flat", 1.0},
                       KindCase{"HNSW8", 0.85}, KindCase{"HNSW16", 0.90},
-                      KindCase{"IVF32,Flat", 0.90},
+                      KindCase{"IVF32,Flat", 0.90}, KindCase{"Graph8", 0.85},
+                      KindCase{"Graph16,SQ8", 0.90},
                       // 4-bit PQ codes (8-bit PQ training takes minutes on this generic FAISS
                       // build); recall of raw PQ scores, before exact rescoring.
                       KindCase{"IVF16,PQ8x4", 0.15}),  // raw PQ scores: rescoring fixes order

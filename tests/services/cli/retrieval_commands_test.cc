@@ -98,6 +98,31 @@ TEST_F(RetrievalCommandsTest, TrainWithIndexBuildsItAndRecommendUsesIt) {
   EXPECT_THAT(bad.err, HasSubstr("nprobe"));
 }
 
+TEST_F(RetrievalCommandsTest, GraphIndexFromTrainServesTheExactTopK) {
+  // Graph8 over 400 items at the default efSearch 128: the exact top 5 (the
+  // model without an index is served by the Exact scan).
+  auto train = RunRecbandit({"train", "--input=" + dir_.File("d.csv"), "--factors=16",
+                             "--iterations=4", "--threads=1", "--index=Graph8",
+                             "--out=" + dir_.File("graph")});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_THAT(train.out, HasSubstr("\"index_factory\":\"Graph8\""));
+  for (const char* user : {"u1", "u2", "u3", "u10"}) {
+    auto graph = RunRecbandit({"recommend", "--model=" + dir_.File("graph"),
+                               std::string("--user=") + user, "--k=5", "--ef_search=64"});
+    ASSERT_EQ(graph.exit_code, 0) << graph.err;
+    auto exact = RunRecbandit({"recommend", "--model=" + model(), std::string("--user=") + user,
+                               "--k=5"});
+    ASSERT_EQ(exact.exit_code, 0) << exact.err;
+    EXPECT_EQ(graph.out, exact.out) << user;
+  }
+  auto rebuilt = RunRecbandit({"index", "--model=" + model(), "--index=Graph16,SQ8"});
+  ASSERT_EQ(rebuilt.exit_code, 0) << rebuilt.err;
+  EXPECT_THAT(rebuilt.out, HasSubstr("\"index_factory\":\"Graph16,SQ8\""));
+  auto bad = RunRecbandit({"index", "--model=" + model(), "--index=Graph200"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_THAT(bad.err, HasSubstr("Graph's M must be in [4, 128], got 200"));
+}
+
 TEST_F(RetrievalCommandsTest, BadIndexStringsAndCorruptIndexAreErrors) {
   auto bad = RunRecbandit({"index", "--model=" + model(), "--index=Bogus7"});
   EXPECT_NE(bad.exit_code, 0);
