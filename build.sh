@@ -23,6 +23,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev libcpp-httplib-dev
   python3 python3-grpcio python3-grpc-tools openssl ccache curl
   libnats-dev nats-server libhnswlib-dev python3-hnswlib
+  chromium
 )
 # Tools the client tests run, installed from Debian only when the command is
 # missing (a machine may already have another build of Node.js, with npm).

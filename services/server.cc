@@ -1,8 +1,8 @@
 // Server: start-up, shutdown and wiring. Builds the grpc::Server with the
 // Recommender and Experiments services (services/rpc/, thin handlers over
 // ModelStore, JobQueue, RecentEvents and bandits::ExperimentManager), the
-// health service and reflection, and the HTTP/JSON API (services/http/);
-// rebuilds recent events from the log.
+// health service and reflection, and the HTTP/JSON API with the dashboard
+// (services/http/); rebuilds recent events from the log.
 #include "services/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -20,6 +20,7 @@
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "services/http/dashboard.h"
 #include "services/http/json_gateway.h"
 #include "services/monitoring/prometheus_metrics.h"
 #include "services/rpc/call.h"
@@ -304,13 +305,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
     http.tls_cert_path = options.tls_cert_path;
     http.tls_key_path = options.tls_key_path;
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
-    args.SetMaxSendMessageSize(-1);
-    ASSIGN_OR_RETURN(server->http_,
-                     JsonGateway::Start(http, server->server_->InProcessChannel(args)));
+    DashboardOptions dashboard;
+    dashboard.channel = server->InProcessChannel();
+    dashboard.log = server->event_log_.get();
+    dashboard.simulations_dir = absl::StrCat(options.data_dir, "/simulations");
+    server->dashboard_ = std::make_unique<Dashboard>(std::move(dashboard));
+    http.pages = [d = server->dashboard_.get()](const HttpPageRequest& request) {
+      return d->Serve(request);
+    };
+    ASSIGN_OR_RETURN(server->http_, JsonGateway::Start(http, server->InProcessChannel()));
   }
   return server;
+}
+
+std::shared_ptr<grpc::Channel> Server::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return server_->InProcessChannel(args);
 }
 
 Server::~Server() {

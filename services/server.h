@@ -14,6 +14,7 @@
 #include "services/monitoring/drift.h"
 
 namespace grpc {
+class Channel;
 class Server;
 class Service;
 }  // namespace grpc
@@ -26,6 +27,7 @@ class ExperimentManager;
 namespace recbandit::services {
 
 class Catalog;
+class Dashboard;
 class DeploymentStore;
 class JsonGateway;
 class ModelStore;
@@ -46,8 +48,10 @@ struct ServerOptions {
   // 0 = no metrics endpoint; -1 = a free port (see Server::metrics_port()).
   int metrics_port = 0;
   // The HTTP/JSON API (services/http/json_gateway.h: POST
-  // /v1/<Service>/<Method>) on host:http_port, HTTPS with the TLS files;
-  // 0 = off; -1 = a free port (see Server::http_port()).
+  // /v1/<Service>/<Method>) and the dashboard (services/http/dashboard.h:
+  // GET /, /dashboard/...) on host:http_port, HTTPS with the TLS files;
+  // 0 = off; -1 = a free port (see Server::http_port()). The dashboard's
+  // simulations page shows <data_dir>/simulations/*.csv.
   int http_port = 0;
   // PEM files of the TLS certificate chain and private key; both empty =
   // plaintext. Both or neither.
@@ -114,6 +118,9 @@ class Server {
   int metrics_port() const;
   // Returns the bound HTTP/JSON API port (0 when off).
   int http_port() const;
+  // Returns a channel to this server's own services, in process (callers
+  // still send the bearer token when one is set). REQUIRES: running.
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   // Turns grpc.health.v1 NOT_SERVING (overall and per service) while calls
   // are still served: load balancers stop sending new calls before Shutdown.
   void SetNotServing();
@@ -144,7 +151,8 @@ class Server {
   std::unique_ptr<grpc::Service> experiments_;
   std::unique_ptr<grpc::Service> deployments_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<JsonGateway> http_;  // after server_: destroyed first
+  std::unique_ptr<Dashboard> dashboard_;  // the HTTP port's pages
+  std::unique_ptr<JsonGateway> http_;  // after server_ and dashboard_: destroyed first
   int port_ = 0;
   absl::Mutex shutdown_mu_;  // serialises Shutdown (a signal thread, the destructor)
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -10,6 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/numbers.h"
+#include "proto/core/names.h"
 
 namespace recbandit::bandits {
 namespace {
@@ -19,10 +22,7 @@ std::string CsvField(const std::string& s) {
   return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
 }
 
-std::string XmlEscape(const std::string& s) {
-  return absl::StrReplaceAll(
-      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
+std::string XmlEscape(const std::string& s) { return HtmlEscape(s); }
 
 // Tick step of about `target` ticks over `span`: 1, 2 or 5 times a power of 10.
 double NiceStep(double span, int target) {
@@ -48,10 +48,10 @@ struct PlotArea {
 // declaration, <svg> element and a white background.
 std::string SvgOpen(const PlotOptions& options) {
   return absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "%s<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
       "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+      options.xml_declaration ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" : "",
       options.width, options.height, options.width, options.height, options.width,
       options.height);
 }
@@ -111,6 +111,10 @@ void AppendAxisLabels(const PlotArea& area, double picture_height, const std::st
                          XmlEscape(y_label)));
 }
 
+bool HasBand(const XyPoint& p) {
+  return std::isfinite(p.low) && std::isfinite(p.high) && p.low <= p.high;
+}
+
 constexpr const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
 
@@ -132,6 +136,69 @@ std::string CurvesCsv(const SimulationResult& result) {
     }
   }
   return out;
+}
+
+absl::StatusOr<SimulationResult> ParseCurvesCsv(absl::string_view csv, const std::string& name) {
+  constexpr size_t kMaxRows = 1000000;
+  SimulationResult result;
+  result.environment = name;
+  std::vector<absl::string_view> lines = absl::StrSplit(csv, '\n');
+  if (lines.empty() || absl::StripSuffix(lines[0], "\r") != "policy,t,mean,low,high") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(name), " line 1: the header must be policy,t,mean,low,high"));
+  }
+  if (lines.size() > kMaxRows + 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quote(name), ": more than ", kMaxRows, " rows"));
+  }
+  for (size_t n = 1; n < lines.size(); ++n) {
+    absl::string_view line = absl::StripSuffix(lines[n], "\r");
+    if (line.empty()) continue;
+    const auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Quote(name), " line ", n + 1, ": ", why));
+    };
+    std::string policy;
+    if (absl::ConsumePrefix(&line, "\"")) {  // RFC 4180: "" is one quote
+      while (true) {
+        const size_t q = line.find('"');
+        if (q == absl::string_view::npos) return bad("unterminated quoted policy");
+        policy.append(line.data(), q);
+        line.remove_prefix(q + 1);
+        if (!absl::ConsumePrefix(&line, "\"")) break;
+        policy.push_back('"');
+      }
+      if (!absl::ConsumePrefix(&line, ",")) return bad("expected ',' after the quoted policy");
+    } else {
+      const size_t comma = line.find(',');
+      if (comma == absl::string_view::npos) return bad("expected 5 fields");
+      policy = std::string(line.substr(0, comma));
+      line.remove_prefix(comma + 1);
+    }
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+    CurvePoint p;
+    if (fields.size() != 4) return bad("expected 5 fields");
+    if (!absl::SimpleAtoi(fields[0], &p.t) || p.t < 1) return bad("t must be an integer >= 1");
+    if (!absl::SimpleAtod(fields[1], &p.mean) || !absl::SimpleAtod(fields[2], &p.low) ||
+        !absl::SimpleAtod(fields[3], &p.high) || !std::isfinite(p.mean) ||
+        !std::isfinite(p.low) || !std::isfinite(p.high)) {
+      return bad("mean, low and high must be finite numbers");
+    }
+    if (policy == "lai_robbins") continue;
+    if (policy.empty()) return bad("empty policy");
+    if (result.curves.empty() || result.curves.back().policy != policy) {
+      for (const PolicyCurve& c : result.curves) {
+        if (c.policy == policy) return bad("a policy's rows must be consecutive");
+      }
+      result.curves.emplace_back().policy = policy;
+    }
+    result.curves.back().points.push_back(p);
+    result.horizon = std::max(result.horizon, p.t);
+  }
+  if (result.curves.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(Quote(name), ": no curve rows"));
+  }
+  return result;
 }
 
 std::string RenderSvg(const SimulationResult& result, const PlotOptions& options) {
@@ -179,8 +246,10 @@ std::string RenderSvg(const SimulationResult& result, const PlotOptions& options
   // Title (what is plotted) and subtitle (the environment and run count).
   const std::string title = result.replay ? "Replay on logged data: clicks per matched step"
                                           : "Cumulative pseudo-regret";
-  const std::string subtitle = absl::StrCat(result.environment, "; ", result.runs,
-                                            " runs, mean and 95% band");
+  const std::string subtitle =
+      absl::StrCat(result.environment, "; ",
+                   result.runs > 0 ? absl::StrCat(result.runs, " runs, ") : "",
+                   "mean and 95% band");
   AppendTitles(title, subtitle, left + pw / 2, w / 2, &s);
   std::vector<double> yticks;
   for (double v = ymin; v <= ymax + ystep * 1e-9; v += ystep) yticks.push_back(v);
@@ -273,6 +342,7 @@ std::string RenderXySvg(const XyChart& chart, const PlotOptions& options) {
     for (const XyPoint& p : series.points) {
       if (std::isfinite(p.x)) xmax = std::max(xmax, p.x);
       if (std::isfinite(p.y)) ymax = std::max(ymax, p.y);
+      if (HasBand(p)) ymax = std::max(ymax, p.high);
     }
   }
   for (const ReferenceLine& line : chart.lines) {
@@ -306,6 +376,18 @@ std::string RenderXySvg(const XyChart& chart, const PlotOptions& options) {
   }
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const XySeries& series = chart.series[i];
+    // The band: along the highs, back along the lows.
+    std::string upper, lower;
+    for (const XyPoint& p : series.points) {
+      if (!std::isfinite(p.x) || !HasBand(p)) continue;
+      absl::StrAppend(&upper, absl::StrFormat("%.2f,%.2f ", X(p.x), Y(p.high)));
+      lower = absl::StrCat(absl::StrFormat("%.2f,%.2f ", X(p.x), Y(p.low)), lower);
+    }
+    if (!upper.empty()) {
+      absl::StrAppend(&s, absl::StrFormat("<polygon class=\"band\" points=\"%s%s\" fill=\"%s\" "
+                                          "fill-opacity=\"0.2\" stroke=\"none\"/>\n",
+                                          upper, lower, kColors[i % 10]));
+    }
     std::string d, dots;
     for (const XyPoint& p : series.points) {
       if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;

@@ -1,4 +1,4 @@
-// ValidateName, Quote and IsValidUtf8.
+// ValidateName, Quote, IsValidUtf8 and HtmlEscape.
 #include "proto/core/names.h"
 
 #include <algorithm>
@@ -110,6 +110,37 @@ bool IsValidUtf8(absl::string_view s) {
     i += len;
   }
   return true;
+}
+
+std::string HtmlEscape(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 8);
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t len = Utf8SequenceLength(text, i);
+    if (len == 0) {
+      out.append("\xef\xbf\xbd");  // U+FFFD
+      ++i;
+      continue;
+    }
+    if (len > 1) {
+      out.append(text.data() + i, len);
+      i += len;
+      continue;
+    }
+    const char c = text[i++];
+    switch (c) {
+      case '&': out.append("&amp;"); break;
+      case '<': out.append("&lt;"); break;
+      case '>': out.append("&gt;"); break;
+      case '"': out.append("&quot;"); break;
+      case '\'': out.append("&#39;"); break;
+      default:
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n') || c == 0x7f) break;
+        out.push_back(c);
+    }
+  }
+  return out;
 }
 
 }  // namespace recbandit

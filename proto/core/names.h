@@ -1,6 +1,7 @@
-// The one name rule for models, experiments, variants and deployments, and
-// the one way to quote caller input inside an error message (bounded, so an
-// 8 KB field never becomes an 8 KB status message).
+// The one name rule for models, experiments, variants and deployments, the
+// one way to quote caller input inside an error message (bounded, so an
+// 8 KB field never becomes an 8 KB status message), and the one escaper of
+// text put into HTML and SVG.
 #ifndef RECBANDIT_PROTO_CORE_NAMES_H_
 #define RECBANDIT_PROTO_CORE_NAMES_H_
 
@@ -42,6 +43,13 @@ std::string BoundedMessage(absl::string_view text, size_t max_bytes = 1024);
 // Returns true when `s` is valid UTF-8 (no overlong forms, no surrogates,
 // at most U+10FFFF).
 bool IsValidUtf8(absl::string_view s);
+
+// Returns `text` safe as HTML/XML element content and as a quoted attribute
+// value: & < > " ' become entities, bytes that are not valid UTF-8 become
+// U+FFFD, control characters other than tab and newline are dropped. Every
+// value the dashboard's pages and the SVG charts did not write themselves
+// goes through it.
+std::string HtmlEscape(absl::string_view text);
 
 }  // namespace recbandit
 

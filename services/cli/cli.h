@@ -4,6 +4,7 @@
 #ifndef RECBANDIT_SERVICES_CLI_CLI_H_
 #define RECBANDIT_SERVICES_CLI_CLI_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,10 @@
 #include "ranking/training.h"
 #include "retrieval/item_index.h"
 #include "services/monitoring/drift.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
 
 namespace recbandit::services {
 
@@ -50,6 +55,12 @@ absl::StatusOr<ranking::FactorModel> MakeModel(const ranking::Interactions& data
 // serve --demo: writes a demo model (models/demo/1, ALS + HNSW32) and the
 // experiment "demo_layout" into `data_dir` unless they exist.
 absl::Status PrepareDemo(const std::string& data_dir);
+// `serve --demo`, once serving: simulated traffic through the server's own
+// rpcs (the experiment "demo_banner", 800 decisions with rewards, and the
+// deployment "demo_home" in canary rollout, 400 served slates with clicks),
+// once per data directory (skipped when demo_banner exists).
+absl::Status RunDemoTraffic(const std::shared_ptr<grpc::Channel>& channel,
+                            const std::string& auth_token);
 // Returns the bearer token in --auth_token_file ("" when the flag is empty):
 // the file's content without surrounding whitespace, printable ASCII.
 absl::StatusOr<std::string> AuthTokenFromFlag();

@@ -144,7 +144,9 @@ ABSL_FLAG(int64_t, change_step, 0,
 ABSL_FLAG(std::string, host, "127.0.0.1", "serve: address to bind");
 ABSL_FLAG(int32_t, port, 50051, "serve: gRPC port (0 = pick a free one)");
 ABSL_FLAG(bool, demo, false,
-          "serve: generate a demo data set, train it and create a demo experiment");
+          "serve: generate a demo data set, train it, create a demo experiment and simulation, "
+          "then send simulated traffic to the experiment demo_banner and the deployment "
+          "demo_home (once per data directory)");
 ABSL_FLAG(double, drift_psi_warn, 0.1,
           "serve, monitor: a feature's drift warns at PSI >= this, in (0, 10]");
 ABSL_FLAG(double, drift_psi_alert, 0.2,

@@ -159,6 +159,9 @@ absl::Status RunServe(const CommandArgs& args) {
                  options.data_dir.c_str());
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Server::Start(options));
+  if (absl::GetFlag(FLAGS_demo)) {
+    RETURN_IF_ERROR(RunDemoTraffic(server->InProcessChannel(), options.auth_token));
+  }
   std::fprintf(stderr, "recbandit serving on %s:%d (Ctrl-C to stop)\n",
                options.host.c_str(), server->port());
   if (server->metrics_port() > 0) {

@@ -295,11 +295,45 @@ std::string UnknownPath(JsonGateway::State& state, const std::string& path) {
   return message;
 }
 
+// A GET or HEAD of a page (JsonGatewayOptions::pages).
+void ServePage(JsonGateway::State& state, const httplib::Request& req, httplib::Response& res) {
+  InFlight in_flight(&state);
+  if (state.stopping) {
+    ReplyStatus(res, absl::UnavailableError("the server is shutting down"));
+    return;
+  }
+  HttpPageRequest page_request;
+  page_request.path = req.path;
+  for (const auto& [key, value] : req.params) page_request.params.emplace_back(key, value);
+  page_request.authorization = req.get_header_value("Authorization");
+  page_request.cookie = req.get_header_value("Cookie");
+  HttpPage page = state.options.pages(page_request);
+  res.status = page.status;
+  for (const auto& [name, value] : page.headers) res.set_header(name.c_str(), value);
+  if (page.status >= 400) {
+    LogRejection(req, page.status, absl::Status(absl::StatusCode::kUnknown,
+                                                absl::StrCat("page answered ", page.status)));
+  }
+  res.set_content(page.body, page.content_type);
+}
+
 // Every method but POST, before any body is read.
 void HandleNotPost(JsonGateway::State& state, const httplib::Request& req,
                    httplib::Response& res) {
   // A body this handler leaves unread must not be taken for the next request.
   if (HasBody(req)) res.set_header("Connection", "close");
+  if (state.options.pages && !absl::StartsWith(req.path, "/v1/")) {
+    if (req.method == "GET" || req.method == "HEAD") {
+      ServePage(state, req, res);
+      return;
+    }
+    res.set_header("Allow", "GET, HEAD");
+    Reject(req, res, 405,
+           absl::UnimplementedError(absl::StrCat(
+               "method ", req.method.size() <= 16 ? req.method : "?",
+               " is not allowed: pages outside /v1/ are read with GET")));
+    return;
+  }
   if (state.routes.count(req.path) == 0) {
     Reject(req, res, 404, absl::NotFoundError(UnknownPath(state, req.path)));
     return;

@@ -2,13 +2,16 @@
 // services is `POST /v1/<Service>/<Method>` with the protobuf JSON mapping of
 // its request and response; the call is forwarded to the gRPC server through
 // its in-process channel, so auth, admission, metrics, the request log, the
-// request bounds and the Status conversion are the gRPC path's own.
+// request bounds and the Status conversion are the gRPC path's own. GETs
+// outside /v1/ go to a page handler when one is given (the dashboard).
 #ifndef RECBANDIT_SERVICES_HTTP_JSON_GATEWAY_H_
 #define RECBANDIT_SERVICES_HTTP_JSON_GATEWAY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,6 +28,24 @@ class Server;
 }  // namespace httplib
 
 namespace recbandit::services {
+
+// A GET request for a page served beside the API (the dashboard).
+struct HttpPageRequest {
+  std::string path;  // without the query
+  std::vector<std::pair<std::string, std::string>> params;  // the query, decoded
+  std::string authorization;  // the Authorization header ("" = none)
+  std::string cookie;         // the Cookie header ("" = none)
+};
+// The page answered.
+struct HttpPage {
+  int status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+};
+// Answers every GET and HEAD outside /v1/ (HEAD without the body). Called on
+// the gateway's threads, several at once. Must not throw.
+using HttpPageHandler = std::function<HttpPage(const HttpPageRequest&)>;
 
 struct JsonGatewayOptions {
   std::string host = "127.0.0.1";
@@ -45,6 +66,9 @@ struct JsonGatewayOptions {
   // Both or neither.
   std::string tls_cert_path;
   std::string tls_key_path;
+  // Pages beside the API (services/http/dashboard.h); empty = every GET is
+  // 404 or 405 as for the API alone.
+  HttpPageHandler pages;
 };
 
 // Returns the HTTP status grpc-gateway answers a gRPC status code with

@@ -310,7 +310,8 @@ def http_errors():
     doc = error("/v1/recommender/recommend", {}, 404, "NOT_FOUND")
     assert "did you mean /v1/Recommender/Recommend?" in doc["message"], doc
     error("/v1/recbandit.Recommender/Recommend", {}, 404, "NOT_FOUND")
-    error("/", None, 404, "NOT_FOUND", method="GET")
+    # GET / is the dashboard (tests/services/server_dashboard_test.sh).
+    error("/v1/", None, 404, "NOT_FOUND", method="GET")
     error("/v1/Recommender/Recommend/", {}, 404, "NOT_FOUND")
     # Bodies: bounded (413 before the body is read), JSON, UTF-8.
     doc = error("/v1/Recommender/Recommend", b"{" + b" " * MAX_BODY + b"}", 413,

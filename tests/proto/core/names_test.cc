@@ -1,5 +1,5 @@
-// Tests for the one name rule, bounded quoting of input in messages, and the
-// UTF-8 check.
+// Tests for the one name rule, bounded quoting of input in messages, the
+// UTF-8 check and the HTML escaper.
 #include "proto/core/names.h"
 
 #include <string>
@@ -85,6 +85,16 @@ TEST(IsValidUtf8Test, AgreesWithTheStandardOnEdgeCases) {
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));     // above U+10FFFF
   EXPECT_FALSE(IsValidUtf8("\xe2\x82"));             // truncated
   EXPECT_FALSE(IsValidUtf8("\x80"));                 // lone continuation
+}
+
+TEST(HtmlEscapeTest, EscapesMarkupQuotesAndBadBytes) {
+  EXPECT_EQ(HtmlEscape("<script>alert('x')</script> & \"y\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;");
+  EXPECT_EQ(HtmlEscape("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac");  // UTF-8 kept
+  EXPECT_EQ(HtmlEscape("a\xff" "b"), "a\xef\xbf\xbd" "b");  // invalid byte: U+FFFD
+  EXPECT_EQ(HtmlEscape(std::string("a\0b\x01\tc\n", 7)), "ab\tc\n");  // controls dropped
+  EXPECT_EQ(HtmlEscape(""), "");
+  EXPECT_TRUE(IsValidUtf8(HtmlEscape("\xc3\x28\xed\xa0\x80")));
 }
 
 }  // namespace
