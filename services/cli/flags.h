@@ -35,6 +35,7 @@ ABSL_DECLARE_FLAG(int32_t, threads);
 ABSL_DECLARE_FLAG(std::string, test);
 ABSL_DECLARE_FLAG(std::string, train);
 ABSL_DECLARE_FLAG(int32_t, k);
+ABSL_DECLARE_FLAG(std::string, metrics_k);
 ABSL_DECLARE_FLAG(std::string, index);
 ABSL_DECLARE_FLAG(std::string, model);
 ABSL_DECLARE_FLAG(std::string, user);

@@ -160,14 +160,29 @@ absl::StatusOr<ValidationGates> GatesFromFlags(bool has_index, bool* gated) {
   return WithGateDefaults(gates);
 }
 
-// EvaluateOnTestFile on --test, read with the CLI's load flags.
-absl::StatusOr<RankingMetrics> EvaluateOnTestFlag(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train, int32_t k,
-                                                  int32_t threads, RankingMetrics* popularity) {
+// Returns the evaluation options of --k, --metrics_k and the load flags.
+absl::StatusOr<TestEvaluationOptions> TestOptionsFromFlags(int32_t threads, bool popularity) {
+  TestEvaluationOptions options;
+  options.k = absl::GetFlag(FLAGS_k);
+  if (options.k < 1 || options.k > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--k = ", options.k, " is out of range (1..1000)"));
+  }
+  ASSIGN_OR_RETURN(options.cutoffs,
+                   ranking::ParseCutoffs(absl::GetFlag(FLAGS_metrics_k), "--metrics_k"));
+  options.threads = threads;
+  options.popularity = popularity;
+  ASSIGN_OR_RETURN(options.load, LoadOptionsFromFlags());
+  return options;
+}
+
+// EvaluateTestFile on --test, read with the CLI's load flags.
+absl::StatusOr<TestEvaluation> EvaluateOnTestFlag(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const TestEvaluationOptions& options) {
   const std::string path = absl::GetFlag(FLAGS_test);
   if (path.empty()) return absl::InvalidArgumentError("--test is required");
-  ASSIGN_OR_RETURN(ranking::LoadOptions load, LoadOptionsFromFlags());
-  return EvaluateOnTestFile(model, train, path, k, threads, popularity, load);
+  return EvaluateTestFile(model, train, path, options);
 }
 
 }  // namespace
@@ -190,8 +205,10 @@ absl::Status RunTrain(const CommandArgs& args) {
         absl::StrCat("--checkpoint_every = ", checkpoint_every, " must be >= 0"));
   }
   const int32_t stop_after = absl::GetFlag(FLAGS_stop_after);
-  const int32_t k = absl::GetFlag(FLAGS_k);
   ASSIGN_OR_RETURN(TrainParams params, ParamsFromFlags());
+  // Checked before training, not after it.
+  ASSIGN_OR_RETURN(const TestEvaluationOptions test_options,
+                   TestOptionsFromFlags(params.threads(), false));
   const std::string index_factory = absl::GetFlag(FLAGS_index);
   bool gated = false;
   ASSIGN_OR_RETURN(const ValidationGates gates, GatesFromFlags(!index_factory.empty(), &gated));
@@ -274,10 +291,11 @@ absl::Status RunTrain(const CommandArgs& args) {
   ASSIGN_OR_RETURN(ranking::FactorModel model, MakeModel(data, params, *state, out, nullptr));
   const std::string test_path = absl::GetFlag(FLAGS_test);
   if (!test_path.empty()) {
-    ASSIGN_OR_RETURN(RankingMetrics metrics,
-                     EvaluateOnTestFlag(model, data.user_items(), k, params.threads(), nullptr));
-    *report.mutable_metrics() = metrics;
-    *model.mutable_manifest()->mutable_metrics() = metrics;
+    ASSIGN_OR_RETURN(TestEvaluation evaluation,
+                     EvaluateOnTestFlag(model, data.user_items(), test_options));
+    *report.mutable_metrics() = evaluation.metrics;
+    for (const RankingMetrics& m : evaluation.at_cutoffs) *report.add_metrics_at_k() = m;
+    *model.mutable_manifest()->mutable_metrics() = evaluation.metrics;
   }
   std::unique_ptr<retrieval::ItemIndex> index;
   if (!index_factory.empty()) {
@@ -327,11 +345,14 @@ absl::Status RunEvaluate(const CommandArgs& args) {
                    LoadNonEmpty("train", absl::GetFlag(FLAGS_train)));
   const ranking::Interactions train = ranking::Interactions::FromLogWithIds(
       train_log, model.users(), model.items(), nullptr);
+  ASSIGN_OR_RETURN(const TestEvaluationOptions options,
+                   TestOptionsFromFlags(ThreadsFromFlag(), true));
+  ASSIGN_OR_RETURN(TestEvaluation evaluation,
+                   EvaluateOnTestFlag(model, train.user_items(), options));
   EvaluateReport report;
-  ASSIGN_OR_RETURN(*report.mutable_metrics(),
-                   EvaluateOnTestFlag(model, train.user_items(),
-                            absl::GetFlag(FLAGS_k), ThreadsFromFlag(),
-                            report.mutable_popularity_baseline()));
+  *report.mutable_metrics() = evaluation.metrics;
+  *report.mutable_popularity_baseline() = evaluation.popularity;
+  for (const RankingMetrics& m : evaluation.at_cutoffs) *report.add_metrics_at_k() = m;
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }

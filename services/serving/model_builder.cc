@@ -1,6 +1,7 @@
 // Model versions from training runs: manifest, item index, report.
 #include "services/serving/model_builder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -107,14 +108,13 @@ absl::Status BuildModelIndex(const std::string& model_dir, const std::string& fa
   return absl::OkStatus();
 }
 
-absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train,
-                                                  const std::string& test_path, int32_t k,
-                                                  int32_t threads, RankingMetrics* popularity,
-                                                  const ranking::LoadOptions& load) {
+absl::StatusOr<TestEvaluation> EvaluateTestFile(const ranking::FactorModel& model,
+                                                const ranking::CsrMatrix& train,
+                                                const std::string& test_path,
+                                                const TestEvaluationOptions& options) {
   ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog test_log,
-                   ranking::LoadInteractions(test_path, load, &stats));
+                   ranking::LoadInteractions(test_path, options.load, &stats));
   const std::string warning = ranking::SkippedLinesWarning(test_path, stats);
   if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
   RETURN_IF_ERROR(ranking::CheckHasInteractions(test_log, test_path, stats));
@@ -125,16 +125,48 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
     std::fprintf(stderr, "%s: %lld test interactions with users or items unknown to the model "
                  "were left out\n", test_path.c_str(), static_cast<long long>(dropped));
   }
-  ranking::EvaluateOptions eo;
-  eo.k = k;
-  eo.threads = threads;
-  if (popularity != nullptr) {
-    ASSIGN_OR_RETURN(*popularity,
+  // k and the cut-offs in one pass.
+  std::vector<int32_t> ks = options.cutoffs;
+  ks.push_back(options.k);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  ASSIGN_OR_RETURN(std::vector<RankingMetrics> at,
+                   ranking::EvaluateRankingAtCutoffs(train, test.user_items(),
+                                                     ranking::ModelScorer(model), ks,
+                                                     options.threads));
+  TestEvaluation out;
+  for (size_t c = 0; c < ks.size(); ++c) {
+    if (ks[c] == options.k) out.metrics = at[c];
+    if (std::find(options.cutoffs.begin(), options.cutoffs.end(), ks[c]) !=
+        options.cutoffs.end()) {
+      out.at_cutoffs.push_back(at[c]);
+    }
+  }
+  if (options.popularity) {
+    ranking::EvaluateOptions eo;
+    eo.k = options.k;
+    eo.threads = options.threads;
+    ASSIGN_OR_RETURN(out.popularity,
                      ranking::EvaluateRanking(train, test.user_items(),
                                               ranking::FixedScorer(ranking::ItemPopularity(train)),
                                               eo));
   }
-  return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
+  return out;
+}
+
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity,
+                                                  const ranking::LoadOptions& load) {
+  TestEvaluationOptions options;
+  options.k = k;
+  options.threads = threads;
+  options.popularity = popularity != nullptr;
+  options.load = load;
+  ASSIGN_OR_RETURN(TestEvaluation e, EvaluateTestFile(model, train, test_path, options));
+  if (popularity != nullptr) *popularity = e.popularity;
+  return e.metrics;
 }
 
 absl::StatusOr<ranking::FactorState> LoadTrainingCheckpoint(const std::string& out,

@@ -222,6 +222,12 @@ CATALOGUE = [
     ("evaluate: a missing test file", ["evaluate", "--model=m", "--train=data.csv",
                                        "--test=missing.csv"], 1,
      "recbandit evaluate: cannot open missing.csv: No such file or directory"),
+    ("evaluate: a cut-off of 0 in --metrics_k", ["evaluate", "--model=m", "--train=data.csv",
+                                                 "--test=data.csv", "--metrics_k=5,0"], 1,
+     "recbandit evaluate: --metrics_k: each cut-off must be an integer in 1..1000, got '0'"),
+    ("train: a 10 KB --metrics_k (not echoed)", ["train", "--input=data.csv", "--out=o_mk",
+                                                 "--metrics_k=" + LONG], 1,
+     "recbandit train: --metrics_k: each cut-off must be an integer in 1..1000, got 'xxxxxxxx"),
     # --- import (factors trained elsewhere)
     ("import: a flag missing", ["import", "--user_factors=f_users.npy", "--out=o"], 1,
      "recbandit import: --user_factors, --item_factors, --user_ids, --item_ids and --out are "
