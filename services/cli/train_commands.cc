@@ -59,6 +59,22 @@ absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
   return log;
 }
 
+// Sets params' event_weights, min_weight and binary from the flags.
+absl::Status WeightingFromFlags(TrainParams* params) {
+  ASSIGN_OR_RETURN(const auto weights,
+                   ranking::ParseEventWeights(absl::GetFlag(FLAGS_event_weights),
+                                              "--event_weights"));
+  for (const auto& [name, w] : weights) (*params->mutable_event_weights())[name] = w;
+  const double min_weight = absl::GetFlag(FLAGS_min_weight);
+  if (!std::isfinite(min_weight) || min_weight < 0 || min_weight > 3.4e38) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min_weight = ", min_weight, " must be a finite number >= 0"));
+  }
+  params->set_min_weight(static_cast<float>(min_weight));
+  params->set_binary(absl::GetFlag(FLAGS_binary));
+  return absl::OkStatus();
+}
+
 // Returns the training parameters requested by the flags (defaults filled).
 absl::StatusOr<TrainParams> ParamsFromFlags() {
   const std::string algo = absl::GetFlag(FLAGS_algo);
@@ -91,7 +107,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     o.threads = threads;
     o.seed = seed;
     RETURN_IF_ERROR(ranking::ValidateAlsOptions(o));
-    return ranking::AlsOptionsToParams(o);
+    TrainParams params = ranking::AlsOptionsToParams(o);
+    RETURN_IF_ERROR(WeightingFromFlags(&params));
+    return params;
   }
   if (algo == "bpr") {
     ranking::BprOptions o;
@@ -107,7 +125,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     o.threads = threads;
     o.seed = seed;
     RETURN_IF_ERROR(ranking::ValidateBprOptions(o));
-    return ranking::BprOptionsToParams(o);
+    TrainParams params = ranking::BprOptionsToParams(o);
+    RETURN_IF_ERROR(WeightingFromFlags(&params));
+    return params;
   }
   return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
 }
@@ -220,6 +240,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   }
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
                    LoadNonEmpty("input", absl::GetFlag(FLAGS_input)));
+  RETURN_IF_ERROR(ApplyWeighting(params, absl::GetFlag(FLAGS_input), &log));
   // With gates, the model trains on the input minus its holdout.
   HoldoutSplit split;
   if (gated) {
@@ -345,14 +366,15 @@ absl::Status RunEvaluate(const CommandArgs& args) {
                    LoadNonEmpty("train", absl::GetFlag(FLAGS_train)));
   const ranking::Interactions train = ranking::Interactions::FromLogWithIds(
       train_log, model.users(), model.items(), nullptr);
-  ASSIGN_OR_RETURN(const TestEvaluationOptions options,
-                   TestOptionsFromFlags(ThreadsFromFlag(), true));
+  ASSIGN_OR_RETURN(TestEvaluationOptions options, TestOptionsFromFlags(ThreadsFromFlag(), true));
+  options.by_event_type = absl::GetFlag(FLAGS_by_event_type);
   ASSIGN_OR_RETURN(TestEvaluation evaluation,
                    EvaluateOnTestFlag(model, train.user_items(), options));
   EvaluateReport report;
   *report.mutable_metrics() = evaluation.metrics;
   *report.mutable_popularity_baseline() = evaluation.popularity;
   for (const RankingMetrics& m : evaluation.at_cutoffs) *report.add_metrics_at_k() = m;
+  for (EventTypeMetrics& m : evaluation.by_event_type) *report.add_by_event_type() = std::move(m);
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }

@@ -130,8 +130,10 @@ def check_serving(rec):
     # A user the model never saw gets a folded-in vector from their events.
     cold = rec.Recommend(rc.RecommendRequest(user="newcomer", k=5), timeout=TIMEOUT)
     assert cold.fallback, cold
-    rec.PutEvents(rc.PutEventsRequest(events=[events_pb2.Interaction(user="newcomer", item=i)
-                                              for i in ("i3", "i7", "i11")]), timeout=TIMEOUT)
+    typed = rec.PutEvents(rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="newcomer", item=i, event_type=t)
+        for i, t in (("i3", "click"), ("i7", "purchase"), ("i11", "click"))]), timeout=TIMEOUT)
+    assert typed.accepted == 3, typed
     warm = rec.Recommend(rc.RecommendRequest(user="newcomer", k=5), timeout=TIMEOUT)
     assert not warm.fallback and len(warm.items) == 5, warm
     assert not {"i3", "i7", "i11"} & {i.item for i in warm.items}, warm
