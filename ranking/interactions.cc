@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "proto/core/file_util.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
@@ -94,16 +97,23 @@ size_t IdMap::MemoryBytes() const {
 }
 
 size_t InteractionLog::MemoryBytes() const {
-  return users.MemoryBytes() + items.MemoryBytes() +
+  return users.MemoryBytes() + items.MemoryBytes() + event_types.MemoryBytes() +
          user.capacity() * sizeof(int32_t) + item.capacity() * sizeof(int32_t) +
-         weight.capacity() * sizeof(float) + timestamp.capacity() * sizeof(int64_t);
+         weight.capacity() * sizeof(float) + timestamp.capacity() * sizeof(int64_t) +
+         event_type.capacity() * sizeof(int16_t);
+}
+
+const std::string& InteractionLog::EventTypeName(int64_t r) const {
+  static const std::string* const kNone = new std::string();
+  if (event_type.empty() || event_type[r] < 0) return *kNone;
+  return event_types.Name(event_type[r]);
 }
 
 // ------------------------------------------------------------------ parsing
 
 namespace {
 
-constexpr int kMaxFields = 4;
+constexpr int kMaxFields = 5;
 
 inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
@@ -267,8 +277,8 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                    : (options.delimiter != 0 ? ' ' : 0);
   bool first_data_line = true;
   std::array<std::string_view, kMaxFields + 1> fields;
-  std::string_view last_user, last_item;
-  int32_t last_user_id = -1, last_item_id = -1;
+  std::string_view last_user, last_item, last_type;
+  int32_t last_user_id = -1, last_item_id = -1, last_type_id = -1;
   int64_t line_no = 0;
   size_t pos = 0;
   const size_t size = contents.size();
@@ -304,7 +314,7 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       if (options.header == LoadOptions::Header::kAuto) {
         header = (n >= 1 && LooksLikeUserColumn(fields[0])) ||
                  (n >= 3 && n <= kMaxFields && !LooksLikeNumber(fields[2])) ||
-                 (n == 4 && !LooksLikeNumber(fields[3]));
+                 (n >= 4 && n <= kMaxFields && !LooksLikeNumber(fields[3]));
       }
       if (header) {
         st.had_header = true;
@@ -314,8 +324,8 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
 
     if (n < 2 || n > kMaxFields) {
       RETURN_IF_ERROR(bad_line(
-          line_no, absl::StrFormat("expected 2 to 4 fields "
-                                   "(user,item[,weight[,timestamp]]), got %d", n)));
+          line_no, absl::StrFormat("expected 2 to 5 fields "
+                                   "(user,item[,weight[,timestamp[,event_type]]]), got %d", n)));
       continue;
     }
     const std::string_view user = Unquote(fields[0]);
@@ -347,13 +357,34 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       }
     }
     int64_t ts = 0;
-    if (n == 4) {
+    if (n >= 4) {
       if (!ParseTimestamp(fields[3], &ts)) {
         RETURN_IF_ERROR(bad_line(
             line_no, absl::StrCat("timestamp ", Quote(ToAbsl(fields[3])), " is not a number")));
         continue;
       }
       log.has_timestamps = true;
+    }
+    int16_t type = -1;
+    if (n == 5 && !Unquote(fields[4]).empty()) {  // an empty column: no type
+      const std::string_view name = Unquote(fields[4]);
+      if (name != last_type || last_type_id < 0) {
+        const absl::Status valid = ValidateName(ToAbsl(name), "event_type");
+        if (!valid.ok()) {
+          RETURN_IF_ERROR(bad_line(line_no, std::string(valid.message())));
+          continue;
+        }
+        const int32_t id = log.event_types.GetOrAdd(name);
+        if (id >= InteractionLog::kMaxEventTypes) {
+          RETURN_IF_ERROR(bad_line(line_no, absl::StrCat("more than ",
+                                                         InteractionLog::kMaxEventTypes,
+                                                         " distinct event types")));
+          continue;
+        }
+        last_type_id = id;
+        last_type = log.event_types.Name(id);
+      }
+      type = static_cast<int16_t>(last_type_id);
     }
     // Files are often grouped by user (MovieLens ratings.csv): remember the
     // previous line's ids to skip the hash lookups.
@@ -365,7 +396,7 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
       last_item_id = log.items.GetOrAdd(item);
       last_item = log.items.Name(last_item_id);
     }
-    log.Add(last_user_id, last_item_id, weight, ts);
+    log.Add(last_user_id, last_item_id, weight, ts, type);
     ++st.lines;
   }
   return log;
@@ -396,7 +427,8 @@ absl::Status WriteInteractions(const std::string& path, const InteractionLog& lo
                                absl::Span<const int64_t> rows) {
   std::string out;
   out.reserve(rows.size() * 32 + 32);
-  out.append("user,item,weight,timestamp\n");
+  const bool typed = !log.event_type.empty();
+  out.append(typed ? "user,item,weight,timestamp,event_type\n" : "user,item,weight,timestamp\n");
   char buf[64];
   for (int64_t r : rows) {
     out.append(log.users.Name(log.user[r]));
@@ -408,6 +440,10 @@ absl::Status WriteInteractions(const std::string& path, const InteractionLog& lo
     out.push_back(',');
     res = std::to_chars(buf, buf + sizeof(buf), log.timestamp[r]);
     out.append(buf, res.ptr);
+    if (typed) {
+      out.push_back(',');
+      out.append(log.EventTypeName(r));
+    }
     out.push_back('\n');
   }
   return WriteFileAtomically(path, out);
@@ -417,6 +453,103 @@ absl::Status WriteInteractions(const std::string& path, const InteractionLog& lo
   std::vector<int64_t> rows(log.size());
   for (int64_t i = 0; i < log.size(); ++i) rows[i] = i;
   return WriteInteractions(path, log, rows);
+}
+
+// ------------------------------------------------------------------ weighting
+
+absl::StatusOr<std::vector<std::pair<std::string, float>>> ParseEventWeights(
+    std::string_view list, std::string_view field_view) {
+  const absl::string_view field = ToAbsl(field_view);
+  std::vector<std::pair<std::string, float>> out;
+  if (Trim(list).empty()) return out;
+  for (absl::string_view part : absl::StrSplit(ToAbsl(list), ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    const size_t eq = part.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": expected type=weight, got ", Quote(part)));
+    }
+    const absl::string_view name = absl::StripAsciiWhitespace(part.substr(0, eq));
+    RETURN_IF_ERROR(ValidateName(name, absl::StrCat(field, " event type")));
+    float w = 0;
+    const absl::string_view value = absl::StripAsciiWhitespace(part.substr(eq + 1));
+    if (!ParseFloat(std::string_view(value.data(), value.size()), &w) || !std::isfinite(w) ||
+        w < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": the weight of ", Quote(name), " must be a finite number >= 0, got ",
+          Quote(value)));
+    }
+    for (const auto& [seen, unused] : out) {
+      if (seen == name) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ": event type ", Quote(name), " is given twice"));
+      }
+    }
+    if (out.size() >= static_cast<size_t>(InteractionLog::kMaxEventTypes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": at most ", InteractionLog::kMaxEventTypes, " event types"));
+    }
+    out.emplace_back(std::string(name), w);
+  }
+  return out;
+}
+
+absl::StatusOr<WeightingStats> Reweight(const WeightingOptions& options, std::string_view source,
+                                        InteractionLog* log) {
+  WeightingStats stats;
+  if (!std::isfinite(options.min_weight) || options.min_weight < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "min_weight must be a finite number >= 0, got ", options.min_weight));
+  }
+  // Each type's multiplier, by the log's type index (-1 rows: 1).
+  std::vector<float> factor(log->event_types.size(), 1.0f);
+  for (const auto& [name, w] : options.event_weights) {
+    const int32_t t = log->event_types.Find(name);
+    if (t < 0) {
+      std::vector<std::string> have;
+      for (int32_t i = 0; i < log->event_types.size() && i < 16; ++i) {
+        have.push_back(log->event_types.Name(i));
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "event type ", Quote(name), " has a weight but ", PathForMessage(ToAbsl(source)),
+          have.empty() ? " has no event types (a fifth column)"
+                       : absl::StrCat(" has only ", absl::StrJoin(have, ", "))));
+    }
+    factor[t] = w;
+  }
+  const bool typed = !log->event_type.empty();
+  absl::flat_hash_set<uint64_t> pairs;
+  int64_t out = 0;
+  for (int64_t r = 0; r < log->size(); ++r) {
+    float w = log->weight[r];
+    if (typed && log->event_type[r] >= 0) w *= factor[log->event_type[r]];
+    if (w <= 0 || w < options.min_weight) {
+      ++stats.dropped;
+      continue;
+    }
+    if (options.binary) {
+      const uint64_t key = (uint64_t{static_cast<uint32_t>(log->user[r])} << 32) |
+                           static_cast<uint32_t>(log->item[r]);
+      if (!pairs.insert(key).second) {
+        ++stats.duplicates;
+        continue;
+      }
+      w = 1.0f;
+    }
+    log->user[out] = log->user[r];
+    log->item[out] = log->item[r];
+    log->weight[out] = w;
+    log->timestamp[out] = log->timestamp[r];
+    if (typed) log->event_type[out] = log->event_type[r];
+    ++out;
+  }
+  log->user.resize(out);
+  log->item.resize(out);
+  log->weight.resize(out);
+  log->timestamp.resize(out);
+  if (typed) log->event_type.resize(out);
+  stats.kept = out;
+  return stats;
 }
 
 // ------------------------------------------------------------------ CSR

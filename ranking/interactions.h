@@ -7,6 +7,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -63,16 +64,30 @@ class IdMap {
 // The interactions as read, one entry per input line, in file order (user and
 // item are dense ids into `users` / `items`). Thread-compatible.
 struct InteractionLog {
+  // At most this many distinct event types in one log.
+  static constexpr int32_t kMaxEventTypes = 256;
+
   IdMap users;
   IdMap items;
+  IdMap event_types;              // names of the event types met (fifth column)
   std::vector<int32_t> user;
   std::vector<int32_t> item;
   std::vector<float> weight;      // 1 when the file has no weight column
   std::vector<int64_t> timestamp; // 0 when the file has no timestamp column
+  // Per row, an index into event_types, or -1 for a row without a type; empty
+  // while no row has one (files without the column cost nothing).
+  std::vector<int16_t> event_type;
   bool has_timestamps = false;
 
   int64_t size() const { return static_cast<int64_t>(user.size()); }
-  void Add(int32_t u, int32_t i, float w, int64_t ts) {
+  // Returns row r's event type name, "" when it has none.
+  const std::string& EventTypeName(int64_t r) const;
+  // Appends a row; `type` is an index into event_types or -1 (no type).
+  void Add(int32_t u, int32_t i, float w, int64_t ts, int16_t type = -1) {
+    if (type >= 0 || !event_type.empty()) {
+      event_type.resize(user.size(), -1);  // the untyped rows before the first typed one
+      event_type.push_back(type);
+    }
     user.push_back(u);
     item.push_back(i);
     weight.push_back(w);
@@ -111,10 +126,13 @@ std::string SkippedLinesWarning(const std::string& path, const LoadStats& stats)
 absl::Status CheckHasInteractions(const InteractionLog& log, const std::string& path,
                                   const LoadStats& stats);
 
-// Returns the interactions in `path`: columns user,item[,weight[,timestamp]],
-// comma, tab or whitespace separated, optional header. MovieLens u.data and
-// ratings.csv load as they are. A malformed line is INVALID_ARGUMENT naming
-// the file, line number and problem (unless options.skip_bad_lines).
+// Returns the interactions in `path`: columns
+// user,item[,weight[,timestamp[,event_type]]], comma, tab or whitespace
+// separated, optional header. MovieLens u.data and ratings.csv load as they
+// are. An event type ("click", "purchase") follows the name rule
+// (proto/core/names.h); at most kMaxEventTypes distinct ones. A malformed
+// line is INVALID_ARGUMENT naming the file, line number and problem (unless
+// options.skip_bad_lines).
 absl::StatusOr<InteractionLog> LoadInteractions(const std::string& path,
                                                 const LoadOptions& options = {},
                                                 LoadStats* stats = nullptr);
@@ -126,10 +144,43 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                                                  LoadStats* stats = nullptr);
 
 // Writes `log` rows [all, or those in `rows`] as CSV with the header
-// user,item,weight,timestamp, atomically.
+// user,item,weight,timestamp (and event_type when the log has types),
+// atomically.
 absl::Status WriteInteractions(const std::string& path, const InteractionLog& log,
                                absl::Span<const int64_t> rows);
 absl::Status WriteInteractions(const std::string& path, const InteractionLog& log);
+
+// How training reads weights (TrainParams event_weights, min_weight, binary).
+struct WeightingOptions {
+  // Multiplier of each event type's weight; types not listed keep theirs
+  // (x1), rows without a type too. Each name follows the name rule; >= 0.
+  std::vector<std::pair<std::string, float>> event_weights;
+  // Rows whose weight (after event_weights) is below this are dropped; rows
+  // of weight 0 always are. >= 0.
+  float min_weight = 0;
+  // Every kept (user, item) pair counts once, with weight 1.
+  bool binary = false;
+};
+
+// What Reweight did.
+struct WeightingStats {
+  int64_t kept = 0;
+  int64_t dropped = 0;     // below min_weight or of weight 0
+  int64_t duplicates = 0;  // repeated (user, item) pairs merged by binary
+};
+
+// Returns the event weights of "click=1,purchase=5" (INVALID_ARGUMENT naming
+// `field` for a bad name, a missing '=', a weight that is not a finite number
+// >= 0, a repeated type, or more than kMaxEventTypes entries).
+absl::StatusOr<std::vector<std::pair<std::string, float>>> ParseEventWeights(
+    std::string_view list, std::string_view field);
+
+// Applies `options` to `log` in place (rows dropped keep the order of the
+// others). INVALID_ARGUMENT when event_weights names a type the log does not
+// have (a typo would otherwise weigh nothing), naming `source` and the types
+// it has.
+absl::StatusOr<WeightingStats> Reweight(const WeightingOptions& options, std::string_view source,
+                                        InteractionLog* log);
 
 // Compressed sparse rows: row r's columns are indices[indptr[r]..indptr[r+1])
 // sorted ascending with matching values. Thread-compatible.

@@ -3,8 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "proto/core/status_macros.h"
 #include "ranking/simd.h"
 #include "ranking/topk.h"
 
@@ -17,9 +23,13 @@ namespace {
 
 constexpr int32_t kBatch = 64;
 
+// One user's figures at each cut-off (same order as the cut-offs).
 struct UserResult {
   bool evaluated = false;
-  double precision = 0, recall = 0, ndcg = 0, ap = 0, rr = 0, hit = 0;
+  struct AtK {
+    double precision = 0, recall = 0, ndcg = 0, ap = 0, rr = 0, hit = 0;
+  };
+  std::vector<AtK> at;
   double auc = 0;
   bool has_auc = false;
 };
@@ -37,38 +47,47 @@ void CountBelowEqual(const float* s, int32_t n, float x, int64_t* below, int64_t
   *equal = eq;
 }
 
+// `ks` ascending: one top-ks.back() list, each cut-off read from its prefix
+// (TopK breaks ties by index, so the prefix is the top list at that k).
 UserResult EvaluateUser(absl::Span<const float> scores, absl::Span<const int32_t> train,
-                        absl::Span<const int32_t> test_all, int32_t k,
-                        std::vector<int32_t>* recommended, std::vector<int32_t>* test_buf) {
+                        absl::Span<const int32_t> test_all, absl::Span<const int32_t> ks,
+                        std::vector<ScoredIndex>* top_out, std::vector<int32_t>* test_buf) {
   UserResult r;
   test_buf->clear();
   for (int32_t t : test_all) {
     if (!std::binary_search(train.begin(), train.end(), t)) test_buf->push_back(t);
   }
   const std::vector<int32_t>& test = *test_buf;  // sorted (CSR rows are)
+  top_out->clear();
   if (test.empty()) return r;
   r.evaluated = true;
-  const std::vector<ScoredIndex> top = TopK(scores, k, train);
-  double dcg = 0;
+  *top_out = TopK(scores, ks.back(), train);
+  const std::vector<ScoredIndex>& top = *top_out;
+  r.at.resize(ks.size());
+  double dcg = 0, ap = 0, rr = 0;
   int32_t hits = 0;
-  double ap = 0;
-  for (size_t pos = 0; pos < top.size(); ++pos) {
-    recommended->push_back(top[pos].index);
-    if (std::binary_search(test.begin(), test.end(), top[pos].index)) {
-      ++hits;
-      dcg += 1.0 / std::log2(pos + 2.0);
-      ap += static_cast<double>(hits) / (pos + 1.0);
-      if (hits == 1) r.rr = 1.0 / (pos + 1.0);
+  size_t pos = 0;
+  for (size_t c = 0; c < ks.size(); ++c) {
+    const int32_t k = ks[c];
+    for (; pos < top.size() && pos < static_cast<size_t>(k); ++pos) {
+      if (std::binary_search(test.begin(), test.end(), top[pos].index)) {
+        ++hits;
+        dcg += 1.0 / std::log2(pos + 2.0);
+        ap += static_cast<double>(hits) / (pos + 1.0);
+        if (hits == 1) rr = 1.0 / (pos + 1.0);
+      }
     }
+    const int32_t ideal = std::min<int32_t>(k, static_cast<int32_t>(test.size()));
+    double idcg = 0;
+    for (int32_t p = 0; p < ideal; ++p) idcg += 1.0 / std::log2(p + 2.0);
+    UserResult::AtK& a = r.at[c];
+    a.precision = static_cast<double>(hits) / k;
+    a.recall = static_cast<double>(hits) / test.size();
+    a.ndcg = dcg / idcg;
+    a.ap = ap / ideal;
+    a.rr = rr;
+    a.hit = hits > 0 ? 1.0 : 0.0;
   }
-  const int32_t ideal = std::min<int32_t>(k, static_cast<int32_t>(test.size()));
-  double idcg = 0;
-  for (int32_t p = 0; p < ideal; ++p) idcg += 1.0 / std::log2(p + 2.0);
-  r.precision = static_cast<double>(hits) / k;
-  r.recall = static_cast<double>(hits) / test.size();
-  r.ndcg = dcg / idcg;
-  r.ap = ap / ideal;
-  r.hit = hits > 0 ? 1.0 : 0.0;
   // AUC: positives = test, negatives = items in neither row. For each
   // positive, count all items scored below / equal to it (one vectorized
   // pass), then take out the training and test items.
@@ -99,15 +118,43 @@ UserResult EvaluateUser(absl::Span<const float> scores, absl::Span<const int32_t
 
 }  // namespace
 
-absl::StatusOr<RankingMetrics> EvaluateRanking(const CsrMatrix& train, const CsrMatrix& test,
-                                               const BatchScorer& scorer,
-                                               const EvaluateOptions& options) {
-  if (options.k < 1 || options.k > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " is out of range (1..1000)"));
+absl::StatusOr<std::vector<int32_t>> ParseCutoffs(absl::string_view list,
+                                                  absl::string_view field) {
+  std::vector<int32_t> ks;
+  for (absl::string_view part : absl::StrSplit(list, ',')) {
+    int32_t k = 0;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &k) || k < 1 || k > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ": each cut-off must be an integer in 1..1000, got '",
+          absl::CEscape(part.substr(0, 32)), "'"));
+    }
+    ks.push_back(k);
   }
-  if (options.threads < 1 || options.threads > 256) {
+  if (ks.size() > 16) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": at most 16 cut-offs, got ", ks.size()));
+  }
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  return ks;
+}
+
+absl::StatusOr<std::vector<RankingMetrics>> EvaluateRankingAtCutoffs(
+    const CsrMatrix& train, const CsrMatrix& test, const BatchScorer& scorer,
+    absl::Span<const int32_t> ks, int32_t threads) {
+  if (ks.empty() || ks.size() > 16) {
+    return absl::InvalidArgumentError(absl::StrCat("1..16 cut-offs, got ", ks.size()));
+  }
+  for (size_t c = 0; c < ks.size(); ++c) {
+    if (ks[c] < 1 || ks[c] > 1000) {
+      return absl::InvalidArgumentError(absl::StrCat("k = ", ks[c], " is out of range (1..1000)"));
+    }
+    if (c > 0 && ks[c] <= ks[c - 1]) {
+      return absl::InvalidArgumentError("cut-offs must be ascending and distinct");
+    }
+  }
+  if (threads < 1 || threads > 256) {
     return absl::InvalidArgumentError(
-        absl::StrCat("threads = ", options.threads, " is out of range (1..256)"));
+        absl::StrCat("threads = ", threads, " is out of range (1..256)"));
   }
   if (train.rows != test.rows || train.cols != test.cols) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -120,16 +167,20 @@ absl::StatusOr<RankingMetrics> EvaluateRanking(const CsrMatrix& train, const Csr
     if (test.RowSize(u) > 0) users.push_back(u);
   }
   std::vector<UserResult> results(users.size());
-  std::vector<std::vector<char>> covered(options.threads, std::vector<char>(n_items, 0));
+  // Per thread, each item's best (lowest) rank in any user's list: the item
+  // counts towards coverage at every k above that rank.
+  constexpr int32_t kNever = std::numeric_limits<int32_t>::max();
+  std::vector<std::vector<int32_t>> best_rank(threads, std::vector<int32_t>(n_items, kNever));
   const int64_t batches = (static_cast<int64_t>(users.size()) + kBatch - 1) / kBatch;
-#pragma omp parallel num_threads(options.threads)
+#pragma omp parallel num_threads(threads)
   {
     std::vector<float> scores;
-    std::vector<int32_t> recommended, test_buf;
+    std::vector<ScoredIndex> top;
+    std::vector<int32_t> test_buf;
 #ifdef _OPENMP
-    std::vector<char>& mine = covered[omp_get_thread_num()];
+    std::vector<int32_t>& mine = best_rank[omp_get_thread_num()];
 #else
-    std::vector<char>& mine = covered[0];
+    std::vector<int32_t>& mine = best_rank[0];
 #endif
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < batches; ++b) {
@@ -140,53 +191,70 @@ absl::StatusOr<RankingMetrics> EvaluateRanking(const CsrMatrix& train, const Csr
       scorer(batch, absl::MakeSpan(scores));
       for (size_t x = 0; x < batch.size(); ++x) {
         const int32_t u = batch[x];
-        recommended.clear();
         results[begin + x] = EvaluateUser(
             absl::MakeConstSpan(scores.data() + x * n_items, n_items), train.RowIndices(u),
-            test.RowIndices(u), options.k, &recommended, &test_buf);
-        for (int32_t i : recommended) mine[i] = 1;
+            test.RowIndices(u), ks, &top, &test_buf);
+        for (size_t pos = 0; pos < top.size(); ++pos) {
+          mine[top[pos].index] = std::min<int32_t>(mine[top[pos].index], pos);
+        }
       }
     }
   }
-  RankingMetrics m;
-  m.set_k(options.k);
-  int64_t n = 0, n_auc = 0;
-  double p = 0, r = 0, ndcg = 0, ap = 0, rr = 0, hit = 0, auc = 0;
+  std::vector<int32_t> rank(n_items, kNever);
+  for (const auto& per_thread : best_rank) {
+    for (int32_t i = 0; i < n_items; ++i) rank[i] = std::min(rank[i], per_thread[i]);
+  }
+  std::vector<RankingMetrics> out(ks.size());
+  int64_t n_auc = 0;
+  double auc = 0;
   for (const UserResult& x : results) {
-    if (!x.evaluated) continue;
-    ++n;
-    p += x.precision;
-    r += x.recall;
-    ndcg += x.ndcg;
-    ap += x.ap;
-    rr += x.rr;
-    hit += x.hit;
-    if (x.has_auc) {
+    if (x.evaluated && x.has_auc) {
       ++n_auc;
       auc += x.auc;
     }
   }
-  int64_t distinct = 0;
-  for (int32_t i = 0; i < n_items; ++i) {
-    for (const auto& c : covered) {
-      if (c[i]) {
-        ++distinct;
-        break;
-      }
+  for (size_t c = 0; c < ks.size(); ++c) {
+    RankingMetrics& m = out[c];
+    m.set_k(ks[c]);
+    int64_t n = 0;
+    double p = 0, r = 0, ndcg = 0, ap = 0, rr = 0, hit = 0;
+    for (const UserResult& x : results) {  // users in order: sums do not depend on threads
+      if (!x.evaluated) continue;
+      ++n;
+      p += x.at[c].precision;
+      r += x.at[c].recall;
+      ndcg += x.at[c].ndcg;
+      ap += x.at[c].ap;
+      rr += x.at[c].rr;
+      hit += x.at[c].hit;
+    }
+    m.set_users_evaluated(n);
+    if (n > 0) {
+      m.set_precision_at_k(p / n);
+      m.set_recall_at_k(r / n);
+      m.set_ndcg_at_k(ndcg / n);
+      m.set_map_at_k(ap / n);
+      m.set_mrr(rr / n);
+      m.set_hit_rate(hit / n);
+    }
+    if (n_auc > 0) m.set_auc(auc / n_auc);
+    if (n_items > 0) {
+      const int64_t distinct = std::count_if(rank.begin(), rank.end(),
+                                             [k = ks[c]](int32_t r) { return r < k; });
+      m.set_coverage(static_cast<double>(distinct) / n_items);
     }
   }
-  m.set_users_evaluated(n);
-  if (n > 0) {
-    m.set_precision_at_k(p / n);
-    m.set_recall_at_k(r / n);
-    m.set_ndcg_at_k(ndcg / n);
-    m.set_map_at_k(ap / n);
-    m.set_mrr(rr / n);
-    m.set_hit_rate(hit / n);
-  }
-  if (n_auc > 0) m.set_auc(auc / n_auc);
-  if (n_items > 0) m.set_coverage(static_cast<double>(distinct) / n_items);
-  return m;
+  return out;
+}
+
+absl::StatusOr<RankingMetrics> EvaluateRanking(const CsrMatrix& train, const CsrMatrix& test,
+                                               const BatchScorer& scorer,
+                                               const EvaluateOptions& options) {
+  const int32_t k = options.k;
+  ASSIGN_OR_RETURN(std::vector<RankingMetrics> at,
+                   EvaluateRankingAtCutoffs(train, test, scorer, absl::MakeConstSpan(&k, 1),
+                                            options.threads));
+  return std::move(at[0]);
 }
 
 BatchScorer ModelScorer(const FactorModel& model) {

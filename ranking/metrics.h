@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "proto/common.pb.h"
 #include "ranking/factor_model.h"
@@ -38,6 +39,19 @@ absl::StatusOr<RankingMetrics> EvaluateRanking(const CsrMatrix& train,
                                                const CsrMatrix& test,
                                                const BatchScorer& scorer,
                                                const EvaluateOptions& options);
+
+// Returns the metrics at each cut-off of `ks` (ascending, distinct, 1..16 of
+// them, each 1..1000) as EvaluateRanking defines them, in the order of `ks`,
+// from one pass: one top-max(ks) list per user, each k read from its prefix
+// (AUC does not depend on k). Personalize reports 5, 10 and 25.
+absl::StatusOr<std::vector<RankingMetrics>> EvaluateRankingAtCutoffs(
+    const CsrMatrix& train, const CsrMatrix& test, const BatchScorer& scorer,
+    absl::Span<const int32_t> ks, int32_t threads);
+
+// Returns the cut-offs of a comma-separated list such as "5,10,25", sorted,
+// duplicates dropped; INVALID_ARGUMENT naming `field` when a value is not an
+// integer in 1..1000 or there are more than 16.
+absl::StatusOr<std::vector<int32_t>> ParseCutoffs(absl::string_view list, absl::string_view field);
 
 // Returns a scorer using a model's user and item factors (and bias).
 BatchScorer ModelScorer(const FactorModel& model);

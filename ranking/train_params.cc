@@ -1,6 +1,9 @@
 // TrainParams <-> learner options, the option names, validation.
 #include "ranking/train_params.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
@@ -104,11 +107,41 @@ TrainParams BprOptionsToParams(const BprOptions& o) {
   return params;
 }
 
+absl::Status ValidateWeighting(const TrainParams& params) {
+  if (params.event_weights_size() > InteractionLog::kMaxEventTypes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params.event_weights has ", params.event_weights_size(), " entries (at most ",
+        InteractionLog::kMaxEventTypes, ")"));
+  }
+  for (const auto& [name, w] : params.event_weights()) {
+    RETURN_IF_ERROR(ValidateName(name, "params.event_weights type"));
+    if (!std::isfinite(w) || w < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "params.event_weights[", Quote(name), "] must be a finite number >= 0, got ", w));
+    }
+  }
+  if (!std::isfinite(params.min_weight()) || params.min_weight() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params.min_weight must be a finite number >= 0, got ", params.min_weight()));
+  }
+  return absl::OkStatus();
+}
+
+WeightingOptions WeightingFromParams(const TrainParams& params) {
+  WeightingOptions w;
+  for (const auto& [name, weight] : params.event_weights()) w.event_weights.emplace_back(name, weight);
+  std::sort(w.event_weights.begin(), w.event_weights.end());
+  w.min_weight = params.min_weight();
+  w.binary = params.binary();
+  return w;
+}
+
 absl::Status ValidateTrainParams(const TrainParams& params) {
   if (params.threads() < 0 || params.threads() > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("params.threads must be in [0, 256], got ", params.threads()));
   }
+  RETURN_IF_ERROR(ValidateWeighting(params));
   switch (params.algo()) {
     case ALS:
       if (params.has_bpr()) return absl::InvalidArgumentError("params.bpr set with algo ALS");

@@ -15,6 +15,7 @@
 #include "proto/model.pb.h"
 #include "ranking/als.h"
 #include "ranking/bpr.h"
+#include "ranking/interactions.h"
 
 namespace recbandit::ranking {
 
@@ -37,6 +38,14 @@ TrainParams BprOptionsToParams(const BprOptions& options);
 // Returns OK when `params` are valid for their algo (defaults filled as the
 // learners fill them), INVALID_ARGUMENT naming the field and bound otherwise.
 absl::Status ValidateTrainParams(const TrainParams& params);
+
+// Returns the weighting of `params` (event_weights sorted by name,
+// min_weight, binary). REQUIRES: ValidateWeighting(params) is OK.
+WeightingOptions WeightingFromParams(const TrainParams& params);
+// Returns OK when params' event_weights, min_weight and binary are within
+// bounds (names by the name rule, at most 256, weights finite and >= 0);
+// INVALID_ARGUMENT naming the field otherwise.
+absl::Status ValidateWeighting(const TrainParams& params);
 
 // Returns the embedding dimensions and the iterations (ALS) or epochs (BPR)
 // `params` ask for, defaults filled. REQUIRES: ValidateTrainParams(params).

@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
   RETURN_IF_ERROR(MakeDirs(options.data_dir));
-  ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Create(RpcNames()));
+  ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Create(RpcLabels()));
   if (options.metrics_port != 0) {
     RETURN_IF_ERROR(server->metrics_->Serve(options.host, std::max(options.metrics_port, 0)));
   }

@@ -13,13 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "services/monitoring/build_info.h"
 
-#ifndef RECBANDIT_VERSION
-#define RECBANDIT_VERSION "unknown"
-#endif
-#ifndef RECBANDIT_BUILD_TYPE
-#define RECBANDIT_BUILD_TYPE "unknown"
-#endif
 
 namespace recbandit::services {
 namespace {
@@ -46,9 +41,11 @@ size_t EditDistance(const std::string& a, const std::string& b) {
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"gen", "gen interactions --users= --items= --nnz= --factors= --seed= --out= [--truth_out=]",
+      {"gen",
+       "gen interactions --users= --items= --nnz= --factors= --seed= --out= [--truth_out= "
+       "--event_types=]",
        "synthetic interactions with planted structure",
-       {"factors", "items", "nnz", "out", "seed", "truth_out", "users"}, &RunGen},
+       {"event_types", "factors", "items", "nnz", "out", "seed", "truth_out", "users"}, &RunGen},
       {"split", "split --input= --scheme= --test_fraction= --seed= --train_out= --test_out=",
        "train/test split of an interactions file",
        {"header", "input", "scheme", "seed", "skip_bad_lines", "test_fraction", "test_out",
@@ -56,17 +53,21 @@ const std::vector<Command>& Commands() {
        &RunSplit},
       {"train", "train --input= --out= [--algo=als|bpr --factors= --iterations= ...]",
        "train an ALS or BPR model",
-       {"algo", "alpha", "cg_steps", "checkpoint_every", "compare_to", "compute_loss",
-        "factors", "force_promotion", "gate_index_recall_users", "gate_min_coverage",
+       {"algo", "alpha", "binary", "cg_steps", "checkpoint_every", "compare_to", "compute_loss",
+        "event_weights", "factors", "force_promotion", "gate_index_recall_users", "gate_min_coverage",
         "gate_min_index_recall", "gate_ndcg_tolerance", "gate_recall_tolerance", "header",
         "holdout", "holdout_fraction", "index", "input", "item_bias", "iterations", "k",
-        "learning_rate", "negative_sampling", "out", "regularization", "resume",
+        "learning_rate", "metrics_k", "min_weight", "negative_sampling", "out",
+        "regularization", "resume",
         "scale_regularization", "seed", "skip_bad_lines", "solver", "stop_after", "test",
         "threads"},
        &RunTrain},
-      {"evaluate", "evaluate --model= --train= --test= --k=",
+      {"evaluate",
+       "evaluate --model= --train= --test= [--k= --metrics_k=5,10,25 --by_event_type]",
        "ranking metrics of a model on a test file",
-       {"header", "k", "model", "skip_bad_lines", "test", "threads", "train"}, &RunEvaluate},
+       {"by_event_type", "header", "k", "metrics_k", "model", "skip_bad_lines", "test",
+        "threads", "train"},
+       &RunEvaluate},
       {"index", "index --model= --index=<factory string>",
        "build or rebuild a model's item index (FAISS or Exact)", {"index", "model", "threads"},
        &RunIndex},
@@ -239,7 +240,9 @@ absl::Status CheckCommandFlags(const Command& command, int argc, char** argv, in
 }
 
 std::string VersionString() {
-  return absl::StrCat("recbandit ", RECBANDIT_VERSION, " (", RECBANDIT_BUILD_TYPE, " build)");
+  const BuildInfo& b = GetBuildInfo();
+  return absl::StrCat("recbandit ", b.version, " (", b.build_type, " build, commit ", b.git_commit,
+                      ", ", b.compiler, ")");
 }
 
 }  // namespace recbandit::services

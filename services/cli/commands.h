@@ -39,7 +39,7 @@ std::string CommandHelp(const Command& command);
 // unknown flag the nearest flag of the command. Stops at "--".
 absl::Status CheckCommandFlags(const Command& command, int argc, char** argv, int first);
 
-// Returns "recbandit <version> (<build type> build)".
+// Returns "recbandit <version> (<build type> build, commit <git commit>, <compiler>)".
 std::string VersionString();
 
 }  // namespace recbandit::services

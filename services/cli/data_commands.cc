@@ -3,8 +3,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "proto/core/json.h"
 #include "proto/core/names.h"
+#include "proto/core/random.h"
 #include "proto/reports.pb.h"
 #include "proto/core/status_macros.h"
 #include "ranking/interactions.h"
@@ -29,7 +31,7 @@ absl::Status RunGen(const CommandArgs& args) {
   if (args.size() != 1 || args[0] != "interactions") {
     return absl::InvalidArgumentError(
         "usage: recbandit gen interactions --users= --items= --nnz= --factors= "
-        "--seed= --out=<file> [--truth_out=<file>]");
+        "--seed= --out=<file> [--truth_out=<file> --event_types=click,purchase]");
   }
   const std::string out = absl::GetFlag(FLAGS_out);
   if (out.empty()) return absl::InvalidArgumentError("--out is required");
@@ -44,6 +46,27 @@ absl::Status RunGen(const CommandArgs& args) {
   options.factors = FlagGiven("factors") ? factors : 8;
   options.seed = absl::GetFlag(FLAGS_seed);
   ASSIGN_OR_RETURN(ranking::SyntheticData data, ranking::GenerateInteractions(options));
+  // --event_types: each row gets one of the types, drawn uniformly from a
+  // generator of its own (the rows themselves do not change).
+  const std::string types = absl::GetFlag(FLAGS_event_types);
+  if (!types.empty()) {
+    std::vector<std::string> names = absl::StrSplit(types, ',');
+    if (names.size() > 16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--event_types: at most 16 types, got ", names.size()));
+    }
+    for (const std::string& name : names) {
+      RETURN_IF_ERROR(ValidateName(name, "--event_types type"));
+      if (data.log.event_types.Find(name) >= 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--event_types: ", Quote(name), " is given twice"));
+      }
+      data.log.event_types.GetOrAdd(name);
+    }
+    Rng rng(options.seed ^ 0x65766e7474797065ULL);  // "evnttype"
+    data.log.event_type.resize(data.log.size());
+    for (int16_t& t : data.log.event_type) t = static_cast<int16_t>(rng.UniformInt(names.size()));
+  }
   RETURN_IF_ERROR(ranking::WriteInteractions(out, data.log));
   const std::string truth_out = absl::GetFlag(FLAGS_truth_out);
   if (!truth_out.empty()) {

@@ -13,9 +13,14 @@ ABSL_FLAG(int64_t, nnz, 20000, "gen: number of interactions (lines) to draw");
 ABSL_FLAG(int32_t, factors, 0,
           "gen: planted latent clusters (default 8); train: embedding "
           "dimensions (default 64)");
-ABSL_FLAG(uint64_t, seed, 1, "random seed (same seed, same result)");
+ABSL_FLAG(uint64_t, seed, 1,
+          "random seed: same seed, same result, except train --algo=bpr with --threads "
+          "above 1 (lock-free parallel updates interleave differently on every run)");
 ABSL_FLAG(std::string, out, "", "output file or directory");
 ABSL_FLAG(std::string, truth_out, "", "gen: also write the planted truth here");
+ABSL_FLAG(std::string, event_types, "",
+          "gen: event types to give the rows (a fifth column), e.g. click,purchase; each row "
+          "draws one uniformly");
 ABSL_FLAG(std::string, input, "",
           "interactions file: user,item[,weight[,timestamp]] (CSV, TSV or "
           "whitespace; optional header)");
@@ -36,10 +41,28 @@ ABSL_FLAG(double, regularization, -1,
           "train: L2 regularization (default ALS 0.01, BPR 0.01)");
 ABSL_FLAG(double, alpha, 1.0, "train: ALS confidence scale, c = 1 + alpha * weight");
 ABSL_FLAG(double, learning_rate, 0.05, "train: BPR learning rate");
-ABSL_FLAG(int32_t, threads, 0, "worker threads (0 = one per core)");
+ABSL_FLAG(int32_t, threads, 0,
+          "worker threads (0 = one per core); ALS gives the same model at any count, BPR is "
+          "reproducible under --seed only at --threads=1");
 ABSL_FLAG(std::string, test, "", "train: test file for metrics");
 ABSL_FLAG(std::string, train, "", "evaluate: training file (its items are filtered)");
-ABSL_FLAG(int32_t, k, 10, "number of results / cut-off for metrics");
+ABSL_FLAG(int32_t, k, 10,
+          "number of results; train --test and evaluate: the cut-off of \"metrics\"");
+ABSL_FLAG(std::string, event_weights, "",
+          "train: weight multiplier per event type (the input's fifth column), e.g. "
+          "click=1,purchase=5; types not listed keep x1; each type must occur in the input");
+ABSL_FLAG(double, min_weight, 0,
+          "train: drop interactions whose weight (after --event_weights) is below this, "
+          "e.g. 4 keeps MovieLens 4- and 5-star ratings (>= 0; rows of weight 0 are always "
+          "dropped)");
+ABSL_FLAG(bool, binary, false,
+          "train: every kept (user, item) pair counts once with weight 1 (plain positives)");
+ABSL_FLAG(bool, by_event_type, false,
+          "evaluate: also report the metrics of each event type's test rows "
+          "(\"by_event_type\")");
+ABSL_FLAG(std::string, metrics_k, "5,10,25",
+          "train --test and evaluate: more cut-offs, reported as \"metrics_at_k\" (1..16 "
+          "values, each 1..1000; Personalize reports 5, 10 and 25)");
 ABSL_FLAG(std::string, index, "",
           "FAISS index_factory string for the item index, e.g. Flat, HNSW32, "
           "IVF256,Flat, IVF256,PQ16");

@@ -55,7 +55,8 @@ absl::Status RunSimilar(const CommandArgs& args) {
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> serving, ServingModel::Load(model_dir));
   ASSIGN_OR_RETURN(Recommendation rec, serving->Similar(item, absl::GetFlag(FLAGS_k)));
-  RecommendResult result;
+  SimilarResult result;
+  result.set_item(item);
   result.set_model_version(serving->version());
   for (const ScoredItemId& s : rec.items) {
     ScoredItem* out = result.add_items();

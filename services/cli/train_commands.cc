@@ -59,6 +59,22 @@ absl::StatusOr<ranking::InteractionLog> LoadNonEmpty(const std::string& flag,
   return log;
 }
 
+// Sets params' event_weights, min_weight and binary from the flags.
+absl::Status WeightingFromFlags(TrainParams* params) {
+  ASSIGN_OR_RETURN(const auto weights,
+                   ranking::ParseEventWeights(absl::GetFlag(FLAGS_event_weights),
+                                              "--event_weights"));
+  for (const auto& [name, w] : weights) (*params->mutable_event_weights())[name] = w;
+  const double min_weight = absl::GetFlag(FLAGS_min_weight);
+  if (!std::isfinite(min_weight) || min_weight < 0 || min_weight > 3.4e38) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min_weight = ", min_weight, " must be a finite number >= 0"));
+  }
+  params->set_min_weight(static_cast<float>(min_weight));
+  params->set_binary(absl::GetFlag(FLAGS_binary));
+  return absl::OkStatus();
+}
+
 // Returns the training parameters requested by the flags (defaults filled).
 absl::StatusOr<TrainParams> ParamsFromFlags() {
   const std::string algo = absl::GetFlag(FLAGS_algo);
@@ -91,7 +107,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     o.threads = threads;
     o.seed = seed;
     RETURN_IF_ERROR(ranking::ValidateAlsOptions(o));
-    return ranking::AlsOptionsToParams(o);
+    TrainParams params = ranking::AlsOptionsToParams(o);
+    RETURN_IF_ERROR(WeightingFromFlags(&params));
+    return params;
   }
   if (algo == "bpr") {
     ranking::BprOptions o;
@@ -107,7 +125,9 @@ absl::StatusOr<TrainParams> ParamsFromFlags() {
     o.threads = threads;
     o.seed = seed;
     RETURN_IF_ERROR(ranking::ValidateBprOptions(o));
-    return ranking::BprOptionsToParams(o);
+    TrainParams params = ranking::BprOptionsToParams(o);
+    RETURN_IF_ERROR(WeightingFromFlags(&params));
+    return params;
   }
   return absl::InvalidArgumentError(absl::StrCat("--algo must be als or bpr, got ", Quote(algo)));
 }
@@ -160,14 +180,29 @@ absl::StatusOr<ValidationGates> GatesFromFlags(bool has_index, bool* gated) {
   return WithGateDefaults(gates);
 }
 
-// EvaluateOnTestFile on --test, read with the CLI's load flags.
-absl::StatusOr<RankingMetrics> EvaluateOnTestFlag(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train, int32_t k,
-                                                  int32_t threads, RankingMetrics* popularity) {
+// Returns the evaluation options of --k, --metrics_k and the load flags.
+absl::StatusOr<TestEvaluationOptions> TestOptionsFromFlags(int32_t threads, bool popularity) {
+  TestEvaluationOptions options;
+  options.k = absl::GetFlag(FLAGS_k);
+  if (options.k < 1 || options.k > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--k = ", options.k, " is out of range (1..1000)"));
+  }
+  ASSIGN_OR_RETURN(options.cutoffs,
+                   ranking::ParseCutoffs(absl::GetFlag(FLAGS_metrics_k), "--metrics_k"));
+  options.threads = threads;
+  options.popularity = popularity;
+  ASSIGN_OR_RETURN(options.load, LoadOptionsFromFlags());
+  return options;
+}
+
+// EvaluateTestFile on --test, read with the CLI's load flags.
+absl::StatusOr<TestEvaluation> EvaluateOnTestFlag(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const TestEvaluationOptions& options) {
   const std::string path = absl::GetFlag(FLAGS_test);
   if (path.empty()) return absl::InvalidArgumentError("--test is required");
-  ASSIGN_OR_RETURN(ranking::LoadOptions load, LoadOptionsFromFlags());
-  return EvaluateOnTestFile(model, train, path, k, threads, popularity, load);
+  return EvaluateTestFile(model, train, path, options);
 }
 
 }  // namespace
@@ -190,8 +225,10 @@ absl::Status RunTrain(const CommandArgs& args) {
         absl::StrCat("--checkpoint_every = ", checkpoint_every, " must be >= 0"));
   }
   const int32_t stop_after = absl::GetFlag(FLAGS_stop_after);
-  const int32_t k = absl::GetFlag(FLAGS_k);
   ASSIGN_OR_RETURN(TrainParams params, ParamsFromFlags());
+  // Checked before training, not after it.
+  ASSIGN_OR_RETURN(const TestEvaluationOptions test_options,
+                   TestOptionsFromFlags(params.threads(), false));
   const std::string index_factory = absl::GetFlag(FLAGS_index);
   bool gated = false;
   ASSIGN_OR_RETURN(const ValidationGates gates, GatesFromFlags(!index_factory.empty(), &gated));
@@ -203,6 +240,7 @@ absl::Status RunTrain(const CommandArgs& args) {
   }
   ASSIGN_OR_RETURN(ranking::InteractionLog log,
                    LoadNonEmpty("input", absl::GetFlag(FLAGS_input)));
+  RETURN_IF_ERROR(ApplyWeighting(params, absl::GetFlag(FLAGS_input), &log));
   // With gates, the model trains on the input minus its holdout.
   HoldoutSplit split;
   if (gated) {
@@ -274,10 +312,11 @@ absl::Status RunTrain(const CommandArgs& args) {
   ASSIGN_OR_RETURN(ranking::FactorModel model, MakeModel(data, params, *state, out, nullptr));
   const std::string test_path = absl::GetFlag(FLAGS_test);
   if (!test_path.empty()) {
-    ASSIGN_OR_RETURN(RankingMetrics metrics,
-                     EvaluateOnTestFlag(model, data.user_items(), k, params.threads(), nullptr));
-    *report.mutable_metrics() = metrics;
-    *model.mutable_manifest()->mutable_metrics() = metrics;
+    ASSIGN_OR_RETURN(TestEvaluation evaluation,
+                     EvaluateOnTestFlag(model, data.user_items(), test_options));
+    *report.mutable_metrics() = evaluation.metrics;
+    for (const RankingMetrics& m : evaluation.at_cutoffs) *report.add_metrics_at_k() = m;
+    *model.mutable_manifest()->mutable_metrics() = evaluation.metrics;
   }
   std::unique_ptr<retrieval::ItemIndex> index;
   if (!index_factory.empty()) {
@@ -327,11 +366,15 @@ absl::Status RunEvaluate(const CommandArgs& args) {
                    LoadNonEmpty("train", absl::GetFlag(FLAGS_train)));
   const ranking::Interactions train = ranking::Interactions::FromLogWithIds(
       train_log, model.users(), model.items(), nullptr);
+  ASSIGN_OR_RETURN(TestEvaluationOptions options, TestOptionsFromFlags(ThreadsFromFlag(), true));
+  options.by_event_type = absl::GetFlag(FLAGS_by_event_type);
+  ASSIGN_OR_RETURN(TestEvaluation evaluation,
+                   EvaluateOnTestFlag(model, train.user_items(), options));
   EvaluateReport report;
-  ASSIGN_OR_RETURN(*report.mutable_metrics(),
-                   EvaluateOnTestFlag(model, train.user_items(),
-                            absl::GetFlag(FLAGS_k), ThreadsFromFlag(),
-                            report.mutable_popularity_baseline()));
+  *report.mutable_metrics() = evaluation.metrics;
+  *report.mutable_popularity_baseline() = evaluation.popularity;
+  for (const RankingMetrics& m : evaluation.at_cutoffs) *report.add_metrics_at_k() = m;
+  for (EventTypeMetrics& m : evaluation.by_event_type) *report.add_by_event_type() = std::move(m);
   PrintJsonLine(ToJson(report));
   return absl::OkStatus();
 }

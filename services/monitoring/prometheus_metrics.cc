@@ -11,7 +11,12 @@
 #include <prometheus/text_serializer.h>
 
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "services/monitoring/build_info.h"
+#include "services/monitoring/process_metrics.h"
 
 namespace recbandit::services {
 namespace {
@@ -25,6 +30,13 @@ const char* CodeName(int code) {
   return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
 }
 
+// Returns an enum value's name as a label: lower case, without the enum's
+// prefix ("JOB_STATE_NOT_PROMOTED", "JOB_STATE_" -> "not_promoted").
+std::string ReadableState(absl::string_view name, absl::string_view prefix) {
+  absl::ConsumePrefix(&name, prefix);
+  return absl::AsciiStrToLower(name);
+}
+
 // Latency buckets in seconds: 50 us .. 10 s.
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -34,25 +46,27 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
-    const std::vector<std::string>& rpcs) {
+    const std::vector<RpcLabel>& rpcs) {
   std::unique_ptr<ServerMetrics> m(new ServerMetrics());
   m->registry_ = std::make_shared<prometheus::Registry>();
   m->rpcs_ = rpcs;
   auto& requests = prometheus::BuildCounter()
                        .Name("recbandit_rpc_requests_total")
-                       .Help("Finished gRPC calls, by rpc")
+                       .Help("Finished gRPC calls, by grpc_service and grpc_method")
                        .Register(*m->registry_);
   auto& latency = prometheus::BuildHistogram()
                       .Name("recbandit_rpc_latency_seconds")
-                      .Help("Server-side latency of gRPC calls, by rpc")
+                      .Help("Server-side latency of gRPC calls, by grpc_service and grpc_method")
                       .Register(*m->registry_);
-  for (const std::string& rpc : rpcs) {
-    m->requests_.push_back(&requests.Add({{"rpc", rpc}}));
-    m->latency_.push_back(&latency.Add({{"rpc", rpc}}, LatencyBuckets()));
+  for (const RpcLabel& rpc : rpcs) {
+    const prometheus::Labels labels = {{"grpc_service", rpc.service}, {"grpc_method", rpc.method}};
+    m->requests_.push_back(&requests.Add(labels));
+    m->latency_.push_back(&latency.Add(labels, LatencyBuckets()));
   }
   m->errors_family_ = &prometheus::BuildCounter()
                            .Name("recbandit_rpc_errors_total")
-                           .Help("gRPC calls that failed, by rpc and status code")
+                           .Help("gRPC calls that failed, by grpc_service, grpc_method and "
+                                 "grpc_code (the status code's name)")
                            .Register(*m->registry_);
   m->model_version_family_ = &prometheus::BuildGauge()
                                   .Name("recbandit_model_version")
@@ -60,7 +74,8 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                                   .Register(*m->registry_);
   m->jobs_family_ = &prometheus::BuildGauge()
                          .Name("recbandit_training_jobs")
-                         .Help("Jobs known to the server (training and batch recommendation), by state")
+                         .Help("Jobs known to the server (training and batch "
+                               "recommendation), by state (queued, running, succeeded, ...)")
                          .Register(*m->registry_);
   m->drift_psi_family_ = &prometheus::BuildGauge()
                               .Name("recbandit_drift_psi")
@@ -72,6 +87,21 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                                 .Help("Drift state of a model or experiment: 0 ok (or too "
                                       "little data), 1 warn, 2 alert")
                                 .Register(*m->registry_);
+  m->drift_state_family_ = &prometheus::BuildGauge()
+                                .Name("recbandit_drift_state")
+                                .Help("1 for the drift state a model or experiment is in (ok, "
+                                      "warn, alert, insufficient_data), 0 for the others")
+                                .Register(*m->registry_);
+  const BuildInfo& build = GetBuildInfo();
+  prometheus::BuildGauge()
+      .Name("recbandit_build_info")
+      .Help("Always 1; the labels say which build is running")
+      .Register(*m->registry_)
+      .Add({{"version", build.version},
+            {"build_type", build.build_type},
+            {"git_commit", build.git_commit},
+            {"compiler", build.compiler}})
+      .Set(1);
   m->log_write_ = &prometheus::BuildHistogram()
                        .Name("recbandit_event_log_write_seconds")
                        .Help("Latency of durable event-log writes (fsync included)")
@@ -124,7 +154,14 @@ std::string ServerMetrics::Scrape() const {
     absl::MutexLock lock(&hook_mu_);
     if (scrape_hook_) scrape_hook_();
   }
-  return prometheus::TextSerializer().Serialize(registry_->Collect());
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  // Without /proc (not Linux) the process_* metrics are left out.
+  if (absl::StatusOr<ProcessStats> process = ReadProcessStats(); process.ok()) {
+    for (prometheus::MetricFamily& f : ProcessMetricFamilies(*process)) {
+      families.push_back(std::move(f));
+    }
+  }
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 absl::Status ServerMetrics::Serve(const std::string& host, int port) {
@@ -168,7 +205,13 @@ void ServerMetrics::RecordRpc(int rpc, int code, double seconds) {
   if (rpc < 0 || rpc >= static_cast<int>(rpcs_.size())) return;
   requests_[rpc]->Increment();
   latency_[rpc]->Observe(seconds);
-  if (code != 0) errors_family_->Add({{"rpc", rpcs_[rpc]}, {"code", CodeName(code)}}).Increment();
+  if (code != 0) {
+    errors_family_
+        ->Add({{"grpc_service", rpcs_[rpc].service},
+               {"grpc_method", rpcs_[rpc].method},
+               {"grpc_code", CodeName(code)}})
+        .Increment();
+  }
 }
 
 void ServerMetrics::RecordLogWrite(double seconds) { log_write_->Observe(seconds); }
@@ -199,12 +242,18 @@ void ServerMetrics::SetDriftPsi(const std::string& kind, const std::string& subj
 }
 
 void ServerMetrics::SetDriftAlert(const std::string& kind, const std::string& subject,
-                                  int level) {
+                                  int level, const std::string& state) {
   drift_alert_family_->Add({{"kind", kind}, {"subject", subject}}).Set(level);
+  const std::string current = ReadableState(state, "DRIFT_STATE_");
+  for (const char* s : {"ok", "warn", "alert", "insufficient_data"}) {
+    drift_state_family_->Add({{"kind", kind}, {"subject", subject}, {"state", s}})
+        .Set(current == s ? 1 : 0);
+  }
 }
 
 void ServerMetrics::SetJobs(const std::string& state, int64_t count) {
-  jobs_family_->Add({{"state", state}}).Set(static_cast<double>(count));
+  jobs_family_->Add({{"state", ReadableState(state, "JOB_STATE_")}})
+      .Set(static_cast<double>(count));
 }
 
 }  // namespace recbandit::services

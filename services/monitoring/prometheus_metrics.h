@@ -1,5 +1,7 @@
 // ServerMetrics: the server's Prometheus metrics (requests, errors and latency
-// per rpc, active model versions, event-log write latency, training jobs,
+// per rpc, labelled as go-grpc-prometheus labels them: grpc_service,
+// grpc_method, grpc_code by name; the process_* metrics of the client
+// conventions and recbandit_build_info; active model versions, event-log write latency, training jobs,
 // deployments' shadow slates, model loads, evictions and residency, drift PSI
 // and alert levels),
 // kept by prometheus-cpp's core and served at GET /metrics by cpp-httplib
@@ -34,16 +36,24 @@ class Family;
 
 namespace recbandit::services {
 
-// Thread-safe. Rpc names are registered up front so the hot path only does
+// One rpc's labels: grpc_service (the full service name, e.g.
+// "recbandit.Recommender") and grpc_method (e.g. "Recommend").
+struct RpcLabel {
+  std::string service;
+  std::string method;
+};
+
+// Thread-safe. Rpcs are registered up front so the hot path only does
 // atomic increments.
 //
-//   ASSIGN_OR_RETURN(auto metrics, ServerMetrics::Create({"Recommend", "Decide"}));
+//   ASSIGN_OR_RETURN(auto metrics, ServerMetrics::Create(
+//       {{"recbandit.Recommender", "Recommend"}, {"recbandit.Experiments", "Decide"}}));
 //   metrics->RecordRpc(0, 0, 0.0012);      // rpc index, gRPC code, seconds
 //   RETURN_IF_ERROR(metrics->Serve("127.0.0.1", 9090));
 class ServerMetrics {
  public:
   static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
-      const std::vector<std::string>& rpcs);
+      const std::vector<RpcLabel>& rpcs);
   ~ServerMetrics();
 
   // Starts the HTTP endpoint on host:port (0 = a free port): GET and HEAD
@@ -51,7 +61,8 @@ class ServerMetrics {
   // /metrics answers 405 (Allow: GET, HEAD), any other path 404, a malformed
   // request 400. UNAVAILABLE when it cannot bind.
   absl::Status Serve(const std::string& host, int port);
-  // Returns the text exposition of every metric (what GET /metrics serves).
+  // Returns the text exposition of every metric (what GET /metrics serves),
+  // the process_* metrics read from /proc at that moment.
   std::string Scrape() const;
   // Returns the bound HTTP port (0 when not serving).
   int port() const { return port_; }
@@ -68,7 +79,8 @@ class ServerMetrics {
   void RecordSlateLogFailure();
   // Sets the active version of a model name.
   void SetModelVersion(const std::string& model, int64_t version);
-  // Sets the number of training jobs in `state` (a JobState name).
+  // Sets the number of jobs in `state` (a JobState name; the label is its
+  // readable form, JOB_STATE_NOT_PROMOTED -> "not_promoted").
   void SetJobs(const std::string& state, int64_t count);
   // Records one model version loaded (on demand or activated), seconds.
   void RecordModelLoad(double seconds);
@@ -81,8 +93,11 @@ class ServerMetrics {
   void SetDriftPsi(const std::string& kind, const std::string& subject,
                    const std::string& feature, double psi);
   // Sets recbandit_drift_alert{kind,subject}: 0 ok or too little data,
-  // 1 warn, 2 alert.
-  void SetDriftAlert(const std::string& kind, const std::string& subject, int level);
+  // 1 warn, 2 alert; and recbandit_drift_state{kind,subject,state} to 1 for
+  // `state` and 0 for the other three (a DriftState name; the label is its
+  // readable form: "ok", "warn", "alert", "insufficient_data").
+  void SetDriftAlert(const std::string& kind, const std::string& subject, int level,
+                     const std::string& state);
   // Runs `hook` at the start of every Scrape (to refresh computed gauges).
   // `hook` must be thread-safe.
   void SetScrapeHook(std::function<void()> hook) ABSL_LOCKS_EXCLUDED(hook_mu_) {
@@ -97,7 +112,7 @@ class ServerMetrics {
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
   int port_ = 0;
-  std::vector<std::string> rpcs_;
+  std::vector<RpcLabel> rpcs_;
   std::vector<prometheus::Counter*> requests_;
   std::vector<prometheus::Histogram*> latency_;
   prometheus::Family<prometheus::Counter>* errors_family_ = nullptr;
@@ -105,6 +120,7 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>* jobs_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* drift_psi_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* drift_alert_family_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* drift_state_family_ = nullptr;
   mutable absl::Mutex hook_mu_;
   std::function<void()> scrape_hook_ ABSL_GUARDED_BY(hook_mu_);
   prometheus::Histogram* log_write_ = nullptr;

@@ -12,6 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/descriptor.h"
+#include "proto/deployments.pb.h"
+#include "proto/experiments.pb.h"
+#include "proto/recommender.pb.h"
 #include "proto/core/json.h"
 #include "proto/core/names.h"
 #include "proto/core/status_macros.h"
@@ -65,6 +69,27 @@ const std::vector<std::string>& RpcNames() {
       "BatchRecommend", "GetDriftReport", "GetPolicyState", "GetStreamStatus",
       "PutItems", "PutUsers"};
   return *names;
+}
+
+std::vector<RpcLabel> RpcLabels() {
+  // Each method's service, from the descriptors of the services we serve
+  // (reached through a message of each file, so they are linked in).
+  const google::protobuf::FileDescriptor* files[] = {RecommendRequest::descriptor()->file(),
+                                                     DecideRequest::descriptor()->file(),
+                                                     CreateDeploymentRequest::descriptor()->file()};
+  std::vector<RpcLabel> labels;
+  for (const std::string& method : RpcNames()) {
+    RpcLabel label{"unknown", method};
+    for (const google::protobuf::FileDescriptor* file : files) {
+      for (int i = 0; i < file->service_count(); ++i) {
+        if (file->service(i)->FindMethodByName(method) != nullptr) {
+          label.service = file->service(i)->full_name();
+        }
+      }
+    }
+    labels.push_back(std::move(label));
+  }
+  return labels;
 }
 
 // The one place a Status becomes a grpc::Status (the canonical codes agree).
@@ -145,15 +170,17 @@ void PublishDrift(ServerCore& core) {
         core.metrics->SetDriftPsi(r.kind(), r.subject(), f.feature(), f.psi());
       }
     }
-    core.metrics->SetDriftAlert(r.kind(), r.subject(), r.state() == DRIFT_STATE_ALERT  ? 2
-                                         : r.state() == DRIFT_STATE_WARN ? 1
-                                                                         : 0);
+    core.metrics->SetDriftAlert(r.kind(), r.subject(),
+                                r.state() == DRIFT_STATE_ALERT  ? 2
+                                : r.state() == DRIFT_STATE_WARN ? 1
+                                                                : 0,
+                                DriftState_Name(r.state()));
   }
 }
 
 void PublishJobCounts(ServerCore& core) {
   const std::map<JobState, int64_t> counts = core.jobs->CountByState();
-  for (int s = JOB_STATE_QUEUED; s <= JOB_STATE_CANCELLED; ++s) {
+  for (int s = JOB_STATE_QUEUED; s <= JobState_MAX; ++s) {
     auto it = counts.find(static_cast<JobState>(s));
     core.metrics->SetJobs(JobState_Name(static_cast<JobState>(s)),
                           it == counts.end() ? 0 : it->second);

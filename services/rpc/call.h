@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/core/blocking_pool.h"
+#include "services/monitoring/prometheus_metrics.h"
 #include "services/serving/request_checks.h"
 
 namespace recbandit::bandits {
@@ -67,6 +68,9 @@ enum Rpc {
 
 // Returns the rpc names, in Rpc order (the metrics' labels).
 const std::vector<std::string>& RpcNames();
+// Returns RpcNames() with each method's full service name (from the
+// generated descriptors), the labels of the rpc metrics.
+std::vector<RpcLabel> RpcLabels();
 
 // The one place a Status becomes a grpc::Status (the canonical codes agree).
 // The message is bounded and valid UTF-8 whatever input it quotes, so a

@@ -23,9 +23,10 @@
 namespace recbandit::services {
 namespace {
 
-// Appends one user's lines in `format` to `text`.
+// Appends one user's lines in `format` to `text`; a JSON line has the keys
+// of `recbandit recommend --user=`'s (RecommendResult).
 void AppendUser(const std::string& format, const std::string& user, const Recommendation& rec,
-                std::string* text) {
+                int64_t model_version, std::string* text) {
   char buf[64];
   auto number = [&buf](float score) {
     auto res = std::to_chars(buf, buf + sizeof(buf), score);
@@ -47,7 +48,8 @@ void AppendUser(const std::string& format, const std::string& user, const Recomm
     AppendJsonString(rec.items[r].item, text);
     absl::StrAppend(text, ",\"score\":", number(rec.items[r].score), "}");
   }
-  absl::StrAppend(text, "],\"fallback\":", rec.fallback ? "true" : "false", "}\n");
+  absl::StrAppend(text, "],\"fallback\":", rec.fallback ? "true" : "false",
+                  ",\"model_version\":", model_version, "}\n");
 }
 
 }  // namespace
@@ -128,7 +130,7 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
     for (int64_t i = begin; i < end; ++i) {
       const std::string& user = all ? factors.users().Name(static_cast<int32_t>(i))
                                     : options.users[i];
-      AppendUser(options.format, user, recs[i - begin], &text);
+      AppendUser(options.format, user, recs[i - begin], model.version(), &text);
     }
     if (absl::Status w = flush_text(&text); !w.ok()) return fail(w);
     if (options.progress) options.progress(end, total);

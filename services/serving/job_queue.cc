@@ -654,10 +654,21 @@ absl::StatusOr<TrainReport> JobQueue::TrainAndActivate(Entry* entry, int64_t* ve
     RETURN_IF_ERROR(ReadFramed(extra_path, &extra));
   }
   for (const Interaction& x : extra.interactions()) {
+    int16_t type = -1;
+    if (!x.event_type().empty()) {
+      const int32_t t = log.event_types.GetOrAdd(x.event_type());
+      if (t >= ranking::InteractionLog::kMaxEventTypes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the input and the real-time events have more than ",
+            ranking::InteractionLog::kMaxEventTypes, " event types"));
+      }
+      type = static_cast<int16_t>(t);
+    }
     log.Add(log.users.GetOrAdd(x.user()), log.items.GetOrAdd(x.item()),
-            x.weight() > 0 ? x.weight() : 1.0f, x.timestamp_us());
+            x.weight() > 0 ? x.weight() : 1.0f, x.timestamp_us(), type);
   }
   RETURN_IF_ERROR(ranking::CheckHasInteractions(log, request.interactions_path(), stats));
+  RETURN_IF_ERROR(ApplyWeighting(params, request.interactions_path(), &log));
   if (extra.interactions_size() > 0) {
     std::fprintf(stderr, "job %s: %d real-time events added to %s\n", job_id.c_str(),
                  extra.interactions_size(), request.interactions_path().c_str());

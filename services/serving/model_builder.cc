@@ -1,13 +1,16 @@
 // Model versions from training runs: manifest, item index, report.
 #include "services/serving/model_builder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "proto/core/names.h"
 #include "proto/core/status_macros.h"
+#include "ranking/train_params.h"
 #include "ranking/metrics.h"
 #include "ranking/popularity.h"
 #include "retrieval/item_index.h"
@@ -107,14 +110,36 @@ absl::Status BuildModelIndex(const std::string& model_dir, const std::string& fa
   return absl::OkStatus();
 }
 
-absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
-                                                  const ranking::CsrMatrix& train,
-                                                  const std::string& test_path, int32_t k,
-                                                  int32_t threads, RankingMetrics* popularity,
-                                                  const ranking::LoadOptions& load) {
+absl::Status ApplyWeighting(const TrainParams& params, const std::string& source,
+                            ranking::InteractionLog* log) {
+  RETURN_IF_ERROR(ranking::ValidateWeighting(params));
+  const ranking::WeightingOptions options = ranking::WeightingFromParams(params);
+  if (options.event_weights.empty() && options.min_weight == 0 && !options.binary) {
+    return absl::OkStatus();  // rows of weight 0 train as they always did
+  }
+  ASSIGN_OR_RETURN(const ranking::WeightingStats stats,
+                   ranking::Reweight(options, source, log));
+  if (stats.kept == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        PathForMessage(source), ": no interactions left after min_weight ", options.min_weight,
+        " and the event weights"));
+  }
+  if (stats.dropped > 0 || stats.duplicates > 0) {
+    std::fprintf(stderr, "%s: %lld interactions kept, %lld dropped (weight below min_weight "
+                 "or 0), %lld repeated pairs merged (binary)\n",
+                 PathForMessage(source).c_str(), static_cast<long long>(stats.kept),
+                 static_cast<long long>(stats.dropped), static_cast<long long>(stats.duplicates));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TestEvaluation> EvaluateTestFile(const ranking::FactorModel& model,
+                                                const ranking::CsrMatrix& train,
+                                                const std::string& test_path,
+                                                const TestEvaluationOptions& options) {
   ranking::LoadStats stats;
   ASSIGN_OR_RETURN(ranking::InteractionLog test_log,
-                   ranking::LoadInteractions(test_path, load, &stats));
+                   ranking::LoadInteractions(test_path, options.load, &stats));
   const std::string warning = ranking::SkippedLinesWarning(test_path, stats);
   if (!warning.empty()) std::fprintf(stderr, "%s\n", warning.c_str());
   RETURN_IF_ERROR(ranking::CheckHasInteractions(test_log, test_path, stats));
@@ -125,16 +150,86 @@ absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& mo
     std::fprintf(stderr, "%s: %lld test interactions with users or items unknown to the model "
                  "were left out\n", test_path.c_str(), static_cast<long long>(dropped));
   }
-  ranking::EvaluateOptions eo;
-  eo.k = k;
-  eo.threads = threads;
-  if (popularity != nullptr) {
-    ASSIGN_OR_RETURN(*popularity,
+  // k and the cut-offs in one pass.
+  std::vector<int32_t> ks = options.cutoffs;
+  ks.push_back(options.k);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  ASSIGN_OR_RETURN(std::vector<RankingMetrics> at,
+                   ranking::EvaluateRankingAtCutoffs(train, test.user_items(),
+                                                     ranking::ModelScorer(model), ks,
+                                                     options.threads));
+  TestEvaluation out;
+  for (size_t c = 0; c < ks.size(); ++c) {
+    if (ks[c] == options.k) out.metrics = at[c];
+    if (std::find(options.cutoffs.begin(), options.cutoffs.end(), ks[c]) !=
+        options.cutoffs.end()) {
+      out.at_cutoffs.push_back(at[c]);
+    }
+  }
+  if (options.by_event_type) {
+    if (test_log.event_type.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          PathForMessage(test_path), ": no event types (a fifth column) to report metrics by"));
+    }
+    std::vector<std::pair<std::string, int32_t>> types;
+    for (int32_t t = 0; t < test_log.event_types.size(); ++t) {
+      types.emplace_back(test_log.event_types.Name(t), t);
+    }
+    std::sort(types.begin(), types.end());
+    for (const auto& [name, t] : types) {
+      ranking::InteractionLog sub;
+      sub.users = test_log.users;
+      sub.items = test_log.items;
+      for (int64_t r = 0; r < test_log.size(); ++r) {
+        if (test_log.event_type[r] == t) {
+          sub.Add(test_log.user[r], test_log.item[r], test_log.weight[r], test_log.timestamp[r]);
+        }
+      }
+      const ranking::Interactions typed =
+          ranking::Interactions::FromLogWithIds(sub, model.users(), model.items(), nullptr);
+      ASSIGN_OR_RETURN(std::vector<RankingMetrics> typed_at,
+                       ranking::EvaluateRankingAtCutoffs(train, typed.user_items(),
+                                                         ranking::ModelScorer(model), ks,
+                                                         options.threads));
+      EventTypeMetrics m;
+      m.set_event_type(name);
+      m.set_interactions(sub.size());
+      for (size_t c = 0; c < ks.size(); ++c) {
+        if (ks[c] == options.k) *m.mutable_metrics() = typed_at[c];
+        if (std::find(options.cutoffs.begin(), options.cutoffs.end(), ks[c]) !=
+            options.cutoffs.end()) {
+          *m.add_metrics_at_k() = typed_at[c];
+        }
+      }
+      out.by_event_type.push_back(std::move(m));
+    }
+  }
+  if (options.popularity) {
+    ranking::EvaluateOptions eo;
+    eo.k = options.k;
+    eo.threads = options.threads;
+    ASSIGN_OR_RETURN(out.popularity,
                      ranking::EvaluateRanking(train, test.user_items(),
                                               ranking::FixedScorer(ranking::ItemPopularity(train)),
                                               eo));
   }
-  return ranking::EvaluateRanking(train, test.user_items(), ranking::ModelScorer(model), eo);
+  return out;
+}
+
+absl::StatusOr<RankingMetrics> EvaluateOnTestFile(const ranking::FactorModel& model,
+                                                  const ranking::CsrMatrix& train,
+                                                  const std::string& test_path, int32_t k,
+                                                  int32_t threads, RankingMetrics* popularity,
+                                                  const ranking::LoadOptions& load) {
+  TestEvaluationOptions options;
+  options.k = k;
+  options.threads = threads;
+  options.popularity = popularity != nullptr;
+  options.load = load;
+  ASSIGN_OR_RETURN(TestEvaluation e, EvaluateTestFile(model, train, test_path, options));
+  if (popularity != nullptr) *popularity = e.popularity;
+  return e.metrics;
 }
 
 absl::StatusOr<ranking::FactorState> LoadTrainingCheckpoint(const std::string& out,

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,6 +54,41 @@ void FillTrainReport(const ranking::Interactions& data, const TrainParams& param
                      const ranking::FactorState& state, int32_t iterations_run,
                      double iteration_seconds, double train_seconds,
                      const std::string& model_dir, TrainReport* report);
+
+// Applies params' event_weights, min_weight and binary to `log`, read from
+// `source` (ranking::Reweight); notes on stderr how many rows were dropped or
+// merged. INVALID_ARGUMENT for a weighted type `source` does not have, or
+// when no row is left.
+absl::Status ApplyWeighting(const TrainParams& params, const std::string& source,
+                            ranking::InteractionLog* log);
+
+// What EvaluateTestFile computes.
+struct TestEvaluationOptions {
+  int32_t k = 10;                 // the cut-off of `metrics`, 1..1000
+  std::vector<int32_t> cutoffs;   // more cut-offs (ParseCutoffs), for `at_cutoffs`
+  int32_t threads = 1;            // 1..256; results do not depend on it
+  bool popularity = false;        // also the popularity baseline at k
+  bool by_event_type = false;     // also each event type's rows alone
+  ranking::LoadOptions load;      // how the test file is read
+};
+
+// The metrics of a model on a test file.
+struct TestEvaluation {
+  RankingMetrics metrics;                   // at k
+  std::vector<RankingMetrics> at_cutoffs;   // at each of options.cutoffs, ascending
+  RankingMetrics popularity;                // set when options.popularity
+  std::vector<EventTypeMetrics> by_event_type;  // by type name, options.by_event_type
+};
+
+// Returns the metrics of `model` on the interactions file `test_path` (users
+// and items unknown to the model dropped, with a note on stderr), `train`
+// items excluded, at k and at each cut-off, from one ranking pass; with
+// by_event_type, the same on each event type's rows (INVALID_ARGUMENT when
+// the file has no event type column).
+absl::StatusOr<TestEvaluation> EvaluateTestFile(const ranking::FactorModel& model,
+                                                const ranking::CsrMatrix& train,
+                                                const std::string& test_path,
+                                                const TestEvaluationOptions& options);
 
 // Returns the ranking metrics at `k` of `model` on the interactions file
 // `test_path` (users and items unknown to the model dropped, with a note on

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bandits/log/event_log.h"
+#include "proto/core/names.h"
 #include "services/serving/recent_events.h"
 #include "services/serving/request_checks.h"
 
@@ -38,6 +39,7 @@ absl::StatusOr<int32_t> StoreEvents(const PutEventsRequest& request, bandits::Ev
       s = absl::InvalidArgumentError(
           absl::StrCat("weight must be finite and >= 0, got ", e.weight()));
     }
+    if (s.ok() && !e.event_type().empty()) s = ValidateName(e.event_type(), "event_type");
     if (!s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".", s.message()));
     }

@@ -199,7 +199,7 @@ TEST(ParseInteractionsTest, OutOfRangeNumbersOnTheFirstLineAreNotAHeader) {
 TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
   EXPECT_THAT(ParseInteractions("a,b,1\nc,d,1\nonlyone\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("data.csv:3: expected 2 to 4 fields")));
+                       HasSubstr("data.csv:3: expected 2 to 5 fields")));
   EXPECT_THAT(ParseInteractions("a,b,1\nc,d,xyz\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("data.csv:2: weight 'xyz' is not a finite number")));
@@ -222,8 +222,14 @@ TEST(ParseInteractionsTest, BadLinesNameFileAndLine) {
                        HasSubstr("data.csv:2: timestamp '1e300' is not a number")));
   EXPECT_THAT(ParseInteractions("a,b\n,d\n", "data.csv"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: empty user id")));
-  EXPECT_THAT(ParseInteractions("a,b\nc,d,1,2,3\n", "data.csv"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 5")));
+  EXPECT_THAT(ParseInteractions("a,b\nc,d,1,2,click,3\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 6")));
+  // An event type follows the name rule.
+  EXPECT_THAT(ParseInteractions("a,b,1,5,click\nc,d,1,6,-buy\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:2: event_type '-buy'")));
+  EXPECT_THAT(ParseInteractions("a,b,1,5,click\nc,d,1,6,a/b\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data.csv:2: event_type")));
   EXPECT_THAT(ParseInteractions("a,b,nan\n", "data.csv", {}, nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
@@ -244,6 +250,101 @@ TEST(ParseInteractionsTest, SkipBadLinesCountsThem) {
   EXPECT_EQ(SkippedLinesWarning("s.csv", LoadStats()), "");
   // The path is bounded in the warning as in every error message.
   EXPECT_LT(SkippedLinesWarning(std::string(5000, 'p'), stats).size(), 1000u);
+}
+
+TEST(ParseInteractionsTest, EventTypeColumnIsOptionalPerFileAndPerLine) {
+  ASSERT_OK_AND_ASSIGN(
+      InteractionLog log,
+      ParseInteractions("user,item,weight,timestamp,event_type\n"
+                        "u1,i1,1,10,click\nu1,i2,1,11,purchase\nu2,i1,2,12,click\nu2,i3,1,13\n",
+                        "typed.csv"));
+  ASSERT_EQ(log.size(), 4);
+  EXPECT_EQ(log.event_types.size(), 2);
+  EXPECT_EQ(log.EventTypeName(0), "click");
+  EXPECT_EQ(log.EventTypeName(1), "purchase");
+  EXPECT_EQ(log.EventTypeName(2), "click");
+  EXPECT_EQ(log.EventTypeName(3), "");  // a line without the column has no type
+  // A typed line after untyped ones: the earlier rows get no type.
+  ASSERT_OK_AND_ASSIGN(InteractionLog late, ParseInteractions("a,b,1,1\nc,d,1,2,view\n", "x"));
+  EXPECT_THAT(late.event_type, ElementsAre(-1, 0));
+  // Files without the column keep no per-row types at all.
+  ASSERT_OK_AND_ASSIGN(InteractionLog plain, ParseInteractions("1\t2\t5\t881250949\n", "u.data"));
+  EXPECT_TRUE(plain.event_type.empty());
+}
+
+TEST(ReweightTest, EventWeightsMinWeightAndBinaryKnownAnswers) {
+  auto load = [] {
+    return *ParseInteractions(
+        "u1,i1,1,1,click\nu1,i2,1,2,purchase\nu1,i1,1,3,click\nu2,i3,2,4,view\nu2,i4,3,5\n",
+        "e.csv");
+  };
+  WeightingOptions o;
+  ASSERT_OK_AND_ASSIGN(o.event_weights, ParseEventWeights("purchase=5, view=0", "--event_weights"));
+  InteractionLog log = load();
+  ASSERT_OK_AND_ASSIGN(WeightingStats st, Reweight(o, "e.csv", &log));
+  EXPECT_EQ(st.kept, 4);
+  EXPECT_EQ(st.dropped, 1);  // the view, weighed 0
+  EXPECT_THAT(log.weight, ElementsAre(1, 5, 1, 3));
+  EXPECT_EQ(log.EventTypeName(3), "");
+  // --min_weight after the type weights: only the purchase (5) and the
+  // untyped weight-3 row reach 3.
+  o.min_weight = 3;
+  log = load();
+  ASSERT_OK_AND_ASSIGN(st, Reweight(o, "e.csv", &log));
+  EXPECT_EQ(st.kept, 2);
+  EXPECT_THAT(log.weight, ElementsAre(5, 3));
+  // --binary: each kept pair once, weight 1 (u1,i1 appears twice).
+  WeightingOptions binary;
+  binary.binary = true;
+  log = load();
+  ASSERT_OK_AND_ASSIGN(st, Reweight(binary, "e.csv", &log));
+  EXPECT_EQ(st.duplicates, 1);
+  EXPECT_THAT(log.weight, ElementsAre(1, 1, 1, 1));
+  EXPECT_THAT(log.timestamp, ElementsAre(1, 2, 4, 5));
+}
+
+TEST(ReweightTest, MinWeightOnMovieLensRatingsDropsExactlyTheLowOnes) {
+  // u.data rows: ratings 5, 3, 4, 1, 4 -> --min_weight=4 keeps rows 1, 3, 5.
+  InteractionLog log = *ParseInteractions(
+      "196\t242\t5\t881250949\n186\t302\t3\t891717742\n22\t377\t4\t878887116\n"
+      "244\t51\t1\t880606923\n166\t346\t4\t886397596\n", "u.data");
+  WeightingOptions o;
+  o.min_weight = 4;
+  ASSERT_OK_AND_ASSIGN(WeightingStats st, Reweight(o, "u.data", &log));
+  EXPECT_EQ(st.dropped, 2);
+  EXPECT_THAT(log.timestamp, ElementsAre(881250949, 878887116, 886397596));
+  EXPECT_THAT(log.weight, ElementsAre(5, 4, 4));
+}
+
+TEST(ReweightTest, BadWeightListsAndUnknownTypesAreRefused) {
+  EXPECT_THAT(ParseEventWeights("click", "--event_weights"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected type=weight")));
+  EXPECT_THAT(ParseEventWeights("click=-1", "--event_weights"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("finite number >= 0")));
+  EXPECT_THAT(ParseEventWeights("click=nan", "--event_weights"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseEventWeights("click=1,click=2", "--event_weights"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("given twice")));
+  EXPECT_THAT(ParseEventWeights("a b=1", "--event_weights"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(auto none, ParseEventWeights("", "--event_weights"));
+  EXPECT_TRUE(none.empty());
+  InteractionLog log = *ParseInteractions("u1,i1,1,1,click\n", "e.csv");
+  WeightingOptions o;
+  o.event_weights = {{"clik", 2.0f}};
+  EXPECT_THAT(Reweight(o, "e.csv", &log),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("event type 'clik' has a weight but e.csv has only click")));
+}
+
+TEST(WriteInteractionsTest, EventTypesRoundTrip) {
+  ScratchDir dir;
+  InteractionLog log = *ParseInteractions("a,b,1,5,click\nc,d,2,6\n", "x");
+  ASSERT_OK(WriteInteractions(dir.File("t.csv"), log));
+  ASSERT_OK_AND_ASSIGN(InteractionLog back, LoadInteractions(dir.File("t.csv")));
+  ASSERT_EQ(back.size(), 2);
+  EXPECT_EQ(back.EventTypeName(0), "click");
+  EXPECT_EQ(back.EventTypeName(1), "");
 }
 
 TEST(LoadInteractionsTest, ReadsFileAndReportsMissingFile) {

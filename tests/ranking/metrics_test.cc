@@ -158,5 +158,77 @@ TEST(PopularityTest, SharesOfInteractions) {
   EXPECT_THAT(ItemPopularity(m), ::testing::ElementsAre(0.2f, 0.6f, 0.2f));
 }
 
+TEST(MetricsTest, SeveralCutoffsHandComputedFromOnePass) {
+  // Ranking (item 0 trained): 1, 2, 3, 4. Test items {2, 4}.
+  // k=1: no hit. k=2: hit at rank 2. k=4: hits at ranks 2 and 4.
+  const CsrMatrix train = Csr(5, {{0}});
+  const CsrMatrix test = Csr(5, {{2, 4}});
+  ASSERT_OK_AND_ASSIGN(std::vector<RankingMetrics> at,
+                       EvaluateRankingAtCutoffs(train, test,
+                                                Table({{0.9f, 0.8f, 0.7f, 0.6f, 0.5f}}),
+                                                std::vector<int32_t>{1, 2, 4}, 1));
+  ASSERT_EQ(at.size(), 3u);
+  EXPECT_EQ(at[0].k(), 1);
+  EXPECT_DOUBLE_EQ(at[0].precision_at_k(), 0);
+  EXPECT_DOUBLE_EQ(at[0].mrr(), 0);
+  EXPECT_DOUBLE_EQ(at[0].coverage(), 0.2);  // item 1 of 5
+  EXPECT_EQ(at[1].k(), 2);
+  EXPECT_DOUBLE_EQ(at[1].precision_at_k(), 0.5);
+  EXPECT_DOUBLE_EQ(at[1].map_at_k(), 0.25);
+  EXPECT_DOUBLE_EQ(at[2].precision_at_k(), 0.5);
+  EXPECT_DOUBLE_EQ(at[2].recall_at_k(), 1.0);
+  EXPECT_DOUBLE_EQ(at[2].map_at_k(), (1.0 / 2 + 2.0 / 4) / 2);
+  EXPECT_DOUBLE_EQ(at[2].mrr(), 0.5);
+  EXPECT_DOUBLE_EQ(at[2].coverage(), 0.8);
+  const double dcg = 1 / std::log2(3.0) + 1 / std::log2(5.0), idcg = 1 + 1 / std::log2(3.0);
+  EXPECT_NEAR(at[2].ndcg_at_k(), dcg / idcg, 1e-12);
+  // AUC does not depend on k.
+  EXPECT_DOUBLE_EQ(at[0].auc(), at[2].auc());
+}
+
+TEST(MetricsTest, SeveralCutoffsEqualOneEvaluationPerCutoff) {
+  // Oracle: each cut-off of the one-pass evaluation equals EvaluateRanking
+  // at that k, on 40 users x 60 items with ties in the scores.
+  std::vector<std::vector<int32_t>> train_rows, test_rows;
+  std::vector<std::vector<float>> table;
+  for (int32_t u = 0; u < 40; ++u) {
+    std::vector<int32_t> tr, te;
+    std::vector<float> scores;
+    for (int32_t i = 0; i < 60; ++i) {
+      const int32_t h = (u * 37 + i * 11) % 13;
+      if (h == 0) tr.push_back(i);
+      if (h == 5 || h == 7) te.push_back(i);
+      scores.push_back(static_cast<float>((u * 7 + i * 3) % 17));
+    }
+    train_rows.push_back(tr);
+    test_rows.push_back(te);
+    table.push_back(scores);
+  }
+  const CsrMatrix train = Csr(60, train_rows), test = Csr(60, test_rows);
+  const std::vector<int32_t> ks = {3, 5, 10, 25};
+  ASSERT_OK_AND_ASSIGN(std::vector<RankingMetrics> at,
+                       EvaluateRankingAtCutoffs(train, test, Table(table), ks, 3));
+  for (size_t c = 0; c < ks.size(); ++c) {
+    EvaluateOptions o;
+    o.k = ks[c];
+    ASSERT_OK_AND_ASSIGN(RankingMetrics one, EvaluateRanking(train, test, Table(table), o));
+    EXPECT_EQ(at[c].SerializeAsString(), one.SerializeAsString()) << ks[c];
+  }
+}
+
+TEST(MetricsTest, CutoffListsAreParsedAndBounded) {
+  ASSERT_OK_AND_ASSIGN(std::vector<int32_t> ks, ParseCutoffs("25, 5,10,5", "--metrics_k"));
+  EXPECT_EQ(ks, (std::vector<int32_t>{5, 10, 25}));
+  EXPECT_THAT(ParseCutoffs("5,0", "--metrics_k"),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("--metrics_k")));
+  EXPECT_THAT(ParseCutoffs("1001", "f"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseCutoffs("", "f"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseCutoffs("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "f"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(EvaluateRankingAtCutoffs(Csr(2, {{0}}), Csr(2, {{1}}), Table({{1, 2}}),
+                                       std::vector<int32_t>{5, 3}, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 }  // namespace
 }  // namespace recbandit::ranking

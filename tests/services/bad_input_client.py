@@ -40,6 +40,14 @@ def train(name="m", index="", path="demo/interactions.csv"):
     return rc.TrainRequest(model_name=name, interactions_path=path, params=params)
 
 
+def weighted(weights=None, min_weight=0.0):
+    request = train()
+    for name, w in (weights or {}).items():
+        request.params.event_weights[name] = w
+    request.params.min_weight = min_weight
+    return request
+
+
 def gated(**gates):
     request = train()
     request.gates.CopyFrom(model_pb2.ValidationGates(**gates))
@@ -368,6 +376,20 @@ CATALOGUE = [
      "items[0].created_unix_ms must be 0 or in [1, 4102444800000], got 7258118400000"),
     ("PutUsers user of 8 KB", "rec", "PutUsers", lambda: cat.PutUsersRequest(users=[
         cat.CatalogUser(user=LONG)]), INVALID, "users[0].user must have 1..256 bytes, got 8192"),
+    ("PutEvents event_type 'a b'", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1", item="i1", event_type="a b")]), INVALID,
+     "events[0].event_type 'a b' may only contain [A-Za-z0-9_.-]"),
+    ("PutEvents event_type of 8 KB", "rec", "PutEvents", lambda: rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="u1", item="i1", event_type=LONG)]), INVALID,
+     "events[0].event_type must have 1..64 characters, got 8192"),
+    ("Train event weight -1", "rec", "Train", lambda: weighted({"click": -1.0}), INVALID,
+     "params.event_weights['click'] must be a finite number >= 0, got -1"),
+    ("Train event weight NaN", "rec", "Train", lambda: weighted({"click": float("nan")}),
+     INVALID, "params.event_weights['click'] must be a finite number >= 0"),
+    ("Train event type '-x'", "rec", "Train", lambda: weighted({"-x": 1.0}), INVALID,
+     "params.event_weights type '-x' must start with a letter or digit"),
+    ("Train min_weight -1", "rec", "Train", lambda: weighted(min_weight=-1.0), INVALID,
+     "params.min_weight must be a finite number >= 0, got -1"),
     # --- models
     ("ListModels unknown model", "rec", "ListModels",
      lambda: rc.ListModelsRequest(model_name="nope"), NOT_FOUND, "unknown model 'nope'"),

@@ -65,6 +65,8 @@ def fixtures(binary):
         "--seed=1", "--out=data.csv")
     run("train", "--input=data.csv", "--algo=als", "--factors=4", "--iterations=2", "--out=m")
     write("short_row.csv", "u1,i1\nu2,i2\nu3\n")
+    write("typed.csv", "u1,i1,1,1,click\nu1,i2,1,2,purchase\nu2,i1,1,3,click\n")
+    write("bad_type.csv", "u1,i1,1,1,click\nu2,i2,1,2,a b\n")
     write("negative_weight.csv", "u1,i1,1\nu2,i2,-1\n")
     write("nan_weight.csv", "u1,i1,nan\n")
     write("not_utf8.csv", b"u1,i1\nu2,i\xff\xfe\n")
@@ -167,7 +169,7 @@ CATALOGUE = [
      "recbandit split: dev_zero.csv is not a regular file"),
     ("a row with one field", ["split", "--input=short_row.csv", "--train_out=a",
                               "--test_out=b"], 1,
-     "recbandit split: short_row.csv:3: expected 2 to 4 fields"),
+     "recbandit split: short_row.csv:3: expected 2 to 5 fields"),
     ("a negative weight", ["train", "--input=negative_weight.csv", "--out=o"], 1,
      "recbandit train: negative_weight.csv:2: weight -1 is negative (must be >= 0)"),
     ("a NaN weight", ["train", "--input=nan_weight.csv", "--out=o"], 1,
@@ -222,6 +224,32 @@ CATALOGUE = [
     ("evaluate: a missing test file", ["evaluate", "--model=m", "--train=data.csv",
                                        "--test=missing.csv"], 1,
      "recbandit evaluate: cannot open missing.csv: No such file or directory"),
+    ("train: an event type with a space", ["train", "--input=bad_type.csv", "--out=o_t"], 1,
+     "recbandit train: bad_type.csv:2: event_type 'a b' may only contain [A-Za-z0-9_.-]"),
+    ("train: a weight for a type the input lacks", ["train", "--input=typed.csv",
+                                                    "--out=o_t", "--event_weights=clik=2"], 1,
+     "recbandit train: event type 'clik' has a weight but typed.csv has only click, purchase"),
+    ("train: a negative event weight", ["train", "--input=typed.csv", "--out=o_t",
+                                        "--event_weights=click=-1"], 1,
+     "recbandit train: --event_weights: the weight of 'click' must be a finite number >= 0, "
+     "got '-1'"),
+    ("train: an event weight without '='", ["train", "--input=typed.csv", "--out=o_t",
+                                             "--event_weights=click"], 1,
+     "recbandit train: --event_weights: expected type=weight, got 'click'"),
+    ("train: --min_weight -1", ["train", "--input=typed.csv", "--out=o_t", "--min_weight=-1"], 1,
+     "recbandit train: --min_weight = -1 must be a finite number >= 0"),
+    ("train: --min_weight above every weight", ["train", "--input=typed.csv", "--out=o_t",
+                                                "--min_weight=100"], 1,
+     "recbandit train: typed.csv: no interactions left after min_weight 100"),
+    ("evaluate: --by_event_type on a file without types",
+     ["evaluate", "--model=m", "--train=data.csv", "--test=data.csv", "--by_event_type"], 1,
+     "recbandit evaluate: data.csv: no event types (a fifth column) to report metrics by"),
+    ("evaluate: a cut-off of 0 in --metrics_k", ["evaluate", "--model=m", "--train=data.csv",
+                                                 "--test=data.csv", "--metrics_k=5,0"], 1,
+     "recbandit evaluate: --metrics_k: each cut-off must be an integer in 1..1000, got '0'"),
+    ("train: a 10 KB --metrics_k (not echoed)", ["train", "--input=data.csv", "--out=o_mk",
+                                                 "--metrics_k=" + LONG], 1,
+     "recbandit train: --metrics_k: each cut-off must be an integer in 1..1000, got 'xxxxxxxx"),
     # --- import (factors trained elsewhere)
     ("import: a flag missing", ["import", "--user_factors=f_users.npy", "--out=o"], 1,
      "recbandit import: --user_factors, --item_factors, --user_ids, --item_ids and --out are "

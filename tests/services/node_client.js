@@ -130,12 +130,15 @@ async function main() {
   console.log(`BatchRecommend ${batch.job_id}: ${batchDone.users_done} users, u1's list ` +
               'equals Recommend');
 
-  const put = await call(rec, 'PutEvents', {events: [{user: 'u1', item: top}]});
+  const put = await call(rec, 'PutEvents', {events: [{user: 'u1', item: top, event_type: 'purchase'}]});
   assert.strictEqual(put.accepted, 1, JSON.stringify(put));
   reply = await recommend(rec, 'u1', 10);
   const items = reply.items.map((i) => i.item);
   assert.ok(!items.includes(top), `${top} still recommended: ${items}`);
   console.log(`PutEvents u1/${top}: excluded from the next Recommend`);
+  // An event type that breaks the name rule is refused, naming the field.
+  await expectCode(grpc.status.INVALID_ARGUMENT, rec, 'PutEvents',
+                   {events: [{user: 'u1', item: top, event_type: 'a b'}]});
 
   const catalogItems = [];
   for (let n = 1; n <= 100; ++n) {

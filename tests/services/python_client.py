@@ -131,8 +131,10 @@ def check_serving(rec):
     # A user the model never saw gets a folded-in vector from their events.
     cold = rec.Recommend(rc.RecommendRequest(user="newcomer", k=5), timeout=TIMEOUT)
     assert cold.fallback, cold
-    rec.PutEvents(rc.PutEventsRequest(events=[events_pb2.Interaction(user="newcomer", item=i)
-                                              for i in ("i3", "i7", "i11")]), timeout=TIMEOUT)
+    typed = rec.PutEvents(rc.PutEventsRequest(events=[
+        events_pb2.Interaction(user="newcomer", item=i, event_type=t)
+        for i, t in (("i3", "click"), ("i7", "purchase"), ("i11", "click"))]), timeout=TIMEOUT)
+    assert typed.accepted == 3, typed
     warm = rec.Recommend(rc.RecommendRequest(user="newcomer", k=5), timeout=TIMEOUT)
     assert not warm.fallback and len(warm.items) == 5, warm
     assert not {"i3", "i7", "i11"} & {i.item for i in warm.items}, warm
@@ -314,14 +316,28 @@ def check_metrics(port):
             if line.startswith(prefix):
                 return float(line.rsplit(" ", 1)[1])
         raise AssertionError("no metric line starts with " + prefix)
-    assert value('recbandit_rpc_requests_total{rpc="Recommend"}') >= 10
-    assert value('recbandit_rpc_errors_total{code="INVALID_ARGUMENT",rpc="Recommend"}') >= 2
-    assert value('recbandit_rpc_latency_seconds_count{rpc="Decide"}') >= 41
+    assert value('recbandit_rpc_requests_total{grpc_method="Recommend",grpc_service="recbandit.Recommender"}') >= 10
+    assert value('recbandit_rpc_errors_total{grpc_code="INVALID_ARGUMENT",grpc_method="Recommend",grpc_service="recbandit.Recommender"}') >= 2
+    assert value('recbandit_rpc_latency_seconds_count{grpc_method="Decide",grpc_service="recbandit.Experiments"}') >= 41
     assert value('recbandit_model_version{model="demo"}') == 2
-    assert value('recbandit_training_jobs{state="JOB_STATE_SUCCEEDED"}') >= 1
+    assert value('recbandit_training_jobs{state="succeeded"}') >= 1
     assert value("recbandit_event_log_write_seconds_count") >= 80
+    # The Prometheus client conventions' process metrics, read from /proc.
+    import time
+    start = value("process_start_time_seconds ")
+    assert time.time() - 3600 < start <= time.time() + 1, start
+    assert value("process_cpu_seconds_total ") > 0
+    assert value("process_resident_memory_bytes ") > (1 << 20)
+    assert value("process_virtual_memory_bytes ") >= value("process_resident_memory_bytes ")
+    assert 3 <= value("process_open_fds ") <= value("process_max_fds ")
+    build = [l for l in text.splitlines() if l.startswith("recbandit_build_info{")]
+    assert len(build) == 1 and build[0].endswith(" 1"), build
+    assert 'version="0.1.0"' in build[0] and 'git_commit="' in build[0], build
+    # Readable state labels, every state listed.
+    assert value('recbandit_training_jobs{state="not_promoted"}') >= 0
+    assert "JOB_STATE_" not in text
     print("metrics: %d lines, Recommend calls %d" % (
-        len(text.splitlines()), value('recbandit_rpc_requests_total{rpc="Recommend"}')))
+        len(text.splitlines()), value('recbandit_rpc_requests_total{grpc_method="Recommend",grpc_service="recbandit.Recommender"}')))
 
 
 def main():

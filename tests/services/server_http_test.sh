@@ -101,9 +101,9 @@ import sys, urllib.request
 text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read()
 counts = {}
 for line in text.decode().splitlines():
-    for key in ("recbandit_rpc_errors_total{code=\"UNAUTHENTICATED\",rpc=\"Recommend\"}",
-                "recbandit_rpc_errors_total{code=\"NOT_FOUND\",rpc=\"WatchJob\"}",
-                "recbandit_rpc_requests_total{rpc=\"Recommend\"}"):
+    for key in ("recbandit_rpc_errors_total{grpc_code=\"UNAUTHENTICATED\",grpc_method=\"Recommend\",grpc_service=\"recbandit.Recommender\"}",
+                "recbandit_rpc_errors_total{grpc_code=\"NOT_FOUND\",grpc_method=\"WatchJob\",grpc_service=\"recbandit.Recommender\"}",
+                "recbandit_rpc_requests_total{grpc_method=\"Recommend\",grpc_service=\"recbandit.Recommender\"}"):
         if line.startswith(key + " "):
             counts[key] = float(line.rsplit(" ", 1)[1])
 assert len(counts) == 3, counts

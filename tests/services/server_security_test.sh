@@ -121,7 +121,7 @@ echo "loadtest mixed without the token -> exit $status: $(cat "$work/lt.err")"
 import sys, urllib.request
 text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read()
 for line in text.decode().splitlines():
-    if line.startswith("recbandit_rpc_errors_total{code=\"UNAUTHENTICATED\",rpc=\"Recommend\"}"):
+    if line.startswith("recbandit_rpc_errors_total{grpc_code=\"UNAUTHENTICATED\",grpc_method=\"Recommend\",grpc_service=\"recbandit.Recommender\"}"):
         n = float(line.rsplit(" ", 1)[1])
         assert n >= 308, line  # 300 from loadtest, 8 from the client
         print("metrics: %d UNAUTHENTICATED Recommend calls" % n)

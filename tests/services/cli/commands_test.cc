@@ -96,7 +96,8 @@ TEST(CommandsTest, AnUnknownCommandIsOneLineListingTheCommands) {
 TEST(CommandsTest, VersionPrintsTheProjectVersionAndBuildType) {
   CommandResult r = RunRecbandit({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(r.out, ::testing::MatchesRegex("recbandit [0-9]+\\.[0-9]+\\.[0-9]+ \\(.* build\\)\n"));
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("recbandit [0-9]+\\.[0-9]+\\.[0-9]+ \\([A-Za-z]+ build, commit "
+                                       "([0-9a-f]{12}|unknown), (gcc|clang) [0-9.]+\\)\n"));
 }
 
 }  // namespace

@@ -204,7 +204,8 @@ TEST_F(ImportCommandTest, RoundTripKeepsTheFactorsAndRecommendIsExactTopK) {
   }
   const auto similar = RunRecbandit({"similar", "--model=" + out, "--item=42", "--k=3"});
   ASSERT_EQ(similar.exit_code, 0) << similar.err;
-  const auto result = ParseJson<RecommendResult>(similar.out);
+  const auto result = ParseJson<SimilarResult>(similar.out);
+  EXPECT_EQ(result.item(), "42");
   const std::vector<int> expected = TopK(scores, 3);
   ASSERT_EQ(result.items_size(), 3) << similar.out;
   for (int r = 0; r < 3; ++r) EXPECT_EQ(result.items(r).item(), item_ids_[expected[r]]) << r;

@@ -13,6 +13,7 @@ using ::recbandit::testing::ReadTextFile;
 using ::recbandit::testing::RunRecbandit;
 using ::recbandit::testing::ScratchDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class RetrievalCommandsTest : public ::testing::Test {
  protected:
@@ -60,6 +61,9 @@ TEST_F(RetrievalCommandsTest, IndexThenBatchEqualsOneAtATime) {
       return items;
     };
     EXPECT_EQ(items_of(line), items_of(one.out)) << user;
+    // Both carry the model's version, as the last key.
+    EXPECT_THAT(line, ::testing::EndsWith(",\"model_version\":1}"));
+    EXPECT_THAT(one.out, HasSubstr(",\"model_version\":1}"));
   }
 }
 
@@ -75,7 +79,12 @@ TEST_F(RetrievalCommandsTest, CsvBatchAndSimilar) {
   EXPECT_EQ(rows % 3, 0);
   auto similar = RunRecbandit({"similar", "--model=" + model(), "--item=i1", "--k=4"});
   ASSERT_EQ(similar.exit_code, 0) << similar.err;
-  EXPECT_EQ(similar.out.find("\"item\":\"i1\""), std::string::npos) << "never the item itself";
+  // Its own shape: the item asked about, the items, the model version; no user.
+  EXPECT_EQ(similar.out.rfind("{\"item\":\"i1\",\"items\":[{\"item\":\"", 0), 0u) << similar.out;
+  EXPECT_EQ(similar.out.find("\"item\":\"i1\"", 2), std::string::npos) << "never the item itself";
+  EXPECT_THAT(similar.out, HasSubstr("],\"model_version\":1}"));
+  EXPECT_THAT(similar.out, Not(HasSubstr("\"user\"")));
+  EXPECT_THAT(similar.out, Not(HasSubstr("\"fallback\"")));
   auto unknown = RunRecbandit({"similar", "--model=" + model(), "--item=nope", "--k=4"});
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_THAT(unknown.err, HasSubstr("unknown item 'nope'"));

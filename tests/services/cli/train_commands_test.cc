@@ -244,6 +244,75 @@ TEST_F(TrainCommandTest, BadInputGivesOneLineErrors) {
   }
 }
 
+// Event types through the real binary: "hot" is clicked by 4 users, "gem"
+// purchased by 2, "meh" clicked once. The popularity fallback (pairs kept)
+// and the interaction count show exactly which rows training kept.
+TEST(EventTypesCommandTest, WeightsThresholdsAndPerTypeMetricsKnownAnswers) {
+  ScratchDir dir;
+  const std::string data = dir.File("typed.csv");
+  WriteTextFile(data,
+                "user,item,weight,timestamp,event_type\n"
+                "u1,hot,1,1,click\nu2,hot,1,2,click\nu3,hot,1,3,click\nu4,hot,1,4,click\n"
+                "u5,gem,1,5,purchase\nu6,gem,1,6,purchase\nu1,meh,1,7,click\n"
+                "u5,hot,1,8,click\nu6,meh,2,9\n");
+  auto train = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"train", "--input=" + data, "--factors=2",
+                                     "--iterations=2", "--threads=1", "--out=" + dir.File(out)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunRecbandit(argv);
+  };
+  auto fallback_top = [&](const std::string& model) {
+    CommandResult r = RunRecbandit({"recommend", "--model=" + dir.File(model),
+                                    "--user=stranger", "--k=1"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const size_t p = r.out.find("\"item\":\"") + 8;
+    return r.out.substr(p, r.out.find('"', p) - p);
+  };
+  CommandResult all = train("all", {});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("\"num_interactions\":9"));
+  EXPECT_EQ(fallback_top("all"), "hot");
+  // Clicks weighed 0: the two purchases and the untyped row remain.
+  CommandResult purchases = train("purchases", {"--event_weights=click=0"});
+  ASSERT_EQ(purchases.exit_code, 0) << purchases.err;
+  EXPECT_THAT(purchases.out, HasSubstr("\"num_interactions\":3"));
+  EXPECT_EQ(fallback_top("purchases"), "gem");
+  // purchase=5 then --min_weight=2: the purchases (5) and the untyped
+  // weight-2 row (u6,meh) are kept, every click (1) dropped.
+  CommandResult thresholded =
+      train("thresholded", {"--event_weights=purchase=5", "--min_weight=2"});
+  ASSERT_EQ(thresholded.exit_code, 0) << thresholded.err;
+  EXPECT_THAT(thresholded.out, HasSubstr("\"num_interactions\":3"));
+  EXPECT_THAT(thresholded.err, HasSubstr("3 interactions kept, 6 dropped"));
+  // The manifest records the weighting.
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel m,
+                       ranking::FactorModel::Load(dir.File("thresholded")));
+  EXPECT_EQ(m.manifest().params().event_weights().at("purchase"), 5.0f);
+  EXPECT_EQ(m.manifest().params().min_weight(), 2.0f);
+  // Per-type metrics, by hand: the test rows are u2's purchase of gem (gem
+  // is u2's top unseen item only if it outranks meh) and u5's click of meh.
+  // Each type's users_evaluated is its own rows' users: 1 and 1.
+  const std::string test = dir.File("test.csv");
+  WriteTextFile(test, "u2,gem,1,10,purchase\nu5,meh,1,11,click\nu3,gem,1,12,purchase\n");
+  CommandResult eval = RunRecbandit({"evaluate", "--model=" + dir.File("all"), "--train=" + data,
+                                     "--test=" + test, "--by_event_type", "--k=2",
+                                     "--metrics_k=1"});
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  EXPECT_THAT(eval.out, HasSubstr("\"by_event_type\":[{\"event_type\":\"click\","
+                                  "\"interactions\":1,\"metrics\":{\"k\":2,"));
+  EXPECT_THAT(eval.out, HasSubstr("{\"event_type\":\"purchase\",\"interactions\":2,"
+                                  "\"metrics\":{\"k\":2,"));
+  // With k = 2 and two unseen items per user (3 items, 1 seen), every test
+  // item is in the top 2: recall 1 for each type.
+  const size_t click = eval.out.find("\"event_type\":\"click\"");
+  const size_t purchase = eval.out.find("\"event_type\":\"purchase\"");
+  EXPECT_THAT(eval.out.substr(click, purchase - click),
+              HasSubstr("\"recall_at_k\":1,\"ndcg_at_k\""));
+  EXPECT_THAT(eval.out.substr(click, purchase - click), HasSubstr("\"users_evaluated\":1}"));
+  EXPECT_THAT(eval.out.substr(purchase), HasSubstr("\"recall_at_k\":1,\"ndcg_at_k\""));
+  EXPECT_THAT(eval.out.substr(purchase), HasSubstr("\"users_evaluated\":2}"));
+}
+
 TEST_F(TrainCommandTest, CorruptModelIsDataLossNotACrash) {
   const std::string model = dir_.File("m");
   ASSERT_EQ(Train({"--iterations=2", "--out=" + model}).exit_code, 0);
