@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -108,6 +109,19 @@ bool IsValidUtf8(absl::string_view s) {
     const size_t len = Utf8SequenceLength(s, i);
     if (len == 0) return false;
     i += len;
+  }
+  return true;
+}
+
+bool IsNumericFieldName(absl::string_view name) {
+  const auto word_start = [](char c) { return absl::ascii_isalpha(c) || c == '_'; };
+  const auto word_char = [](char c) { return absl::ascii_isalnum(c) || c == '_'; };
+  if (name.empty() || name.size() > 64 || !word_start(name[0])) return false;
+  for (char c : name) {
+    if (!word_char(c)) return false;
+  }
+  for (const char* builtin : {"itemid", "category", "tag", "created"}) {
+    if (absl::EqualsIgnoreCase(name, builtin)) return false;
   }
   return true;
 }
