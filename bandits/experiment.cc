@@ -392,8 +392,34 @@ absl::StatusOr<DecideResponse> ExperimentManager::Prepare(const DecideRequest& r
   }
   const std::string unit_id = request.unit_id().empty() ? event_id : request.unit_id();
 
+  // Stored features: the request's context and actions plus the stored
+  // values as they are now, built once here; the policy sees and the log
+  // keeps exactly these.
+  const Context* context = &request.context();
+  const google::protobuf::RepeatedPtrField<Action>* actions = &request.actions();
+  Context stored_context;
+  google::protobuf::RepeatedPtrField<Action> stored_actions;
+  if (!request.stored_features().empty()) {
+    ASSIGN_OR_RETURN(const StoredFeatureSpec spec, ParseStoredFeatures(request.stored_features()));
+    if (options_.attributes == nullptr) {
+      return absl::FailedPreconditionError(
+          "stored_features need a catalog of stored attributes (recbandit serve has one)");
+    }
+    RETURN_IF_ERROR(CheckStoredFields(spec, *options_.attributes));
+    if (e->space.hash_bits == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "stored_features are added as sparse features, but experiment ", Quote(e->config.name()),
+          " has hash_bits 0: create it with hash_bits > 0"));
+    }
+    stored_context = request.context();
+    stored_actions = request.actions();
+    RETURN_IF_ERROR(ApplyStoredFeatures(spec, *options_.attributes, request.unit_id(),
+                                        &stored_context, &stored_actions));
+    context = &stored_context;
+    actions = &stored_actions;
+  }
   DecisionInput input;
-  RETURN_IF_ERROR(BuildDecisionInput(e->space, request.context(), request.actions(), &input));
+  RETURN_IF_ERROR(BuildDecisionInput(e->space, *context, *actions, &input));
   const Slot& slot = e->variants[AssignVariant(unit_id, e->salt, e->weights)];
   const uint64_t seed = StableHash64(event_id);
   const int64_t version = slot.policy->version();
@@ -412,8 +438,9 @@ absl::StatusOr<DecideResponse> ExperimentManager::Prepare(const DecideRequest& r
   event.set_experiment(e->config.name());
   event.set_variant(slot.key);
   event.set_timestamp_us(now);
-  *event.mutable_context() = request.context();
-  *event.mutable_actions() = request.actions();
+  *event.mutable_context() = *context;
+  *event.mutable_actions() = *actions;
+  *event.mutable_stored_features() = request.stored_features();
   event.mutable_pmf()->Assign(decision.pmf.begin(), decision.pmf.end());
   event.set_chosen_index(decision.chosen);
   event.set_chosen_action(request.actions(decision.chosen).id());

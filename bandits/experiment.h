@@ -19,6 +19,7 @@
 #include "bandits/log/event_log.h"
 #include "bandits/features.h"
 #include "bandits/policy.h"
+#include "bandits/stored_features.h"
 #include "proto/experiments.pb.h"
 
 namespace recbandit::bandits {
@@ -39,6 +40,10 @@ struct ExperimentManagerOptions {
   // learned when the stream hands it back, through ApplyStreamReward, in
   // stream order on every replica. REQUIRES: the log has an outbox_origin.
   bool replicated = false;
+  // Stored attributes DecideRequest.stored_features read (the server's
+  // catalog); null = none, and such requests fail with FAILED_PRECONDITION.
+  // Not owned; must outlive the manager.
+  const AttributeSource* attributes = nullptr;
 };
 
 // An exploring slate decision: Recommender.Recommend with an experiment.

@@ -139,17 +139,6 @@ absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view s) {
 
 }  // namespace
 
-bool IsNumericFieldName(absl::string_view name) {
-  if (name.empty() || name.size() > 64 || !IsWordStart(name[0])) return false;
-  for (char c : name) {
-    if (!IsWordChar(c)) return false;
-  }
-  for (const char* builtin : {"itemid", "category", "tag", "created"}) {
-    if (absl::EqualsIgnoreCase(name, builtin)) return false;
-  }
-  return true;
-}
-
 // Recursive descent over the tokens; depth bounded by kMaxFilterDepth.
 class FilterParser {
  public:

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "proto/catalog.pb.h"
+#include "proto/core/names.h"
 
 namespace recbandit::ranking {
 
@@ -41,9 +42,8 @@ inline constexpr int kMaxFilterListValues = 1000; // values of a list or paramet
 inline constexpr int kMaxFilterParameters = 32;
 inline constexpr size_t kMaxFilterStringBytes = 256;
 
-// Returns whether `name` is a valid numeric field name (1..64 bytes of
-// [A-Za-z_][A-Za-z0-9_]*, not a built-in field): the rule PutItems applies.
-bool IsNumericFieldName(absl::string_view name);
+// The numeric field name rule PutItems applies (proto/core/names.h).
+using ::recbandit::IsNumericFieldName;
 
 class BoundFilter;
 

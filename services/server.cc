@@ -112,7 +112,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   log_options.on_write = [metrics](double seconds) { metrics->RecordLogWrite(seconds); };
   if (replicated) log_options.outbox_origin = options.replica_id;
   ASSIGN_OR_RETURN(server->event_log_, bandits::EventLog::Open(options.data_dir, log_options));
+  // Catalog metadata for filters and stored features (PutItems / PutUsers).
+  CatalogLimits catalog_limits;
+  catalog_limits.scan_rows = options.filter_scan_rows;
+  ASSIGN_OR_RETURN(server->catalog_, Catalog::Open(options.data_dir, catalog_limits));
   bandits::ExperimentManagerOptions manager_options;
+  manager_options.attributes = server->catalog_.get();
   manager_options.snapshot_on_shutdown = options.snapshot_on_shutdown;
   manager_options.replicated = replicated;
   ASSIGN_OR_RETURN(server->experiments_manager_,
@@ -165,11 +170,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     std::fprintf(stderr, "serve: %lld corrupt stored interactions skipped\n",
                  static_cast<long long>(scanned.skipped_corrupt));
   }
-
-  // Catalog metadata for filters (PutItems / PutUsers).
-  CatalogLimits catalog_limits;
-  catalog_limits.scan_rows = options.filter_scan_rows;
-  ASSIGN_OR_RETURN(server->catalog_, Catalog::Open(options.data_dir, catalog_limits));
 
   server->core_ = std::make_unique<ServerCore>();
   ServerCore* core = server->core_.get();

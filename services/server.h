@@ -137,12 +137,12 @@ class Server {
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<bandits::EventLog> event_log_;  // outlives every user below
+  std::unique_ptr<Catalog> catalog_;  // outlives the manager and the pipeline (they read it)
   std::unique_ptr<bandits::ExperimentManager> experiments_manager_;
   std::unique_ptr<ModelStore> models_;
   std::unique_ptr<DriftMonitor> drift_;
   std::unique_ptr<DeploymentStore> deployments_;
   std::unique_ptr<RecentEvents> recent_;
-  std::unique_ptr<Catalog> catalog_;  // outlives the pipeline (its filters read it)
   std::unique_ptr<RecommendPipeline> pipeline_;
   std::unique_ptr<ServerCore> core_;     // before jobs_: their callbacks use it
   std::unique_ptr<JobQueue> jobs_;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -141,6 +142,19 @@ std::string HtmlEscape(absl::string_view text) {
     }
   }
   return out;
+}
+
+bool IsNumericFieldName(absl::string_view name) {
+  const auto word_start = [](char c) { return absl::ascii_isalpha(c) || c == '_'; };
+  const auto word_char = [](char c) { return absl::ascii_isalnum(c) || c == '_'; };
+  if (name.empty() || name.size() > 64 || !word_start(name[0])) return false;
+  for (char c : name) {
+    if (!word_char(c)) return false;
+  }
+  for (const char* builtin : {"itemid", "category", "tag", "created"}) {
+    if (absl::EqualsIgnoreCase(name, builtin)) return false;
+  }
+  return true;
 }
 
 }  // namespace recbandit

@@ -40,6 +40,11 @@ std::string PathForMessage(absl::string_view path);
 // process (gRPC status, log line).
 std::string BoundedMessage(absl::string_view text, size_t max_bytes = 1024);
 
+// Returns whether `name` is a valid catalog numeric field name: 1..64 bytes
+// of [A-Za-z_][A-Za-z0-9_]*, not a built-in field (ItemID, category, tag,
+// created; any case). PutItems, filters and stored features apply it.
+bool IsNumericFieldName(absl::string_view name);
+
 // Returns true when `s` is valid UTF-8 (no overlong forms, no surrogates,
 // at most U+10FFFF).
 bool IsValidUtf8(absl::string_view s);

@@ -387,6 +387,18 @@ std::optional<CatalogItem> Catalog::GetItem(const std::string& item) const {
   return it->second;
 }
 
+std::optional<CatalogUser> Catalog::GetUser(const std::string& user) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = users_.find(user);
+  if (it == users_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Catalog::HasNumericField(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return numeric_fields_.contains(name);
+}
+
 int64_t Catalog::num_items() const {
   absl::ReaderMutexLock lock(&mu_);
   return static_cast<int64_t>(items_.size());

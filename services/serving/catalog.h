@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "bandits/stored_features.h"
 #include "proto/catalog.pb.h"
 #include "ranking/filter_expression.h"
 #include "services/serving/serving_model.h"
@@ -46,7 +47,7 @@ struct CatalogLimits {
 //   ASSIGN_OR_RETURN(auto catalog, Catalog::Open(data_dir));
 //   ASSIGN_OR_RETURN(auto filter, catalog->Compile(request.filter(), true, user));
 //   query.filter = filter;  // null when nothing is filtered
-class Catalog {
+class Catalog : public bandits::AttributeSource {
  public:
   // Opens (creating) the catalog under `data_dir`/catalog and loads it.
   // UNAVAILABLE when another process holds it; DATA_LOSS for a damaged one.
@@ -69,7 +70,11 @@ class Catalog {
                                                            const std::string& user) const;
 
   // Returns the item's stored record, or nullopt.
-  std::optional<CatalogItem> GetItem(const std::string& item) const;
+  std::optional<CatalogItem> GetItem(const std::string& item) const override;
+  // Returns the user's stored record, or nullopt.
+  std::optional<CatalogUser> GetUser(const std::string& user) const override;
+  // Returns true when some item or user has stored the numeric field `name`.
+  bool HasNumericField(const std::string& name) const override;
   int64_t num_items() const;
   int64_t num_users() const;
 

@@ -200,6 +200,9 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
     return absl::InvalidArgumentError(
         "exploration_weight and event_id need an experiment (event_id: or a deployment)");
   }
+  if (request.experiment().empty() && !request.stored_features().empty()) {
+    return absl::InvalidArgumentError("stored_features need an experiment");
+  }
   if (!request.experiment().empty()) {
     // Unknown experiments fail before any retrieval work.
     RETURN_IF_ERROR(experiments_->GetExperiment(request.experiment()).status());
@@ -242,6 +245,7 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
   slate.decide.set_event_id(request.event_id());
   slate.decide.set_unit_id(request.user());
   *slate.decide.mutable_context() = request.context();
+  *slate.decide.mutable_stored_features() = request.stored_features();
   for (const ScoredItemId& c : candidates.items) slate.decide.add_actions()->set_id(c.item);
   slate.slate_size = std::min<int32_t>(k, static_cast<int32_t>(candidates.items.size()));
   slate.exploration_weight = request.exploration_weight();

@@ -481,6 +481,38 @@ CATALOGUE = [
      "unit_id has 8192 bytes; at most"),
     ("Decide event_id of 8 KB", "exp", "Decide", lambda: ex.DecideRequest(
         experiment="demo_layout", event_id=LONG, actions=actions("a")), INVALID, "event_id"),
+    ("Decide 33 stored features", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["user.f%d" % i for i in range(33)]), INVALID,
+     "stored_features has 33 names; at most 32"),
+    ("Decide stored feature of 8 KB", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["user." + LONG]), INVALID,
+     "stored_features[0] is 8197 bytes; at most 69"),
+    ("Decide stored feature without user./item.", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["price"]), INVALID,
+     "stored_features[0] 'price' must be \"user.<field>\" or \"item.<field>\""),
+    ("Decide stored feature field 'a b'", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["item.a b"]), INVALID,
+     "stored_features[0] 'item.a b': the field must be category, tag or a numeric field"),
+    ("Decide stored feature repeated", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["user.tag", "user.tag"]), INVALID,
+     "stored_features[1] 'user.tag' repeats stored_features[0]"),
+    ("Decide stored numeric field nobody has", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["user.no_such_field"]), NOT_FOUND,
+     "stored_features[0] \"user.no_such_field\": no user or item has the numeric field"),
+    ("Decide stored features, hash_bits 0", "exp", "Decide", lambda: ex.DecideRequest(
+        experiment="demo_layout", unit_id="u1", actions=actions("a"),
+        stored_features=["user.category"]), INVALID,
+     "stored_features are added as sparse features, but experiment 'demo_layout' has "
+     "hash_bits 0"),
+    ("Recommend stored_features without experiment", "rec", "Recommend",
+     lambda: rc.RecommendRequest(user="u1", k=5, stored_features=["user.category"]), INVALID,
+     "stored_features need an experiment"),
     ("Reward unknown experiment", "exp", "Reward",
      lambda: ex.RewardRequest(experiment="nope", event_id="e", value=1), NOT_FOUND,
      "unknown experiment 'nope'"),

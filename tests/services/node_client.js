@@ -159,6 +159,18 @@ async function main() {
   }
   console.log(`PutItems 100, filtered Recommend: ${filtered.items.map((i) => i.item)}`);
 
+  // Stored features: the user's age and each item's price read from the catalog.
+  await call(rec, 'PutUsers', {users: [{user: 'u1', numbers: {age: 41}}]});
+  await call(exp, 'CreateExperiment', {config: {
+    name: 'stored_node', hash_bits: 4,
+    variants: [{name: 'lin', policy_spec: 'linucb:alpha=1,model=shared', traffic_weight: 1}]}});
+  const sd = await call(exp, 'Decide', {
+    experiment: 'stored_node', unit_id: 'u1', stored_features: ['user.age', 'item.price'],
+    actions: [{id: 'i1'}, {id: 'i2'}]});
+  assert.ok(['i1', 'i2'].includes(sd.chosen_action), JSON.stringify(sd));
+  assert.strictEqual(sd.pmf.length, 2);
+  console.log(`Decide with stored user.age, item.price: ${sd.chosen_action}`);
+
   const actions = ['grid', 'list', 'carousel'].map((id) => ({id}));
   const d = await call(exp, 'Decide', {experiment: 'demo_layout', unit_id: 'u1', actions});
   assert.ok(d.event_id, JSON.stringify(d));

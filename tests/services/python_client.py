@@ -298,6 +298,21 @@ def check_experiments(rec, exp):
                                     actions=[common_pb2.Action(id="a"),
                                              common_pb2.Action(id="b")]), timeout=TIMEOUT)
     assert d.chosen_action in ("a", "b"), d
+    # Stored features: the user's age read from the catalog, not sent.
+    rec.PutUsers(catalog_pb2.PutUsersRequest(users=[catalog_pb2.CatalogUser(
+        user="u1", numbers={"age": 41})]), timeout=TIMEOUT)
+    exp.CreateExperiment(ex.CreateExperimentRequest(config=events_pb2.ExperimentConfig(
+        name="stored_py", hash_bits=4,
+        variants=[events_pb2.Variant(name="lin", policy_spec="linucb:alpha=1",
+                                     traffic_weight=1)])), timeout=TIMEOUT)
+    d = exp.Decide(ex.DecideRequest(experiment="stored_py", unit_id="u1",
+                                    stored_features=["user.age"],
+                                    actions=[common_pb2.Action(id="a"),
+                                             common_pb2.Action(id="b")]), timeout=TIMEOUT)
+    assert d.chosen_action in ("a", "b") and len(d.pmf) == 2, d
+    expect_code(grpc.StatusCode.NOT_FOUND, exp.Decide, ex.DecideRequest(
+        experiment="stored_py", unit_id="u1", stored_features=["user.shoe_size"],
+        actions=[common_pb2.Action(id="a")]))
     expect_code(grpc.StatusCode.INVALID_ARGUMENT, exp.EvaluatePolicy,
                 ex.EvaluatePolicyRequest(experiment="demo_layout", target="no-such-policy"))
     expect_code(grpc.StatusCode.INVALID_ARGUMENT, exp.EvaluatePolicy,
