@@ -159,6 +159,23 @@ absl::Status Catalog::CheckRecord(
   return absl::OkStatus();
 }
 
+absl::Status Catalog::CheckRoom(absl::string_view kind, size_t held, int64_t fresh,
+                               const absl::flat_hash_set<std::string>& names) const {
+  if (static_cast<int64_t>(held) + fresh > limits_.max_records) {
+    return absl::ResourceExhaustedError(absl::StrCat("the catalog holds ", held, " ", kind, "; ",
+                                                     fresh, " more would pass the bound of ",
+                                                     limits_.max_records));
+  }
+  int64_t new_names = 0;
+  for (const std::string& name : names) new_names += !numeric_fields_.contains(name);
+  if (static_cast<int64_t>(numeric_fields_.size()) + new_names > limits_.max_numeric_fields) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the catalog has ", numeric_fields_.size(), " numeric field names; ", new_names,
+        " more would pass the bound of ", limits_.max_numeric_fields));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PutItemsResponse> Catalog::PutItems(const PutItemsRequest& request) {
   const int n = request.items_size();
   if (n < 1 || n > limits_.max_per_call) {
@@ -193,18 +210,7 @@ absl::StatusOr<PutItemsResponse> Catalog::PutItems(const PutItemsRequest& reques
     absl::ReaderMutexLock lock(&mu_);
     int64_t fresh = 0;
     for (const CatalogItem& item : items) fresh += !items_.contains(item.item());
-    if (static_cast<int64_t>(items_.size()) + fresh > limits_.max_records) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the catalog holds ", items_.size(), " items; ", fresh, " more would pass the bound of ",
-          limits_.max_records));
-    }
-    int64_t new_names = 0;
-    for (const std::string& name : names) new_names += !numeric_fields_.contains(name);
-    if (static_cast<int64_t>(numeric_fields_.size()) + new_names > limits_.max_numeric_fields) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the catalog has ", numeric_fields_.size(), " numeric field names; ", new_names,
-          " more would pass the bound of ", limits_.max_numeric_fields));
-    }
+    RETURN_IF_ERROR(CheckRoom("items", items_.size(), fresh, names));
   }
   rocksdb::WriteBatch batch;
   for (const CatalogItem& item : items) {
@@ -254,18 +260,7 @@ absl::StatusOr<PutUsersResponse> Catalog::PutUsers(const PutUsersRequest& reques
     absl::ReaderMutexLock lock(&mu_);
     int64_t fresh = 0;
     for (const CatalogUser& user : request.users()) fresh += !users_.contains(user.user());
-    if (static_cast<int64_t>(users_.size()) + fresh > limits_.max_records) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the catalog holds ", users_.size(), " users; ", fresh, " more would pass the bound of ",
-          limits_.max_records));
-    }
-    int64_t new_names = 0;
-    for (const std::string& name : names) new_names += !numeric_fields_.contains(name);
-    if (static_cast<int64_t>(numeric_fields_.size()) + new_names > limits_.max_numeric_fields) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the catalog has ", numeric_fields_.size(), " numeric field names; ", new_names,
-          " more would pass the bound of ", limits_.max_numeric_fields));
-    }
+    RETURN_IF_ERROR(CheckRoom("users", users_.size(), fresh, names));
   }
   rocksdb::WriteBatch batch;
   for (const CatalogUser& user : request.users()) {

@@ -79,6 +79,11 @@ class Catalog : public bandits::AttributeSource {
   int64_t num_users() const;
 
  private:
+  // RESOURCE_EXHAUSTED when `fresh` more records of `kind` (beside the `held`
+  // ones) or the numeric field `names` would pass the catalog's bounds.
+  absl::Status CheckRoom(absl::string_view kind, size_t held, int64_t fresh,
+                         const absl::flat_hash_set<std::string>& names) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   class RequestFilter;
   Catalog(CatalogLimits limits, std::unique_ptr<rocksdb::DB> db);
   absl::Status Load();
