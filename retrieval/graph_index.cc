@@ -260,6 +260,18 @@ class GraphItemIndex final : public ItemIndex {
  private:
   const char* Block(int64_t id) const { return blocks_ + id * h_.block_bytes; }
 
+  void PrefetchBlock(int64_t id) const {
+    const char* b = Block(id);
+    for (uint64_t off = 0; off < h_.block_bytes; off += 64) __builtin_prefetch(b + off);
+  }
+
+  // How many beam nodes are re-ranked exactly for `want` results: 4k, at
+  // least 32 (at 100k x 64 recall@10 is the same as re-ranking the whole
+  // beam of 192 or 256; bench/RESULTS.md).
+  static size_t RerankCount(int32_t want) {
+    return std::max<size_t>(32, 4 * static_cast<size_t>(want));
+  }
+
   float Dot(int64_t id, const float* q) const {
     float s = 0;
     InnerProducts(vectors_ + id * dim_, 1, dim_, q, &s);
@@ -345,10 +357,12 @@ class GraphItemIndex final : public ItemIndex {
       }
       std::pop_heap(s.candidates.begin(), s.candidates.end());
       s.candidates.pop_back();
+      // The next node to expand unless this one's neighbours beat it: start
+      // loading its block while this one is scored.
+      int32_t prefetched = -1;
       if (!s.candidates.empty()) {
-        // The next node to expand, most likely: start loading its block.
-        const char* next = Block(s.candidates.front().second);
-        for (uint64_t off = 0; off < h_.block_bytes; off += 64) __builtin_prefetch(next + off);
+        prefetched = s.candidates.front().second;
+        PrefetchBlock(prefetched);
       }
       const char* block = Block(c.second);
       uint32_t count;
@@ -380,8 +394,24 @@ class GraphItemIndex final : public ItemIndex {
           }
         }
       }
+      // A neighbour just pushed leads the queue now: load its block instead.
+      if (!s.candidates.empty() && s.candidates.front().second != prefetched) {
+        PrefetchBlock(s.candidates.front().second);
+      }
     }
-    // Exact re-rank of the beam on the float vectors.
+    // Exact re-rank on the float vectors of the best RerankCount(want)
+    // nodes of the beam by code score (the set is unique: ties go to the
+    // lower id). The codes order the beam well enough that its tail
+    // almost never reaches the top k, and each re-ranked row is a random
+    // read of dim * 4 bytes.
+    const size_t keep = std::min(s.results.size(), RerankCount(want));
+    if (keep < s.results.size()) {
+      std::nth_element(s.results.begin(), s.results.begin() + keep, s.results.end(),
+                       [](const Node& a, const Node& b) {
+                         return a.first != b.first ? a.first > b.first : a.second < b.second;
+                       });
+      s.results.resize(keep);
+    }
     for (const Node& r : s.results) {
       const char* row = reinterpret_cast<const char*>(vectors_ + static_cast<int64_t>(r.second) * dim_);
       for (int32_t off = 0; off < dim_ * 4; off += 64) __builtin_prefetch(row + off);
