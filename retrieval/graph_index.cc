@@ -8,6 +8,18 @@
 // neighbour), then re-ranks the beam on floats.
 #include "retrieval/graph_index.h"
 
+// hnswlib 0.6.2's build prefetches the id one past a full upper-level link
+// list (hnswalg.h, searchBaseLayer), a 4-byte read past its allocation that
+// AddressSanitizer reports. A prefetch never changes a result, and we pass our
+// own inner product, so an ASan build compiles hnswlib without its manual
+// vectorisation (SSE distances and those prefetches).
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_MANUAL_VECTORIZATION
+#endif
+#endif
 #include <hnswlib/hnswlib.h>
 #include <immintrin.h>
 
