@@ -38,6 +38,8 @@ log() { echo "[build.sh +${SECONDS}s] $*" >&2; }
 # relative to it, so another clone hits the same cache.
 export CCACHE_BASEDIR="$ROOT"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-8G}"
+# Precompiled headers (CMakeLists.txt, RECBANDIT_PCH) are cached only with these.
+export CCACHE_SLOPPINESS="pch_defines,time_macros"
 LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
 install_deps() {
