@@ -143,4 +143,64 @@ void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t see
   }
 }
 
+void MixNewItems(absl::Span<const int32_t> base, absl::Span<const double> base_conditionals,
+                 const std::function<double(int32_t index, int32_t position)>& base_marginal,
+                 int32_t first_new, int32_t num_new, int32_t size, double share, uint64_t seed,
+                 std::vector<int32_t>* slate, std::vector<double>* conditionals,
+                 std::vector<double>* marginals) {
+  slate->clear();
+  conditionals->clear();
+  marginals->clear();
+  const int32_t num_base = static_cast<int32_t>(base.size());
+  const int32_t n = std::min(size, num_base + num_new);
+  // P(position j is a new item | m new items above it): share while both
+  // kinds remain, else 0 or 1.
+  auto new_probability = [&](int32_t j, int32_t m) {
+    const bool base_left = j - m < num_base, new_left = m < num_new;
+    return base_left && new_left ? share : new_left ? 1.0 : 0.0;
+  };
+  // above[m]: P(m new items above the current position), m = 0..j.
+  std::vector<double> above(1, 1.0), next;
+  Rng rng(seed);
+  std::vector<bool> shown(num_new, false);
+  std::vector<double> uniform(num_new);
+  int32_t m = 0;  // new items shown so far
+  for (int32_t j = 0; j < n; ++j) {
+    const double p_new = new_probability(j, m);
+    const double coin[2] = {1 - p_new, p_new};
+    // Exactly one draw for the kind, one more for a new item: the same
+    // seed replays the slate.
+    const bool is_new = SampleFromPmf(coin, rng) == 1;
+    if (is_new) {
+      for (int32_t t = 0; t < num_new; ++t) uniform[t] = shown[t] ? 0.0 : 1.0 / (num_new - m);
+      const int32_t t = SampleFromPmf(uniform, rng);
+      shown[t] = true;
+      slate->push_back(first_new + t);
+      conditionals->push_back(p_new / (num_new - m));
+      // A new item is equally likely to be any of the draws: the marginal
+      // of this one at j is P(position j is new) / num_new.
+      double p = 0;
+      for (int32_t a = 0; a <= j; ++a) p += above[a] * new_probability(j, a);
+      marginals->push_back(p / num_new);
+      ++m;
+    } else {
+      const int32_t b = j - m;
+      slate->push_back(base[b]);
+      conditionals->push_back((1 - p_new) * base_conditionals[b]);
+      // The item sits at base position j - a when a new items are above it.
+      double p = 0;
+      for (int32_t a = std::max(0, j - num_base + 1); a <= j; ++a) {
+        p += above[a] * (1 - new_probability(j, a)) * base_marginal(base[b], j - a);
+      }
+      marginals->push_back(p);
+    }
+    next.assign(j + 2, 0.0);
+    for (int32_t a = 0; a <= j; ++a) {
+      next[a] += above[a] * (1 - new_probability(j, a));
+      next[a + 1] += above[a] * new_probability(j, a);
+    }
+    above.swap(next);
+  }
+}
+
 }  // namespace recbandit::bandits

@@ -5,6 +5,7 @@
 #define RECBANDIT_BANDITS_EXPLORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -75,6 +76,25 @@ void DrawSlate(absl::Span<const double> policy_pmf, int32_t size, double weight,
 void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t seed,
                         std::vector<int32_t>* slate, std::vector<double>* conditionals,
                         std::vector<double>* marginals);
+
+// Mixes new items into a drawn slate (proto NewItemExploration). Positions
+// are filled in order: while both kinds remain, a position goes with
+// probability `share` to a new item drawn uniformly from the `num_new` not
+// yet shown, else to the next item of `base` (a slate already drawn, with
+// its `base_conditionals`); once one kind runs out the other fills the
+// rest, up to `size` positions (fewer when both run out). New item t is
+// index `first_new` + t. Fills `slate`, `conditionals` (each position's
+// probability given the ones above it) and `marginals` (the probability
+// that its item is at its position), both exact: `base_marginal(index, b)`
+// must return the probability that the base draw put `index` at its
+// position b. Seeded draws through SampleFromPmf.
+// REQUIRES: share in [0, 1]; base_conditionals.size() == base.size();
+// base indices < first_new; num_new >= 0; size >= 0.
+void MixNewItems(absl::Span<const int32_t> base, absl::Span<const double> base_conditionals,
+                 const std::function<double(int32_t index, int32_t position)>& base_marginal,
+                 int32_t first_new, int32_t num_new, int32_t size, double share, uint64_t seed,
+                 std::vector<int32_t>* slate, std::vector<double>* conditionals,
+                 std::vector<double>* marginals);
 
 }  // namespace recbandit::bandits
 

@@ -40,6 +40,9 @@ class FixedRows : public RowFilter {
  public:
   explicit FixedRows(FilteredRows rows) : rows_(std::make_shared<FilteredRows>(std::move(rows))) {}
   std::shared_ptr<const FilteredRows> Rows(const ServingModel&) const override { return rows_; }
+  bool AllowsRecord(const std::string&, const recbandit::CatalogItem&) const override {
+    return true;
+  }
 
  private:
   std::shared_ptr<const FilteredRows> rows_;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -58,6 +59,9 @@ class Catalog::RequestFilter : public RowFilter {
       : catalog_(catalog), bound_(std::move(bound)), key_(std::move(key)) {}
   std::shared_ptr<const FilteredRows> Rows(const ServingModel& model) const override {
     return catalog_->Rows(model, bound_.get(), key_);
+  }
+  bool AllowsRecord(const std::string& id, const CatalogItem& item) const override {
+    return !item.hidden() && (bound_ == nullptr || bound_->Allows(id, &item));
   }
 
  private:
@@ -373,6 +377,86 @@ std::shared_ptr<const FilteredRows> Catalog::Rows(const ServingModel& model,
     if (rows_.emplace(full, rows).second) rows_bytes_ += bytes;
   }
   return rows;
+}
+
+float NewItemPool::Score(size_t i, absl::Span<const float> user) const {
+  float s = biases.empty() ? 0.0f : biases[i];
+  const float* v = vectors.data() + i * factors;
+  for (int32_t j = 0; j < factors; ++j) s += user[j] * v[j];
+  return s;
+}
+
+std::shared_ptr<const NewItemPool> Catalog::NewItems(const ServingModel& model) const {
+  const ranking::FactorModel& m = model.model();
+  absl::ReaderMutexLock lock(&mu_);
+  const std::string key =
+      absl::StrCat(model.name(), "@", model.version(), "/", m.num_items(), "/", version_);
+  {
+    absl::MutexLock cache(&cache_mu_);
+    auto it = new_items_.find(key);
+    if (it != new_items_.end()) return it->second;
+  }
+  auto pool = std::make_shared<NewItemPool>();
+  const int32_t d = m.factors();
+  const bool has_bias = !m.item_bias().empty();
+  pool->factors = d;
+  // Each category's sum of the model's item vectors (bias last) and count.
+  const size_t width = d + 1;
+  absl::flat_hash_map<std::string, std::pair<std::vector<double>, int64_t>> by_category;
+  std::vector<double> all(width, 0.0);
+  for (int32_t i = 0; i < m.num_items(); ++i) {
+    absl::Span<const float> v = m.ItemVector(i);
+    const float bias = has_bias ? m.item_bias()[i] : 0.0f;
+    for (int32_t j = 0; j < d; ++j) all[j] += v[j];
+    all[d] += bias;
+    auto it = items_.find(m.items().Name(i));
+    if (it == items_.end()) continue;
+    for (const std::string& c : it->second.categories()) {
+      auto& [sum, count] = by_category[c];
+      if (sum.empty()) sum.assign(width, 0.0);
+      for (int32_t j = 0; j < d; ++j) sum[j] += v[j];
+      sum[d] += bias;
+      ++count;
+    }
+  }
+  for (double& x : all) x /= std::max<int32_t>(1, m.num_items());
+  // The newest new items.
+  for (const auto& [id, record] : items_) {
+    if (record.hidden() || m.items().Find(id) >= 0) continue;
+    pool->items.push_back({id, record});
+  }
+  auto newer = [](const NewItemPool::Item& a, const NewItemPool::Item& b) {
+    return a.record.created_unix_ms() != b.record.created_unix_ms()
+               ? a.record.created_unix_ms() > b.record.created_unix_ms()
+               : a.id < b.id;
+  };
+  if (pool->items.size() > NewItemPool::kMaxItems) {
+    std::nth_element(pool->items.begin(), pool->items.begin() + NewItemPool::kMaxItems,
+                     pool->items.end(), newer);
+    pool->items.resize(NewItemPool::kMaxItems);
+  }
+  std::sort(pool->items.begin(), pool->items.end(), newer);
+  pool->vectors.reserve(pool->items.size() * d);
+  std::vector<double> mean(width);
+  for (const NewItemPool::Item& item : pool->items) {
+    // The mean of its categories' means (each category once).
+    std::fill(mean.begin(), mean.end(), 0.0);
+    int32_t known = 0;
+    absl::flat_hash_set<absl::string_view> counted;
+    for (const std::string& c : item.record.categories()) {
+      auto it = by_category.find(c);
+      if (it == by_category.end() || !counted.insert(c).second) continue;
+      for (size_t j = 0; j < width; ++j) mean[j] += it->second.first[j] / it->second.second;
+      ++known;
+    }
+    for (size_t j = 0; j < width; ++j) mean[j] = known > 0 ? mean[j] / known : all[j];
+    for (int32_t j = 0; j < d; ++j) pool->vectors.push_back(static_cast<float>(mean[j]));
+    if (has_bias) pool->biases.push_back(static_cast<float>(mean[d]));
+  }
+  absl::MutexLock cache(&cache_mu_);
+  if (new_items_.size() >= kMaxCachedPools) new_items_.clear();
+  new_items_.emplace(key, pool);
+  return pool;
 }
 
 std::optional<CatalogItem> Catalog::GetItem(const std::string& item) const {

@@ -41,6 +41,26 @@ struct CatalogLimits {
   size_t scan_rows = FilteredRows::kScanRows;
 };
 
+// The items of a catalog a model has no vector for (new items, proto
+// NewItemExploration) with the vectors their metadata gives them: the mean
+// of their categories' mean vectors over the model's items in those
+// categories, or the mean of all the model's items when none of their
+// categories has one (biases likewise). Immutable.
+struct NewItemPool {
+  // At most this many, the most recently created first.
+  static constexpr size_t kMaxItems = 10000;
+  struct Item {
+    std::string id;
+    CatalogItem record;  // for filters; never hidden
+  };
+  int32_t factors = 0;
+  std::vector<Item> items;     // newest first
+  std::vector<float> vectors;  // items.size() x factors
+  std::vector<float> biases;   // per item; empty when the model has none
+  // Returns item i's metadata score for `user` (factors long).
+  float Score(size_t i, absl::Span<const float> user) const;
+};
+
 // Thread-safe. Writes are serialized; readers take a shared lock only while
 // they bind a filter or compute a model's allowed rows (results cached).
 //
@@ -68,6 +88,10 @@ class Catalog : public bandits::AttributeSource {
   // "filter.parameters...: ..." for a bad filter.
   absl::StatusOr<std::shared_ptr<const RowFilter>> Compile(const Filter& filter, bool has_user,
                                                            const std::string& user) const;
+
+  // Returns `model`'s new items (never null; cached per model snapshot and
+  // catalog version).
+  std::shared_ptr<const NewItemPool> NewItems(const ServingModel& model) const;
 
   // Returns the item's stored record, or nullopt.
   std::optional<CatalogItem> GetItem(const std::string& item) const override;
@@ -120,6 +144,10 @@ class Catalog : public bandits::AttributeSource {
   mutable absl::flat_hash_map<std::string, std::shared_ptr<const FilteredRows>> rows_
       ABSL_GUARDED_BY(cache_mu_);
   mutable int64_t rows_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  // New items by model snapshot and catalog version (a few models at once).
+  static constexpr size_t kMaxCachedPools = 8;
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<const NewItemPool>> new_items_
+      ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace recbandit::services

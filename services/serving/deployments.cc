@@ -83,6 +83,21 @@ absl::Status CheckPipeline(const std::string& field, bool has_pipeline, const Pi
         field, ".pipeline.exploration.pool must be in [0, 1000] (0 = max(2k, 20)), got ",
         e.pool()));
   }
+  const NewItemExploration& fresh = pipeline.new_items();
+  if (!(fresh.share() >= 0 && fresh.share() <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".pipeline.new_items.share must be in [0, 1], got ", fresh.share()));
+  }
+  if (!(fresh.max_age_days() >= 0 && fresh.max_age_days() <= 3650)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".pipeline.new_items.max_age_days must be in [0, 3650] (0 = 30), got ",
+                     fresh.max_age_days()));
+  }
+  if (fresh.pool() < 0 || fresh.pool() > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".pipeline.new_items.pool must be in [0, 1000] (0 = max(2k, 20)), got ",
+        fresh.pool()));
+  }
   if (!pipeline.rescore_model().empty()) {
     RETURN_IF_ERROR(
         ParseModelRef(pipeline.rescore_model(), field + ".pipeline.rescore_model").status());
@@ -127,6 +142,10 @@ absl::Status ValidateDeployment(const Deployment& d) {
           absl::StrCat(field, ".sample_rate must be in [0, 1], got ", sh.sample_rate()));
     }
     RETURN_IF_ERROR(CheckPipeline(field, sh.has_pipeline(), sh.pipeline()));
+    if (sh.pipeline().new_items().share() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".pipeline.new_items: a shadow's slates are never shown, so explore nothing"));
+    }
   }
   if (!(total > 0)) {
     return absl::InvalidArgumentError("deployment.variants: at least one traffic_weight must be > 0");
@@ -158,6 +177,13 @@ absl::Status ValidateDeployment(const Deployment& d) {
     if (d.has_rollout()) {
       return absl::InvalidArgumentError(
           "deployment.mode INTERLEAVED serves both variants on every call: no rollout");
+    }
+    for (int i = 0; i < d.variants_size(); ++i) {
+      if (d.variants(i).pipeline().new_items().share() > 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "deployment.variants[", i, "].pipeline.new_items: INTERLEAVED deployments merge the two "
+            "rankings as they are; explore new items in a WEIGHTED deployment"));
+      }
     }
   }
   for (const auto& [variant, weight] : d.rollback_weights()) {

@@ -398,7 +398,15 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   ASSIGN_OR_RETURN(Recommendation candidates,
                    PipelineCandidates(*deployment, v, *models_, *model, query, &rescored_by));
   const int32_t available = static_cast<int32_t>(candidates.items.size());
-  const int32_t served = std::min<int32_t>(k, available);
+  const int64_t now = log_->NowUs();
+  const NewItemExploration& fresh = variant.pipeline().new_items();
+  std::vector<ScoredItemId> new_items;
+  if (fresh.share() > 0) {
+    ASSIGN_OR_RETURN(new_items, NewItemCandidates(*model, query, fresh, k, now));
+  }
+  const int32_t num_new = static_cast<int32_t>(new_items.size());
+  const int32_t base_size = std::min<int32_t>(k, available);
+  const int32_t served = std::min<int32_t>(k, available + num_new);
   response->set_model_name(model->name());
   response->set_model_version(model->version());
   response->set_variant(variant.name());
@@ -406,16 +414,31 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
   response->set_fallback(candidates.fallback);
   if (served == 0) return absl::OkStatus();  // nothing allowed: nothing served, nothing logged
 
-  const int64_t now = log_->NowUs();
   const std::string event_id =
       request.event_id().empty() ? bandits::NewEventId(now) : request.event_id();
-  DrawnSlate drawn = FirstOf(served);
-  if (exploring) {
+  DrawnSlate drawn = FirstOf(base_size);
+  if (exploring && base_size > 0) {
     drawn.epsilon = exploration.epsilon();
-    drawn.pool = std::min(wanted_pool, available);  // >= served
-    bandits::DrawExploringSlate(served, drawn.pool, drawn.epsilon,
+    drawn.pool = std::min(wanted_pool, available);  // >= base_size
+    bandits::DrawExploringSlate(base_size, drawn.pool, drawn.epsilon,
                                 StableHash64(event_id, deployment->salt), &drawn.indices,
                                 &drawn.conditionals, &drawn.marginals);
+  }
+  if (num_new > 0) {
+    // New items join the candidates after the model's, and the slate is
+    // mixed from both (a second draw, seeded apart from the first).
+    const double epsilon = drawn.epsilon;
+    const int32_t pool = drawn.pool;
+    auto base_marginal = [epsilon, pool](int32_t index, int32_t position) {
+      return (1 - epsilon) * (index == position ? 1 : 0) + (index < pool ? epsilon / pool : 0);
+    };
+    DrawnSlate mixed = drawn;
+    bandits::MixNewItems(drawn.indices, drawn.conditionals, base_marginal, available, num_new, k,
+                         fresh.share(),
+                         StableHash64(event_id, StableHash64("new_items", deployment->salt)),
+                         &mixed.indices, &mixed.conditionals, &mixed.marginals);
+    drawn = std::move(mixed);
+    candidates.items.insert(candidates.items.end(), new_items.begin(), new_items.end());
   }
   for (int32_t j = 0; j < served; ++j) {
     const ScoredItemId& c = candidates.items[drawn.indices[j]];
@@ -423,18 +446,57 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
     item->set_item(c.item);
     item->set_score(c.score);
     item->set_propensity(drawn.conditionals[j]);
+    item->set_new_item(drawn.indices[j] >= available);
   }
   response->set_event_id(event_id);
   ServedSlate slate;
   slate.event = SlateEvent(*deployment, variant.name(), event_id, now, unit, request.user(),
                            *model, candidates, drawn);
   slate.event.set_rescore_model(rescored_by);
+  if (num_new > 0) {
+    slate.event.set_new_item_share(fresh.share());
+    slate.event.set_new_item_candidates(num_new);
+  }
   slate.deployment = std::move(deployment);
   query.exclude_seen = !include_seen;  // the shadows apply their own filters
   slate.query = std::move(query);
   slate.k = k;
   *to_log = std::move(slate);  // logged by the caller before the reply
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ScoredItemId>> RecommendPipeline::NewItemCandidates(
+    const ServingModel& model, const RecommendQuery& query, const NewItemExploration& fresh,
+    int32_t k, int64_t now_us) const {
+  if (catalog_ == nullptr) {
+    return absl::FailedPreconditionError("new-item exploration needs the server's catalog");
+  }
+  std::shared_ptr<const NewItemPool> pool = catalog_->NewItems(model);
+  if (pool->items.empty()) return std::vector<ScoredItemId>();
+  ASSIGN_OR_RETURN(std::vector<float> user, model.UserVector(query.user, query.recent_items));
+  const double days = fresh.max_age_days() > 0 ? fresh.max_age_days() : 30;
+  const int64_t min_created_ms = now_us / 1000 - static_cast<int64_t>(days * 86400000.0);
+  absl::flat_hash_set<absl::string_view> excluded(query.exclude_items.begin(),
+                                                  query.exclude_items.end());
+  if (query.exclude_seen) excluded.insert(query.recent_items.begin(), query.recent_items.end());
+  std::vector<ScoredItemId> out;
+  for (size_t i = 0; i < pool->items.size(); ++i) {
+    const NewItemPool::Item& item = pool->items[i];
+    if (item.record.created_unix_ms() < min_created_ms) break;  // newest first: the rest are older
+    if (excluded.contains(item.id)) continue;
+    if (query.filter != nullptr && !query.filter->AllowsRecord(item.id, item.record)) continue;
+    // A cold user (no vector) leaves every score 0: the newest come first.
+    out.push_back({item.id, user.empty() ? 0.0f : pool->Score(i, user)});
+  }
+  const size_t wanted = fresh.pool() > 0 ? fresh.pool() : std::max(2 * k, 20);
+  auto better = [](const ScoredItemId& a, const ScoredItemId& b) { return a.score > b.score; };
+  if (out.size() > wanted) {
+    std::stable_sort(out.begin(), out.end(), better);
+    out.resize(wanted);
+  } else {
+    std::stable_sort(out.begin(), out.end(), better);
+  }
+  return out;
 }
 
 absl::Status RecommendPipeline::ServeInterleaved(

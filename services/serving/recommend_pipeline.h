@@ -126,6 +126,15 @@ class RecommendPipeline {
   absl::Status ServeDeployment(const RecommendRequest& request, RecommendQuery query,
                                RecommendResponse* response, std::optional<ServedSlate>* to_log,
                                Assigned* assigned) const;
+  // The new-item candidates of a call through a pipeline exploring new
+  // items (proto NewItemExploration): `model`'s new catalog items created
+  // since the age cutoff, allowed by the query's filter and not excluded or
+  // seen, best metadata score for the user first (newest first on ties), at
+  // most the exploration's pool.
+  absl::StatusOr<std::vector<ScoredItemId>> NewItemCandidates(const ServingModel& model,
+                                                              const RecommendQuery& query,
+                                                              const NewItemExploration& fresh,
+                                                              int32_t k, int64_t now_us) const;
   // Recommend through an INTERLEAVED deployment: both variants retrieve,
   // their first k are merged by team-draft interleaving seeded by the event
   // id, and the slate is logged with its teams.

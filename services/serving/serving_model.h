@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "ranking/factor_model.h"
 #include "ranking/fold_in.h"
+#include "proto/catalog.pb.h"
 #include "retrieval/item_index.h"
 
 namespace recbandit::services {
@@ -49,6 +50,9 @@ class RowFilter {
   virtual ~RowFilter() = default;
   // Returns the rows of `model` the filter allows (never null).
   virtual std::shared_ptr<const FilteredRows> Rows(const ServingModel& model) const = 0;
+  // Returns whether the catalog item `id` with record `item` may be returned
+  // (for items no model row stands for: new items).
+  virtual bool AllowsRecord(const std::string& id, const CatalogItem& item) const = 0;
 };
 
 struct RecommendQuery {

@@ -166,8 +166,12 @@ absl::StatusOr<OpeReport> EvaluateDeploymentSlates(const bandits::EventLog& log,
       return record.status();
     }
     const double epsilon = e.exploration_epsilon();
-    all_deterministic &= epsilon == 0;
-    all_uniform &= epsilon == 1 && e.exploration_pool() > static_cast<int32_t>(k);
+    // New items mixed in (NewItemExploration): the last new_item_candidates
+    // actions; a base item may then sit below its base position.
+    const bool mixed = e.new_item_share() > 0 && e.new_item_candidates() > 0;
+    const int32_t first_new = e.actions_size() - e.new_item_candidates();
+    all_deterministic &= epsilon == 0 && !mixed;
+    all_uniform &= epsilon == 1 && e.exploration_pool() > static_cast<int32_t>(k) && !mixed;
     const int32_t pool = epsilon > 0 ? e.exploration_pool() : 0;
     bool no_support = false;
     for (size_t j = 0; j < k; ++j) {
@@ -183,13 +187,23 @@ absl::StatusOr<OpeReport> EvaluateDeploymentSlates(const bandits::EventLog& log,
       // Could the logger have shown the target's item here at all?
       if (j < target_slate.size()) {
         const std::string& want = target_slate[j];
-        const bool logger_top = static_cast<int>(j) < e.actions_size() &&
-                                e.actions(static_cast<int>(j)).id() == want;
+        bool logger_top = static_cast<int>(j) < e.actions_size() &&
+                          e.actions(static_cast<int>(j)).id() == want;
         bool in_pool = false;
         for (int32_t i = 0; i < pool && i < e.actions_size(); ++i) {
           in_pool |= e.actions(i).id() == want;
         }
-        if (!((1 - epsilon) * logger_top + (in_pool ? epsilon / pool : 0) > 0)) no_support = true;
+        bool new_candidate = false;
+        if (mixed) {  // any base position up to j, or any new candidate
+          for (int32_t i = 0; i < e.actions_size(); ++i) {
+            if (e.actions(i).id() != want) continue;
+            if (i >= first_new) new_candidate = true;
+            if (i <= static_cast<int32_t>(j) && i < first_new) logger_top = true;
+          }
+        }
+        if (!((1 - epsilon) * logger_top + (in_pool ? epsilon / pool : 0) > 0) && !new_candidate) {
+          no_support = true;
+        }
       }
     }
     zero_support += no_support;
@@ -209,7 +223,7 @@ absl::StatusOr<OpeReport> EvaluateDeploymentSlates(const bandits::EventLog& log,
     if ((name == "pi" || name == "snpi") && rounds.logger == bandits::SlateLogger::kUnknown) {
       return absl::InvalidArgumentError(
           "pi and snpi need slates logged without exploration or with epsilon 1 (uniform); "
-          "this deployment's were drawn by an epsilon mixture: use iips, rips or sips");
+          "this deployment's were drawn by an epsilon mixture or mixed with new items: use iips, rips or sips");
     }
   }
   ASSIGN_OR_RETURN(OpeReport report, bandits::EvaluateSlates(rounds, options));

@@ -2,7 +2,9 @@
 // softmax values, the exploration floor and the slate draw.
 #include "bandits/explore.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <utility>
@@ -231,6 +233,144 @@ TEST(DrawExploringSlateTest, LoggedProbabilitiesMatchDrawFrequencies) {
   EXPECT_EQ(slate, (std::vector<int32_t>{0, 1, 2}));
   EXPECT_EQ(conditionals, (std::vector<double>{1, 1, 1}));
   EXPECT_EQ(marginals, (std::vector<double>{1, 1, 1}));
+}
+
+// The exact distribution of MixNewItems over DrawExploringSlate's base
+// slates (size `b` from `pool`, epsilon `e`), enumerated outcome by outcome:
+// slate -> probability.
+std::map<std::vector<int32_t>, double> MixedSlateOracle(int32_t b, int32_t pool, double e,
+                                                        int32_t num_new, int32_t size,
+                                                        double share) {
+  std::map<std::vector<int32_t>, double> out;
+  double ordered = 1;  // pool (pool-1) ... (pool-b+1)
+  for (int32_t j = 0; j < b; ++j) ordered *= pool - j;
+  // Every ordered base slate with its probability.
+  std::vector<int32_t> base;
+  std::function<void()> each_base = [&] {
+    if (static_cast<int32_t>(base.size()) == b) {
+      bool identity = true;
+      for (int32_t j = 0; j < b; ++j) identity &= base[j] == j;
+      const double p_base = (1 - e) * (identity ? 1 : 0) + e / ordered;
+      // Every mixing outcome of this base slate.
+      std::vector<int32_t> slate;
+      std::vector<bool> shown(num_new, false);
+      std::function<void(int32_t, int32_t, double)> mix = [&](int32_t j, int32_t m, double p) {
+        if (j == std::min(size, b + num_new)) {
+          out[slate] += p;
+          return;
+        }
+        const bool base_left = j - m < b, new_left = m < num_new;
+        const double p_new = base_left && new_left ? share : new_left ? 1.0 : 0.0;
+        if (p_new < 1) {
+          slate.push_back(base[j - m]);
+          mix(j + 1, m, p * (1 - p_new));
+          slate.pop_back();
+        }
+        if (p_new > 0) {
+          for (int32_t t = 0; t < num_new; ++t) {
+            if (shown[t]) continue;
+            shown[t] = true;
+            slate.push_back(pool + t);
+            mix(j + 1, m + 1, p * p_new / (num_new - m));
+            slate.pop_back();
+            shown[t] = false;
+          }
+        }
+      };
+      mix(0, 0, p_base);
+      return;
+    }
+    for (int32_t i = 0; i < pool; ++i) {
+      if (std::find(base.begin(), base.end(), i) != base.end()) continue;
+      base.push_back(i);
+      each_base();
+      base.pop_back();
+    }
+  };
+  each_base();
+  return out;
+}
+
+TEST(MixNewItemsTest, LoggedProbabilitiesEqualTheExactDistribution) {
+  struct Case {
+    int32_t b, pool;
+    double e;
+    int32_t num_new, size;
+    double share;
+  };
+  // Both kinds plentiful; the base running out (size > b); the new items
+  // running out; no new items; share 0 and 1.
+  for (const Case& c : {Case{3, 5, 0.3, 2, 4, 0.4}, Case{2, 3, 0.5, 1, 5, 0.25},
+                        Case{3, 4, 0.0, 1, 3, 0.6}, Case{3, 4, 0.2, 0, 3, 0.5},
+                        Case{2, 4, 0.3, 3, 3, 0.0}, Case{2, 4, 0.3, 3, 3, 1.0}}) {
+    SCOPED_TRACE(absl::StrCat("b=", c.b, " pool=", c.pool, " e=", c.e, " new=", c.num_new,
+                              " size=", c.size, " share=", c.share));
+    const std::map<std::vector<int32_t>, double> oracle =
+        MixedSlateOracle(c.b, c.pool, c.e, c.num_new, c.size, c.share);
+    double total = 0;
+    std::map<std::vector<int32_t>, double> prefix;  // P(slate starts with the key)
+    std::map<std::pair<int32_t, int32_t>, double> at;  // P(index at position)
+    for (const auto& [s, p] : oracle) {
+      total += p;
+      for (size_t j = 0; j < s.size(); ++j) {
+        prefix[std::vector<int32_t>(s.begin(), s.begin() + j + 1)] += p;
+        at[{static_cast<int32_t>(j), s[j]}] += p;
+      }
+    }
+    ASSERT_NEAR(total, 1.0, 1e-12);
+    const double e = c.e;
+    const int32_t pool = c.pool;
+    auto base_marginal = [e, pool](int32_t index, int32_t position) {
+      return (1 - e) * (index == position ? 1 : 0) + e / pool;
+    };
+    std::map<std::vector<int32_t>, int> reached;
+    constexpr int kDraws = 40000;
+    std::vector<int32_t> base, slate;
+    std::vector<double> base_conditionals, base_marginals, conditionals, marginals;
+    for (int i = 0; i < kDraws; ++i) {
+      DrawExploringSlate(c.b, c.pool, c.e, Mix64(2 * i), &base, &base_conditionals,
+                         &base_marginals);
+      MixNewItems(base, base_conditionals, base_marginal, c.pool, c.num_new, c.size, c.share,
+                  Mix64(2 * i + 1), &slate, &conditionals, &marginals);
+      ASSERT_EQ(slate.size(), static_cast<size_t>(std::min(c.size, c.b + c.num_new)));
+      ASSERT_EQ(oracle.count(slate), 1u);
+      ++reached[slate];
+      double previous = 1;
+      for (size_t j = 0; j < slate.size(); ++j) {
+        const double p = prefix[std::vector<int32_t>(slate.begin(), slate.begin() + j + 1)];
+        EXPECT_NEAR(conditionals[j], p / previous, 1e-12) << "position " << j;
+        EXPECT_NEAR(marginals[j], (at[{static_cast<int32_t>(j), slate[j]}]), 1e-12)
+            << "position " << j;
+        previous = p;
+      }
+    }
+    // The draws follow the distribution (3.5 binomial sd per slate).
+    for (const auto& [s, p] : oracle) {
+      const double sd = std::sqrt(kDraws * p * (1 - p));
+      EXPECT_NEAR(reached[s], kDraws * p, 3.5 * sd + 1);
+    }
+  }
+}
+
+TEST(MixNewItemsTest, ShareZeroKeepsTheBaseAndShareOneLeadsWithNewItems) {
+  std::vector<int32_t> slate;
+  std::vector<double> conditionals, marginals;
+  auto first_k = [](int32_t index, int32_t position) { return index == position ? 1.0 : 0.0; };
+  MixNewItems({0, 1, 2}, {1, 1, 1}, first_k, 10, 4, 3, 0.0, 99, &slate, &conditionals,
+              &marginals);
+  EXPECT_EQ(slate, (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(conditionals, (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ(marginals, (std::vector<double>{1, 1, 1}));
+  MixNewItems({0, 1, 2}, {1, 1, 1}, first_k, 10, 2, 3, 1.0, 99, &slate, &conditionals,
+              &marginals);
+  ASSERT_EQ(slate.size(), 3u);
+  EXPECT_GE(slate[0], 10);
+  EXPECT_GE(slate[1], 10);
+  EXPECT_EQ(slate[2], 0);  // the new items ran out: the base fills the rest
+  EXPECT_THAT(conditionals, ElementsAre(DoubleNear(0.5, 1e-15), DoubleNear(1, 1e-15),
+                                        DoubleNear(1, 1e-15)));
+  EXPECT_THAT(marginals, ElementsAre(DoubleNear(0.5, 1e-15), DoubleNear(0.5, 1e-15),
+                                     DoubleNear(1, 1e-15)));
 }
 
 }  // namespace

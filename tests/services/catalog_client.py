@@ -4,7 +4,11 @@ phase "put":   trains an Exact-index model on the demo data, stores every
                demo item's metadata (PutItems) and a user's (PutUsers), then
                checks filtered Recommend and SimilarItems against an oracle.
 phase "check": after a restart (the catalog read back from disk, possibly with
-               another --filter_scan_rows), the same checks again.
+               another --filter_scan_rows), the same checks again, then
+               new-item exploration through a deployment: only the new
+               items stored in "put" (not the stale or hidden one) are
+               shown, on about the configured share of first positions,
+               with the exact propensity; a bad share is refused.
 
 The oracle evaluates the filter itself over the metadata it stored and ranks
 the allowed items with RankItems (exact scores): Recommend must return
@@ -19,6 +23,7 @@ import grpc
 sys.path.insert(0, sys.argv[2])
 from proto import catalog_pb2 as cat, model_pb2  # noqa: E402
 from proto import recommender_pb2 as rc, recommender_pb2_grpc as rcg  # noqa: E402
+from proto import deployments_pb2 as dp, deployments_pb2_grpc as dpg  # noqa: E402
 
 TIMEOUT = 60
 MODEL = "exact"
@@ -126,6 +131,54 @@ def check_filters(rec, meta):
     print("  SimilarItems with a filter: 15 == the exact ranking, filtered")
 
 
+NEW_ITEMS = ["fresh%d" % n for n in range(6)]
+
+
+def put_new_items(rec):
+    """Six new items (created now), a stale one and a hidden one."""
+    batch = [cat.CatalogItem(item=i, categories=["c%d" % (n % 2)]) for n, i in enumerate(NEW_ITEMS)]
+    batch.append(cat.CatalogItem(item="stale", categories=["c0"], created_unix_ms=1700000000000))
+    batch.append(cat.CatalogItem(item="fresh_hidden", categories=["c0"], hidden=True))
+    reply = rec.PutItems(cat.PutItemsRequest(items=batch), timeout=TIMEOUT)
+    assert reply.accepted == len(batch), reply
+
+
+def check_new_items(channel):
+    rec, dep = rcg.RecommenderStub(channel), dpg.DeploymentsStub(channel)
+    share, calls = 0.5, 400
+    pipeline = dp.Pipeline(model=MODEL, new_items=dp.NewItemExploration(share=share))
+    bad = dp.Pipeline(model=MODEL, new_items=dp.NewItemExploration(share=2))
+    try:
+        dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=dp.Deployment(
+            name="fresh", variants=[dp.DeploymentVariant(name="v", traffic_weight=1, pipeline=bad)])),
+            timeout=TIMEOUT)
+        raise AssertionError("share 2 was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+        assert "new_items.share must be in [0, 1], got 2" in e.details(), e.details()
+    dep.CreateDeployment(dp.CreateDeploymentRequest(deployment=dp.Deployment(
+        name="fresh", variants=[dp.DeploymentVariant(name="v", traffic_weight=1, pipeline=pipeline)])),
+        timeout=TIMEOUT)
+    first_new = 0
+    for n in range(calls):
+        reply = rec.Recommend(rc.RecommendRequest(deployment="fresh", user="u%d" % n, k=4,
+                                                  event_id="fresh-%d" % n), timeout=TIMEOUT)
+        assert len(reply.items) == 4, reply
+        for item in reply.items:
+            assert item.new_item == (item.item in NEW_ITEMS or item.item in ("stale", "fresh_hidden")), item
+            assert item.item not in ("stale", "fresh_hidden"), item
+        top = reply.items[0]
+        if top.new_item:
+            first_new += 1
+            assert abs(top.propensity - share / len(NEW_ITEMS)) < 1e-9, top
+        else:
+            assert abs(top.propensity - (1 - share)) < 1e-9, top
+    sd = (calls * share * (1 - share)) ** 0.5
+    assert abs(first_new - share * calls) <= 4 * sd, first_new
+    print("  new items: %d of %d first positions (share %.1f), exact propensities" % (
+        first_new, calls, share))
+
+
 def main():
     target, _, data_dir, phase = sys.argv[1:5]
     channel = grpc.insecure_channel(target)
@@ -157,7 +210,10 @@ def main():
         assert users.accepted == 1 and users.catalog_users == 1, users
         print("  PutItems: %d items (%d hidden), PutUsers: 1" % (
             len(items), sum(m["hidden"] for m in meta.values())))
+        put_new_items(rec)
     check_filters(rec, meta)
+    if phase == "check":
+        check_new_items(channel)
     print("catalog client (%s): OK" % phase)
 
 
