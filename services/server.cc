@@ -187,6 +187,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
         },
         /*skip_corrupt=*/true);
   };
+  job_options.compile_filter = [catalog = server->catalog_.get()](const Filter& filter) {
+    return catalog->Compile(filter, /*has_user=*/false, "");
+  };
   job_options.on_finished = [core](const Job& job) {
     if (job.kind() == JOB_KIND_TRAIN && job.state() == JOB_STATE_SUCCEEDED) {
       core->metrics->SetModelVersion(job.model_name(), job.model_version());

@@ -91,6 +91,8 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
     text->clear();
     return absl::OkStatus();
   };
+  std::shared_ptr<const FilteredRows> rows;
+  if (options.filter != nullptr) rows = options.filter->Rows(model);
   std::string text;
   if (options.format == "csv") text = "user,rank,item,score\n";
   double seconds = 0;
@@ -116,13 +118,14 @@ absl::StatusOr<BatchRecommendReport> WriteBatchRecommendations(
       query.k = options.k;
       query.exclude_seen = options.exclude_seen;
       query.search = options.search;
+      query.filter = options.filter;
       absl::StatusOr<Recommendation> one = model.Recommend(query);
       if (!one.ok()) return fail(one.status());
       recs[i - begin] = *std::move(one);
     }
     if (!known.empty()) {  // (an empty list would mean every user)
       absl::StatusOr<std::vector<Recommendation>> part = model.RecommendBatch(
-          known, options.k, options.exclude_seen, options.search, options.threads);
+          known, options.k, options.exclude_seen, options.search, options.threads, rows.get());
       if (!part.ok()) return fail(part.status());
       for (size_t j = 0; j < part->size(); ++j) recs[known_at[j]] = std::move((*part)[j]);
     }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct BatchRecommendOptions {
   // user unknown to the model gets ServingModel::Recommend's popularity
   // fallback.
   std::vector<std::string> users;
+  // Catalog filter (hidden items, BatchRecommendRequest.filter); null =
+  // every item allowed. Its rows are computed once for the model.
+  std::shared_ptr<const RowFilter> filter;
   // Hears (users done, users total) after every chunk; may be empty.
   std::function<void(int64_t, int64_t)> progress;
   // When set and true, stops between chunks with CANCELLED (no file

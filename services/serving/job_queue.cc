@@ -396,6 +396,7 @@ absl::StatusOr<Job> JobQueue::Submit(const BatchRecommendRequest& request) {
                                                    " entries (at most ", kMaxBatchUsers, ")"));
   }
   for (const std::string& user : request.users()) RETURN_IF_ERROR(CheckId(user, "users"));
+  RETURN_IF_ERROR(BatchFilter(request.filter()).status());
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model, store_->Get(request.model_name()));
   JobRecord record;
   BatchRecommendRequest& resolved = *record.mutable_batch();
@@ -586,6 +587,15 @@ void JobQueue::Run(Entry* entry) {
   if (options_.on_finished) options_.on_finished(finished);
 }
 
+absl::StatusOr<std::shared_ptr<const RowFilter>> JobQueue::BatchFilter(
+    const Filter& filter) const {
+  if (options_.compile_filter) return options_.compile_filter(filter);
+  if (!filter.expression().empty() || !filter.parameters().empty()) {
+    return absl::FailedPreconditionError("filters need the server's catalog");
+  }
+  return nullptr;
+}
+
 absl::StatusOr<BatchRecommendReport> JobQueue::RecommendToFile(Entry* entry) {
   const BatchRecommendRequest& request = entry->record.batch();
   ASSIGN_OR_RETURN(std::shared_ptr<const ServingModel> model, store_->Get(request.model_name()));
@@ -597,6 +607,7 @@ absl::StatusOr<BatchRecommendReport> JobQueue::RecommendToFile(Entry* entry) {
   options.threads = request.threads();
   options.format = request.format();
   options.users.assign(request.users().begin(), request.users().end());
+  ASSIGN_OR_RETURN(options.filter, BatchFilter(request.filter()));
   options.stop = [this, entry] { return Stopping(*entry); };
   options.progress = [this, entry](int64_t done, int64_t total) {
     Update(entry, [&](Job* job) {

@@ -24,6 +24,7 @@
 #include "proto/events.pb.h"
 #include "proto/jobs.pb.h"
 #include "proto/recommender.pb.h"
+#include "services/serving/serving_model.h"
 
 namespace recbandit::services {
 
@@ -63,6 +64,10 @@ struct JobQueueOptions {
   // events of PutEvents); null = none. Called on the worker thread, once per
   // job: a resumed job trains on the copy saved when it first started.
   std::function<absl::Status(const std::function<void(const Interaction&)>&)> extra_interactions;
+  // Compiles a BatchRecommend job's catalog filter (the hidden items left
+  // out even when it is empty), at submission to check it and when the job
+  // starts to run it; null = no catalog: a non-empty filter is refused.
+  std::function<absl::StatusOr<std::shared_ptr<const RowFilter>>(const Filter&)> compile_filter;
   // Called after a job reaches a terminal state (metrics, logs); may be null.
   std::function<void(const Job&)> on_finished;
   // Whether Open starts the worker. False: jobs wait for Start(), so that
@@ -142,6 +147,9 @@ class JobQueue {
   // *promoted (CANCELLED / FAILED status otherwise).
   absl::StatusOr<TrainReport> TrainAndActivate(Entry* entry, int64_t* version, bool* promoted);
   absl::StatusOr<BatchRecommendReport> RecommendToFile(Entry* entry);
+  // Returns a BatchRecommend filter (null: nothing filtered), through
+  // options_.compile_filter.
+  absl::StatusOr<std::shared_ptr<const RowFilter>> BatchFilter(const Filter& filter) const;
   // True when the job should stop now (CancelJob or Shutdown).
   bool Stopping(const Entry& entry) const;
   // Applies `update` to the job under the lock and bumps its revision.

@@ -225,7 +225,7 @@ Recommendation ServingModel::ScanAllowed(absl::Span<const float> user,
 
 absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
     absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
-    const retrieval::SearchParams& search, int32_t threads) const {
+    const retrieval::SearchParams& search, int32_t threads, const FilteredRows* rows) const {
   if (k < 1 || k > 1000) {
     return absl::InvalidArgumentError(absl::StrCat("k must be in [1, 1000], got ", k));
   }
@@ -248,11 +248,25 @@ absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
       absl::Span<const int32_t> seen = model_.SeenItems(users[q]);
       excludes[q].assign(seen.begin(), seen.end());
     }
+    if (rows != nullptr && !rows->scan && !rows->excluded.empty()) {
+      // The filter's exclusions join the user's: the index still fills k.
+      std::vector<int32_t> merged;
+      merged.reserve(excludes[q].size() + rows->excluded.size());
+      std::merge(excludes[q].begin(), excludes[q].end(), rows->excluded.begin(),
+                 rows->excluded.end(), std::back_inserter(merged));
+      excludes[q] = std::move(merged);
+    }
+  }
+  std::vector<Recommendation> out(users.size());
+  if (rows != nullptr && rows->scan) {  // few allowed rows: every one scored exactly
+    for (size_t q = 0; q < users.size(); ++q) {
+      out[q] = ScanAllowed(model_.UserVector(users[q]), *rows, excludes[q], k);
+    }
+    return out;
   }
   std::vector<retrieval::SearchResult> found;
   RETURN_IF_ERROR(index_->SearchBatch(queries, CandidateCount(k, 0), excludes, search,
                                       threads, &found));
-  std::vector<Recommendation> out(users.size());
   for (size_t q = 0; q < users.size(); ++q) {
     out[q] = Rescore(model_.UserVector(users[q]), found[q], k);
   }

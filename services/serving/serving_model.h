@@ -102,11 +102,13 @@ class ServingModel {
   absl::StatusOr<Recommendation> Recommend(const RecommendQuery& query) const;
 
   // Returns Recommend for every model user in `users` (dense ids; all users
-  // when empty), using batched index search on `threads` threads. Results
-  // equal one-at-a-time Recommend calls with the same settings.
+  // when empty), using batched index search on `threads` threads, only rows
+  // `rows` allows (null: all). Results equal one-at-a-time Recommend calls
+  // with the same settings.
   absl::StatusOr<std::vector<Recommendation>> RecommendBatch(
       absl::Span<const int32_t> users, int32_t k, bool exclude_seen,
-      const retrieval::SearchParams& search, int32_t threads) const;
+      const retrieval::SearchParams& search, int32_t threads,
+      const FilteredRows* rows = nullptr) const;
 
   // Returns the k items most similar to `item` (inner product of item
   // vectors), never `item` itself, only items `filter` (may be null) allows.

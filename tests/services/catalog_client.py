@@ -8,7 +8,9 @@ phase "check": after a restart (the catalog read back from disk, possibly with
                new-item exploration through a deployment: only the new
                items stored in "put" (not the stale or hidden one) are
                shown, on about the configured share of first positions,
-               with the exact propensity; a bad share is refused.
+               with the exact propensity; a bad share is refused. And
+               BatchRecommend jobs: a filtered job's file equals filtered
+               Recommend calls; an unfiltered one leaves hidden items out.
 
 The oracle evaluates the filter itself over the metadata it stored and ranks
 the allowed items with RankItems (exact scores): Recommend must return
@@ -16,6 +18,8 @@ exactly its top k, in order.
 
 Usage: catalog_client.py <host:port> <stub dir> <data dir> put|check
 """
+import json
+import os
 import sys
 
 import grpc
@@ -179,6 +183,44 @@ def check_new_items(channel):
         first_new, calls, share))
 
 
+def batch(rec, data_dir, name, users, k, f):
+    """Runs a BatchRecommend job to <data_dir>/<name>; returns {user: [items]}."""
+    job = rec.BatchRecommend(rc.BatchRecommendRequest(
+        model_name=MODEL, output_path=name, users=users, k=k, filter=f), timeout=TIMEOUT)
+    final = list(rec.WatchJob(rc.GetJobRequest(job_id=job.job_id), timeout=600))[-1]
+    assert final.state == rc.JOB_STATE_SUCCEEDED, final
+    with open(os.path.join(data_dir, name)) as lines:
+        return {row["user"]: [i["item"] for i in row["items"]] for row in map(json.loads, lines)}
+
+
+def check_batch(rec, data_dir, meta):
+    users = ["u%d" % n for n in range(12)]
+    f = cat.Filter(expression='EXCLUDE ItemID WHERE Items.category IN $c')
+    f.parameters["c"].strings.extend(["c1", "c2"])
+    got = batch(rec, data_dir, "batch_filtered.jsonl", users, 20, f)
+    for user in users:
+        want = [s.item for s in rec.Recommend(rc.RecommendRequest(
+            model_name=MODEL, user=user, k=20, filter=f), timeout=TIMEOUT).items]
+        assert got[user] == want and len(want) == 20, (user, got[user][:5], want[:5])
+        assert all(meta[i]["category"] not in ("c1", "c2") for i in got[user])
+    hidden = {i for i, m in meta.items() if m["hidden"]}
+    everything = batch(rec, data_dir, "batch_all.jsonl", users[:3], 1000, cat.Filter())
+    for user, items in everything.items():
+        assert not hidden & set(items), (user, hidden & set(items))
+        assert len(items) > 900, (user, len(items))
+    try:
+        rec.BatchRecommend(rc.BatchRecommendRequest(
+            model_name=MODEL, output_path="x.jsonl", filter=cat.Filter(
+                expression="INCLUDE ItemID WHERE Items.category IN CurrentUser.category")),
+            timeout=TIMEOUT)
+        raise AssertionError("a CurrentUser filter was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e
+        assert "CurrentUser is not available here" in e.details(), e.details()
+    print("  BatchRecommend: filtered file == filtered Recommend for %d users; "
+          "hidden items left out; CurrentUser refused" % len(users))
+
+
 def main():
     target, _, data_dir, phase = sys.argv[1:5]
     channel = grpc.insecure_channel(target)
@@ -214,6 +256,7 @@ def main():
     check_filters(rec, meta)
     if phase == "check":
         check_new_items(channel)
+        check_batch(rec, data_dir, meta)
     print("catalog client (%s): OK" % phase)
 
 

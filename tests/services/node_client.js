@@ -2,7 +2,8 @@
 // @grpc/proto-loader) against `recbandit serve --demo`: health; Recommend; a
 // Train job followed with WatchJob and the hot swap to its version; a
 // BatchRecommend job whose file agrees with Recommend; PutEvents
-// reflected by the next Recommend; PutItems and a filtered Recommend; Decide, Reward, EvaluatePolicy; a
+// reflected by the next Recommend; PutItems and a filtered Recommend; new
+// items explored through a deployment; Decide, Reward, EvaluatePolicy; a
 // blue/green deployment served, rewarded, switched and rolled back, a canary
 // rollout started and stopped, an interleaved slate; and the error codes
 // of a few bad requests.
@@ -221,6 +222,22 @@ async function main() {
   await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'CreateDeployment',
                    {deployment: {name: 'zero', variants: variants(0, 0)}});
   await expectCode(grpc.status.NOT_FOUND, rec, 'Recommend', {deployment: 'nope', user: 'u1'});
+  // New-item exploration: three catalog items the model has no vector for;
+  // at share 1 they lead the slate, each first with propensity 1/3.
+  await call(rec, 'PutItems', {items: ['novel1', 'novel2', 'novel3'].map(
+      (item) => ({item, categories: ['plain']}))});
+  await call(dep, 'CreateDeployment', {deployment: {name: 'fresh', variants: [
+    {name: 'v', traffic_weight: 1, pipeline: {model: 'demo@1', new_items: {share: 1}}}]}});
+  const fresh = await call(rec, 'Recommend', {deployment: 'fresh', user: 'u2', k: 4});
+  assert.deepStrictEqual(fresh.items.map((i) => i.new_item), [true, true, true, false],
+                         JSON.stringify(fresh));
+  assert.ok(Math.abs(fresh.items[0].propensity - 1 / 3) < 1e-12, JSON.stringify(fresh));
+  assert.deepStrictEqual(fresh.items.slice(0, 3).map((i) => i.item).sort(),
+                         ['novel1', 'novel2', 'novel3']);
+  await expectCode(grpc.status.INVALID_ARGUMENT, dep, 'CreateDeployment', {deployment: {
+    name: 'fresh2', variants: [
+      {name: 'v', traffic_weight: 1, pipeline: {model: 'demo@1', new_items: {share: -1}}}]}});
+  console.log(`New items at share 1: ${fresh.items.map((i) => i.item)}`);
   // The named blue/green steps, and a canary rollout's plan and status.
   const green = await call(dep, 'SwitchDeployment', {name: 'home', variant: 'green'});
   assert.strictEqual(green.revision, 3);

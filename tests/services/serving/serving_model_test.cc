@@ -138,6 +138,48 @@ TEST(ServingModelTest, BatchEqualsOneAtATime) {
   }
 }
 
+// A filter with fixed rows, whatever the model.
+class FixedRows : public RowFilter {
+ public:
+  explicit FixedRows(FilteredRows rows) : rows_(std::make_shared<FilteredRows>(std::move(rows))) {}
+  std::shared_ptr<const FilteredRows> Rows(const ServingModel&) const override { return rows_; }
+  bool AllowsRecord(const std::string&, const CatalogItem&) const override { return true; }
+
+ private:
+  std::shared_ptr<const FilteredRows> rows_;
+};
+
+TEST(ServingModelTest, FilteredBatchEqualsOneAtATimeOnBothPaths) {
+  // Rows of clusters 0..2 allowed: 450 of 1500. Scanned (450 <= 1000) or
+  // searched with the other 1050 excluded (scan_rows 10): the batch must
+  // equal one-at-a-time filtered Recommend calls, and hold allowed rows only.
+  auto serving = Serve(PlantedModel("i", 60, 1500, 11), "HNSW16");
+  std::vector<int32_t> allowed;
+  for (int32_t i = 0; i < 1500; ++i) {
+    if (i % kClusters < 3) allowed.push_back(i);
+  }
+  for (size_t scan_rows : {size_t{1000}, size_t{10}}) {
+    SCOPED_TRACE(scan_rows);
+    auto filter = std::make_shared<FixedRows>(FilteredRows::FromAllowed(allowed, 1500, scan_rows));
+    std::shared_ptr<const FilteredRows> rows = filter->Rows(*serving);
+    EXPECT_EQ(rows->scan, scan_rows == 1000);
+    ASSERT_OK_AND_ASSIGN(std::vector<Recommendation> batch,
+                         serving->RecommendBatch({}, 10, true, {}, 2, rows.get()));
+    ASSERT_EQ(batch.size(), 60u);
+    for (int32_t u = 0; u < 60; ++u) {
+      RecommendQuery q;
+      q.user = serving->model().users().Name(u);
+      q.filter = filter;
+      ASSERT_OK_AND_ASSIGN(Recommendation one, serving->Recommend(q));
+      EXPECT_EQ(Names(batch[u]), Names(one)) << q.user;
+      ASSERT_EQ(batch[u].items.size(), 10u);
+      for (const ScoredItemId& s : batch[u].items) {
+        EXPECT_LT(std::stoi(s.item.substr(1)) % kClusters, 3) << s.item;
+      }
+    }
+  }
+}
+
 TEST(ServingModelTest, ColdUserGetsPopularityFallback) {
   auto serving = Serve(PlantedModel("i", 30, 100, 3), "Exact");
   RecommendQuery q;
