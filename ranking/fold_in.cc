@@ -1,7 +1,9 @@
-// Fold-in through the ALS Cholesky row solve.
+// Fold-in through the ALS Cholesky row solve, and the weighting of the
+// real-time events it folds in.
 #include "ranking/fold_in.h"
 
 #include "absl/strings/str_cat.h"
+#include "proto/core/status_macros.h"
 #include "ranking/als.h"
 #include "ranking/train_params.h"
 
@@ -49,6 +51,24 @@ absl::StatusOr<std::vector<float>> FoldIn::UserVector(absl::Span<const int32_t> 
   SolveRowCholesky(model_.item_factors(), model_.factors(), gram_, items, weights,
                    options_.alpha, lambda, x.data());
   return x;
+}
+
+absl::StatusOr<EventWeighting> EventWeighting::FromParams(const TrainParams& params) {
+  RETURN_IF_ERROR(ValidateWeighting(params));
+  EventWeighting w;
+  w.options_ = WeightingFromParams(params);
+  for (const auto& [name, factor] : w.options_.event_weights) w.factors_[name] = factor;
+  w.unit_ = params.binary() || params.algo() == BPR;
+  return w;
+}
+
+float EventWeighting::EventWeight(float weight, absl::string_view event_type) const {
+  float factor = 1.0f;
+  if (!event_type.empty()) {
+    auto it = factors_.find(event_type);
+    if (it != factors_.end()) factor = it->second;
+  }
+  return RowWeight(weight, factor, options_);
 }
 
 }  // namespace recbandit::ranking

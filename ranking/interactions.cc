@@ -494,6 +494,11 @@ absl::StatusOr<std::vector<std::pair<std::string, float>>> ParseEventWeights(
   return out;
 }
 
+float RowWeight(float weight, float type_factor, const WeightingOptions& options) {
+  const float w = weight * type_factor;
+  return w <= 0 || w < options.min_weight ? 0.0f : w;
+}
+
 absl::StatusOr<WeightingStats> Reweight(const WeightingOptions& options, std::string_view source,
                                         InteractionLog* log) {
   WeightingStats stats;
@@ -521,9 +526,10 @@ absl::StatusOr<WeightingStats> Reweight(const WeightingOptions& options, std::st
   absl::flat_hash_set<uint64_t> pairs;
   int64_t out = 0;
   for (int64_t r = 0; r < log->size(); ++r) {
-    float w = log->weight[r];
-    if (typed && log->event_type[r] >= 0) w *= factor[log->event_type[r]];
-    if (w <= 0 || w < options.min_weight) {
+    float w = RowWeight(log->weight[r],
+                        typed && log->event_type[r] >= 0 ? factor[log->event_type[r]] : 1.0f,
+                        options);
+    if (w == 0) {
       ++stats.dropped;
       continue;
     }

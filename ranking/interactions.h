@@ -169,6 +169,14 @@ struct WeightingStats {
   int64_t duplicates = 0;  // repeated (user, item) pairs merged by binary
 };
 
+// Returns a row's training weight under `options`: `weight` times
+// `type_factor` (its event type's event_weights entry; 1 for a row without a
+// type or of a type not listed), or 0 when the row is dropped (the product is
+// <= 0 or below options.min_weight). Merging a (user, item) pair's rows (a
+// sum, or 1 with binary) is the caller's. Training (Reweight) and fold-in
+// (ranking::EventWeighting, ranking/fold_in.h) both weigh rows through it.
+float RowWeight(float weight, float type_factor, const WeightingOptions& options);
+
 // Returns the event weights of "click=1,purchase=5" (INVALID_ARGUMENT naming
 // `field` for a bad name, a missing '=', a weight that is not a finite number
 // >= 0, a repeated type, or more than kMaxEventTypes entries).

@@ -162,7 +162,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   RETURN_IF_ERROR(server->event_log_->ScanInteractions(
       "",
       [recent](const Interaction& x) {
-        recent->Add(x.user(), x.item());
+        recent->Add(x.user(), x.item(), x.event_type(), x.weight());
         return absl::OkStatus();
       },
       /*skip_corrupt=*/true, &scanned));
@@ -244,7 +244,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
     replication.stream = std::move(stream_options);
     replication.replica_id = options.replica_id;
     replication.ack = stream_ack;
-    replication.on_interaction = [recent](const Interaction& x) { recent->Add(x.user(), x.item()); };
+    replication.on_interaction = [recent](const Interaction& x) {
+      recent->Add(x.user(), x.item(), x.event_type(), x.weight());
+    };
     replication.activate = [core](const StreamModelActivation& a) -> absl::Status {
       const std::string manifest = core->models->VersionDir(a.name(), a.version()) + "/manifest";
       absl::StatusOr<std::string> crc = FileCrc32cHex(manifest);

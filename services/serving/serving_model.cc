@@ -40,9 +40,11 @@ bool FilteredRows::Allows(int32_t row) const {
 
 ServingModel::ServingModel(ranking::FactorModel model,
                            std::unique_ptr<retrieval::ItemIndex> index, std::string name,
-                           int64_t version, int64_t index_bytes)
+                           int64_t version, int64_t index_bytes,
+                           ranking::EventWeighting weighting)
     : model_(std::move(model)),
       index_(std::move(index)),
+      weighting_(std::move(weighting)),
       name_(std::move(name)),
       version_(version) {
   if (index_bytes < 0) {  // an index built here: its vectors (a copy), plus HNSW's links
@@ -69,9 +71,15 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Create(
         "item index has ", index->size(), " vectors of dim ", index->dim(), ", model has ",
         model.num_items(), " items of dim ", model.factors()));
   }
+  absl::StatusOr<ranking::EventWeighting> weighting =
+      ranking::EventWeighting::FromParams(model.manifest().params());
+  if (!weighting.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model manifest: ", weighting.status().message()));
+  }
   return std::shared_ptr<const ServingModel>(
       new ServingModel(std::move(model), std::move(index), std::move(name), version,
-                       index_bytes));
+                       index_bytes, *std::move(weighting)));
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingModel::Load(
@@ -104,29 +112,73 @@ float ServingModel::ExactScore(absl::Span<const float> user, int32_t item) const
   return s;
 }
 
+std::vector<std::pair<int32_t, float>> ServingModel::WeighEvents(
+    absl::Span<const RecentEvent> events) const {
+  std::vector<std::pair<int32_t, float>> out;
+  for (const RecentEvent& e : events) {
+    const int32_t i = model_.items().Find(e.item);
+    if (i < 0) continue;
+    const float w = weighting_.EventWeight(e.weight, e.event_type);
+    if (w > 0) out.emplace_back(i, static_cast<float>(e.count) * w);
+  }
+  // One entry per item, its weights summed in the order given.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t n = 0;
+  for (size_t j = 0; j < out.size(); ++j) {
+    if (n > 0 && out[n - 1].first == out[j].first) {
+      out[n - 1].second += out[j].second;
+    } else {
+      out[n++] = out[j];
+    }
+  }
+  out.resize(n);
+  return out;
+}
+
 absl::StatusOr<std::vector<float>> ServingModel::UserVector(
-    const std::string& user, const std::vector<std::string>& recent_items) const {
+    const std::string& user, const std::vector<std::string>& recent_items,
+    absl::Span<const RecentEvent> recent_events) const {
   const int32_t u = model_.users().Find(user);
-  std::vector<int32_t> recent;
+  // Items counting 1 each: the recent items, then the user's model items.
+  std::vector<int32_t> listed;
   for (const std::string& id : recent_items) {
     const int32_t i = model_.items().Find(id);
-    if (i >= 0) recent.push_back(i);
+    if (i >= 0) listed.push_back(i);
   }
-  if (recent.empty()) {
+  const std::vector<std::pair<int32_t, float>> events = WeighEvents(recent_events);
+  if (listed.empty() && events.empty()) {
     if (u < 0) return std::vector<float>();
     absl::Span<const float> row = model_.UserVector(u);
     return std::vector<float>(row.begin(), row.end());
   }
-  // Fold in the user's model items plus the recent ones (no duplicates).
-  std::vector<int32_t> items;
   if (u >= 0) {
     absl::Span<const int32_t> seen = model_.SeenItems(u);
-    items.assign(seen.begin(), seen.end());
+    listed.insert(listed.end(), seen.begin(), seen.end());
   }
-  items.insert(items.end(), recent.begin(), recent.end());
-  std::sort(items.begin(), items.end());
-  items.erase(std::unique(items.begin(), items.end()), items.end());
-  return fold_in_->UserVector(items, {});
+  std::sort(listed.begin(), listed.end());
+  listed.erase(std::unique(listed.begin(), listed.end()), listed.end());
+  // Merge the two sorted lists: 1 for a listed item plus its events' sum.
+  std::vector<int32_t> items;
+  std::vector<float> weights;
+  items.reserve(listed.size() + events.size());
+  weights.reserve(listed.size() + events.size());
+  size_t a = 0, b = 0;
+  while (a < listed.size() || b < events.size()) {
+    const bool take_listed =
+        a < listed.size() && (b == events.size() || listed[a] <= events[b].first);
+    const bool take_event =
+        b < events.size() && (a == listed.size() || events[b].first <= listed[a]);
+    items.push_back(take_listed ? listed[a] : events[b].first);
+    float sum = 0;
+    if (take_listed) {
+      sum += 1.0f;
+      ++a;
+    }
+    if (take_event) sum += events[b++].second;
+    weights.push_back(weighting_.ItemWeight(sum));
+  }
+  return fold_in_->UserVector(items, weights);
 }
 
 std::vector<int32_t> ServingModel::Exclusions(int32_t user,
@@ -141,6 +193,7 @@ std::vector<int32_t> ServingModel::Exclusions(int32_t user,
       const int32_t i = model_.items().Find(id);
       if (i >= 0) out.push_back(i);
     }
+    for (const auto& counted : WeighEvents(query.recent_events)) out.push_back(counted.first);
   }
   for (const std::string& id : query.exclude_items) {
     const int32_t i = model_.items().Find(id);
@@ -163,7 +216,8 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
   std::vector<int32_t> exclude = Exclusions(u, query);
   std::shared_ptr<const FilteredRows> rows;
   if (query.filter != nullptr) rows = query.filter->Rows(*this);
-  ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(query.user, query.recent_items));
+  ASSIGN_OR_RETURN(std::vector<float> vec,
+                   UserVector(query.user, query.recent_items, query.recent_events));
   Recommendation rec;
   if (vec.empty()) {
     // Cold user: the most popular items that are allowed.
@@ -320,12 +374,13 @@ absl::StatusOr<Recommendation> ServingModel::Similar(const std::string& item, in
 
 absl::StatusOr<Recommendation> ServingModel::RankItems(
     const std::string& user, const std::vector<std::string>& items,
-    const std::vector<std::string>& recent_items) const {
+    const std::vector<std::string>& recent_items,
+    absl::Span<const RecentEvent> recent_events) const {
   if (items.size() > 10000) {
     return absl::InvalidArgumentError(
         absl::StrCat("items has ", items.size(), " entries; at most 10000"));
   }
-  ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(user, recent_items));
+  ASSIGN_OR_RETURN(std::vector<float> vec, UserVector(user, recent_items, recent_events));
   Recommendation rec;
   rec.fallback = vec.empty();
   std::vector<std::pair<float, size_t>> known;

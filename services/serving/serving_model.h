@@ -17,6 +17,7 @@
 #include "ranking/fold_in.h"
 #include "proto/catalog.pb.h"
 #include "retrieval/item_index.h"
+#include "services/serving/recent_events.h"
 
 namespace recbandit::services {
 
@@ -61,8 +62,13 @@ struct RecommendQuery {
   bool exclude_seen = true;                // drop the user's training items
   std::vector<std::string> exclude_items;  // never return these (unknown ids ignored)
   // Recent items (external ids) folded into the user's vector: for users the
-  // model has not seen, or to reflect events newer than the model.
+  // model has not seen, or to reflect events newer than the model. Each
+  // counts once with weight 1, whatever the model's event weights.
   std::vector<std::string> recent_items;
+  // The user's stored real-time events (RecentEvents::Events), folded in
+  // with the model's event weights (ServingModel::UserVector); those that
+  // count are excluded as seen.
+  std::vector<RecentEvent> recent_events;
   retrieval::SearchParams search;          // efSearch / nprobe for this request
   // Candidates fetched from the index before exact rescoring; 0 = max(4k, 50).
   int32_t candidates = 0;
@@ -85,6 +91,8 @@ class ServingModel {
  public:
   // Returns a snapshot over `model` and `index` (built from its item factors).
   // `index_bytes` is the index's size (its file's); -1 estimates it.
+  // INVALID_ARGUMENT when the manifest's event weights or min_weight are out
+  // of bounds (ranking::ValidateWeighting).
   static absl::StatusOr<std::shared_ptr<const ServingModel>> Create(
       ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
       std::string name, int64_t version, int64_t index_bytes = -1);
@@ -117,15 +125,26 @@ class ServingModel {
                                          const RowFilter* filter = nullptr) const;
 
   // Returns `items` re-ranked for `user` by exact score (unknown items last,
-  // score 0 and in the given order).
-  absl::StatusOr<Recommendation> RankItems(const std::string& user,
-                                           const std::vector<std::string>& items,
-                                           const std::vector<std::string>& recent_items) const;
+  // score 0 and in the given order), the user's vector as UserVector's.
+  absl::StatusOr<Recommendation> RankItems(
+      const std::string& user, const std::vector<std::string>& items,
+      const std::vector<std::string>& recent_items,
+      absl::Span<const RecentEvent> recent_events = {}) const;
 
-  // Returns the user's vector (model row, or fold-in of recent items, or of
-  // model items + recent ones); empty when the user is cold.
+  // Returns the user's vector: the model's row when no recent item or event
+  // counts, else the fold-in (ranking::FoldIn) of the user's model items,
+  // `recent_items` and `recent_events`, each item weighed by:
+  //   1 when it is a model item of the user or in `recent_items` (once,
+  //   however often listed), plus the sum over its `recent_events` of
+  //   count x EventWeight(weight, event_type) under the model's manifest
+  //   params (own weight x event_weights[type], x1 when not listed; an event
+  //   weighed 0 or below min_weight is dropped, as training drops its row);
+  //   1 for every item with a positive sum with binary, or for BPR models.
+  // Items unknown to the model are ignored; empty when the user is cold
+  // (unknown, and nothing counts).
   absl::StatusOr<std::vector<float>> UserVector(
-      const std::string& user, const std::vector<std::string>& recent_items) const;
+      const std::string& user, const std::vector<std::string>& recent_items,
+      absl::Span<const RecentEvent> recent_events = {}) const;
 
   const ranking::FactorModel& model() const { return model_; }
   const retrieval::ItemIndex& index() const { return *index_; }
@@ -137,7 +156,8 @@ class ServingModel {
 
  private:
   ServingModel(ranking::FactorModel model, std::unique_ptr<retrieval::ItemIndex> index,
-               std::string name, int64_t version, int64_t index_bytes);
+               std::string name, int64_t version, int64_t index_bytes,
+               ranking::EventWeighting weighting);
   float ExactScore(absl::Span<const float> user, int32_t item) const;
   // Rescores `candidates` exactly for `user` and keeps the best k.
   Recommendation Rescore(absl::Span<const float> user, const retrieval::SearchResult& candidates,
@@ -146,6 +166,9 @@ class ServingModel {
     return candidates > 0 ? std::max(candidates, k) : std::max(4 * k, 50);
   }
   std::vector<int32_t> Exclusions(int32_t user, const RecommendQuery& query) const;
+  // Returns (item row, summed EventWeight) of the `events` that count (known
+  // items, a positive weight), one per item, sorted by row.
+  std::vector<std::pair<int32_t, float>> WeighEvents(absl::Span<const RecentEvent> events) const;
   // Returns the best `k` of `rows.allowed` not in `exclude` (sorted) by exact
   // score for `user`: the filtered path for few allowed rows.
   Recommendation ScanAllowed(absl::Span<const float> user, const FilteredRows& rows,
@@ -154,6 +177,7 @@ class ServingModel {
   ranking::FactorModel model_;
   std::unique_ptr<retrieval::ItemIndex> index_;
   std::unique_ptr<ranking::FoldIn> fold_in_;
+  ranking::EventWeighting weighting_;  // the manifest's event weights
   std::vector<int32_t> by_popularity_;  // item ids, most popular first
   std::string name_;
   int64_t version_;

@@ -54,7 +54,7 @@ absl::StatusOr<int32_t> StoreEvents(const PutEventsRequest& request, bandits::Ev
   if (!stored.ok()) {
     return absl::UnavailableError(absl::StrCat("events not stored: ", stored.message()));
   }
-  for (const Interaction& e : events) recent->Add(e.user(), e.item());
+  for (const Interaction& e : events) recent->Add(e.user(), e.item(), e.event_type(), e.weight());
   return n;
 }
 

@@ -1,8 +1,10 @@
 // Tests of services::RecentEvents: per-user order, repeats moved to the most
-// recent end, the per-user cap, the bound on users (least recently active
-// dropped first), and concurrent writers.
+// recent end, each item's events by (event type, weight), the per-user and
+// per-item caps, the bound on users (least recently active dropped first),
+// and concurrent writers.
 #include "services/serving/recent_events.h"
 
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,45 @@ TEST(RecentEventsTest, KeepsEachUsersItemsOldestFirstWithoutRepeats) {
   EXPECT_THAT(recent.Items("u2"), ElementsAre("z"));
   EXPECT_THAT(recent.Items("nobody"), ::testing::IsEmpty());
   EXPECT_EQ(recent.num_users(), 2);
+}
+
+MATCHER_P4(IsEvent, item, event_type, weight, count, "") {
+  return arg.item == item && arg.event_type == event_type && arg.weight == weight &&
+         arg.count == count;
+}
+
+TEST(RecentEventsTest, KeepsEachItemsEventTypesAndWeightsWithTheirCounts) {
+  RecentEvents recent(/*max_per_user=*/3);
+  recent.Add("u1", "a", "click", 1);
+  recent.Add("u1", "b", "purchase", 2);
+  recent.Add("u1", "a", "purchase", 1);
+  recent.Add("u1", "a", "click", 1);  // a repeated pair counts; a moves last
+  recent.Add("u1", "b", "", 0);       // weight 0 (as PutEvents reads it): 1
+  recent.Add("u1", "b", "", std::numeric_limits<float>::quiet_NaN());
+  recent.Add("u1", "b", "", 2.5f);
+  EXPECT_THAT(recent.Events("u1"),
+              ElementsAre(IsEvent("a", "click", 1, 2), IsEvent("a", "purchase", 1, 1),
+                          IsEvent("b", "purchase", 2, 1), IsEvent("b", "", 1, 2),
+                          IsEvent("b", "", 2.5f, 1)));
+  EXPECT_THAT(recent.Items("u1"), ElementsAre("a", "b"));
+  recent.Add("u1", "c");
+  recent.Add("u1", "d");  // over the cap: "a" goes with its events
+  EXPECT_THAT(recent.Events("u1"),
+              ElementsAre(IsEvent("b", "purchase", 2, 1), IsEvent("b", "", 1, 2),
+                          IsEvent("b", "", 2.5f, 1), IsEvent("c", "", 1, 1),
+                          IsEvent("d", "", 1, 1)));
+  EXPECT_THAT(recent.Events("nobody"), ::testing::IsEmpty());
+}
+
+TEST(RecentEventsTest, AnItemKeepsItsLatestPairsWithinTheCap) {
+  RecentEvents recent;
+  for (int w = 1; w <= RecentEvents::kMaxPairsPerItem + 2; ++w) {
+    recent.Add("u", "a", "click", static_cast<float>(w));
+  }
+  std::vector<RecentEvent> events = recent.Events("u");
+  ASSERT_EQ(events.size(), static_cast<size_t>(RecentEvents::kMaxPairsPerItem));
+  EXPECT_EQ(events.front().weight, 3);  // weights 1 and 2, met first, went
+  EXPECT_EQ(events.back().weight, RecentEvents::kMaxPairsPerItem + 2);
 }
 
 TEST(RecentEventsTest, DistinctUsersCannotGrowMemoryWithoutBound) {

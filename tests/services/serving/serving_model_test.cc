@@ -1,15 +1,22 @@
 // Tests for services/serving/serving_model.h: recommend = retrieve -> exact rescoring
 // for known, folded-in and cold users; exclusions; similar items on planted
-// clusters; load from a model directory; hot swap under concurrent readers.
+// clusters; load from a model directory; hot swap under concurrent readers;
+// stored events folded in with the model's event weights (oracle: FoldIn with
+// hand-computed weights; known answers on a two-item model).
 #include "services/serving/serving_model.h"
 
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "bandits/log/event_log.h"
 #include "proto/core/random.h"
+#include "ranking/fold_in.h"
+#include "services/serving/store_events.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
 
@@ -18,6 +25,8 @@ namespace {
 
 using ::recbandit::testing::ScratchDir;
 using ::recbandit::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::FloatNear;
 
 constexpr int32_t kDim = 16;
 constexpr int32_t kClusters = 10;
@@ -25,7 +34,7 @@ constexpr int32_t kClusters = 10;
 // Items in 10 tight clusters (item i is in cluster i % 10); users near one
 // cluster centre; each user has seen 5 items. Item names carry `prefix`.
 ranking::FactorModel PlantedModel(const std::string& prefix, int32_t users, int32_t items,
-                                  uint64_t seed) {
+                                  uint64_t seed, const TrainParams& params = TrainParams()) {
   Rng rng(seed);
   std::vector<float> centres(kClusters * kDim);
   for (float& c : centres) c = static_cast<float>(rng.Normal());
@@ -55,6 +64,7 @@ ranking::FactorModel PlantedModel(const std::string& prefix, int32_t users, int3
   }
   ModelManifest manifest;
   manifest.set_name("planted");
+  *manifest.mutable_params() = params;
   auto model = ranking::FactorModel::Create(std::move(user_ids), std::move(item_ids), kDim,
                                             std::move(uf), std::move(vf), {}, manifest, &seen);
   EXPECT_TRUE(model.ok()) << model.status();
@@ -267,6 +277,252 @@ TEST(ServingModelTest, LoadsModelDirectoryWithItsIndex) {
   ASSERT_OK(again.Save(bare.File("m")));
   ASSERT_OK_AND_ASSIGN(auto exact, ServingModel::Load(bare.File("m")));
   EXPECT_EQ(exact->index().factory(), "Exact");
+}
+
+// ---- stored events folded in with the model's event weights
+
+// ALS with alpha 2, lambda 0.1 and event weights click 1, purchase 5, view 0.
+TrainParams TypedAls() {
+  TrainParams params;
+  params.set_algo(ALS);
+  params.mutable_als()->set_alpha(2);
+  params.mutable_als()->set_regularization(0.1);
+  (*params.mutable_event_weights())["click"] = 1;
+  (*params.mutable_event_weights())["purchase"] = 5;
+  (*params.mutable_event_weights())["view"] = 0;
+  return params;
+}
+
+RecentEvent Ev(const std::string& item, const std::string& type, float weight,
+               int64_t count = 1) {
+  return RecentEvent{item, type, weight, count};
+}
+
+// Returns the oracle's vector: ranking::FoldIn over `weights` (item -> weight).
+std::vector<float> FoldInOracle(const ServingModel& s, const std::map<std::string, float>& weights) {
+  const ranking::FoldIn oracle(s.model(), ranking::FoldInOptionsFor(s.model()));
+  std::map<int32_t, float> by_row;
+  for (const auto& [item, w] : weights) by_row[s.model().items().Find(item)] = w;
+  std::vector<int32_t> items;
+  std::vector<float> w;
+  for (const auto& [i, x] : by_row) {
+    items.push_back(i);
+    w.push_back(x);
+  }
+  absl::StatusOr<std::vector<float>> v = oracle.UserVector(items, w);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : std::vector<float>();
+}
+
+TEST(ServingModelFoldInTest, StoredEventsMatchFoldInWithHandComputedWeights) {
+  auto serving = Serve(PlantedModel("i", 30, 300, 12, TypedAls()), "Exact");
+  // A walk-in: i7 clicked twice and bought once (1 + 1 + 5), i17 viewed
+  // (weighed 0: dropped), i27 untyped of weight 2.5, i37 of a type the model
+  // does not list (x1), an item the model does not know (ignored).
+  const std::vector<RecentEvent> events = {Ev("i7", "click", 1, 2), Ev("i17", "view", 3),
+                                           Ev("i7", "purchase", 1), Ev("i27", "", 2.5f),
+                                           Ev("i37", "share", 2), Ev("nope", "click", 1)};
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got, serving->UserVector("walk-in", {}, events));
+  EXPECT_THAT(got, ::testing::Pointwise(::testing::FloatEq(),
+                                        FoldInOracle(*serving, {{"i7", 7}, {"i27", 2.5f},
+                                                                {"i37", 2}})));
+
+  // A known user: each model item and each recent item counts 1 (once), and
+  // an item's events add to it, as training sums a pair's rows.
+  const int32_t u = 3;
+  std::map<std::string, float> want;
+  for (int32_t i : serving->model().SeenItems(u)) want[serving->model().items().Name(i)] = 1;
+  const std::string seen = want.begin()->first;
+  std::vector<std::string> unseen;
+  for (int32_t i = 0; unseen.size() < 2; ++i) {
+    if (!want.count("i" + std::to_string(i))) unseen.push_back("i" + std::to_string(i));
+  }
+  want[seen] = 1 + 5;          // a model item bought again
+  want[unseen[0]] = 1 + 1;     // a recent item, clicked too
+  want[unseen[1]] = 2 * 2;     // two clicks of weight 2
+  ASSERT_OK_AND_ASSIGN(
+      got, serving->UserVector("user3", {unseen[0], seen, unseen[0]},
+                               {Ev(seen, "purchase", 1), Ev(unseen[0], "click", 1),
+                                Ev(unseen[1], "click", 2, 2)}));
+  EXPECT_THAT(got, ::testing::Pointwise(::testing::FloatEq(), FoldInOracle(*serving, want)));
+}
+
+TEST(ServingModelFoldInTest, AnEventTypeWeighedZeroChangesNothing) {
+  auto serving = Serve(PlantedModel("i", 30, 300, 13, TypedAls()), "Exact");
+  // Only dropped events: the model's own row, and a walk-in stays cold.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> got,
+                       serving->UserVector("user3", {}, {Ev("i5", "view", 4, 3)}));
+  absl::Span<const float> row = serving->model().UserVector(3);
+  EXPECT_EQ(got, std::vector<float>(row.begin(), row.end()));
+  ASSERT_OK_AND_ASSIGN(got, serving->UserVector("walk-in", {}, {Ev("i5", "view", 4)}));
+  EXPECT_TRUE(got.empty());
+  // Beside other events: the same vector as without the view.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> clicked,
+                       serving->UserVector("user3", {}, {Ev("i8", "click", 1)}));
+  ASSERT_OK_AND_ASSIGN(got, serving->UserVector("user3", {}, {Ev("i8", "click", 1),
+                                                              Ev("i5", "view", 4, 3)}));
+  EXPECT_EQ(got, clicked);
+  // A dropped event is not excluded as seen; one that counts is.
+  RecommendQuery q;
+  q.user = "user3";
+  q.k = 3;
+  ASSERT_OK_AND_ASSIGN(Recommendation plain, serving->Recommend(q));
+  const std::string top = plain.items[0].item;
+  q.recent_events = {Ev(top, "view", 1)};
+  ASSERT_OK_AND_ASSIGN(Recommendation viewed, serving->Recommend(q));
+  EXPECT_EQ(Names(viewed), Names(plain));
+  q.recent_events = {Ev(top, "click", 1)};
+  ASSERT_OK_AND_ASSIGN(Recommendation clicked_top, serving->Recommend(q));
+  for (const ScoredItemId& it : clicked_top.items) EXPECT_NE(it.item, top);
+  // A walk-in whose events all drop gets the popularity fallback.
+  q.user = "walk-in";
+  q.recent_events = {Ev("i5", "view", 1)};
+  ASSERT_OK_AND_ASSIGN(Recommendation cold, serving->Recommend(q));
+  EXPECT_TRUE(cold.fallback);
+}
+
+// Two orthonormal items a = (1, 0) and b = (0, 1): a walk-in's fold-in with
+// confidences c_a, c_b (1 + alpha * weight) is exactly
+// (c_a / (c_a + lambda), c_b / (c_b + lambda)); an item without rows gets 0.
+std::shared_ptr<const ServingModel> TwoItems(const TrainParams& params) {
+  ranking::IdMap users, items;
+  users.GetOrAdd("u");
+  items.GetOrAdd("a");
+  items.GetOrAdd("b");
+  ModelManifest manifest;
+  manifest.set_name("two");
+  *manifest.mutable_params() = params;
+  auto model = ranking::FactorModel::Create(users, items, 2, {0.5f, 0.5f}, {1, 0, 0, 1}, {},
+                                            manifest);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return Serve(std::move(model).value(), "Exact");
+}
+
+// ALS, alpha 1, lambda 1, click 1, purchase 5, and `min_weight`, `binary`.
+TrainParams ClickPurchase(float min_weight = 0, bool binary = false) {
+  TrainParams params;
+  params.set_algo(ALS);
+  params.mutable_als()->set_alpha(1);
+  params.mutable_als()->set_regularization(1);
+  (*params.mutable_event_weights())["click"] = 1;
+  (*params.mutable_event_weights())["purchase"] = 5;
+  params.set_min_weight(min_weight);
+  params.set_binary(binary);
+  return params;
+}
+
+TEST(ServingModelFoldInTest, APurchaseWeighedFiveMovesTheUserMoreThanAClick) {
+  auto serving = TwoItems(ClickPurchase());
+  // purchase: c = 1 + 5 = 6 -> 6/7; click: c = 2 -> 2/3.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                       serving->UserVector("walk-in", {}, {Ev("a", "purchase", 1),
+                                                           Ev("b", "click", 1)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(6.0 / 7, 1e-6), FloatNear(2.0 / 3, 1e-6)));
+  ASSERT_OK_AND_ASSIGN(Recommendation r,
+                       serving->RankItems("walk-in", {"b", "a"}, {},
+                                          {Ev("a", "purchase", 1), Ev("b", "click", 1)}));
+  EXPECT_THAT(Names(r), ElementsAre("a", "b"));
+  ASSERT_OK_AND_ASSIGN(r, serving->RankItems("walk-in", {"a", "b"}, {},
+                                             {Ev("a", "click", 1), Ev("b", "purchase", 1)}));
+  EXPECT_THAT(Names(r), ElementsAre("b", "a"));
+  EXPECT_NEAR(r.items[0].score, 6.0 / 7, 1e-6);
+  // A request's recent item counts 1 whatever the weights; an event of the
+  // same item adds to it: 1 + 5 -> c = 7 -> 7/8.
+  ASSERT_OK_AND_ASSIGN(v, serving->UserVector("walk-in", {"a"}, {Ev("b", "purchase", 1)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(2.0 / 3, 1e-6), FloatNear(6.0 / 7, 1e-6)));
+  ASSERT_OK_AND_ASSIGN(v, serving->UserVector("walk-in", {"a", "a"}, {Ev("a", "purchase", 1)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(7.0 / 8, 1e-6), FloatNear(0, 1e-6)));
+  // The event's own weight multiplies its type's: 2 purchases of weight 0.5.
+  ASSERT_OK_AND_ASSIGN(v, serving->UserVector("walk-in", {}, {Ev("a", "purchase", 0.5f, 2)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(6.0 / 7, 1e-6), FloatNear(0, 1e-6)));
+}
+
+TEST(ServingModelFoldInTest, MinWeightBinaryAndBprWeighAsTrainingDoes) {
+  const std::vector<RecentEvent> events = {Ev("a", "purchase", 1), Ev("b", "click", 1)};
+  // min_weight 2: the click (1) is dropped, the purchase (5) kept.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                       TwoItems(ClickPurchase(2))->UserVector("walk-in", {}, events));
+  EXPECT_THAT(v, ElementsAre(FloatNear(6.0 / 7, 1e-6), FloatNear(0, 1e-6)));
+  // binary: every kept item 1 -> c = 2 -> 2/3 each.
+  ASSERT_OK_AND_ASSIGN(v, TwoItems(ClickPurchase(0, true))->UserVector("walk-in", {}, events));
+  EXPECT_THAT(v, ElementsAre(FloatNear(2.0 / 3, 1e-6), FloatNear(2.0 / 3, 1e-6)));
+  // BPR trains on which rows are kept only: 1 each, with fold-in's default
+  // alpha 1 and lambda 0.01 -> 2 / 2.01.
+  TrainParams bpr = ClickPurchase();
+  bpr.set_algo(BPR);
+  bpr.clear_als();
+  ASSERT_OK_AND_ASSIGN(v, TwoItems(bpr)->UserVector("walk-in", {}, events));
+  EXPECT_THAT(v, ElementsAre(FloatNear(2 / 2.01, 1e-6), FloatNear(2 / 2.01, 1e-6)));
+  // A model without weighting (imported, or trained before types existed):
+  // every event its own weight, x1 -> c = 1 + 3 -> 4 / 4.01.
+  ASSERT_OK_AND_ASSIGN(
+      v, TwoItems(TrainParams())->UserVector("walk-in", {}, {Ev("a", "purchase", 3)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(4 / 4.01, 1e-6), FloatNear(0, 1e-6)));
+}
+
+TEST(ServingModelFoldInTest, TheWeightsComeWithTheSavedModel) {
+  ScratchDir dir;
+  ranking::IdMap users, items;
+  users.GetOrAdd("u");
+  items.GetOrAdd("a");
+  items.GetOrAdd("b");
+  ModelManifest manifest;
+  manifest.set_name("two");
+  *manifest.mutable_params() = ClickPurchase();
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel model,
+                       ranking::FactorModel::Create(users, items, 2, {0.5f, 0.5f}, {1, 0, 0, 1},
+                                                    {}, manifest));
+  ASSERT_OK(model.Save(dir.File("m")));
+  ASSERT_OK_AND_ASSIGN(auto loaded, ServingModel::Load(dir.File("m")));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                       loaded->UserVector("walk-in", {}, {Ev("a", "purchase", 1)}));
+  EXPECT_THAT(v, ElementsAre(FloatNear(6.0 / 7, 1e-6), FloatNear(0, 1e-6)));
+  // A manifest whose weights are out of bounds is refused.
+  TrainParams bad = ClickPurchase();
+  (*bad.mutable_event_weights())["click"] = -1;
+  *manifest.mutable_params() = bad;
+  ASSERT_OK_AND_ASSIGN(ranking::FactorModel broken,
+                       ranking::FactorModel::Create(users, items, 2, {0.5f, 0.5f}, {1, 0, 0, 1},
+                                                    {}, manifest));
+  ASSERT_OK_AND_ASSIGN(auto index, retrieval::BuildItemIndex("Exact", broken.item_factors(), 2, {}));
+  EXPECT_THAT(ServingModel::Create(std::move(broken), std::move(index), "two", 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("event_weights")));
+}
+
+// PutEvents' path up to the model: StoreEvents -> RecentEvents::Events ->
+// RecommendQuery.recent_events -> the fold-in.
+TEST(ServingModelFoldInTest, EventsStoredByPutEventsFoldInWithTheirTypes) {
+  ScratchDir dir;
+  ASSERT_OK_AND_ASSIGN(auto log, bandits::EventLog::Open(dir.path(), {}));
+  RecentEvents recent;
+  PutEventsRequest put;
+  for (const auto& [item, type, weight] :
+       std::vector<std::tuple<std::string, std::string, float>>{
+           {"a", "purchase", 0}, {"b", "click", 2}, {"b", "view", 4}}) {
+    Interaction* x = put.add_events();
+    x->set_user("walk-in");
+    x->set_item(item);
+    x->set_event_type(type);
+    x->set_weight(weight);
+  }
+  ASSERT_OK(StoreEvents(put, log.get(), &recent).status());
+  auto serving = TwoItems(ClickPurchase());
+  // a: weight 0 read as 1, x5 -> c = 6; b: 2 x 1 + the view (x1, not listed)
+  // 4 -> c = 7.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                       serving->UserVector("walk-in", {}, recent.Events("walk-in")));
+  EXPECT_THAT(v, ElementsAre(FloatNear(6.0 / 7, 1e-6), FloatNear(7.0 / 8, 1e-6)));
+  RecommendQuery q;
+  q.user = "walk-in";
+  q.k = 2;
+  q.exclude_seen = false;
+  q.recent_events = recent.Events("walk-in");
+  ASSERT_OK_AND_ASSIGN(Recommendation r, serving->Recommend(q));
+  EXPECT_FALSE(r.fallback);
+  EXPECT_THAT(Names(r), ElementsAre("b", "a"));
+  q.exclude_seen = true;
+  ASSERT_OK_AND_ASSIGN(r, serving->Recommend(q));
+  EXPECT_TRUE(r.items.empty());  // both stored items excluded as seen
 }
 
 TEST(ModelSlotTest, HotSwapUnderConcurrentReadersNeverMixesVersions) {
