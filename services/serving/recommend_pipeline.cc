@@ -44,13 +44,6 @@ void CopyItems(const Recommendation& rec, google::protobuf::RepeatedPtrField<Sco
   }
 }
 
-std::vector<std::string> RecommendPipeline::RecentItems(
-    const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const {
-  std::vector<std::string> items = recent_->Items(user);
-  items.insert(items.end(), more.begin(), more.end());
-  return items;
-}
-
 absl::Status RecommendPipeline::RankItems(const RankItemsRequest& request,
                                           RankItemsResponse* response) const {
   RETURN_IF_ERROR(CheckId(request.user(), "user"));
@@ -70,7 +63,9 @@ absl::Status RecommendPipeline::RankItems(const RankItemsRequest& request,
       Recommendation rec,
       model->RankItems(request.user(),
                        std::vector<std::string>(request.items().begin(), request.items().end()),
-                       RecentItems(request.user(), request.recent_items())));
+                       std::vector<std::string>(request.recent_items().begin(),
+                                                request.recent_items().end()),
+                       recent_->Events(request.user())));
   CopyItems(rec, response->mutable_items());
   response->set_fallback(rec.fallback);
   return absl::OkStatus();
@@ -214,7 +209,8 @@ absl::Status RecommendPipeline::Prepare(const RecommendRequest& request,
   query.k = k;
   query.exclude_seen = !request.include_seen();
   query.exclude_items.assign(request.exclude_items().begin(), request.exclude_items().end());
-  query.recent_items = RecentItems(request.user(), request.recent_items());
+  query.recent_items.assign(request.recent_items().begin(), request.recent_items().end());
+  query.recent_events = recent_->Events(request.user());  // weighed by each model
   query.search.ef_search = request.ef_search();
   query.search.nprobe = request.nprobe();
   if (!request.deployment().empty()) {
@@ -292,7 +288,8 @@ absl::StatusOr<Recommendation> PipelineCandidates(const ServedDeployment& deploy
   std::vector<std::string> ids;
   ids.reserve(candidates.items.size());
   for (const ScoredItemId& c : candidates.items) ids.push_back(c.item);
-  ASSIGN_OR_RETURN(Recommendation ranked, ranker->RankItems(query.user, ids, query.recent_items));
+  ASSIGN_OR_RETURN(Recommendation ranked, ranker->RankItems(query.user, ids, query.recent_items,
+                                                            query.recent_events));
   ranked.fallback = candidates.fallback;
   *rescored_by = absl::StrCat(ranker->name(), "@", ranker->version());
   return ranked;
@@ -473,12 +470,16 @@ absl::StatusOr<std::vector<ScoredItemId>> RecommendPipeline::NewItemCandidates(
   }
   std::shared_ptr<const NewItemPool> pool = catalog_->NewItems(model);
   if (pool->items.empty()) return std::vector<ScoredItemId>();
-  ASSIGN_OR_RETURN(std::vector<float> user, model.UserVector(query.user, query.recent_items));
+  ASSIGN_OR_RETURN(std::vector<float> user,
+                   model.UserVector(query.user, query.recent_items, query.recent_events));
   const double days = fresh.max_age_days() > 0 ? fresh.max_age_days() : 30;
   const int64_t min_created_ms = now_us / 1000 - static_cast<int64_t>(days * 86400000.0);
   absl::flat_hash_set<absl::string_view> excluded(query.exclude_items.begin(),
                                                   query.exclude_items.end());
-  if (query.exclude_seen) excluded.insert(query.recent_items.begin(), query.recent_items.end());
+  if (query.exclude_seen) {  // any stored event of a new item counts as seen: no weights apply
+    excluded.insert(query.recent_items.begin(), query.recent_items.end());
+    for (const RecentEvent& e : query.recent_events) excluded.insert(e.item);
+  }
   std::vector<ScoredItemId> out;
   for (size_t i = 0; i < pool->items.size(); ++i) {
     const NewItemPool::Item& item = pool->items[i];

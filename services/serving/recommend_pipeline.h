@@ -94,10 +94,6 @@ class RecommendPipeline {
                                                                  bool has_user,
                                                                  const std::string& user) const;
 
-  // Returns the user's stored real-time items followed by `more`.
-  std::vector<std::string> RecentItems(
-      const std::string& user, const google::protobuf::RepeatedPtrField<std::string>& more) const;
-
  private:
   // A slate a deployment served, before it is logged: its event, and what
   // its shadows need.

@@ -133,6 +133,63 @@ class NewItemExplorationTest : public ::testing::Test {
   std::unique_ptr<RecommendPipeline> pipeline_;
 };
 
+TEST(RecommendEventWeightsTest, StoredEventsFoldInWithTheModelsEventWeights) {
+  // Model m@1 trained with event_weights {view: 0, purchase: 5}: items a =
+  // (1, 0), b = (0, 1), c = (0.7, 0.7); a cold user with stored events gets
+  // the fold-in of their weighted items, so a purchase of b ranks b's
+  // direction first while a view (weight 0) leaves the user cold.
+  ScratchDir dir;
+  {
+    ranking::IdMap users, items;
+    users.GetOrAdd("known");
+    for (const char* id : {"a", "b", "c"}) items.GetOrAdd(id);
+    ModelManifest manifest;
+    manifest.set_name("m");
+    manifest.set_algo(ALS);
+    manifest.mutable_params()->set_algo(ALS);
+    (*manifest.mutable_params()->mutable_event_weights())["view"] = 0;
+    (*manifest.mutable_params()->mutable_event_weights())["purchase"] = 5;
+    auto model = ranking::FactorModel::Create(users, items, 2, {1, 0},
+                                              {1, 0, 0, 1, 0.7f, 0.7f}, {}, manifest);
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_OK(model->Save(dir.File("models/m/1")));
+  }
+  ASSERT_OK_AND_ASSIGN(auto log, bandits::EventLog::Open(dir.path(), {}));
+  ASSERT_OK_AND_ASSIGN(auto models, ModelStore::Open(dir.File("models"), 5, /*prune=*/false));
+  ASSERT_OK(models->Activate("m", 1).status());
+  ASSERT_OK_AND_ASSIGN(auto experiments, bandits::ExperimentManager::Open(log.get(), {}));
+  ASSERT_OK_AND_ASSIGN(auto deployments, DeploymentStore::Open(log.get(), models.get()));
+  RecentEvents recent;
+  RecommendPipeline pipeline(models.get(), &recent, experiments.get(), deployments.get(),
+                             log.get());
+  auto top = [&](const std::string& user) {
+    RecommendRequest r;
+    r.set_user(user);
+    r.set_k(3);
+    RecommendResponse response;
+    EXPECT_OK(pipeline.Recommend(r, &response));
+    std::vector<std::string> out;
+    for (const ScoredItem& s : response.items()) out.push_back(s.item());
+    return std::make_pair(out, response.fallback());
+  };
+  recent.Add("viewer", "b", "view", 1);
+  auto [viewed, viewer_cold] = top("viewer");
+  EXPECT_TRUE(viewer_cold);  // weighed out: nothing folded in, b not even seen
+  EXPECT_EQ(viewed.size(), 3u);
+  recent.Add("buyer", "a", "click", 1);
+  recent.Add("buyer", "b", "purchase", 1);
+  auto [bought, buyer_cold] = top("buyer");
+  EXPECT_FALSE(buyer_cold);
+  // a and b are seen; c is left. The buyer's vector weighs b 6x as much as
+  // a (confidence 1 + 5 vs 1 + 1: alpha 1), so it leans to b's axis.
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const ServingModel> model, models->Get("m"));
+  ASSERT_OK_AND_ASSIGN(std::vector<float> v,
+                       model->UserVector("buyer", {}, recent.Events("buyer")));
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_GT(v[1], v[0]);
+  EXPECT_EQ(bought, (std::vector<std::string>{"c"}));
+}
+
 TEST_F(NewItemExplorationTest, MetadataVectorsAreTheirCategoriesMeans) {
   ASSERT_OK_AND_ASSIGN(std::shared_ptr<const ServingModel> model, models_->Get("m"));
   std::shared_ptr<const NewItemPool> pool = catalog_->NewItems(*model);
