@@ -10,11 +10,16 @@
 // Bandit Dataset and Pipeline", arXiv:2008.07146.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bandits/features.h"
 #include "bandits/ope/intervals.h"
 #include "bandits/ope/obd.h"
 #include "bandits/ope/ope.h"
@@ -484,6 +489,125 @@ TEST(ObdTest, TargetPmfCsvByPositionEqualsUniform) {
   options.bootstrap = 0;
   ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
   EXPECT_NEAR(report.estimates(0).value(), 0.003009, 1e-6);
+}
+
+// The reader's former private layout, rebuilt here as the oracle: position
+// one-hot (1..max position), then per user_feature_* column the one-hot of
+// its values in order of first appearance. Also returns each column's
+// feature as the shared path names it (namespace, name).
+struct OneHotLayout {
+  int32_t dim = 0;
+  std::vector<float> features;  // n x dim
+  std::vector<std::pair<std::string, std::string>> names;
+};
+
+OneHotLayout OldObdOneHot(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = absl::StrSplit(line, ',');
+  int col_position = -1;
+  std::vector<int> user_cols;
+  for (size_t c = 0; c < header.size(); ++c) {
+    if (header[c] == "position") col_position = c;
+    if (absl::StartsWith(header[c], "user_feature_")) user_cols.push_back(c);
+  }
+  std::vector<int32_t> positions;
+  std::vector<std::vector<int32_t>> codes(user_cols.size());
+  std::vector<std::vector<std::string>> values(user_cols.size());
+  int32_t max_position = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const std::vector<std::string> f = absl::StrSplit(line, ',');
+    positions.push_back(std::stoi(f[col_position]));
+    max_position = std::max(max_position, positions.back());
+    for (size_t u = 0; u < user_cols.size(); ++u) {
+      auto& seen = values[u];
+      auto it = std::find(seen.begin(), seen.end(), f[user_cols[u]]);
+      if (it == seen.end()) it = seen.insert(seen.end(), f[user_cols[u]]);
+      codes[u].push_back(static_cast<int32_t>(it - seen.begin()));
+    }
+  }
+  OneHotLayout out;
+  for (int32_t p = 1; p <= max_position; ++p) {
+    out.names.emplace_back(kObdSlotNamespace, absl::StrCat("position=", p));
+  }
+  std::vector<int32_t> offset;
+  for (size_t u = 0; u < user_cols.size(); ++u) {
+    offset.push_back(static_cast<int32_t>(out.names.size()));
+    for (const std::string& v : values[u]) {
+      out.names.emplace_back(kObdUserNamespace, absl::StrCat(header[user_cols[u]], "=", v));
+    }
+  }
+  out.dim = static_cast<int32_t>(out.names.size());
+  out.features.assign(positions.size() * out.dim, 0.0f);
+  for (size_t i = 0; i < positions.size(); ++i) {
+    float* row = out.features.data() + i * out.dim;
+    row[positions[i] - 1] = 1.0f;
+    for (size_t u = 0; u < user_cols.size(); ++u) row[offset[u] + codes[u][i]] = 1.0f;
+  }
+  return out;
+}
+
+TEST(ObdTest, SharedFeaturePathEqualsOneHotLayoutUpToColumnOrder) {
+  for (const std::string policy : {"random", "bts"}) {
+    SCOPED_TRACE(policy);
+    ASSERT_OK_AND_ASSIGN(ObdLog log, ReadObdCsv(ObdPath(policy)));
+    const OneHotLayout old = OldObdOneHot(ObdPath(policy));
+    // 16 hash bits: the sample's 28 (random) / 29 (bts) features do not collide.
+    EXPECT_EQ(log.hash_bits, 16);
+    EXPECT_EQ(log.hash_collisions, 0);
+    EXPECT_EQ(old.dim, policy == "random" ? 28 : 29);
+    ASSERT_EQ(log.feature_dim, old.dim);
+    ASSERT_EQ(log.feature_slots.size(), static_cast<size_t>(old.dim));
+    ASSERT_EQ(log.features.size(), old.features.size());
+    // Old column c is the new column holding the hashed slot of its feature:
+    // a bijection (distinct slots), and every value equal.
+    std::vector<bool> used(old.dim, false);
+    for (int32_t c = 0; c < old.dim; ++c) {
+      const uint32_t slot = FeatureSlot(old.names[c].first, old.names[c].second, 16);
+      const auto at = std::find(log.feature_slots.begin(), log.feature_slots.end(), slot);
+      ASSERT_NE(at, log.feature_slots.end()) << old.names[c].second;
+      const int32_t k = static_cast<int32_t>(at - log.feature_slots.begin());
+      EXPECT_FALSE(used[k]);
+      used[k] = true;
+      for (int64_t i = 0; i < log.size(); ++i) {
+        ASSERT_EQ(log.features[i * old.dim + k], old.features[i * old.dim + c])
+            << "row " << i << " feature " << old.names[c].second;
+      }
+    }
+  }
+}
+
+// The reward model is invariant to the order of its columns, so DM and DR
+// on the hashed features equal those on the former layout (to rounding).
+TEST(ObdTest, ModelEstimatesEqualThoseOnTheOneHotLayout) {
+  ASSERT_OK_AND_ASSIGN(ObdLog bts, ReadObdCsv(ObdPath("bts")));
+  ASSERT_OK_AND_ASSIGN(LoggedRounds rounds,
+                       ObdRounds(bts, UniformPositionPmfs(bts.num_items, bts.num_positions)));
+  LoggedRounds one_hot = rounds;
+  const OneHotLayout old = OldObdOneHot(ObdPath("bts"));
+  one_hot.feature_dim = old.dim;
+  one_hot.features = old.features;
+  for (const std::string kind : {"ridge", "logistic"}) {
+    OpeOptions options;
+    options.estimators = {"dm", "dr", "switch_dr"};
+    options.bootstrap = 0;
+    options.reward_model.kind = kind;
+    ASSERT_OK_AND_ASSIGN(OpeReport hashed, Evaluate(rounds, options));
+    ASSERT_OK_AND_ASSIGN(OpeReport before, Evaluate(one_hot, options));
+    for (int e = 0; e < 3; ++e) {
+      EXPECT_NEAR(hashed.estimates(e).value(), before.estimates(e).value(), 1e-12)
+          << kind << " " << hashed.estimates(e).estimator();
+    }
+  }
+  // The figures README.md shows for this run (ridge, 5 folds, seed 1).
+  OpeOptions options;
+  options.estimators = {"dm", "dr"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_NEAR(report.estimates(0).value(), 0.003767, 5e-7);
+  EXPECT_NEAR(report.estimates(1).value(), 0.001747, 5e-7);
 }
 
 TEST(ObdTest, MalformedFilesNameFileAndLine) {
