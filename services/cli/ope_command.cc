@@ -265,6 +265,7 @@ absl::Status RunOpe(const CommandArgs& args) {
     ExportReadOptions read;
     read.default_reward = absl::GetFlag(FLAGS_default_reward);
     read.full = needs_rows;
+    read.reward_features = bandits::NeedsRewardModel(options.estimators);
     bandits::TargetPmfTable table;
     if (!target_pmf.empty()) {
       ASSIGN_OR_RETURN(table, bandits::ReadTargetPmfCsv(target_pmf));

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,8 +21,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "bandits/experiment.h"
 #include "bandits/features.h"
+#include "bandits/log/export.h"
 #include "bandits/ope/intervals.h"
+#include "bandits/ope/logged_data.h"
 #include "bandits/ope/obd.h"
 #include "bandits/ope/ope.h"
 #include "bandits/ope/ope_input.h"
@@ -36,6 +41,7 @@ namespace {
 using ::recbandit::testing::ScratchDir;
 using ::recbandit::testing::StatusIs;
 using ::recbandit::testing::WriteTextFile;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // A known environment: kContexts discrete contexts (drawn with known
@@ -676,7 +682,18 @@ TEST(ExportCsvTest, ShadowTargetMatchesInMemoryEvaluation) {
   OpeOptions options;
   options.estimators = {"ips", "snips", "dm", "dr", "switch_dr"};
   options.bootstrap = 20;
-  ASSERT_OK_AND_ASSIGN(OpeReport expected, Evaluate(rounds, options));
+  // The reward model reads each row's whole context: the dense one-hot, then
+  // the sparse feature every row carries ("ns|f=1", one hashed column of 1s).
+  LoggedRounds with_sparse = rounds;
+  with_sparse.feature_dim = kContexts + 1;
+  with_sparse.features.clear();
+  for (int64_t i = 0; i < rounds.size(); ++i) {
+    for (int j = 0; j < kContexts; ++j) {
+      with_sparse.features.push_back(rounds.features[i * kContexts + j]);
+    }
+    with_sparse.features.push_back(1.0f);
+  }
+  ASSERT_OK_AND_ASSIGN(OpeReport expected, Evaluate(with_sparse, options));
   for (bool full : {true, false}) {
     ExportReadOptions read;
     read.full = full;
@@ -787,6 +804,171 @@ TEST(ExportCsvTest, MalformedLogsGiveFileLineAndField) {
   read.target.shadow_spec = "ucb1";
   EXPECT_THAT(ReadExportCsv(dir.File("noshadow.csv"), read),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no shadow policy 'ucb1'")));
+}
+
+// ------------------------------------ reward model features of logged decisions
+
+// Two catalog users for Decide's stored_features: "young" (age 25), "old" (60).
+class TwoUsers : public AttributeSource {
+ public:
+  std::optional<CatalogUser> GetUser(const std::string& user) const override {
+    if (user != "young" && user != "old") return std::nullopt;
+    CatalogUser u;
+    u.set_user(user);
+    (*u.mutable_numbers())["age"] = user == "young" ? 25 : 60;
+    return u;
+  }
+  std::optional<CatalogItem> GetItem(const std::string&) const override { return std::nullopt; }
+  bool HasNumericField(const std::string& name) const override { return name == "age"; }
+};
+
+// Returns the DM and DR estimates of `rounds` with an (almost) unpenalised
+// ridge model.
+std::pair<double, double> DmDr(const LoggedRounds& rounds) {
+  OpeOptions options;
+  options.estimators = {"dm", "dr"};
+  options.bootstrap = 0;
+  options.reward_model.l2 = 1e-9;
+  absl::StatusOr<OpeReport> report = Evaluate(rounds, options);
+  EXPECT_TRUE(report.ok()) << report.status();
+  if (!report.ok()) return {NAN, NAN};
+  return {report->estimates(0).value(), report->estimates(1).value()};
+}
+
+// A uniform logger decides between a and b for two users, with a dense
+// context of pure noise and the stored feature "user.age"; the reward depends
+// only on the age: a pays 1 (age 25) or 0.2 (age 60), b pays 0 or 0.6. The
+// target (a table keyed by user) plays a with 0.9 for the young user and 0.25
+// for the old one. Oracle by hand: the per-action model over [1, noise, age]
+// fits these rewards exactly, so DM is the target's true value, half the
+// rounds 0.9 * 1 + 0.1 * 0 = 0.9 and half 0.25 * 0.2 + 0.75 * 0.6 = 0.5: 0.7;
+// DR adds residuals that are 0. Without the age the model can only learn each
+// action's mean reward (a 0.6, b 0.3), and DM is near 0.47.
+TEST(LoggedRewardModelTest, DmUsesTheStoredFeatureThePolicySaw) {
+  ScratchDir dir;
+  TwoUsers users;
+  LoggedData data;
+  {
+    ExperimentManagerOptions options;
+    options.attributes = &users;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ExperimentManager> manager,
+                         ExperimentManager::Open(dir.File("data"), options));
+    ExperimentConfig config;
+    config.set_name("exp");
+    config.set_context_dim(1);
+    config.set_hash_bits(4);
+    Variant* v = config.add_variants();
+    v->set_name("uniform");
+    v->set_policy_spec("epsilon_greedy:epsilon=1");
+    v->set_traffic_weight(1);
+    ASSERT_OK(manager->CreateExperiment(config).status());
+    Rng rng(17);
+    for (int i = 0; i < 400; ++i) {
+      const bool young = i % 2 == 0;
+      DecideRequest d;
+      d.set_experiment("exp");
+      d.set_event_id(absl::StrCat("e", i));
+      d.set_unit_id(young ? "young" : "old");
+      d.mutable_context()->add_dense(static_cast<float>(rng.Normal()));
+      d.add_stored_features("user.age");
+      for (const char* id : {"a", "b"}) d.add_actions()->set_id(id);
+      ASSERT_OK_AND_ASSIGN(DecideResponse decided, manager->Decide(d));
+      const bool a = decided.chosen_action() == "a";
+      RewardRequest r;
+      r.set_experiment("exp");
+      r.set_event_id(decided.event_id());
+      r.set_value(young ? (a ? 1.0 : 0.0) : (a ? 0.2 : 0.6));
+      ASSERT_OK(manager->Reward(r).status());
+    }
+    ASSERT_OK_AND_ASSIGN(data, ReadLoggedData(manager->log(), "exp"));
+    ASSERT_OK(ExportExperiment(manager->log(), "exp", ExportFormat::kCsv, dir.File("e.csv"))
+                  .status());
+    ASSERT_OK(ExportExperiment(manager->log(), "exp", ExportFormat::kJsonl, dir.File("e.jsonl"))
+                  .status());
+  }
+  // The log holds the context the policy saw: the dense noise, then the
+  // stored age in the namespace "user".
+  ASSERT_EQ(data.decisions.size(), 400u);
+  ASSERT_EQ(data.decisions[0].context.namespaces_size(), 1);
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).name(), "user");
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).features(0).name(), "age");
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).features(0).value(), 25.0f);
+
+  TargetPmfTable table;
+  table.pmfs["young"] = {{"a", 0.9}, {"b", 0.1}};
+  table.pmfs["old"] = {{"a", 0.25}, {"b", 0.75}};
+  ExportReadOptions read;
+  read.target.kind = ExportTarget::Kind::kTable;
+  read.target.table = &table;
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_log, RoundsFromLoggedData(data, read, "log"));
+  // Features: the dense noise, then the age's slot among the experiment's 2^4.
+  ASSERT_EQ(from_log.rounds.feature_dim, 2);
+  EXPECT_EQ(from_log.rounds.features[1], 25.0f);
+  EXPECT_EQ(from_log.rounds.features[3], 60.0f);
+  auto [dm, dr] = DmDr(from_log.rounds);
+  EXPECT_NEAR(dm, 0.7, 1e-6);
+  EXPECT_NEAR(dr, 0.7, 1e-6);
+
+  // Exports carry the same context (CSV's context_sparse, JSONL's
+  // namespaces), hashed in 2^16 slots: the same estimates.
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_csv, ReadExportCsv(dir.File("e.csv"), read));
+  ASSERT_OK_AND_ASSIGN(LoggedData jsonl, ReadLoggedDataFromFile(dir.File("e.jsonl")));
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_jsonl, RoundsFromLoggedData(jsonl, read, "e.jsonl"));
+  for (const ExportRounds* r : {&from_csv, &from_jsonl}) {
+    ASSERT_EQ(r->rounds.feature_dim, 2);
+    EXPECT_EQ(r->rounds.features, from_log.rounds.features);
+    EXPECT_NEAR(DmDr(r->rounds).first, 0.7, 1e-6);
+  }
+
+  // The dense context alone (what the reward model used before): DM is wrong.
+  LoggedRounds dense_only = from_log.rounds;
+  dense_only.feature_dim = 1;
+  dense_only.features.clear();
+  for (size_t i = 0; i < from_log.rounds.features.size(); i += 2) {
+    dense_only.features.push_back(from_log.rounds.features[i]);
+  }
+  const double dm_dense = DmDr(dense_only).first;
+  EXPECT_GT(std::abs(dm_dense - 0.7), 0.15) << dm_dense;
+  EXPECT_NEAR(dm_dense, 0.47, 0.05);
+
+  // ips/snips only: no features are built.
+  read.reward_features = false;
+  ASSERT_OK_AND_ASSIGN(ExportRounds bare, RoundsFromLoggedData(data, read, "log"));
+  EXPECT_EQ(bare.rounds.feature_dim, 0);
+  EXPECT_TRUE(bare.rounds.features.empty());
+}
+
+// Sparse features an experiment does not accept (hash_bits 0) or a malformed
+// context_sparse item are errors naming the decision or file:line and field.
+TEST(LoggedRewardModelTest, BadSparseFeaturesAreClearErrors) {
+  LoggedData data;
+  data.config.set_name("exp");
+  data.config.set_hash_bits(0);
+  LoggedDecision d;
+  d.event_id = "e1";
+  Namespace* ns = d.context.add_namespaces();
+  ns->set_name("user");
+  ns->add_features()->set_name("x");
+  d.actions.resize(2);
+  d.actions[0].set_id("a");
+  d.actions[1].set_id("b");
+  d.pmf = {0.5, 0.5};
+  d.chosen = 0;
+  d.propensity = 0.5;
+  data.decisions.push_back(d);
+  EXPECT_THAT(RoundsFromLoggedData(data, ExportReadOptions{}, "log"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("decision 1 (event e1)"), HasSubstr("hash_bits is 0"))));
+  // From a file (no config): 2^16 slots, accepted.
+  data.config.Clear();
+  ASSERT_OK_AND_ASSIGN(ExportRounds r, RoundsFromLoggedData(data, ExportReadOptions{}, "f"));
+  EXPECT_EQ(r.rounds.feature_dim, 1);
+  ScratchDir dir;
+  WriteTextFile(dir.File("log.csv"),
+                std::string(kHeader) + "e1,x,A,1,u1,0.5,user|nameonly,a;b,0,a,0.5,0.5;0.5,1,p,1,\n");
+  EXPECT_THAT(ReadExportCsv(dir.File("log.csv"), ExportReadOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(":2: field context_sparse: expected namespace|name=value")));
 }
 
 }  // namespace
