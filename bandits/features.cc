@@ -25,10 +25,12 @@ struct Where {
   }
 };
 
-// Adds the hashed sparse features of `namespaces` to out[0, 2^bits).
-absl::Status AddNamespaces(
+// Hashes the sparse features of `namespaces` into 2^bits slots, calling
+// sink(slot, value) for each (the one hashing of context and action features).
+template <typename Sink>
+absl::Status HashNamespaces(
     const google::protobuf::RepeatedPtrField<Namespace>& namespaces, int32_t bits,
-    const Where& w, double* out) {
+    const Where& w, Sink sink) {
   if (namespaces.empty()) return absl::OkStatus();
   if (bits == 0) {
     return Invalid(absl::StrCat(w.str(), ".namespaces has ", namespaces.size(),
@@ -65,10 +67,18 @@ absl::Status AddNamespaces(
                                     "].value is not finite"));
       }
       const double value = f.value() == 0.0f ? 1.0 : static_cast<double>(f.value());
-      out[StableHash64(f.name(), salt) & mask] += value;
+      sink(static_cast<uint32_t>(StableHash64(f.name(), salt) & mask), value);
     }
   }
   return absl::OkStatus();
+}
+
+// Adds the hashed sparse features of `namespaces` to out[0, 2^bits).
+absl::Status AddNamespaces(
+    const google::protobuf::RepeatedPtrField<Namespace>& namespaces, int32_t bits,
+    const Where& w, double* out) {
+  return HashNamespaces(namespaces, bits, w,
+                        [out](uint32_t slot, double value) { out[slot] += value; });
 }
 
 absl::Status CheckDense(const google::protobuf::RepeatedField<float>& dense,
@@ -81,15 +91,20 @@ absl::Status CheckDense(const google::protobuf::RepeatedField<float>& dense,
   return absl::OkStatus();
 }
 
-template <typename ActionRange>
-absl::Status Build(const FeatureSpace& space, const Context& context,
-                   const ActionRange& actions, DecisionInput* input) {
+// Checks the context's dense part: its length and finiteness.
+absl::Status CheckContextDense(const FeatureSpace& space, const Context& context) {
   if (context.dense_size() != space.dense_dim) {
     return Invalid(absl::StrCat("context.dense has ", context.dense_size(),
                                 " values; the experiment's context_dim is ",
                                 space.dense_dim));
   }
-  if (absl::Status s = CheckDense(context.dense(), Where{}); !s.ok()) return s;
+  return CheckDense(context.dense(), Where{});
+}
+
+template <typename ActionRange>
+absl::Status Build(const FeatureSpace& space, const Context& context,
+                   const ActionRange& actions, DecisionInput* input) {
+  if (absl::Status s = CheckContextDense(space, context); !s.ok()) return s;
   const int32_t context_len = ContextLength(space);
   input->context.assign(context_len, 0.0);
   for (int i = 0; i < context.dense_size(); ++i) input->context[i] = context.dense(i);
@@ -193,6 +208,16 @@ int32_t ContextLength(const FeatureSpace& space) {
 uint32_t FeatureSlot(std::string_view ns, std::string_view name, int32_t hash_bits) {
   const uint64_t mask = (uint64_t{1} << hash_bits) - 1;
   return static_cast<uint32_t>(StableHash64(name, StableHash64(ns)) & mask);
+}
+
+absl::Status HashContext(const FeatureSpace& space, const Context& context,
+                         std::vector<HashedFeature>* sparse) {
+  sparse->clear();
+  if (absl::Status s = CheckContextDense(space, context); !s.ok()) return s;
+  return HashNamespaces(context.namespaces(), space.hash_bits, Where{},
+                        [sparse](uint32_t slot, double value) {
+                          sparse->push_back(HashedFeature{slot, value});
+                        });
 }
 
 absl::Status BuildDecisionInput(const FeatureSpace& space, const Context& context,

@@ -1,6 +1,7 @@
 // Builds a policy's DecisionInput from the API's Context and Actions: dense
 // features first, then sparse namespaced features hashed (Vowpal Wabbit style)
-// into 2^hash_bits slots; action features the same way.
+// into 2^hash_bits slots; action features the same way. The one feature path:
+// serving, OPE's reward model, replay and the OBD reader all hash through it.
 #ifndef RECBANDIT_BANDITS_FEATURES_H_
 #define RECBANDIT_BANDITS_FEATURES_H_
 
@@ -57,6 +58,26 @@ int32_t ContextLength(const FeatureSpace& space);
 // Returns the slot of feature `name` in namespace `ns` among 2^hash_bits slots:
 // StableHash64(name, salt = StableHash64(ns)) mod 2^hash_bits.
 uint32_t FeatureSlot(std::string_view ns, std::string_view name, int32_t hash_bits);
+
+// One hashed sparse context feature: its slot among the 2^hash_bits sparse
+// slots (index dense_dim + slot of DecisionInput::context) and its value (an
+// unset or 0 value counts as 1). Plain data.
+struct HashedFeature {
+  uint32_t slot = 0;
+  double value = 0;
+};
+
+// Returns OK and sets *sparse (buffer reused) to the sparse features of
+// `context` hashed exactly as BuildDecisionInput hashes them, in namespace
+// then feature order (names that collide give the same slot; the context
+// vector adds their values). The same checks of the context and the same
+// INVALID_ARGUMENT as BuildDecisionInput (dense length and finiteness, names,
+// counts, sparse features when hash_bits is 0). This is the path readers of
+// logged data (OPE's reward model, bandits/ope/reward_features.h) build
+// features through, so they see the numbers a policy saw. REQUIRES:
+// ValidateFeatureSpace(space) is OK.
+absl::Status HashContext(const FeatureSpace& space, const Context& context,
+                         std::vector<HashedFeature>* sparse);
 
 // Fills *input (buffers reused) from `context` and `actions`. INVALID_ARGUMENT
 // naming the field (e.g. "context.dense has 3 values; the experiment's

@@ -113,28 +113,8 @@ absl::Status ParseCsvRow(const std::string& path, const CsvRecord& record,
     if (!ParseNumber(v, &x)) return error("context_dense", absl::StrCat("bad number ", Quote(v)));
     d->context.add_dense(x);
   }
-  for (absl::string_view item : SplitList(f[6], ';')) {
-    const size_t bar = item.find('|');
-    const size_t eq = item.rfind('=');
-    if (bar == absl::string_view::npos || eq == absl::string_view::npos || eq < bar) {
-      return error("context_sparse", absl::StrCat("expected namespace|name=value, got ", Quote(item)));
-    }
-    float value;
-    if (!ParseNumber(item.substr(eq + 1), &value)) {
-      return error("context_sparse", absl::StrCat("bad value in ", Quote(item)));
-    }
-    const std::string ns = UnescapeListItem(item.substr(0, bar));
-    Namespace* target = nullptr;
-    if (d->context.namespaces_size() > 0 &&
-        d->context.namespaces(d->context.namespaces_size() - 1).name() == ns) {
-      target = d->context.mutable_namespaces(d->context.namespaces_size() - 1);
-    } else {
-      target = d->context.add_namespaces();
-      target->set_name(ns);
-    }
-    Feature* feature = target->add_features();
-    feature->set_name(UnescapeListItem(item.substr(bar + 1, eq - bar - 1)));
-    feature->set_value(value);
+  if (absl::Status s = ParseContextSparse(f[6], &d->context); !s.ok()) {
+    return error("context_sparse", s.message());
   }
   for (absl::string_view id : SplitList(f[7], ';')) {
     d->actions.emplace_back();
@@ -257,6 +237,34 @@ absl::StatusOr<LoggedData> ReadJsonl(const std::string& path, const std::string&
 }
 
 }  // namespace
+
+absl::Status ParseContextSparse(absl::string_view field, Context* context) {
+  for (absl::string_view item : SplitList(field, ';')) {
+    const size_t bar = item.find('|');
+    const size_t eq = item.rfind('=');
+    if (bar == absl::string_view::npos || eq == absl::string_view::npos || eq < bar) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected namespace|name=value, got ", Quote(item)));
+    }
+    float value;
+    if (!ParseNumber(item.substr(eq + 1), &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad value in ", Quote(item)));
+    }
+    const std::string ns = UnescapeListItem(item.substr(0, bar));
+    Namespace* target = nullptr;
+    if (context->namespaces_size() > 0 &&
+        context->namespaces(context->namespaces_size() - 1).name() == ns) {
+      target = context->mutable_namespaces(context->namespaces_size() - 1);
+    } else {
+      target = context->add_namespaces();
+      target->set_name(ns);
+    }
+    Feature* feature = target->add_features();
+    feature->set_name(UnescapeListItem(item.substr(bar + 1, eq - bar - 1)));
+    feature->set_value(value);
+  }
+  return absl::OkStatus();
+}
 
 LoggedDecision ToLoggedDecision(const DecisionEvent& e, const RewardRecord* rewards) {
   LoggedDecision d;

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "proto/common.pb.h"
 #include "proto/events.pb.h"
 
@@ -29,7 +31,9 @@ struct LoggedDecision {
   std::string variant;
   std::string unit_id;
   int64_t timestamp_us = 0;     // decision time, microseconds since the epoch
-  Context context;              // as received (dense + sparse namespaces)
+  // As used: as received (dense + sparse namespaces), then the stored user
+  // attributes in the namespace "user" (DecisionEvent.context).
+  Context context;
   // Offered actions in offered order. From a CSV export only `id` is set (CSV
   // carries no action features); JSONL and the log keep the features.
   std::vector<Action> actions;
@@ -83,6 +87,12 @@ absl::StatusOr<LoggedData> ReadLoggedData(const EventLog& log, const std::string
 // CSV header of bandits/log/log_format.md, JSONL otherwise. INVALID_ARGUMENT naming
 // the file, line and field for malformed content.
 absl::StatusOr<LoggedData> ReadLoggedDataFromFile(const std::string& path);
+
+// Appends to `context` the namespaces of an exported CSV's context_sparse
+// field (`namespace|name=value` items, `;`-separated, list escapes undone;
+// consecutive items of one namespace share it). INVALID_ARGUMENT naming the
+// malformed item.
+absl::Status ParseContextSparse(absl::string_view field, Context* context);
 
 // Converts a stored decision and its reward record (nullptr = none) into a
 // LoggedDecision.

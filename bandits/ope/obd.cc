@@ -7,7 +7,9 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "bandits/ope/reward_features.h"
 #include "proto/core/file_util.h"
 #include "proto/core/line_reader.h"
 #include "proto/core/status_macros.h"
@@ -52,6 +54,12 @@ int32_t ItemContextRows(const std::string& path) {
 
 }  // namespace
 
+FeatureSpace ObdFeatureSpace() {
+  FeatureSpace space;
+  space.hash_bits = kObdHashBits;
+  return space;
+}
+
 absl::StatusOr<ObdLog> ReadObdCsv(const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> file, MappedFile::Open(path));
   std::string_view data = file->data();
@@ -60,8 +68,16 @@ absl::StatusOr<ObdLog> ReadObdCsv(const std::string& path) {
   std::vector<std::string_view> fields;
   int col_item = -1, col_position = -1, col_click = -1, col_propensity = -1;
   std::vector<int> user_cols;
-  std::vector<absl::flat_hash_map<std::string, int32_t>> dictionaries;
-  std::vector<std::vector<int32_t>> user_codes;
+  std::vector<std::string_view> user_names;
+  // Features as a recbandit Context per row, hashed by the serving path.
+  const FeatureSpace space = ObdFeatureSpace();
+  RewardFeatureBuilder builder(space);
+  Context context;
+  // Distinct features seen and how many fall in each slot, to count hash
+  // collisions.
+  absl::flat_hash_set<std::string> seen;
+  absl::flat_hash_map<uint32_t, int32_t> names_in_slot;
+  std::string name;
   size_t header_fields = 0;
   LineReader lines(data);
   std::string_view line;
@@ -73,20 +89,21 @@ absl::StatusOr<ObdLog> ReadObdCsv(const std::string& path) {
     if (line_no == 1) {
       header_fields = fields.size();
       for (size_t c = 0; c < fields.size(); ++c) {
-        const std::string_view name = fields[c];
-        if (name == "item_id") col_item = c;
-        if (name == "position") col_position = c;
-        if (name == "click") col_click = c;
-        if (name == "propensity_score") col_propensity = c;
-        if (name.substr(0, 13) == "user_feature_") user_cols.push_back(c);
+        const std::string_view column = fields[c];
+        if (column == "item_id") col_item = c;
+        if (column == "position") col_position = c;
+        if (column == "click") col_click = c;
+        if (column == "propensity_score") col_propensity = c;
+        if (column.substr(0, 13) == "user_feature_") {
+          user_cols.push_back(c);
+          user_names.push_back(column);
+        }
       }
       if (col_item < 0 || col_position < 0 || col_click < 0 || col_propensity < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, "not an Open Bandit Dataset CSV: the header needs item_id, position, "
                    "click and propensity_score"));
       }
-      dictionaries.resize(user_cols.size());
-      user_codes.resize(user_cols.size());
       continue;
     }
     if (fields.size() != header_fields) {
@@ -124,33 +141,43 @@ absl::StatusOr<ObdLog> ReadObdCsv(const std::string& path) {
     log.propensity.push_back(propensity);
     log.num_items = std::max(log.num_items, item + 1);
     log.num_positions = std::max(log.num_positions, position);
-    for (size_t u = 0; u < user_cols.size(); ++u) {
-      auto& dict = dictionaries[u];
-      const std::string key(fields[user_cols[u]]);
-      auto it = dict.find(key);
-      if (it == dict.end()) it = dict.emplace(key, static_cast<int32_t>(dict.size())).first;
-      user_codes[u].push_back(it->second);
+    // The row's context: "slot|position=<p>", then "user|<column>=<value>"
+    // for each user_feature_* column (each value 1).
+    context.Clear();
+    Namespace* slot = context.add_namespaces();
+    slot->set_name(kObdSlotNamespace);
+    Feature* feature = slot->add_features();
+    feature->set_name(absl::StrCat("position=", position));
+    feature->set_value(1.0f);
+    if (!user_cols.empty()) {
+      Namespace* user = context.add_namespaces();
+      user->set_name(kObdUserNamespace);
+      for (size_t u = 0; u < user_cols.size(); ++u) {
+        feature = user->add_features();
+        feature->set_name(absl::StrCat(ToAbsl(user_names[u]), "=", ToAbsl(fields[user_cols[u]])));
+        feature->set_value(1.0f);
+      }
+    }
+    if (absl::Status s = builder.Add(context); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "features: ", s.message()));
+    }
+    for (const Namespace& ns : context.namespaces()) {
+      for (const Feature& f : ns.features()) {
+        name.assign(ns.name()).append("|").append(f.name());
+        if (!seen.insert(name).second) continue;
+        if (names_in_slot[FeatureSlot(ns.name(), f.name(), space.hash_bits)]++ > 0) {
+          ++log.hash_collisions;
+        }
+      }
     }
   }
   if (log.item.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no data rows"));
   }
   log.num_items = std::max(log.num_items, ItemContextRows(path));
-  // Features: position one-hot, then one-hot per user feature column.
-  int32_t dim = log.num_positions;
-  std::vector<int32_t> offset(user_cols.size());
-  for (size_t u = 0; u < user_cols.size(); ++u) {
-    offset[u] = dim;
-    dim += static_cast<int32_t>(dictionaries[u].size());
-  }
-  log.feature_dim = dim;
-  const int64_t n = log.size();
-  log.features.assign(static_cast<size_t>(n) * dim, 0.0f);
-  for (int64_t i = 0; i < n; ++i) {
-    float* row = log.features.data() + i * dim;
-    row[log.position[i] - 1] = 1.0f;
-    for (size_t u = 0; u < user_cols.size(); ++u) row[offset[u] + user_codes[u][i]] = 1.0f;
-  }
+  RETURN_IF_ERROR(builder.Finish(&log.feature_dim, &log.features));
+  log.hash_bits = space.hash_bits;
+  log.feature_slots = builder.sparse_slots();
   return log;
 }
 

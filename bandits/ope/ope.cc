@@ -193,6 +193,10 @@ bool NeedsModel(const std::string& name) {
 
 }  // namespace
 
+bool NeedsRewardModel(const std::vector<std::string>& estimators) {
+  return std::any_of(estimators.begin(), estimators.end(), NeedsModel);
+}
+
 absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds, const OpeOptions& options) {
   RETURN_IF_ERROR(ValidateRounds(rounds));
   const int64_t n = rounds.size();

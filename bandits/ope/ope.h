@@ -64,7 +64,8 @@ struct LoggedRounds {
 
   // Reward-model context features, n x feature_dim row-major (no intercept;
   // the model adds one). feature_dim may be 0 (then the model is per action
-  // means).
+  // means). The readers build them from each round's Context through the
+  // serving feature path (RewardFeatureBuilder, bandits/ope/reward_features.h).
   int32_t feature_dim = 0;
   std::vector<float> features;
 
@@ -136,6 +137,10 @@ struct OpeOptions {
 // estimators, or a model-based estimator without target pmfs.
 absl::StatusOr<OpeReport> Evaluate(const LoggedRounds& rounds,
                                    const OpeOptions& options);
+
+// Returns true when one of `estimators` uses the reward model (dm, dr, sndr,
+// switch_dr), i.e. needs LoggedRounds::features.
+bool NeedsRewardModel(const std::vector<std::string>& estimators);
 
 // Returns the names Evaluate accepts, for help texts.
 const std::vector<std::string>& KnownEstimators();

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <deque>
+#include <optional>
 #include <cmath>
 #include <cstring>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bandits/log/export.h"
+#include "bandits/ope/reward_features.h"
 #include "bandits/policy.h"
 #include "proto/core/file_util.h"
 #include "proto/core/line_reader.h"
@@ -32,6 +34,7 @@ constexpr int kFields = 16;
 enum Column {
   kUnitId = 4,
   kContextDense = 5,
+  kContextSparse = 6,
   kActions = 7,
   kChosenIndex = 8,
   kChosenAction = 9,
@@ -275,6 +278,20 @@ const std::vector<std::pair<std::string, double>>* TargetPmfTable::Find(
   return it == pmfs.end() ? nullptr : &it->second;
 }
 
+FeatureSpace ExportFeatureSpace(int32_t dense_dim) {
+  FeatureSpace space;
+  space.dense_dim = dense_dim;
+  space.hash_bits = kExportHashBits;
+  return space;
+}
+
+FeatureSpace RewardFeatureSpace(const LoggedData& data) {
+  FeatureSpace space = ExportFeatureSpace(
+      data.decisions.empty() ? 0 : data.decisions[0].context.dense_size());
+  if (!data.config.name().empty()) space.hash_bits = data.config.hash_bits();
+  return space;
+}
+
 void SetShadowTarget(absl::string_view spec, ExportTarget* target) {
   target->kind = ExportTarget::Kind::kShadow;
   target->shadow_spec = std::string(spec);
@@ -407,6 +424,13 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
   // Pmf rows by their (pmf field, actions field) text, so repeated pmfs share
   // one row; views point into the mapped file (quoted fields are not cached).
   RowCache logging_cache, target_cache;
+
+  // The reward model's features: each row's context (context_dense, then
+  // context_sparse) through the serving feature path.
+  const bool with_features = full && options.reward_features;
+  std::optional<RewardFeatureBuilder> features;
+  int32_t dense_dim = 0;
+  Context context;
 
   std::string_view f[kFields];
   bool quoted[kFields];
@@ -673,17 +697,30 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
         return error(kPropensity, "differs from pmf[chosen_index]");
       }
       r.logging_row.push_back(lrow);
-      // Dense context features.
+    }
+    if (with_features) {
       if (!ParseDoubleList(f[kContextDense], &dense)) {
         return error(kContextDense, "malformed number");
       }
-      if (r.reward.empty()) {
-        r.feature_dim = static_cast<int32_t>(dense.size());
-      } else if (static_cast<int32_t>(dense.size()) != r.feature_dim) {
+      if (!features.has_value()) {
+        dense_dim = static_cast<int32_t>(dense.size());
+        const FeatureSpace space = ExportFeatureSpace(dense_dim);
+        if (absl::Status s = ValidateFeatureSpace(space); !s.ok()) {
+          return error(kContextDense, std::string(s.message()));
+        }
+        features.emplace(space);
+      } else if (static_cast<int32_t>(dense.size()) != dense_dim) {
         return error(kContextDense, absl::StrCat(dense.size(), " values where earlier rows had ",
-                                                 r.feature_dim));
+                                                 dense_dim));
       }
-      for (double v : dense) r.features.push_back(static_cast<float>(v));
+      context.Clear();
+      for (double v : dense) context.add_dense(static_cast<float>(v));
+      if (absl::Status s = ParseContextSparse(ToAbsl(f[kContextSparse]), &context); !s.ok()) {
+        return error(kContextSparse, std::string(s.message()));
+      }
+      if (absl::Status s = features->Add(context); !s.ok()) {
+        return error(kContextSparse, std::string(s.message()));
+      }
     }
     r.action.push_back(chosen_global);
     r.propensity.push_back(propensity);
@@ -692,6 +729,11 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
   }
   r.num_actions = static_cast<int32_t>(action_index.size());
   if (r.reward.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no data rows"));
+  if (features.has_value()) {
+    if (absl::Status s = features->Finish(&r.feature_dim, &r.features); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+    }
+  }
   return result;
 }
 
@@ -706,6 +748,10 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
   std::vector<double> tpmf;
   DecisionInput input;
   Decision decision;
+  // The reward model's features: each decision's logged context through the
+  // serving feature path, hashed as the experiment hashed it.
+  std::optional<RewardFeatureBuilder> features;
+  FeatureSpace space;
   static const std::vector<double> kNoShadow;
   int64_t k = 0;
   for (const LoggedDecision& d : data.decisions) {
@@ -776,17 +822,29 @@ absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
     r.target_prob.push_back(tpmf[d.chosen]);
     if (!d.has_reward) ++result.missing_rewards;
     r.reward.push_back(d.RewardOr(options.default_reward));
+    if (!options.reward_features) continue;
     const int32_t dim = d.context.dense_size();
-    if (k == 1) {
-      r.feature_dim = dim;
-    } else if (dim != r.feature_dim) {
+    if (!features.has_value()) {
+      space = RewardFeatureSpace(data);
+      if (absl::Status s = ValidateFeatureSpace(space); !s.ok()) {
+        return error(absl::StrCat("context: ", s.message()));
+      }
+      features.emplace(space);
+    } else if (dim != space.dense_dim) {
       return error(absl::StrCat("context has ", dim, " dense features where earlier decisions had ",
-                                r.feature_dim));
+                                space.dense_dim));
     }
-    for (float v : d.context.dense()) r.features.push_back(v);
+    if (absl::Status s = features->Add(d.context); !s.ok()) {
+      return error(absl::StrCat("reward model features: ", s.message()));
+    }
   }
   r.num_actions = static_cast<int32_t>(action_index.size());
   if (r.reward.empty()) return absl::InvalidArgumentError(absl::StrCat(source, ": no decisions"));
+  if (features.has_value()) {
+    if (absl::Status s = features->Finish(&r.feature_dim, &r.features); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(source, ": ", s.message()));
+    }
+  }
   return result;
 }
 

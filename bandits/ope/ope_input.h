@@ -3,6 +3,8 @@
 // =csv` files that fills LoggedRounds directly (memory map + from_chars, only
 // the columns the estimators need), and the conversion of LoggedData (JSONL
 // exports and the RocksDB event log, bandits/ope/logged_data.h) into LoggedRounds.
+// Every reader builds the reward model's features from the logged Context
+// through the serving feature path (bandits/ope/reward_features.h).
 #ifndef RECBANDIT_BANDITS_OPE_OPE_INPUT_H_
 #define RECBANDIT_BANDITS_OPE_OPE_INPUT_H_
 
@@ -66,6 +68,11 @@ struct ExportReadOptions {
   // (needed by dm, dr, sndr, switch_dr, replay and the support check); false:
   // only the columns of ips/snips (the fast path).
   bool full = true;
+  // With full (RoundsFromLoggedData: always): also build the reward model's
+  // context features (dm, dr, sndr and switch_dr need them); false leaves
+  // feature_dim 0, so a log whose features would not fit in memory can still
+  // be evaluated with the other estimators.
+  bool reward_features = true;
   // Reward of decisions that have none (the experiment's default reward).
   double default_reward = 0.0;
 };
@@ -82,19 +89,42 @@ struct ExportRounds {
   int64_t target_renormalized = 0; // kTable rounds whose pmf was renormalized
 };
 
-// Returns the rounds of an exported CSV (bandits/log/log_format.md). Features are
-// context_dense (sparse features are not used by the reward model).
+// Hash bits of the reward model's sparse features for exported files, which do
+// not carry the experiment's hash_bits: the most the feature path allows, so
+// that distinct features rarely share a slot (the event log uses the
+// experiment's own hash_bits, as its policies did).
+inline constexpr int32_t kExportHashBits = kMaxHashBits;
+
+// Returns the space exported files' features are hashed in: `dense_dim`
+// (the first row's dense length) and kExportHashBits.
+FeatureSpace ExportFeatureSpace(int32_t dense_dim);
+
+// Returns the space the reward model hashes `data`'s contexts in: the first
+// decision's dense length, and the experiment's hash_bits when `data` was
+// read from the event log (data.config set), else kExportHashBits.
+FeatureSpace RewardFeatureSpace(const LoggedData& data);
+
+// Returns the rounds of an exported CSV (bandits/log/log_format.md). Reward
+// model features: context_dense then context_sparse, hashed in
+// ExportFeatureSpace (RewardFeatureBuilder: the slots some row uses).
 // INVALID_ARGUMENT naming file:line and field for a wrong header, a wrong
 // field count, a malformed number, chosen_index out of range, a propensity
 // outside (0, 1] (zero named as such), a pmf that disagrees with the
-// propensity, a missing shadow policy, or dense contexts of varying size.
+// propensity, a missing shadow policy, dense contexts of varying size, or a
+// malformed or invalid sparse feature; RESOURCE_EXHAUSTED when the reward
+// model's features would not fit (kMaxRewardFeatureValues).
 // A kPolicy target reads the whole decisions (ReadLoggedDataFromFile) instead.
 absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
                                            const ExportReadOptions& options);
 
 // Returns the rounds of already-read decisions (JSONL export or event log),
-// same semantics as ReadExportCsv with full = true; `source` names the input
-// in errors.
+// same semantics as ReadExportCsv with full = true; the reward model's
+// features are each logged context (dense, then every sparse namespace,
+// stored user attributes included: Decide logs them in the "user" namespace)
+// hashed in RewardFeatureSpace(data), i.e. what the logging policy saw.
+// Action features (stored item attributes among them) are not reward-model
+// features: the model is one regression per action. `source` names the
+// input in errors.
 absl::StatusOr<ExportRounds> RoundsFromLoggedData(const LoggedData& data,
                                                   const ExportReadOptions& options,
                                                   const std::string& source);

@@ -1,6 +1,7 @@
 // The cross-fitted reward model of the model-based OPE estimators (see
 // FitRewardModel in bandits/ope/ope.h): per-action ridge or L2-logistic regression
-// over [1, context features].
+// over [1, context features] (the logged contexts as the policies saw them:
+// bandits/ope/reward_features.h).
 #include <algorithm>
 #include <cmath>
 #include <vector>

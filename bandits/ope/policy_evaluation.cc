@@ -89,6 +89,7 @@ absl::StatusOr<OpeReport> EvaluatePolicyOnLog(const EventLog& log,
   ExportReadOptions read;
   read.default_reward = config.default_reward();
   read.full = true;
+  read.reward_features = NeedsRewardModel(options.estimators);
   read.target.space = FeatureSpaceFromConfig(config);
   std::vector<std::string> warnings;
   std::unique_ptr<Policy> policy;

@@ -41,8 +41,15 @@ using bandits::LoggedRounds;
 
 absl::StatusOr<LoggedRounds> ObdInput(const std::string& path, const std::string& target,
                                       const std::string& target_pmf,
-                                      const std::string& target_pmf_from) {
+                                      const std::string& target_pmf_from,
+                                      std::vector<std::string>* warnings) {
   ASSIGN_OR_RETURN(bandits::ObdLog log, bandits::ReadObdCsv(path));
+  if (log.hash_collisions > 0) {
+    warnings->push_back(absl::StrFormat(
+        "%d of the log's distinct features share a hashed slot (2^%d slots) with another: "
+        "the reward model cannot tell them apart",
+        log.hash_collisions, log.hash_bits));
+  }
   bandits::PositionPmfs pmfs;
   if (!target_pmf_from.empty()) {
     ASSIGN_OR_RETURN(bandits::ObdLog other, bandits::ReadObdCsv(target_pmf_from));
@@ -247,7 +254,8 @@ absl::Status RunOpe(const CommandArgs& args) {
   if (!obd.empty()) {
     if (!target_pmf_from.empty()) target_name = absl::StrCat("pmf_from:", target_pmf_from);
     else if (!target_pmf.empty()) target_name = absl::StrCat("pmf:", target_pmf);
-    ASSIGN_OR_RETURN(rounds, ObdInput(obd, target, target_pmf, target_pmf_from));
+    ASSIGN_OR_RETURN(rounds,
+                     ObdInput(obd, target, target_pmf, target_pmf_from, &input_warnings));
     header.set_input(obd);
     header.set_input_kind("obd");
   } else {
@@ -257,6 +265,7 @@ absl::Status RunOpe(const CommandArgs& args) {
     ExportReadOptions read;
     read.default_reward = absl::GetFlag(FLAGS_default_reward);
     read.full = needs_rows;
+    read.reward_features = bandits::NeedsRewardModel(options.estimators);
     bandits::TargetPmfTable table;
     if (!target_pmf.empty()) {
       ASSIGN_OR_RETURN(table, bandits::ReadTargetPmfCsv(target_pmf));

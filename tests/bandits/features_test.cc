@@ -143,6 +143,50 @@ TEST(FeaturesTest, RejectsBadInputWithClearErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("actions[0].id")));
 }
 
+// HashContext is the path readers of logged data use: scattered into a
+// vector it gives exactly BuildDecisionInput's context, collisions included,
+// and it rejects what BuildDecisionInput rejects with the same message.
+TEST(FeaturesTest, HashContextIsBuildDecisionInputsContext) {
+  Rng rng(5);
+  for (int bits : {2, 6, 16}) {
+    FeatureSpace space{.dense_dim = 3, .hash_bits = bits};
+    Context context = MakeContext({0.25f, -2.0f, 7.0f});
+    for (const char* name : {"user", "item", "slot"}) {
+      Namespace* ns = context.add_namespaces();
+      ns->set_name(name);
+      for (int j = 0; j < 12; ++j) {  // 36 features in 4 slots at bits = 2: collisions
+        AddFeature(ns, "f" + std::to_string(j), j % 3 == 0 ? 0.0f : rng.Normal());
+      }
+    }
+    google::protobuf::RepeatedPtrField<Action> actions;
+    actions.Add()->set_id("a");
+    DecisionInput input;
+    ASSERT_OK(BuildDecisionInput(space, context, actions, &input));
+    std::vector<HashedFeature> sparse;
+    ASSERT_OK(HashContext(space, context, &sparse));
+    ASSERT_EQ(sparse.size(), 36u);
+    std::vector<double> scattered(ContextLength(space), 0.0);
+    for (int i = 0; i < 3; ++i) scattered[i] = context.dense(i);
+    for (const HashedFeature& f : sparse) {
+      ASSERT_LT(f.slot, 1u << bits);
+      scattered[3 + f.slot] += f.value;
+    }
+    EXPECT_EQ(scattered, input.context) << "bits " << bits;
+    EXPECT_EQ(sparse[0].slot, FeatureSlot("user", "f0", bits));
+    EXPECT_EQ(sparse[0].value, 1.0);  // 0 reads as 1
+  }
+  FeatureSpace space{.dense_dim = 2, .hash_bits = 0};
+  std::vector<HashedFeature> sparse = {{1, 1.0}};
+  EXPECT_THAT(HashContext(space, MakeContext({1}), &sparse),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("context.dense has 1 values; the experiment's context_dim is 2")));
+  EXPECT_TRUE(sparse.empty());
+  Context with_sparse = MakeContext({1, 2});
+  AddFeature(with_sparse.add_namespaces(), "f", 1);
+  EXPECT_THAT(HashContext(space, with_sparse, &sparse),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hash_bits is 0")));
+}
+
 TEST(FeaturesTest, ValidatesHashBitsAndDims) {
   EXPECT_THAT(ValidateFeatureSpace({.dense_dim = 0, .hash_bits = 17}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hash_bits")));

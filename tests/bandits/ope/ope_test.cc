@@ -10,12 +10,22 @@
 // Bandit Dataset and Pipeline", arXiv:2008.07146.
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "bandits/experiment.h"
+#include "bandits/features.h"
+#include "bandits/log/export.h"
 #include "bandits/ope/intervals.h"
+#include "bandits/ope/logged_data.h"
 #include "bandits/ope/obd.h"
 #include "bandits/ope/ope.h"
 #include "bandits/ope/ope_input.h"
@@ -31,6 +41,7 @@ namespace {
 using ::recbandit::testing::ScratchDir;
 using ::recbandit::testing::StatusIs;
 using ::recbandit::testing::WriteTextFile;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // A known environment: kContexts discrete contexts (drawn with known
@@ -486,6 +497,125 @@ TEST(ObdTest, TargetPmfCsvByPositionEqualsUniform) {
   EXPECT_NEAR(report.estimates(0).value(), 0.003009, 1e-6);
 }
 
+// The reader's former private layout, rebuilt here as the oracle: position
+// one-hot (1..max position), then per user_feature_* column the one-hot of
+// its values in order of first appearance. Also returns each column's
+// feature as the shared path names it (namespace, name).
+struct OneHotLayout {
+  int32_t dim = 0;
+  std::vector<float> features;  // n x dim
+  std::vector<std::pair<std::string, std::string>> names;
+};
+
+OneHotLayout OldObdOneHot(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = absl::StrSplit(line, ',');
+  int col_position = -1;
+  std::vector<int> user_cols;
+  for (size_t c = 0; c < header.size(); ++c) {
+    if (header[c] == "position") col_position = c;
+    if (absl::StartsWith(header[c], "user_feature_")) user_cols.push_back(c);
+  }
+  std::vector<int32_t> positions;
+  std::vector<std::vector<int32_t>> codes(user_cols.size());
+  std::vector<std::vector<std::string>> values(user_cols.size());
+  int32_t max_position = 0;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const std::vector<std::string> f = absl::StrSplit(line, ',');
+    positions.push_back(std::stoi(f[col_position]));
+    max_position = std::max(max_position, positions.back());
+    for (size_t u = 0; u < user_cols.size(); ++u) {
+      auto& seen = values[u];
+      auto it = std::find(seen.begin(), seen.end(), f[user_cols[u]]);
+      if (it == seen.end()) it = seen.insert(seen.end(), f[user_cols[u]]);
+      codes[u].push_back(static_cast<int32_t>(it - seen.begin()));
+    }
+  }
+  OneHotLayout out;
+  for (int32_t p = 1; p <= max_position; ++p) {
+    out.names.emplace_back(kObdSlotNamespace, absl::StrCat("position=", p));
+  }
+  std::vector<int32_t> offset;
+  for (size_t u = 0; u < user_cols.size(); ++u) {
+    offset.push_back(static_cast<int32_t>(out.names.size()));
+    for (const std::string& v : values[u]) {
+      out.names.emplace_back(kObdUserNamespace, absl::StrCat(header[user_cols[u]], "=", v));
+    }
+  }
+  out.dim = static_cast<int32_t>(out.names.size());
+  out.features.assign(positions.size() * out.dim, 0.0f);
+  for (size_t i = 0; i < positions.size(); ++i) {
+    float* row = out.features.data() + i * out.dim;
+    row[positions[i] - 1] = 1.0f;
+    for (size_t u = 0; u < user_cols.size(); ++u) row[offset[u] + codes[u][i]] = 1.0f;
+  }
+  return out;
+}
+
+TEST(ObdTest, SharedFeaturePathEqualsOneHotLayoutUpToColumnOrder) {
+  for (const std::string policy : {"random", "bts"}) {
+    SCOPED_TRACE(policy);
+    ASSERT_OK_AND_ASSIGN(ObdLog log, ReadObdCsv(ObdPath(policy)));
+    const OneHotLayout old = OldObdOneHot(ObdPath(policy));
+    // 16 hash bits: the sample's 28 (random) / 29 (bts) features do not collide.
+    EXPECT_EQ(log.hash_bits, 16);
+    EXPECT_EQ(log.hash_collisions, 0);
+    EXPECT_EQ(old.dim, policy == "random" ? 28 : 29);
+    ASSERT_EQ(log.feature_dim, old.dim);
+    ASSERT_EQ(log.feature_slots.size(), static_cast<size_t>(old.dim));
+    ASSERT_EQ(log.features.size(), old.features.size());
+    // Old column c is the new column holding the hashed slot of its feature:
+    // a bijection (distinct slots), and every value equal.
+    std::vector<bool> used(old.dim, false);
+    for (int32_t c = 0; c < old.dim; ++c) {
+      const uint32_t slot = FeatureSlot(old.names[c].first, old.names[c].second, 16);
+      const auto at = std::find(log.feature_slots.begin(), log.feature_slots.end(), slot);
+      ASSERT_NE(at, log.feature_slots.end()) << old.names[c].second;
+      const int32_t k = static_cast<int32_t>(at - log.feature_slots.begin());
+      EXPECT_FALSE(used[k]);
+      used[k] = true;
+      for (int64_t i = 0; i < log.size(); ++i) {
+        ASSERT_EQ(log.features[i * old.dim + k], old.features[i * old.dim + c])
+            << "row " << i << " feature " << old.names[c].second;
+      }
+    }
+  }
+}
+
+// The reward model is invariant to the order of its columns, so DM and DR
+// on the hashed features equal those on the former layout (to rounding).
+TEST(ObdTest, ModelEstimatesEqualThoseOnTheOneHotLayout) {
+  ASSERT_OK_AND_ASSIGN(ObdLog bts, ReadObdCsv(ObdPath("bts")));
+  ASSERT_OK_AND_ASSIGN(LoggedRounds rounds,
+                       ObdRounds(bts, UniformPositionPmfs(bts.num_items, bts.num_positions)));
+  LoggedRounds one_hot = rounds;
+  const OneHotLayout old = OldObdOneHot(ObdPath("bts"));
+  one_hot.feature_dim = old.dim;
+  one_hot.features = old.features;
+  for (const std::string kind : {"ridge", "logistic"}) {
+    OpeOptions options;
+    options.estimators = {"dm", "dr", "switch_dr"};
+    options.bootstrap = 0;
+    options.reward_model.kind = kind;
+    ASSERT_OK_AND_ASSIGN(OpeReport hashed, Evaluate(rounds, options));
+    ASSERT_OK_AND_ASSIGN(OpeReport before, Evaluate(one_hot, options));
+    for (int e = 0; e < 3; ++e) {
+      EXPECT_NEAR(hashed.estimates(e).value(), before.estimates(e).value(), 1e-12)
+          << kind << " " << hashed.estimates(e).estimator();
+    }
+  }
+  // The figures README.md shows for this run (ridge, 5 folds, seed 1).
+  OpeOptions options;
+  options.estimators = {"dm", "dr"};
+  options.bootstrap = 0;
+  ASSERT_OK_AND_ASSIGN(OpeReport report, Evaluate(rounds, options));
+  EXPECT_NEAR(report.estimates(0).value(), 0.003767, 5e-7);
+  EXPECT_NEAR(report.estimates(1).value(), 0.001747, 5e-7);
+}
+
 TEST(ObdTest, MalformedFilesNameFileAndLine) {
   ScratchDir dir;
   const std::string header =
@@ -552,7 +682,18 @@ TEST(ExportCsvTest, ShadowTargetMatchesInMemoryEvaluation) {
   OpeOptions options;
   options.estimators = {"ips", "snips", "dm", "dr", "switch_dr"};
   options.bootstrap = 20;
-  ASSERT_OK_AND_ASSIGN(OpeReport expected, Evaluate(rounds, options));
+  // The reward model reads each row's whole context: the dense one-hot, then
+  // the sparse feature every row carries ("ns|f=1", one hashed column of 1s).
+  LoggedRounds with_sparse = rounds;
+  with_sparse.feature_dim = kContexts + 1;
+  with_sparse.features.clear();
+  for (int64_t i = 0; i < rounds.size(); ++i) {
+    for (int j = 0; j < kContexts; ++j) {
+      with_sparse.features.push_back(rounds.features[i * kContexts + j]);
+    }
+    with_sparse.features.push_back(1.0f);
+  }
+  ASSERT_OK_AND_ASSIGN(OpeReport expected, Evaluate(with_sparse, options));
   for (bool full : {true, false}) {
     ExportReadOptions read;
     read.full = full;
@@ -663,6 +804,171 @@ TEST(ExportCsvTest, MalformedLogsGiveFileLineAndField) {
   read.target.shadow_spec = "ucb1";
   EXPECT_THAT(ReadExportCsv(dir.File("noshadow.csv"), read),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no shadow policy 'ucb1'")));
+}
+
+// ------------------------------------ reward model features of logged decisions
+
+// Two catalog users for Decide's stored_features: "young" (age 25), "old" (60).
+class TwoUsers : public AttributeSource {
+ public:
+  std::optional<CatalogUser> GetUser(const std::string& user) const override {
+    if (user != "young" && user != "old") return std::nullopt;
+    CatalogUser u;
+    u.set_user(user);
+    (*u.mutable_numbers())["age"] = user == "young" ? 25 : 60;
+    return u;
+  }
+  std::optional<CatalogItem> GetItem(const std::string&) const override { return std::nullopt; }
+  bool HasNumericField(const std::string& name) const override { return name == "age"; }
+};
+
+// Returns the DM and DR estimates of `rounds` with an (almost) unpenalised
+// ridge model.
+std::pair<double, double> DmDr(const LoggedRounds& rounds) {
+  OpeOptions options;
+  options.estimators = {"dm", "dr"};
+  options.bootstrap = 0;
+  options.reward_model.l2 = 1e-9;
+  absl::StatusOr<OpeReport> report = Evaluate(rounds, options);
+  EXPECT_TRUE(report.ok()) << report.status();
+  if (!report.ok()) return {NAN, NAN};
+  return {report->estimates(0).value(), report->estimates(1).value()};
+}
+
+// A uniform logger decides between a and b for two users, with a dense
+// context of pure noise and the stored feature "user.age"; the reward depends
+// only on the age: a pays 1 (age 25) or 0.2 (age 60), b pays 0 or 0.6. The
+// target (a table keyed by user) plays a with 0.9 for the young user and 0.25
+// for the old one. Oracle by hand: the per-action model over [1, noise, age]
+// fits these rewards exactly, so DM is the target's true value, half the
+// rounds 0.9 * 1 + 0.1 * 0 = 0.9 and half 0.25 * 0.2 + 0.75 * 0.6 = 0.5: 0.7;
+// DR adds residuals that are 0. Without the age the model can only learn each
+// action's mean reward (a 0.6, b 0.3), and DM is near 0.47.
+TEST(LoggedRewardModelTest, DmUsesTheStoredFeatureThePolicySaw) {
+  ScratchDir dir;
+  TwoUsers users;
+  LoggedData data;
+  {
+    ExperimentManagerOptions options;
+    options.attributes = &users;
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<ExperimentManager> manager,
+                         ExperimentManager::Open(dir.File("data"), options));
+    ExperimentConfig config;
+    config.set_name("exp");
+    config.set_context_dim(1);
+    config.set_hash_bits(4);
+    Variant* v = config.add_variants();
+    v->set_name("uniform");
+    v->set_policy_spec("epsilon_greedy:epsilon=1");
+    v->set_traffic_weight(1);
+    ASSERT_OK(manager->CreateExperiment(config).status());
+    Rng rng(17);
+    for (int i = 0; i < 400; ++i) {
+      const bool young = i % 2 == 0;
+      DecideRequest d;
+      d.set_experiment("exp");
+      d.set_event_id(absl::StrCat("e", i));
+      d.set_unit_id(young ? "young" : "old");
+      d.mutable_context()->add_dense(static_cast<float>(rng.Normal()));
+      d.add_stored_features("user.age");
+      for (const char* id : {"a", "b"}) d.add_actions()->set_id(id);
+      ASSERT_OK_AND_ASSIGN(DecideResponse decided, manager->Decide(d));
+      const bool a = decided.chosen_action() == "a";
+      RewardRequest r;
+      r.set_experiment("exp");
+      r.set_event_id(decided.event_id());
+      r.set_value(young ? (a ? 1.0 : 0.0) : (a ? 0.2 : 0.6));
+      ASSERT_OK(manager->Reward(r).status());
+    }
+    ASSERT_OK_AND_ASSIGN(data, ReadLoggedData(manager->log(), "exp"));
+    ASSERT_OK(ExportExperiment(manager->log(), "exp", ExportFormat::kCsv, dir.File("e.csv"))
+                  .status());
+    ASSERT_OK(ExportExperiment(manager->log(), "exp", ExportFormat::kJsonl, dir.File("e.jsonl"))
+                  .status());
+  }
+  // The log holds the context the policy saw: the dense noise, then the
+  // stored age in the namespace "user".
+  ASSERT_EQ(data.decisions.size(), 400u);
+  ASSERT_EQ(data.decisions[0].context.namespaces_size(), 1);
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).name(), "user");
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).features(0).name(), "age");
+  EXPECT_EQ(data.decisions[0].context.namespaces(0).features(0).value(), 25.0f);
+
+  TargetPmfTable table;
+  table.pmfs["young"] = {{"a", 0.9}, {"b", 0.1}};
+  table.pmfs["old"] = {{"a", 0.25}, {"b", 0.75}};
+  ExportReadOptions read;
+  read.target.kind = ExportTarget::Kind::kTable;
+  read.target.table = &table;
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_log, RoundsFromLoggedData(data, read, "log"));
+  // Features: the dense noise, then the age's slot among the experiment's 2^4.
+  ASSERT_EQ(from_log.rounds.feature_dim, 2);
+  EXPECT_EQ(from_log.rounds.features[1], 25.0f);
+  EXPECT_EQ(from_log.rounds.features[3], 60.0f);
+  auto [dm, dr] = DmDr(from_log.rounds);
+  EXPECT_NEAR(dm, 0.7, 1e-6);
+  EXPECT_NEAR(dr, 0.7, 1e-6);
+
+  // Exports carry the same context (CSV's context_sparse, JSONL's
+  // namespaces), hashed in 2^16 slots: the same estimates.
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_csv, ReadExportCsv(dir.File("e.csv"), read));
+  ASSERT_OK_AND_ASSIGN(LoggedData jsonl, ReadLoggedDataFromFile(dir.File("e.jsonl")));
+  ASSERT_OK_AND_ASSIGN(ExportRounds from_jsonl, RoundsFromLoggedData(jsonl, read, "e.jsonl"));
+  for (const ExportRounds* r : {&from_csv, &from_jsonl}) {
+    ASSERT_EQ(r->rounds.feature_dim, 2);
+    EXPECT_EQ(r->rounds.features, from_log.rounds.features);
+    EXPECT_NEAR(DmDr(r->rounds).first, 0.7, 1e-6);
+  }
+
+  // The dense context alone (what the reward model used before): DM is wrong.
+  LoggedRounds dense_only = from_log.rounds;
+  dense_only.feature_dim = 1;
+  dense_only.features.clear();
+  for (size_t i = 0; i < from_log.rounds.features.size(); i += 2) {
+    dense_only.features.push_back(from_log.rounds.features[i]);
+  }
+  const double dm_dense = DmDr(dense_only).first;
+  EXPECT_GT(std::abs(dm_dense - 0.7), 0.15) << dm_dense;
+  EXPECT_NEAR(dm_dense, 0.47, 0.05);
+
+  // ips/snips only: no features are built.
+  read.reward_features = false;
+  ASSERT_OK_AND_ASSIGN(ExportRounds bare, RoundsFromLoggedData(data, read, "log"));
+  EXPECT_EQ(bare.rounds.feature_dim, 0);
+  EXPECT_TRUE(bare.rounds.features.empty());
+}
+
+// Sparse features an experiment does not accept (hash_bits 0) or a malformed
+// context_sparse item are errors naming the decision or file:line and field.
+TEST(LoggedRewardModelTest, BadSparseFeaturesAreClearErrors) {
+  LoggedData data;
+  data.config.set_name("exp");
+  data.config.set_hash_bits(0);
+  LoggedDecision d;
+  d.event_id = "e1";
+  Namespace* ns = d.context.add_namespaces();
+  ns->set_name("user");
+  ns->add_features()->set_name("x");
+  d.actions.resize(2);
+  d.actions[0].set_id("a");
+  d.actions[1].set_id("b");
+  d.pmf = {0.5, 0.5};
+  d.chosen = 0;
+  d.propensity = 0.5;
+  data.decisions.push_back(d);
+  EXPECT_THAT(RoundsFromLoggedData(data, ExportReadOptions{}, "log"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("decision 1 (event e1)"), HasSubstr("hash_bits is 0"))));
+  // From a file (no config): 2^16 slots, accepted.
+  data.config.Clear();
+  ASSERT_OK_AND_ASSIGN(ExportRounds r, RoundsFromLoggedData(data, ExportReadOptions{}, "f"));
+  EXPECT_EQ(r.rounds.feature_dim, 1);
+  ScratchDir dir;
+  WriteTextFile(dir.File("log.csv"),
+                std::string(kHeader) + "e1,x,A,1,u1,0.5,user|nameonly,a;b,0,a,0.5,0.5;0.5,1,p,1,\n");
+  EXPECT_THAT(ReadExportCsv(dir.File("log.csv"), ExportReadOptions{}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(":2: field context_sparse: expected namespace|name=value")));
 }
 
 }  // namespace
