@@ -698,6 +698,18 @@ absl::StatusOr<ExportRounds> ReadExportCsv(const std::string& path,
       }
       r.logging_row.push_back(lrow);
     }
+    if (full && !with_features) {
+      // Not used, but damage is reported all the same.
+      if (!ParseDoubleList(f[kContextDense], &dense)) {
+        return error(kContextDense, "malformed number");
+      }
+      if (r.reward.empty()) {
+        dense_dim = static_cast<int32_t>(dense.size());
+      } else if (static_cast<int32_t>(dense.size()) != dense_dim) {
+        return error(kContextDense, absl::StrCat(dense.size(), " values where earlier rows had ",
+                                                 dense_dim));
+      }
+    }
     if (with_features) {
       if (!ParseDoubleList(f[kContextDense], &dense)) {
         return error(kContextDense, "malformed number");

@@ -786,14 +786,20 @@ TEST(ExportCsvTest, MalformedLogsGiveFileLineAndField) {
       {"e1,x,A,1,u1,,,a;b,0,a,0.5,0.5;0.5,zz,p,1,\n", ":3: field reward: 'zz'"},
       {"e1,x,A,1,u1,,,a;b,0,b,0.5,0.5;0.5,1,p,1,\n", ":3: field chosen_action"},
       {"e1,x,A,1,u1,1;2,,a;b,0,a,0.5,0.5;0.5,1,p,1,\n", ":3: field context_dense: 2 values"},
+      {"e1,x,A,1,u1,1x,,a;b,0,a,0.5,0.5;0.5,1,p,1,\n", ":3: field context_dense: malformed"},
   };
   const std::string good = "e0,x,A,1,u1,1,,a;b,0,a,0.5,0.5;0.5,1,p,1,\n";
-  for (const Case& c : cases) {
-    const std::string path = dir.File("bad.csv");
-    WriteTextFile(path, std::string(kHeader) + good + c.row);
-    EXPECT_THAT(ReadExportCsv(path, ExportReadOptions{}),
-                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + c.message)))
-        << c.row;
+  // With or without a reward model to feed, damage is reported.
+  for (const bool reward_features : {true, false}) {
+    ExportReadOptions options;
+    options.reward_features = reward_features;
+    for (const Case& c : cases) {
+      const std::string path = dir.File("bad.csv");
+      WriteTextFile(path, std::string(kHeader) + good + c.row);
+      EXPECT_THAT(ReadExportCsv(path, options),
+                  StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path + c.message)))
+          << c.row << " reward_features " << reward_features;
+    }
   }
   WriteTextFile(dir.File("nohead.csv"), "a,b\n");
   EXPECT_THAT(ReadExportCsv(dir.File("nohead.csv"), ExportReadOptions{}),
