@@ -143,6 +143,15 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                                                  const LoadOptions& options = {},
                                                  LoadStats* stats = nullptr);
 
+namespace internal {
+// ParseInteractions with the fast path for plain lines on or off: the same
+// result either way (the tests hold the general path as the oracle).
+absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
+                                                 std::string_view name,
+                                                 const LoadOptions& options, LoadStats* stats,
+                                                 bool fast_path);
+}  // namespace internal
+
 // Writes `log` rows [all, or those in `rows`] as CSV with the header
 // user,item,weight,timestamp (and event_type when the log has types),
 // atomically.
