@@ -29,9 +29,11 @@ IdMap::IdMap(const IdMap& other) { *this = other; }
 IdMap& IdMap::operator=(const IdMap& other) {
   if (this == &other) return *this;
   names_.clear();
+  short_index_.clear();
   index_.clear();
   numeric_.clear();
-  index_.reserve(other.names_.size());
+  short_index_.reserve(other.short_index_.size());
+  index_.reserve(other.index_.size());
   for (const std::string& name : other.names_) GetOrAdd(name);
   return *this;
 }
@@ -47,7 +49,22 @@ int64_t IdMap::NumericValue(std::string_view id) {
   return v < kMaxNumericId ? v : -1;
 }
 
+IdMap::ShortKey IdMap::MakeShortKey(std::string_view id) {
+  char bytes[16] = {};
+  std::memcpy(bytes, id.data(), id.size());
+  bytes[15] = static_cast<char>(id.size());
+  ShortKey key;
+  std::memcpy(&key.lo, bytes, 8);
+  std::memcpy(&key.hi, bytes + 8, 8);
+  return key;
+}
+
 int32_t IdMap::FindHashed(std::string_view id) const {
+  if (id.size() <= kMaxShortKey) {
+    if (short_index_.empty()) return -1;
+    auto it = short_index_.find(MakeShortKey(id));
+    return it == short_index_.end() ? -1 : it->second;
+  }
   if (index_.empty()) return -1;
   auto it = index_.find(ToAbsl(id));
   return it == index_.end() ? -1 : it->second;
@@ -71,9 +88,15 @@ int32_t IdMap::GetOrAdd(std::string_view id) {
       return numeric_[numeric] - 1;
     }
   }
+  const int32_t next = static_cast<int32_t>(names_.size());
+  if (id.size() <= kMaxShortKey) {
+    const auto [it, added] = short_index_.try_emplace(MakeShortKey(id), next);
+    if (!added) return it->second;
+    names_.emplace_back(id);
+    return next;
+  }
   auto it = index_.find(ToAbsl(id));
   if (it != index_.end()) return it->second;
-  const int32_t next = static_cast<int32_t>(names_.size());
   names_.emplace_back(id);
   index_.emplace(absl::string_view(names_.back()), next);
   return next;
@@ -89,7 +112,8 @@ int32_t IdMap::Find(std::string_view id) const {
 }
 
 size_t IdMap::MemoryBytes() const {
-  size_t bytes = index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
+  size_t bytes = short_index_.capacity() * (sizeof(ShortKey) + sizeof(int32_t) + 1) +
+                 index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
                  numeric_.capacity() * sizeof(int32_t);
   for (const std::string& s : names_) {
     bytes += sizeof(std::string) + (s.size() > 15 ? s.capacity() + 1 : 0);
@@ -361,6 +385,8 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                    : (options.delimiter != 0 ? ' ' : 0);
   bool first_data_line = true;
   std::array<std::string_view, kMaxFields + 1> fields;
+  // The previous line's ids, as views into `contents` (still in cache, where
+  // the names in the id maps may not be).
   std::string_view last_user, last_item, last_type;
   int32_t last_user_id = -1, last_item_id = -1, last_type_id = -1;
   int64_t line_no = 0;
@@ -402,11 +428,11 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
         if (n >= 4) log.has_timestamps = true;
         if (plain[0] != last_user || last_user_id < 0) {
           last_user_id = log.users.GetOrAdd(plain[0]);
-          last_user = log.users.Name(last_user_id);
+          last_user = plain[0];
         }
         if (plain[1] != last_item || last_item_id < 0) {
           last_item_id = log.items.GetOrAdd(plain[1]);
-          last_item = log.items.Name(last_item_id);
+          last_item = plain[1];
         }
         log.Add(last_user_id, last_item_id, weight, ts, type);
         ++st.lines;
@@ -513,11 +539,11 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
     // previous line's ids to skip the hash lookups.
     if (user != last_user || last_user_id < 0) {
       last_user_id = log.users.GetOrAdd(user);
-      last_user = log.users.Name(last_user_id);
+      last_user = user;
     }
     if (item != last_item || last_item_id < 0) {
       last_item_id = log.items.GetOrAdd(item);
-      last_item = log.items.Name(last_item_id);
+      last_item = item;
     }
     log.Add(last_user_id, last_item_id, weight, ts, type);
     ++st.lines;

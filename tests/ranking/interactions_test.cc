@@ -93,6 +93,30 @@ TEST(IdMapTest, NumericIdsHashedBeforeTheTableReachesThemStayFound) {
   EXPECT_LT(m.MemoryBytes(), size_t{20002} * 200 + (size_t{1} << 20));
 }
 
+// Ids up to 15 bytes are keyed inline (bytes and length), longer ones by
+// name: ids that differ only in length, NUL bytes or the 15/16 byte boundary
+// stay distinct, and copies find them all.
+TEST(IdMapTest, ShortAndLongIdsNeverCollide) {
+  const std::vector<std::string> ids = {
+      "a", std::string("a\0", 2), std::string("\0", 1), std::string("\0\0", 2), "",
+      "123456789012345", "1234567890123456", "12345678901234", "12345678",
+      "123456789", std::string(15, '\0'), std::string(16, '\0'), "\xff\xff\xff\xff\xff\xff\xff\xff",
+      "u17", "17", "017"};
+  IdMap map;
+  for (size_t k = 0; k < ids.size(); ++k) EXPECT_EQ(map.GetOrAdd(ids[k]), static_cast<int32_t>(k));
+  const IdMap copy = map;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    EXPECT_EQ(map.GetOrAdd(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(map.Find(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(copy.Find(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(map.Name(static_cast<int32_t>(k)), ids[k]);
+  }
+  EXPECT_EQ(map.size(), static_cast<int32_t>(ids.size()));
+  EXPECT_EQ(map.Find("b"), -1);
+  EXPECT_EQ(map.Find(std::string("a\0\0", 3)), -1);
+  EXPECT_EQ(map.Find("1234567890123457"), -1);
+}
+
 TEST(IdMapTest, ManyIdsKeepStableLookups) {
   IdMap m;
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
