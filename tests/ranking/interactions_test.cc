@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/core/file_util.h"
 #include "proto/core/random.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
@@ -369,6 +370,23 @@ TEST(ParseInteractionsTest, FastPathMatchesGeneralPathOnEdges) {
           << "input: " << absl::CEscape(input) << " skip: " << skip;
     }
   }
+}
+
+// The interactions fuzzer's seeds (tests/fuzz/corpus/interactions_fuzzer/)
+// give the same result on both paths, and the known rows.
+TEST(ParseInteractionsTest, FuzzerSeedsMatchGeneralPath) {
+  int64_t rows = 0;
+  for (const char* seed : {"header.csv", "movielens.tsv", "quoted.csv"}) {
+    ASSERT_OK_AND_ASSIGN(std::string text,
+                         ReadFileToString(::recbandit::testing::SourceDir() +
+                                          "/tests/fuzz/corpus/interactions_fuzzer/" + seed));
+    for (const bool skip : {false, true}) {
+      EXPECT_EQ(Outcome(text, skip, /*fast_path=*/true), Outcome(text, skip, false)) << seed;
+    }
+    ASSERT_OK_AND_ASSIGN(InteractionLog log, ParseInteractions(text, seed));
+    rows += log.size();
+  }
+  EXPECT_EQ(rows, 6);  // two rows in each seed
 }
 
 // Random files from pieces that sit on the edges of the fast path, compared
