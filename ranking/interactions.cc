@@ -1,5 +1,6 @@
-// Interactions: the file parser (memory-mapped, from_chars numbers), id maps
-// and the CSR builder (two counting sorts, duplicates summed).
+// Interactions: the file parser (memory-mapped, a one-pass fast path for plain
+// lines, from_chars numbers), id maps (short ids keyed inline) and the CSR
+// builder (two counting sorts, duplicates summed).
 #include "ranking/interactions.h"
 
 #include <algorithm>
@@ -51,7 +52,7 @@ int64_t IdMap::NumericValue(std::string_view id) {
 
 IdMap::ShortKey IdMap::MakeShortKey(std::string_view id) {
   char bytes[16] = {};
-  std::memcpy(bytes, id.data(), id.size());
+  if (!id.empty()) std::memcpy(bytes, id.data(), id.size());  // data() may be null
   bytes[15] = static_cast<char>(id.size());
   ShortKey key;
   std::memcpy(&key.lo, bytes, 8);

@@ -116,6 +116,7 @@ TEST(IdMapTest, ShortAndLongIdsNeverCollide) {
   EXPECT_EQ(map.Find("b"), -1);
   EXPECT_EQ(map.Find(std::string("a\0\0", 3)), -1);
   EXPECT_EQ(map.Find("1234567890123457"), -1);
+  EXPECT_EQ(map.Find(std::string_view()), 4);  // a null empty view is the empty id
 }
 
 TEST(IdMapTest, ManyIdsKeepStableLookups) {
