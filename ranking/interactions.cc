@@ -1,5 +1,6 @@
-// Interactions: the file parser (memory-mapped, from_chars numbers), id maps
-// and the CSR builder (two counting sorts, duplicates summed).
+// Interactions: the file parser (memory-mapped, a one-pass fast path for plain
+// lines, from_chars numbers), id maps (short ids keyed inline) and the CSR
+// builder (two counting sorts, duplicates summed).
 #include "ranking/interactions.h"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -28,9 +30,11 @@ IdMap::IdMap(const IdMap& other) { *this = other; }
 IdMap& IdMap::operator=(const IdMap& other) {
   if (this == &other) return *this;
   names_.clear();
+  short_index_.clear();
   index_.clear();
   numeric_.clear();
-  index_.reserve(other.names_.size());
+  short_index_.reserve(other.short_index_.size());
+  index_.reserve(other.index_.size());
   for (const std::string& name : other.names_) GetOrAdd(name);
   return *this;
 }
@@ -46,7 +50,22 @@ int64_t IdMap::NumericValue(std::string_view id) {
   return v < kMaxNumericId ? v : -1;
 }
 
+IdMap::ShortKey IdMap::MakeShortKey(std::string_view id) {
+  char bytes[16] = {};
+  if (!id.empty()) std::memcpy(bytes, id.data(), id.size());  // data() may be null
+  bytes[15] = static_cast<char>(id.size());
+  ShortKey key;
+  std::memcpy(&key.lo, bytes, 8);
+  std::memcpy(&key.hi, bytes + 8, 8);
+  return key;
+}
+
 int32_t IdMap::FindHashed(std::string_view id) const {
+  if (id.size() <= kMaxShortKey) {
+    if (short_index_.empty()) return -1;
+    auto it = short_index_.find(MakeShortKey(id));
+    return it == short_index_.end() ? -1 : it->second;
+  }
   if (index_.empty()) return -1;
   auto it = index_.find(ToAbsl(id));
   return it == index_.end() ? -1 : it->second;
@@ -70,9 +89,15 @@ int32_t IdMap::GetOrAdd(std::string_view id) {
       return numeric_[numeric] - 1;
     }
   }
+  const int32_t next = static_cast<int32_t>(names_.size());
+  if (id.size() <= kMaxShortKey) {
+    const auto [it, added] = short_index_.try_emplace(MakeShortKey(id), next);
+    if (!added) return it->second;
+    names_.emplace_back(id);
+    return next;
+  }
   auto it = index_.find(ToAbsl(id));
   if (it != index_.end()) return it->second;
-  const int32_t next = static_cast<int32_t>(names_.size());
   names_.emplace_back(id);
   index_.emplace(absl::string_view(names_.back()), next);
   return next;
@@ -88,7 +113,8 @@ int32_t IdMap::Find(std::string_view id) const {
 }
 
 size_t IdMap::MemoryBytes() const {
-  size_t bytes = index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
+  size_t bytes = short_index_.capacity() * (sizeof(ShortKey) + sizeof(int32_t) + 1) +
+                 index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
                  numeric_.capacity() * sizeof(int32_t);
   for (const std::string& s : names_) {
     bytes += sizeof(std::string) + (s.size() > 15 ? s.capacity() + 1 : 0);
@@ -255,12 +281,95 @@ char DetectDelimiter(std::string_view first_line) {
   return ' ';
 }
 
+// The fast path for plain lines. A plain line has 2 to 5 non-empty fields of
+// printable ASCII other than the quote mark and the delimiter (',' or '\t'),
+// ends in "\n", "\r\n", or "\r" or nothing at the end of the input, and has
+// numbers the general path accepts. On such a line no field needs trimming,
+// unquoting or a UTF-8 check, so one pass over its bytes finds the fields.
+// Every other line (blank, quoted, blanks, control bytes, NUL, non-ASCII,
+// errors) goes to the general path, which alone produces messages.
+class PlainLineScanner {
+ public:
+  // Byte classes.
+  static constexpr uint8_t kText = 0, kDelimiter = 1, kOther = 2;
+
+  explicit PlainLineScanner(char delim) {
+    for (int c = 0; c < 256; ++c) {
+      class_[c] = (c > 0x20 && c < 0x7f && c != '"') ? kText : kOther;
+    }
+    class_[static_cast<unsigned char>(delim)] = kDelimiter;
+  }
+
+  // Returns the position after the plain line starting at `p` (< end), its
+  // fields in fields[0..*n), or nullptr when the line is not plain.
+  const char* Scan(const char* p, const char* end, std::string_view* fields, int* n) const {
+    int count = 0;
+    for (;;) {
+      const char* start = p;
+      while (p < end && class_[static_cast<unsigned char>(*p)] == kText) ++p;
+      if (p == start || count == kMaxFields) return nullptr;
+      fields[count++] = std::string_view(start, static_cast<size_t>(p - start));
+      if (p == end) break;
+      if (class_[static_cast<unsigned char>(*p)] == kDelimiter) {
+        ++p;
+        continue;
+      }
+      if (*p == '\n') {
+        ++p;
+        break;
+      }
+      if (*p == '\r' && (p + 1 == end || p[1] == '\n')) {
+        p += p + 1 == end ? 1 : 2;
+        break;
+      }
+      return nullptr;
+    }
+    if (count < 2) return nullptr;
+    *n = count;
+    return p;
+  }
+
+ private:
+  std::array<uint8_t, 256> class_;
+};
+
+// Returns whether `s` is digits[.digits] with a value Clinger's fast path
+// gives exactly: an integer mantissa m <= 2^24 and at most 10 fraction digits,
+// so m / 10^k is one correctly rounded float division of exact operands, the
+// value std::from_chars returns. False otherwise (the caller uses ParseFloat).
+inline bool ParseSimpleDecimal(std::string_view s, float* out) {
+  static constexpr float kPow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                                     1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  uint64_t m = 0;
+  int digits = 0, fraction = -1;
+  for (; p < end; ++p) {
+    const unsigned d = static_cast<unsigned char>(*p) - '0';
+    if (d <= 9) {
+      if (++digits > 15) return false;
+      m = m * 10 + d;
+      if (fraction >= 0) ++fraction;
+    } else if (*p == '.' && fraction < 0 && digits > 0) {
+      fraction = 0;
+    } else {
+      return false;
+    }
+  }
+  if (digits == 0 || fraction == 0 || fraction > 10 || m > (uint64_t{1} << 24)) return false;
+  *out = static_cast<float>(m);
+  if (fraction > 0) *out /= kPow10[fraction];
+  return true;
+}
+
 }  // namespace
+
+namespace internal {
 
 absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                                                  std::string_view name,
-                                                 const LoadOptions& options,
-                                                 LoadStats* stats) {
+                                                 const LoadOptions& options, LoadStats* stats,
+                                                 bool fast_path) {
   LoadStats local_stats;
   LoadStats& st = stats != nullptr ? *stats : local_stats;
   st = LoadStats();
@@ -277,6 +386,8 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
                    : (options.delimiter != 0 ? ' ' : 0);
   bool first_data_line = true;
   std::array<std::string_view, kMaxFields + 1> fields;
+  // The previous line's ids, as views into `contents` (still in cache, where
+  // the names in the id maps may not be).
   std::string_view last_user, last_item, last_type;
   int32_t last_user_id = -1, last_item_id = -1, last_type_id = -1;
   int64_t line_no = 0;
@@ -291,7 +402,46 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
     return absl::OkStatus();
   };
 
+  std::unique_ptr<PlainLineScanner> scanner;
+  std::array<std::string_view, kMaxFields> plain;
   while (pos < size) {
+    // After the header question is settled, plain lines take the fast path;
+    // the first line that is not plain falls through to the general one.
+    if (fast_path && !first_data_line && (delim == ',' || delim == '\t')) {
+      if (scanner == nullptr) scanner = std::make_unique<PlainLineScanner>(delim);
+      const char* const end = contents.data() + size;
+      while (pos < size) {
+        int n = 0;
+        const char* next = scanner->Scan(contents.data() + pos, end, plain.data(), &n);
+        if (next == nullptr) break;
+        float weight = 1.0f;
+        if (n >= 3 && !ParseSimpleDecimal(plain[2], &weight) &&
+            (!ParseFloat(plain[2], &weight) || !std::isfinite(weight) || weight < 0)) {
+          break;
+        }
+        int64_t ts = 0;
+        if (n >= 4 && !ParseTimestamp(plain[3], &ts)) break;
+        int16_t type = -1;
+        if (n == 5) {  // a type met before; a new one is checked by the general path
+          if (plain[4] != last_type || last_type_id < 0) break;
+          type = static_cast<int16_t>(last_type_id);
+        }
+        if (n >= 4) log.has_timestamps = true;
+        if (plain[0] != last_user || last_user_id < 0) {
+          last_user_id = log.users.GetOrAdd(plain[0]);
+          last_user = plain[0];
+        }
+        if (plain[1] != last_item || last_item_id < 0) {
+          last_item_id = log.items.GetOrAdd(plain[1]);
+          last_item = plain[1];
+        }
+        log.Add(last_user_id, last_item_id, weight, ts, type);
+        ++st.lines;
+        ++line_no;
+        pos = static_cast<size_t>(next - contents.data());
+      }
+      if (pos >= size) break;
+    }
     const void* nl = std::memchr(contents.data() + pos, '\n', size - pos);
     const size_t end = nl == nullptr
                            ? size
@@ -390,16 +540,25 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
     // previous line's ids to skip the hash lookups.
     if (user != last_user || last_user_id < 0) {
       last_user_id = log.users.GetOrAdd(user);
-      last_user = log.users.Name(last_user_id);
+      last_user = user;
     }
     if (item != last_item || last_item_id < 0) {
       last_item_id = log.items.GetOrAdd(item);
-      last_item = log.items.Name(last_item_id);
+      last_item = item;
     }
     log.Add(last_user_id, last_item_id, weight, ts, type);
     ++st.lines;
   }
   return log;
+}
+
+}  // namespace internal
+
+absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
+                                                 std::string_view name,
+                                                 const LoadOptions& options,
+                                                 LoadStats* stats) {
+  return internal::ParseInteractions(contents, name, options, stats, /*fast_path=*/true);
 }
 
 std::string SkippedLinesWarning(const std::string& path, const LoadStats& stats) {

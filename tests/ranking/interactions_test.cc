@@ -3,9 +3,15 @@
 #include "ranking/interactions.h"
 
 #include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/core/file_util.h"
 #include "proto/core/random.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/test_util.h"
@@ -86,6 +92,31 @@ TEST(IdMapTest, NumericIdsHashedBeforeTheTableReachesThemStayFound) {
   for (int32_t i = 0; i < m.size(); ++i) EXPECT_EQ(copy.Find(m.Name(i)), i) << m.Name(i);
   // Memory stays proportional to the ids held.
   EXPECT_LT(m.MemoryBytes(), size_t{20002} * 200 + (size_t{1} << 20));
+}
+
+// Ids up to 15 bytes are keyed inline (bytes and length), longer ones by
+// name: ids that differ only in length, NUL bytes or the 15/16 byte boundary
+// stay distinct, and copies find them all.
+TEST(IdMapTest, ShortAndLongIdsNeverCollide) {
+  const std::vector<std::string> ids = {
+      "a", std::string("a\0", 2), std::string("\0", 1), std::string("\0\0", 2), "",
+      "123456789012345", "1234567890123456", "12345678901234", "12345678",
+      "123456789", std::string(15, '\0'), std::string(16, '\0'), "\xff\xff\xff\xff\xff\xff\xff\xff",
+      "u17", "17", "017"};
+  IdMap map;
+  for (size_t k = 0; k < ids.size(); ++k) EXPECT_EQ(map.GetOrAdd(ids[k]), static_cast<int32_t>(k));
+  const IdMap copy = map;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    EXPECT_EQ(map.GetOrAdd(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(map.Find(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(copy.Find(ids[k]), static_cast<int32_t>(k)) << k;
+    EXPECT_EQ(map.Name(static_cast<int32_t>(k)), ids[k]);
+  }
+  EXPECT_EQ(map.size(), static_cast<int32_t>(ids.size()));
+  EXPECT_EQ(map.Find("b"), -1);
+  EXPECT_EQ(map.Find(std::string("a\0\0", 3)), -1);
+  EXPECT_EQ(map.Find("1234567890123457"), -1);
+  EXPECT_EQ(map.Find(std::string_view()), 4);  // a null empty view is the empty id
 }
 
 TEST(IdMapTest, ManyIdsKeepStableLookups) {
@@ -270,6 +301,167 @@ TEST(ParseInteractionsTest, EventTypeColumnIsOptionalPerFileAndPerLine) {
   // Files without the column keep no per-row types at all.
   ASSERT_OK_AND_ASSIGN(InteractionLog plain, ParseInteractions("1\t2\t5\t881250949\n", "u.data"));
   EXPECT_TRUE(plain.event_type.empty());
+}
+
+// Returns a description of everything ParseInteractions produced for
+// `contents` (status and message, stats, ids, rows, weight bits, types), with
+// the fast path for plain lines on or off.
+std::string Outcome(std::string_view contents, bool skip_bad_lines, bool fast_path) {
+  LoadOptions options;
+  options.skip_bad_lines = skip_bad_lines;
+  LoadStats stats;
+  absl::StatusOr<InteractionLog> log =
+      internal::ParseInteractions(contents, "f.csv", options, &stats, fast_path);
+  std::string out = log.status().ToString();
+  if (!log.ok()) return out;
+  out += "|" + std::to_string(stats.lines) + "|" + std::to_string(stats.skipped_lines) + "|" +
+         stats.first_error + "|" + std::to_string(stats.had_header) + "|" +
+         std::to_string(log->has_timestamps) + "|";
+  for (int32_t i = 0; i < log->users.size(); ++i) out += "u:" + log->users.Name(i) + "\n";
+  for (int32_t i = 0; i < log->items.size(); ++i) out += "i:" + log->items.Name(i) + "\n";
+  for (int32_t i = 0; i < log->event_types.size(); ++i) {
+    out += "t:" + log->event_types.Name(i) + "\n";
+  }
+  for (int64_t r = 0; r < log->size(); ++r) {
+    uint32_t bits;
+    std::memcpy(&bits, &log->weight[r], sizeof(bits));
+    out += std::to_string(log->user[r]) + "," + std::to_string(log->item[r]) + "," +
+           std::to_string(bits) + "," + std::to_string(log->timestamp[r]) + "\n";
+  }
+  for (int16_t t : log->event_type) out += std::to_string(t) + ";";
+  return out;
+}
+
+// The edges of the fast path for plain lines: each input gives exactly what
+// the general path gives (the oracle), rows and errors alike.
+TEST(ParseInteractionsTest, FastPathMatchesGeneralPathOnEdges) {
+  const std::string long_id(100000, 'x');
+  const std::vector<std::string> inputs = {
+      "u,i,w,t\r\na,b,1,2\r\nc,d,2.5,3\r\n",          // CRLF
+      "a,b,1,2\nc,d,2.5,3",                          // last line without newline
+      "a,b,1,2\nc,d,2.5,3\r",                        // ... ending in a lone CR
+      "a,b,1,2\nc,d\r\r\ne,f\n",                     // CR CR LF: the id keeps one CR
+      "a,b\nc\rd,e\n",                               // a CR inside a line
+      "user,item\na,b\n\n\nc,d\n  \n\t\ne,f\n",      // header, blank lines
+      "a\tb\t1\t2\nc\td\t3\t4\n",                    // tabs
+      "a\tb\t1\t2\nc,d\t3\t4\n",                     // a comma inside a tab-separated id
+      "a,b,1,2\nc\td,3,4\n",                         // a tab inside a comma-separated id
+      "a,b\nc , d ,1\n",                             // blanks around fields
+      "a,b\n\"c\",\"d\",\"1\"\n",                    // quotes
+      std::string("a,b\nc\0d,e\n", 10),              // NUL inside an id
+      std::string("a,b\nc,d,1\0\n", 11),             // NUL after a weight
+      "a,b\n" + long_id + "," + long_id + ",1,2\n",  // a very long line
+      "a,b\nc,d,,5\n",                               // empty weight
+      "a,b\nc,,1\n",                                 // empty item
+      "a,b\nc,d,1,2,click,3\n",                      // six fields
+      "a,b,1,2,\nc,d,1,2,click\ne,f,1,2,click\ng,h,1,2,view\ni,j,1,2\n",  // types
+      "a,b,1,2,click\nc,d,1,2,-bad\n",               // a bad type
+      "a,b\nc,d,+1\ne,f,1.\ng,h,.5\ni,j,1e3\nk,l,-0\nm,n,0\n",
+      "a,b\nc,d,0.1234567\ne,f,16777216\ng,h,16777217\ni,j,3.14159265358979\n",
+      "a,b\nc,d,0.0000000001\ne,f,1.00000000001\ng,h,000000000000001.5\n",
+      "a,b\nc,d,nan\n", "a,b\nc,d,inf\n", "a,b\nc,d,-1\n", "a,b\nc,d,1e999\n",
+      "a,b\nc,d,1,-5\ne,f,1,1.5\ng,h,1,99999999999999999999\ni,j,1,x\n",
+      "a,b\ncaf\xc3\xa9,\xe2\x82\xac\n", "a,b\nc\xff,d\n",  // UTF-8, and not
+      "a,b,1,2\nc,d,1\ne,f\ng,h,1,2\n",              // field counts change
+      "1,2\n1,2\n1,3\n2,3\n",                        // previous ids reused
+  };
+  for (const std::string& input : inputs) {
+    for (const bool skip : {false, true}) {
+      EXPECT_EQ(Outcome(input, skip, /*fast_path=*/true), Outcome(input, skip, false))
+          << "input: " << absl::CEscape(input) << " skip: " << skip;
+    }
+  }
+}
+
+// The interactions fuzzer's seeds (tests/fuzz/corpus/interactions_fuzzer/)
+// give the same result on both paths, and the known rows.
+TEST(ParseInteractionsTest, FuzzerSeedsMatchGeneralPath) {
+  int64_t rows = 0;
+  for (const char* seed : {"header.csv", "movielens.tsv", "quoted.csv"}) {
+    ASSERT_OK_AND_ASSIGN(std::string text,
+                         ReadFileToString(::recbandit::testing::SourceDir() +
+                                          "/tests/fuzz/corpus/interactions_fuzzer/" + seed));
+    for (const bool skip : {false, true}) {
+      EXPECT_EQ(Outcome(text, skip, /*fast_path=*/true), Outcome(text, skip, false)) << seed;
+    }
+    ASSERT_OK_AND_ASSIGN(InteractionLog log, ParseInteractions(text, seed));
+    rows += log.size();
+  }
+  EXPECT_EQ(rows, 6);  // two rows in each seed
+}
+
+// Random files from pieces that sit on the edges of the fast path, compared
+// with the general path (seeded; 3000 files).
+TEST(ParseInteractionsTest, FastPathMatchesGeneralPathOnRandomFiles) {
+  const std::vector<std::string> ids = {"a", "b", "u17", "42", "0", "007", "\"q\"", " s ",
+                                        "caf\xc3\xa9", "x\xff", "", "user", "-", "i\"j"};
+  const std::vector<std::string> types = {"click", "view", "", "-x", "a b"};
+  const std::vector<std::string> ends = {"\n", "\n", "\n", "\r\n", "\r", "\n\n", " \n"};
+  Rng rng(20261207);
+  const auto pick = [&](const std::vector<std::string>& v) {
+    return v[rng.UniformInt(v.size())];
+  };
+  // A number: digits with a point somewhere, sometimes with a sign, an
+  // exponent or a stray letter.
+  const auto number = [&]() {
+    std::string s;
+    const int digits = 1 + static_cast<int>(rng.UniformInt(12));
+    for (int d = 0; d < digits; ++d) s += static_cast<char>('0' + rng.UniformInt(10));
+    const uint64_t shape = rng.UniformInt(10);
+    if (shape < 4) s.insert(rng.UniformInt(s.size() + 1), ".");
+    if (shape == 4) s = "-" + s;
+    if (shape == 5) s = "+" + s;
+    if (shape == 6) s += "e" + std::to_string(rng.UniformInt(50));
+    if (shape == 7) s += "z";
+    return s;
+  };
+  for (int file = 0; file < 3000; ++file) {
+    const char delim = rng.UniformInt(4) == 0 ? '\t' : ',';
+    std::string text;
+    const int lines = 1 + static_cast<int>(rng.UniformInt(8));
+    for (int l = 0; l < lines; ++l) {
+      const int fields = 1 + static_cast<int>(rng.UniformInt(6));
+      for (int f = 0; f < fields; ++f) {
+        if (f > 0) text += rng.UniformInt(40) == 0 ? (delim == ',' ? '\t' : ',') : delim;
+        if (f < 2) text += rng.UniformInt(3) == 0 ? pick(ids) : "v" + number();
+        if (f == 2 || f == 3) text += number();
+        if (f == 4) text += pick(types);
+        if (f == 5) text += "x";
+      }
+      if (l + 1 < lines || rng.UniformInt(2) == 0) text += pick(ends);
+    }
+    for (const bool skip : {false, true}) {
+      ASSERT_EQ(Outcome(text, skip, /*fast_path=*/true), Outcome(text, skip, false))
+          << "file " << file << ": " << absl::CEscape(text) << " skip: " << skip;
+    }
+  }
+}
+
+// Known answers on the edges the fast path meets most: CRLF, no final
+// newline, tabs, a header, blank lines, decimal weights.
+TEST(ParseInteractionsTest, PlainLinesKnownAnswers) {
+  LoadStats stats;
+  ASSERT_OK_AND_ASSIGN(
+      InteractionLog log,
+      ParseInteractions("user,item,weight,timestamp\r\nu1,i1,0.1,5\r\n\r\nu2,i2,2.25,6\r\n"
+                        "u1,i2,16777217,7",
+                        "crlf.csv", {}, &stats));
+  EXPECT_TRUE(stats.had_header);
+  EXPECT_EQ(stats.lines, 3);
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("u1", "i1", 0.1f, 5),
+                                     std::make_tuple("u2", "i2", 2.25f, 6),
+                                     std::make_tuple("u1", "i2", 16777216.0f, 7)));
+  ASSERT_OK_AND_ASSIGN(log, ParseInteractions("1\t2\t3\t4\n\n5\t6\t7\t8", "u.data"));
+  EXPECT_THAT(Rows(log), ElementsAre(std::make_tuple("1", "2", 3.0f, 4),
+                                     std::make_tuple("5", "6", 7.0f, 8)));
+  // Line numbers count blank lines and the header, whichever path reads a line.
+  EXPECT_THAT(ParseInteractions("user,item\r\na,b\r\n\r\nc,d\r\ne,f,x\r\n", "data.csv"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("data.csv:5: weight 'x' is not a finite number")));
+  // A NUL byte is id text (valid UTF-8), as before.
+  ASSERT_OK_AND_ASSIGN(log, ParseInteractions(std::string("a,b\nc\0d,e\n", 10), "nul.csv"));
+  ASSERT_EQ(log.size(), 2);
+  EXPECT_EQ(log.users.Name(1), std::string("c\0d", 3));
 }
 
 TEST(ReweightTest, EventWeightsMinWeightAndBinaryKnownAnswers) {
