@@ -84,7 +84,7 @@ build() {
 
 # libFuzzer targets (tests/fuzz/*_fuzzer.cc), each smoke-run for
 # FUZZ_SECONDS on its seed corpus (tests/fuzz/corpus/<target>/).
-FUZZ_SECONDS="${RECBANDIT_FUZZ_SECONDS:-10}"
+FUZZ_SECONDS="${RECBANDIT_FUZZ_SECONDS:-5}"
 SANITIZE_PACKAGES=(clang libclang-rt-14-dev libfuzzer-14-dev libomp-14-dev libtsan2)
 # The tests ThreadSanitizer runs (ctest names; the build target is the same
 # with '_' for '/').
