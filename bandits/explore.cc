@@ -139,8 +139,12 @@ void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t see
     const double prefix = (1 - epsilon) * (model_prefix ? 1 : 0) + epsilon * uniform_prefix;
     conditionals->push_back(prefix / previous);
     previous = prefix;
-    marginals->push_back((1 - epsilon) * (index == j ? 1 : 0) + epsilon / pool);
+    marginals->push_back(ExploringSlateMarginal(index, j, pool, epsilon));
   }
+}
+
+double ExploringSlateMarginal(int32_t index, int32_t position, int32_t pool, double epsilon) {
+  return (1 - epsilon) * (index == position ? 1 : 0) + (index < pool ? epsilon / pool : 0);
 }
 
 void MixNewItems(absl::Span<const int32_t> base, absl::Span<const double> base_conditionals,

@@ -77,6 +77,11 @@ void DrawExploringSlate(int32_t size, int32_t pool, double epsilon, uint64_t see
                         std::vector<int32_t>* slate, std::vector<double>* conditionals,
                         std::vector<double>* marginals);
 
+// Returns the probability that DrawExploringSlate (`pool`, `epsilon`) puts
+// candidate `index` at `position`: (1 - epsilon) [index == position] +
+// epsilon / pool for an index in the pool (pool 0: no exploration).
+double ExploringSlateMarginal(int32_t index, int32_t position, int32_t pool, double epsilon);
+
 // Mixes new items into a drawn slate (proto NewItemExploration). Positions
 // are filled in order: while both kinds remain, a position goes with
 // probability `share` to a new item drawn uniformly from the `num_new` not

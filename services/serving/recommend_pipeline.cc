@@ -427,7 +427,7 @@ absl::Status RecommendPipeline::ServeDeployment(const RecommendRequest& request,
     const double epsilon = drawn.epsilon;
     const int32_t pool = drawn.pool;
     auto base_marginal = [epsilon, pool](int32_t index, int32_t position) {
-      return (1 - epsilon) * (index == position ? 1 : 0) + (index < pool ? epsilon / pool : 0);
+      return bandits::ExploringSlateMarginal(index, position, pool, epsilon);
     };
     DrawnSlate mixed = drawn;
     bandits::MixNewItems(drawn.indices, drawn.conditionals, base_marginal, available, num_new, k,
@@ -491,12 +491,8 @@ absl::StatusOr<std::vector<ScoredItemId>> RecommendPipeline::NewItemCandidates(
   }
   const size_t wanted = fresh.pool() > 0 ? fresh.pool() : std::max(2 * k, 20);
   auto better = [](const ScoredItemId& a, const ScoredItemId& b) { return a.score > b.score; };
-  if (out.size() > wanted) {
-    std::stable_sort(out.begin(), out.end(), better);
-    out.resize(wanted);
-  } else {
-    std::stable_sort(out.begin(), out.end(), better);
-  }
+  std::stable_sort(out.begin(), out.end(), better);
+  if (out.size() > wanted) out.resize(wanted);
   return out;
 }
 

@@ -38,6 +38,15 @@ bool FilteredRows::Allows(int32_t row) const {
               : !std::binary_search(excluded.begin(), excluded.end(), row);
 }
 
+void FilteredRows::AddExcludedTo(std::vector<int32_t>* exclude) const {
+  if (excluded.empty()) return;
+  std::vector<int32_t> merged;
+  merged.reserve(exclude->size() + excluded.size());
+  std::merge(exclude->begin(), exclude->end(), excluded.begin(), excluded.end(),
+             std::back_inserter(merged));
+  *exclude = std::move(merged);
+}
+
 ServingModel::ServingModel(ranking::FactorModel model,
                            std::unique_ptr<retrieval::ItemIndex> index, std::string name,
                            int64_t version, int64_t index_bytes,
@@ -232,14 +241,7 @@ absl::StatusOr<Recommendation> ServingModel::Recommend(const RecommendQuery& que
     return rec;
   }
   if (rows != nullptr && rows->scan) return ScanAllowed(vec, *rows, exclude, query.k);
-  if (rows != nullptr && !rows->excluded.empty()) {
-    // The filter's exclusions join the request's: the index still fills k.
-    std::vector<int32_t> merged;
-    merged.reserve(exclude.size() + rows->excluded.size());
-    std::merge(exclude.begin(), exclude.end(), rows->excluded.begin(), rows->excluded.end(),
-               std::back_inserter(merged));
-    exclude = std::move(merged);
-  }
+  if (rows != nullptr) rows->AddExcludedTo(&exclude);
   retrieval::SearchResult found;
   RETURN_IF_ERROR(index_->Search(vec, CandidateCount(query.k, query.candidates), exclude,
                                  query.search, &found));
@@ -302,14 +304,7 @@ absl::StatusOr<std::vector<Recommendation>> ServingModel::RecommendBatch(
       absl::Span<const int32_t> seen = model_.SeenItems(users[q]);
       excludes[q].assign(seen.begin(), seen.end());
     }
-    if (rows != nullptr && !rows->scan && !rows->excluded.empty()) {
-      // The filter's exclusions join the user's: the index still fills k.
-      std::vector<int32_t> merged;
-      merged.reserve(excludes[q].size() + rows->excluded.size());
-      std::merge(excludes[q].begin(), excludes[q].end(), rows->excluded.begin(),
-                 rows->excluded.end(), std::back_inserter(merged));
-      excludes[q] = std::move(merged);
-    }
+    if (rows != nullptr && !rows->scan) rows->AddExcludedTo(&excludes[q]);
   }
   std::vector<Recommendation> out(users.size());
   if (rows != nullptr && rows->scan) {  // few allowed rows: every one scored exactly

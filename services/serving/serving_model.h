@@ -42,6 +42,9 @@ struct FilteredRows {
                                   size_t scan_rows = kScanRows);
   // Returns whether `row` may be returned.
   bool Allows(int32_t row) const;
+  // Merges `excluded` into the sorted rows `exclude` (index path: the index
+  // skips them and still fills k).
+  void AddExcludedTo(std::vector<int32_t>* exclude) const;
 };
 
 // Gives, for a model snapshot, the rows a request's filter allows.

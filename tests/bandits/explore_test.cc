@@ -321,7 +321,7 @@ TEST(MixNewItemsTest, LoggedProbabilitiesEqualTheExactDistribution) {
     const double e = c.e;
     const int32_t pool = c.pool;
     auto base_marginal = [e, pool](int32_t index, int32_t position) {
-      return (1 - e) * (index == position ? 1 : 0) + e / pool;
+      return (1 - e) * (index == position ? 1 : 0) + e / pool;  // the oracle's own formula
     };
     std::map<std::vector<int32_t>, int> reached;
     constexpr int kDraws = 40000;
