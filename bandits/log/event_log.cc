@@ -296,6 +296,12 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::OpenImpl(const std::string& 
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_options.compression = rocksdb::kNoCompression;
   cf_options.write_buffer_size = kMemtableBudgetBytes / 4;
+  // A whole-key bloom filter over each memtable: every decision first asks
+  // whether its event id is taken, and the answer is nearly always "no", so
+  // the filter spares a skip-list search per Decide (RocksDB's Get in the
+  // memtable was ~8% of the server's time under Decide load).
+  cf_options.memtable_whole_key_filtering = true;
+  cf_options.memtable_prefix_bloom_size_ratio = 0.02;
 
   // A reader opens the families the log has: a log its writer made before
   // deployments existed lacks their two families, and reads them as empty.
@@ -687,17 +693,24 @@ void EventLog::AppendDecisionAsync(DecisionEvent event, std::function<void(absl:
     done(checked);
     return;
   }
+  // Encoded here, on the caller's thread, outside the committer's lock.
+  QueuedDecision queued;
+  queued.event_id = event.event_id();
+  queued.key = DecisionKey(event.experiment(), event.timestamp_us(), event.event_id());
+  queued.bytes = event.SerializeAsString();
+  if (!options_.outbox_origin.empty()) queued.outbox = std::move(event);
+  queued.done = std::move(done);
   absl::MutexLock lock(&commit_mu_);
   if (commit_stop_) {
     {
       absl::MutexLock pending(&pending_mu_);
-      pending_.erase(event.event_id());
+      pending_.erase(queued.event_id);
     }
-    done(absl::UnavailableError("event log is closing"));
+    queued.done(absl::UnavailableError("event log is closing"));
     return;
   }
   if (!committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
-  commit_queue_.push_back({std::move(event), std::move(done)});
+  commit_queue_.push_back(std::move(queued));
 }
 
 void EventLog::CommitterLoop() {
@@ -715,14 +728,14 @@ void EventLog::CommitterLoop() {
     // Everything queued while the previous group synced: one batch, one sync.
     rocksdb::WriteBatch batch;
     std::vector<StreamRecord> outbox;
-    for (const QueuedDecision& q : group) {
-      PutDecision(q.event, &batch);
-      if (!options_.outbox_origin.empty()) *outbox.emplace_back().mutable_decision() = q.event;
+    for (QueuedDecision& q : group) {
+      PutEncodedDecision(q.event_id, q.key, q.bytes, &batch);
+      if (q.outbox) *outbox.emplace_back().mutable_decision() = std::move(*q.outbox);
     }
     const absl::Status status = WriteWithOutbox(&batch, std::move(outbox));
     {
       absl::MutexLock lock(&pending_mu_);
-      for (const QueuedDecision& q : group) pending_.erase(q.event.event_id());
+      for (const QueuedDecision& q : group) pending_.erase(q.event_id);
     }
     for (QueuedDecision& q : group) q.done(status);
     group.clear();
@@ -730,9 +743,15 @@ void EventLog::CommitterLoop() {
 }
 
 void EventLog::PutDecision(const DecisionEvent& event, rocksdb::WriteBatch* batch) {
-  const std::string key = DecisionKey(event.experiment(), event.timestamp_us(), event.event_id());
-  batch->Put(handles_[kDecisions], key, event.SerializeAsString());
-  batch->Put(handles_[kEventIndex], event.event_id(), key);
+  PutEncodedDecision(event.event_id(),
+                     DecisionKey(event.experiment(), event.timestamp_us(), event.event_id()),
+                     event.SerializeAsString(), batch);
+}
+
+void EventLog::PutEncodedDecision(const std::string& event_id, const std::string& key,
+                                  const std::string& bytes, rocksdb::WriteBatch* batch) {
+  batch->Put(handles_[kDecisions], key, bytes);
+  batch->Put(handles_[kEventIndex], event_id, key);
 }
 
 absl::StatusOr<DecisionEvent> EventLog::GetDecision(const std::string& event_id) const {

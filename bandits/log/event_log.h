@@ -247,8 +247,13 @@ class EventLog {
   absl::Status BeginAppend(const DecisionEvent& event);
   void CommitterLoop();
 
+  // A decision waiting for the committer, encoded by the thread that queued
+  // it (so the one committer thread only writes and syncs).
   struct QueuedDecision {
-    DecisionEvent event;
+    std::string event_id;
+    std::string key;    // DecisionKey(experiment, timestamp, event id)
+    std::string bytes;  // the serialised DecisionEvent
+    std::optional<DecisionEvent> outbox;  // a copy for the stream outbox, when on
     std::function<void(absl::Status)> done;
   };
   absl::StatusOr<std::optional<std::string>> RawGet(Cf cf, const std::string& key) const;
@@ -266,6 +271,9 @@ class EventLog {
   absl::Status LoadOutboxSeq();
   // Stores `event` (decision and event index) without checks or outbox.
   void PutDecision(const DecisionEvent& event, rocksdb::WriteBatch* batch);
+  // PutDecision's two writes, from an encoded decision.
+  void PutEncodedDecision(const std::string& event_id, const std::string& key,
+                          const std::string& bytes, rocksdb::WriteBatch* batch);
 
   EventLogOptions options_;
   std::string owned_secondary_dir_;  // a temp dir we created; removed on close
