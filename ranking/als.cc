@@ -1,4 +1,5 @@
-// Implicit ALS: Gram matrix, per-row CG and Cholesky solves, sweeps, loss.
+// Implicit ALS: Gram matrix, per-row CG and Cholesky solves (float32, two
+// rows at a time), sweeps, loss.
 #include "ranking/als.h"
 
 #include <algorithm>
@@ -20,6 +21,10 @@ constexpr int64_t kGramChunk = 4096;
 // Rows whose gathered item factors fit in this many floats (256 KiB, about
 // L2) are copied once per solve; longer rows are read in place each CG step.
 constexpr int64_t kMaxGatherFloats = 64 * 1024;
+
+float RowLambda(const AlsOptions& o, int32_t count) {
+  return o.scale_regularization ? o.regularization * std::max(1, count) : o.regularization;
+}
 
 // Adds rows [begin, end) of y into the d x d outer-product sum `g`.
 RECBANDIT_MULTIVERSION
@@ -85,6 +90,285 @@ void CgRow(const float* y, int32_t d, const float* gram, const int32_t* items,
   }
 }
 
+// Columns of the float32 Cholesky kernels start at a multiple of this (one
+// AVX-512 vector of floats), so the vector loops run on whole chunks; the
+// entries left of the diagonal inside the chunk are updated too, harmlessly.
+constexpr int32_t kChunk = 16;
+// Panel height of the blocked factorization: each trailing row is read and
+// written once per kPanel pivots, not once per pivot.
+constexpr int32_t kPanel = 4;
+
+inline int32_t ChunkStart(int32_t col) { return col & ~(kChunk - 1); }
+
+// Row stride of the float32 systems: d rounded up to whole chunks, the
+// padding columns zero, so every vector loop below runs on whole chunks.
+inline int32_t PaddedStride(int32_t d) { return (d + kChunk - 1) & ~(kChunk - 1); }
+
+// A float32 row system in scratch: the upper triangle of A (d x d,
+// row-major, stride PaddedStride(d)), L = U^T once A = U^T U is factored
+// (same layout), b, then 1 / diag(U).
+struct RowSystem {
+  float* a;
+  float* lt;
+  float* b;
+  float* inv_diag;
+};
+
+// Floats of scratch one RowSystem takes.
+int64_t RowSystemFloats(int32_t d) {
+  const int64_t ld = PaddedStride(d);
+  return 2 * int64_t{d} * ld + 2 * ld;
+}
+
+RowSystem RowSystemAt(float* work, int32_t d) {
+  const int64_t ld = PaddedStride(d);
+  const int64_t dd = int64_t{d} * ld;
+  return {work, work + dd, work + 2 * dd, work + 2 * dd + ld};
+}
+
+// Forms the upper triangle of A = G + lambda I + sum_k c1_k y_k y_k^T and
+// b = sum_k (1 + c1_k) y_k, c1_k = alpha * weights[k], in float32.
+RECBANDIT_MULTIVERSION_AVX512
+void FormSystemF32(const float* y, int32_t d, const float* gram, const int32_t* items,
+                   const float* weights, int32_t n, float alpha, float lambda,
+                   const RowSystem& sys) {
+  const int32_t ld = PaddedStride(d);
+  float* a = sys.a;
+  float* b = sys.b;
+  // Only the upper triangle, in whole chunks, is ever read below; copying all
+  // of G keeps the entries left of the diagonal finite.
+  for (int32_t r = 0; r < d; ++r) {
+    float* ar = a + int64_t{r} * ld;
+    std::copy(gram + int64_t{r} * d, gram + int64_t{r + 1} * d, ar);
+    std::fill(ar + d, ar + ld, 0.0f);
+    ar[r] += lambda;
+  }
+  std::fill(b, b + ld, 0.0f);
+  // Rank-4 updates: each chunk of A is loaded and stored once per 4 items.
+  int32_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    if (k + 8 <= n) {
+      for (int32_t q = 4; q < 8; ++q) {
+        const float* next = y + int64_t{items[k + q]} * d;
+        for (int32_t f = 0; f < d; f += 16) __builtin_prefetch(next + f);
+      }
+    }
+    const float* y0 = y + int64_t{items[k]} * d;
+    const float* y1 = y + int64_t{items[k + 1]} * d;
+    const float* y2 = y + int64_t{items[k + 2]} * d;
+    const float* y3 = y + int64_t{items[k + 3]} * d;
+    const float c0 = alpha * weights[k], c1 = alpha * weights[k + 1];
+    const float c2 = alpha * weights[k + 2], c3 = alpha * weights[k + 3];
+#pragma omp simd
+    for (int32_t f = 0; f < d; ++f) {
+      b[f] += (1.0f + c0) * y0[f] + (1.0f + c1) * y1[f] + (1.0f + c2) * y2[f] +
+              (1.0f + c3) * y3[f];
+    }
+    for (int32_t r = 0; r < d; ++r) {
+      const float s0 = c0 * y0[r], s1 = c1 * y1[r], s2 = c2 * y2[r], s3 = c3 * y3[r];
+      float* ar = a + int64_t{r} * ld;
+#pragma omp simd
+      for (int32_t j = ChunkStart(r); j < d; ++j) {
+        ar[j] += s0 * y0[j] + s1 * y1[j] + s2 * y2[j] + s3 * y3[j];
+      }
+    }
+  }
+  for (; k < n; ++k) {
+    const float* y0 = y + int64_t{items[k]} * d;
+    const float c0 = alpha * weights[k];
+    simd::Axpy(1.0f + c0, y0, b, d);
+    for (int32_t r = 0; r < d; ++r) {
+      const float s0 = c0 * y0[r];
+      float* ar = a + int64_t{r} * ld;
+#pragma omp simd
+      for (int32_t j = ChunkStart(r); j < d; ++j) ar[j] += s0 * y0[j];
+    }
+  }
+}
+
+// Factors A = U^T U in place for TWO systems formed by FormSystemF32 and
+// solves A x = b for each: U^T z = b by rows of U, U x = z by rows of
+// L = U^T (stored as each row of U is final), so both solves are vector
+// axpys with no horizontal sums. Every step is done for both systems in
+// turn: the factorization of one 64 x 64 matrix is a chain of dependent
+// pivots (square root, division, store, reload), and two independent chains
+// keep the core busy while each waits. The two results are exactly those of
+// two separate factorizations. Right-looking, blocked by kPanel rows: each
+// trailing row is read and written once per panel. Returns bit m set when
+// system m's answer in x[m] is valid; clear when a pivot is not positive
+// (A singular or indefinite in float32) or the solution is not finite.
+RECBANDIT_MULTIVERSION_AVX512
+int FactorSolvePairF32(int32_t d, const RowSystem* sys, float* const* x) {
+  constexpr int kPair = 2;
+  const int32_t ld = PaddedStride(d);
+  int ok = (1 << kPair) - 1;
+  for (int32_t p0 = 0; p0 < d; p0 += kPanel) {
+    const int32_t p1 = std::min(d, p0 + kPanel);
+    // The panel rows: each pivot row is scaled, then updates the panel rows
+    // below it (full width, so they are final for the trailing update).
+    for (int32_t p = p0; p < p1; ++p) {
+      for (int m = 0; m < kPair; ++m) {
+        float* up = sys[m].a + int64_t{p} * ld;
+        float pivot = up[p];
+        if (!(pivot > 0.0f) || !std::isfinite(pivot)) {
+          ok &= ~(1 << m);
+          pivot = 1.0f;  // keeps the failed system finite; its answer is dropped
+        }
+        const float upp = std::sqrt(pivot);
+        const float inv = 1.0f / upp;
+        sys[m].inv_diag[p] = inv;
+        for (int32_t c = ChunkStart(p); c < ld; c += kChunk) {
+#pragma omp simd
+          for (int32_t t = 0; t < kChunk; ++t) up[c + t] *= inv;
+        }
+        up[p] = upp;
+      }
+      for (int m = 0; m < kPair; ++m) {
+        // Row p of U is final: store it as column p of L.
+        const float* up = sys[m].a + int64_t{p} * ld;
+        float* lt = sys[m].lt;
+        for (int32_t j = p; j < d; ++j) lt[int64_t{j} * ld + p] = up[j];
+      }
+      for (int32_t i = p + 1; i < p1; ++i) {
+        for (int m = 0; m < kPair; ++m) {
+          const float* up = sys[m].a + int64_t{p} * ld;
+          const float s = up[i];
+          float* ui = sys[m].a + int64_t{i} * ld;
+          for (int32_t c = ChunkStart(i); c < ld; c += kChunk) {
+#pragma omp simd
+            for (int32_t t = 0; t < kChunk; ++t) ui[c + t] -= s * up[c + t];
+          }
+        }
+      }
+    }
+    // The trailing rows, updated by all the panel's rows at once.
+    for (int m = 0; m < kPair; ++m) {
+      float* a = sys[m].a;
+      if (p1 - p0 == 4) {
+        const float* u0 = a + int64_t{p0} * ld;
+        const float* u1 = u0 + ld;
+        const float* u2 = u1 + ld;
+        const float* u3 = u2 + ld;
+        for (int32_t i = p1; i < d; ++i) {
+          const float s0 = u0[i], s1 = u1[i], s2 = u2[i], s3 = u3[i];
+          float* ui = a + int64_t{i} * ld;
+          for (int32_t c = ChunkStart(i); c < ld; c += kChunk) {
+#pragma omp simd
+            for (int32_t t = 0; t < kChunk; ++t) {
+              const int32_t j = c + t;
+              ui[j] -= s0 * u0[j] + s1 * u1[j] + s2 * u2[j] + s3 * u3[j];
+            }
+          }
+        }
+      } else {
+        for (int32_t p = p0; p < p1; ++p) {
+          const float* up = a + int64_t{p} * ld;
+          for (int32_t i = p1; i < d; ++i) {
+            const float s = up[i];
+            float* ui = a + int64_t{i} * ld;
+            for (int32_t c = ChunkStart(i); c < ld; c += kChunk) {
+#pragma omp simd
+              for (int32_t t = 0; t < kChunk; ++t) ui[c + t] -= s * up[c + t];
+            }
+          }
+        }
+      }
+    }
+  }
+  // U^T z = b (z overwrites b), by columns of U^T = rows of U.
+  for (int32_t r = 0; r < d; ++r) {
+    for (int m = 0; m < kPair; ++m) {
+      const float* ur = sys[m].a + int64_t{r} * ld;
+      float* b = sys[m].b;
+      const float z = b[r] * sys[m].inv_diag[r];
+      b[r] = z;
+#pragma omp simd
+      for (int32_t j = r + 1; j < d; ++j) b[j] -= z * ur[j];
+    }
+  }
+  // U x = z, from the last row up, by columns of U = rows of L.
+  for (int32_t r = d - 1; r >= 0; --r) {
+    for (int m = 0; m < kPair; ++m) {
+      const float* lr = sys[m].lt + int64_t{r} * ld;
+      float* b = sys[m].b;
+      const float xr = b[r] * sys[m].inv_diag[r];
+      x[m][r] = xr;
+#pragma omp simd
+      for (int32_t j = 0; j < r; ++j) b[j] -= xr * lr[j];
+    }
+  }
+  for (int m = 0; m < kPair; ++m) {
+    for (int32_t f = 0; f < d; ++f) {
+      if (!std::isfinite(x[m][f])) ok &= ~(1 << m);
+    }
+  }
+  return ok;
+}
+
+// The same system in double precision through Eigen (LLT, LDLT when A is
+// singular): the fallback when the float32 factorization fails.
+void CholeskyRowF64(const float* y, int32_t d, const float* gram, const int32_t* items,
+                    const float* weights, int32_t n, float alpha, float lambda, float* x) {
+  Eigen::MatrixXd a(d, d);
+  Eigen::VectorXd b = Eigen::VectorXd::Zero(d);
+  for (int32_t r = 0; r < d; ++r) {
+    for (int32_t c = 0; c < d; ++c) a(r, c) = gram[int64_t{r} * d + c];
+    a(r, r) += lambda;
+  }
+  for (int32_t k = 0; k < n; ++k) {
+    Eigen::Map<const Eigen::VectorXf> v(y + int64_t{items[k]} * d, d);
+    const Eigen::VectorXd vd = v.cast<double>();
+    const double c1 = double{alpha} * weights[k];
+    a.selfadjointView<Eigen::Lower>().rankUpdate(vd, c1);
+    b += (1.0 + c1) * vd;
+  }
+  Eigen::LLT<Eigen::MatrixXd> llt(a.selfadjointView<Eigen::Lower>());
+  Eigen::VectorXd sol = llt.solve(b);
+  if (llt.info() != Eigen::Success || !sol.allFinite()) {
+    // Singular (lambda 0 and too few items): least-squares via LDLT.
+    sol = Eigen::MatrixXd(a.selfadjointView<Eigen::Lower>()).ldlt().solve(b);
+  }
+  for (int32_t f = 0; f < d; ++f) x[f] = static_cast<float>(sol(f));
+}
+
+// One row to solve exactly: its items, their weights, lambda, and where the
+// d floats of the answer go.
+struct RowProblem {
+  const int32_t* items;
+  const float* weights;
+  int32_t n;
+  float lambda;
+  float* x;
+};
+
+// Scratch floats CholeskySolve needs: two row systems.
+int64_t CholeskyScratch(int32_t d) { return 2 * RowSystemFloats(d); }
+
+// Solves `count` (1 or 2) rows exactly: in float32, or in double for a row
+// whose float32 factorization fails. `work` holds CholeskyScratch(d) floats.
+void CholeskySolve(const float* y, int32_t d, const float* gram, float alpha,
+                   const RowProblem* rows, int count, float* work) {
+  const RowSystem sys[2] = {RowSystemAt(work, d), RowSystemAt(work + RowSystemFloats(d), d)};
+  for (int k = 0; k < count; ++k) {
+    FormSystemF32(y, d, gram, rows[k].items, rows[k].weights, rows[k].n, alpha,
+                  rows[k].lambda, sys[k]);
+  }
+  float* out[2] = {rows[0].x, count == 2 ? rows[1].x : nullptr};
+  std::vector<float> dropped;
+  if (count == 1) {
+    // A lone row: the second slot factors a copy, whose answer is dropped.
+    std::copy(sys[0].a, sys[0].a + RowSystemFloats(d), sys[1].a);
+    dropped.resize(d);
+    out[1] = dropped.data();
+  }
+  const int ok = FactorSolvePairF32(d, sys, out);
+  for (int k = 0; k < count; ++k) {
+    if ((ok >> k) & 1) continue;
+    CholeskyRowF64(y, d, gram, rows[k].items, rows[k].weights, rows[k].n, alpha,
+                   rows[k].lambda, rows[k].x);
+  }
+}
+
 // Per-row objective terms: x^T G x + sum_i ((1 + c1)(1 - s)^2 - s^2) + lambda |x|^2.
 RECBANDIT_MULTIVERSION
 double RowLoss(const float* y, int32_t d, const float* gram, const int32_t* items,
@@ -100,8 +384,9 @@ double RowLoss(const float* y, int32_t d, const float* gram, const int32_t* item
   return loss + double{lambda} * simd::Dot(x, x, d);
 }
 
-float RowLambda(const AlsOptions& o, int32_t count) {
-  return o.scale_regularization ? o.regularization * std::max(1, count) : o.regularization;
+RowProblem ProblemOf(const CsrMatrix& m, int32_t r, const AlsOptions& o, float* x) {
+  return {m.RowIndices(r).data(), m.RowValues(r).data(), m.RowSize(r),
+          RowLambda(o, m.RowSize(r)), x + int64_t{r} * o.factors};
 }
 
 // Solves every row of `x` (rows of `m`) against the fixed factors `y`.
@@ -111,6 +396,25 @@ void Sweep(const CsrMatrix& m, const std::vector<float>& y, std::vector<float>* 
   std::vector<float> gram;
   ComputeGram(y, d, o.threads, &gram);
   const int32_t rows = m.rows;
+  if (o.solver == AlsOptions::Solver::kCholesky) {
+    // Rows two at a time (FactorSolvePairF32); the pairing does not change
+    // any row's answer.
+    const int32_t pairs = (rows + 1) / 2;
+#pragma omp parallel num_threads(o.threads)
+    {
+      std::vector<float> work(CholeskyScratch(d));
+#pragma omp for schedule(dynamic, 64)
+      for (int32_t p = 0; p < pairs; ++p) {
+        const int32_t r = 2 * p;
+        const RowProblem problems[2] = {
+            ProblemOf(m, r, o, x->data()),
+            r + 1 < rows ? ProblemOf(m, r + 1, o, x->data()) : RowProblem{}};
+        CholeskySolve(y.data(), d, gram.data(), o.alpha, problems, r + 1 < rows ? 2 : 1,
+                      work.data());
+      }
+    }
+    return;
+  }
 #pragma omp parallel num_threads(o.threads)
   {
     std::vector<float> scratch(3 * d);
@@ -119,18 +423,14 @@ void Sweep(const CsrMatrix& m, const std::vector<float>& y, std::vector<float>* 
     for (int32_t r = 0; r < rows; ++r) {
       const float lambda = RowLambda(o, m.RowSize(r));
       float* xr = x->data() + int64_t{r} * d;
-      if (o.solver == AlsOptions::Solver::kCholesky) {
-        SolveRowCholesky(y, d, gram, m.RowIndices(r), m.RowValues(r), o.alpha, lambda, xr);
-      } else {
-        const int64_t need = int64_t{m.RowSize(r)} * d;
-        float* gathered = nullptr;
-        if (need <= kMaxGatherFloats) {
-          if (static_cast<int64_t>(buf.size()) < need) buf.resize(need);
-          gathered = buf.data();
-        }
-        CgRow(y.data(), d, gram.data(), m.RowIndices(r).data(), m.RowValues(r).data(),
-              m.RowSize(r), o.alpha, lambda, o.cg_steps, xr, scratch.data(), gathered);
+      const int64_t need = int64_t{m.RowSize(r)} * d;
+      float* gathered = nullptr;
+      if (need <= kMaxGatherFloats) {
+        if (static_cast<int64_t>(buf.size()) < need) buf.resize(need);
+        gathered = buf.data();
       }
+      CgRow(y.data(), d, gram.data(), m.RowIndices(r).data(), m.RowValues(r).data(),
+            m.RowSize(r), o.alpha, lambda, o.cg_steps, xr, scratch.data(), gathered);
     }
   }
 }
@@ -194,27 +494,10 @@ void ComputeGram(absl::Span<const float> y, int32_t d, int32_t threads,
 void SolveRowCholesky(absl::Span<const float> y, int32_t d, absl::Span<const float> gram,
                       absl::Span<const int32_t> items, absl::Span<const float> weights,
                       float alpha, float lambda, float* x) {
-  Eigen::MatrixXd a(d, d);
-  Eigen::VectorXd b = Eigen::VectorXd::Zero(d);
-  for (int32_t r = 0; r < d; ++r) {
-    for (int32_t c = 0; c < d; ++c) a(r, c) = gram[int64_t{r} * d + c];
-    a(r, r) += lambda;
-  }
-  for (size_t k = 0; k < items.size(); ++k) {
-    const float* yi = y.data() + int64_t{items[k]} * d;
-    Eigen::Map<const Eigen::VectorXf> v(yi, d);
-    const Eigen::VectorXd vd = v.cast<double>();
-    const double c1 = double{alpha} * weights[k];
-    a.selfadjointView<Eigen::Lower>().rankUpdate(vd, c1);
-    b += (1.0 + c1) * vd;
-  }
-  Eigen::LLT<Eigen::MatrixXd> llt(a.selfadjointView<Eigen::Lower>());
-  Eigen::VectorXd sol = llt.solve(b);
-  if (llt.info() != Eigen::Success || !sol.allFinite()) {
-    // Singular (lambda 0 and too few items): least-squares via LDLT.
-    sol = Eigen::MatrixXd(a.selfadjointView<Eigen::Lower>()).ldlt().solve(b);
-  }
-  for (int32_t f = 0; f < d; ++f) x[f] = static_cast<float>(sol(f));
+  std::vector<float> work(CholeskyScratch(d));
+  const RowProblem row = {items.data(), weights.data(), static_cast<int32_t>(items.size()),
+                          lambda, x};
+  CholeskySolve(y.data(), d, gram.data(), alpha, &row, 1, work.data());
 }
 
 void SolveRowCg(absl::Span<const float> y, int32_t d, absl::Span<const float> gram,

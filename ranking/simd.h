@@ -1,7 +1,9 @@
 // Small float32 kernels for the learners' hot loops (dot, axpy, symmetric
 // mat-vec), written so the compiler vectorizes them (OpenMP simd), and the
 // RECBANDIT_MULTIVERSION attribute that compiles a function for AVX2+FMA and
-// for the baseline, picking one at load time (the build is portable).
+// for the baseline, picking one at load time (the build is portable);
+// RECBANDIT_MULTIVERSION_AVX512 adds an AVX-512 clone for the dense kernels
+// that gain from 16-float vectors (the ALS Cholesky row solve).
 #ifndef RECBANDIT_RANKING_SIMD_H_
 #define RECBANDIT_RANKING_SIMD_H_
 
@@ -10,6 +12,8 @@
 #include "proto/core/target_clones.h"
 
 #define RECBANDIT_MULTIVERSION RECBANDIT_TARGET_CLONES("arch=x86-64-v3", "default")
+#define RECBANDIT_MULTIVERSION_AVX512 \
+  RECBANDIT_TARGET_CLONES("arch=x86-64-v4", "arch=x86-64-v3", "default")
 
 namespace recbandit::ranking::simd {
 
