@@ -36,15 +36,26 @@ struct Arm {
   int64_t pulls = 0;
   double reward_sum = 0;
   double reward_sq_sum = 0;
+  double mean = 0;    // reward_sum / pulls (0 before the first pull)
   double alpha = 1;  // Beta posterior (prior Beta(1, 1))
   double beta = 1;
+  GammaShape alpha_shape, beta_shape;  // of alpha and beta, for Rng::Beta
+
+  // Recomputes mean and the shapes from the fields above (Learn updates them
+  // as it goes).
+  void Derive() {
+    mean = pulls == 0 ? 0.0 : reward_sum / static_cast<double>(pulls);
+    alpha_shape = GammaShape(alpha);
+    beta_shape = GammaShape(beta);
+  }
 };
 
 // Per-thread scratch for Choose (Choose is const and concurrent).
 struct Scratch {
-  std::vector<int32_t> index;     // arm index per offered action, -1 = unseen
-  std::vector<double> a, b;       // posterior parameters per offered action
-  double epsilon = 0;             // epsilon-greedy's epsilon for this decision
+  std::vector<int32_t> index;      // arm index per offered action, -1 = unseen
+  std::vector<double> a, b;        // posterior parameters per offered action
+  std::vector<GammaShape> ga, gb;  // Beta-Bernoulli: a and b as Rng::Beta's shapes
+  double epsilon = 0;              // epsilon-greedy's epsilon for this decision
 };
 Scratch& GetScratch() {
   thread_local Scratch scratch;
@@ -134,6 +145,7 @@ class ArmPolicy final : public Policy {
       arm.reward_sq_sum = in.reward_sq_sum();
       arm.alpha = in.alpha();
       arm.beta = in.beta();
+      arm.Derive();
       total += arm.pulls;
       arms.push_back(std::move(arm));
     }
@@ -223,8 +235,7 @@ class ArmPolicy final : public Policy {
             pmf[i] = std::numeric_limits<double>::infinity();  // try every arm once
           } else {
             const double pulls = static_cast<double>(arms_[a].pulls);
-            pmf[i] = arms_[a].reward_sum / pulls +
-                     params_.c * std::sqrt(2.0 * log_t / pulls);
+            pmf[i] = arms_[a].mean + params_.c * std::sqrt(2.0 * log_t / pulls);
           }
         }
         break;
@@ -284,17 +295,19 @@ class ArmPolicy final : public Policy {
     ++arm.pulls;
     arm.reward_sum += reward;
     arm.reward_sq_sum += reward * reward;
+    arm.mean = arm.reward_sum / static_cast<double>(arm.pulls);
     if (params_.kind == Kind::kThompsonBernoulli) {  // other families' rewards
       arm.alpha += reward;                            // may lie outside [0, 1]
       arm.beta += 1.0 - reward;
+      arm.alpha_shape = GammaShape(arm.alpha);
+      arm.beta_shape = GammaShape(arm.beta);
     }
     ++total_pulls_;
   }
 
   // Mean reward of arm `a`; 0 for an unseen arm.
   double Mean(int32_t a) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    if (a < 0 || arms_[a].pulls == 0) return 0.0;
-    return arms_[a].reward_sum / static_cast<double>(arms_[a].pulls);
+    return a < 0 ? 0.0 : arms_[a].mean;
   }
 
   double CurrentEpsilon() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -318,11 +331,17 @@ class ArmPolicy final : public Policy {
     const bool bernoulli = params_.kind == Kind::kThompsonBernoulli;
     s.a.resize(n);
     s.b.resize(n);
+    if (bernoulli) {
+      s.ga.resize(n);
+      s.gb.resize(n);
+    }
     for (int32_t i = 0; i < n; ++i) {
       const int32_t a = s.index[i];
       if (bernoulli) {
         s.a[i] = a < 0 ? 1.0 : arms_[a].alpha;
         s.b[i] = a < 0 ? 1.0 : arms_[a].beta;
+        s.ga[i] = a < 0 ? GammaShape(1.0) : arms_[a].alpha_shape;
+        s.gb[i] = a < 0 ? GammaShape(1.0) : arms_[a].beta_shape;
       } else {
         // Normal prior N(0, prior_sd^2) on the mean, known noise sd sigma.
         const double pulls = a < 0 ? 0.0 : static_cast<double>(arms_[a].pulls);
@@ -355,7 +374,8 @@ class ArmPolicy final : public Policy {
       int32_t best = 0;
       double best_value = -std::numeric_limits<double>::infinity();
       for (int32_t i = 0; i < n; ++i) {
-        const double v = bernoulli ? rng.Beta(s.a[i], s.b[i]) : s.a[i] + s.b[i] * rng.Normal();
+        const double v =
+            bernoulli ? rng.Beta(s.ga[i], s.gb[i]) : s.a[i] + s.b[i] * rng.Normal();
         if (v > best_value) {
           best_value = v;
           best = i;

@@ -29,7 +29,7 @@ TEST(FoldInTest, TrainedUserFoldsInWithinCosine0999) {
   const Interactions x = Interactions::FromLog(GenerateInteractions(so)->log);
   AlsOptions o;
   o.factors = 8;
-  o.iterations = 15;
+  o.iterations = 25;
   o.alpha = 2;
   o.regularization = 0.5f;
   o.solver = AlsOptions::Solver::kCholesky;
@@ -58,7 +58,8 @@ TEST(FoldInTest, TrainedUserFoldsInWithinCosine0999) {
     worst = std::min(worst, dot / std::sqrt(a * b));
   }
   // The trained vector was solved against the previous iteration's item
-  // factors; after 15 iterations the two agree to cosine >= 0.999.
+  // factors; after 25 iterations the two agree to cosine >= 0.999 (worst
+  // user on this data: 0.99953; 0.99920 after 20, 0.99866 after 15).
   EXPECT_GE(worst, 0.999);
 }
 
