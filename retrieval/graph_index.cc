@@ -105,17 +105,16 @@ inline uint8_t Encode(float x, float lo, float scale, int32_t max_code) {
 
 using Node = std::pair<int32_t, int32_t>;  // (quantised score, id)
 
-struct MinFirst {
-  bool operator()(const Node& a, const Node& b) const { return a > b; }
-};
+// Set in a beam entry's id once the node is expanded (ids are < 2^31).
+constexpr int32_t kExpanded = std::numeric_limits<int32_t>::min();
 
 // Per-thread buffers reused across queries (nothing allocated per search
 // once they have grown).
 struct Scratch {
   std::vector<uint16_t> stamp;  // visited when stamp[id] == generation
   uint16_t generation = 0;
-  std::vector<Node> candidates;  // max-heap: nodes to expand
-  std::vector<Node> results;     // min-heap: the best `width` allowed nodes
+  std::vector<Node> pool;        // the beam, best first (Walk)
+  std::vector<Node> results;     // the allowed nodes re-ranked exactly
   std::vector<int32_t> todo;     // positions of unvisited neighbours in a block
   std::vector<int32_t> sims;
   std::vector<int16_t> wdim;     // the query, quantised for the codes, per dimension
@@ -300,30 +299,56 @@ class GraphItemIndex final : public ItemIndex {
             static_cast<int32_t>(Encode(x[j], sq_min_[j], sq_scale_[j], max_code_)) * s.wdim[j];
       }
     }
+    // The beam: the best `width` nodes seen so far by code score, sorted
+    // best first (ties: earlier insertion first), each flagged once expanded
+    // (kExpanded in the id). The walk always expands the best unexpanded
+    // node and stops when every node of the beam is expanded: hnswlib's
+    // search with its two heaps replaced by one sorted array (an insertion
+    // is a binary search and a short memmove; no heap sift per push/pop).
+    // Excluded nodes stay in the beam (the walk passes through them); the
+    // results are the beam's allowed nodes, and Search widens the beam when
+    // they are fewer than `want`.
     const int32_t width = std::max(ef, want);
-    s.candidates.clear();
-    s.results.clear();
-    s.stamp[cur] = s.generation;
-    s.candidates.emplace_back(entry_score, static_cast<int32_t>(cur));
-    if (allowed(static_cast<int32_t>(cur))) s.results.emplace_back(entry_score, cur);
-    const int32_t m0 = static_cast<int32_t>(h_.m0);
-    s.todo.resize(m0);
-    s.sims.resize(m0);
-    while (!s.candidates.empty()) {
-      const Node c = s.candidates.front();
-      if (static_cast<int32_t>(s.results.size()) >= width && c.first < s.results.front().first) {
-        break;
+    s.pool.resize(static_cast<size_t>(width) + 1);
+    Node* pool = s.pool.data();
+    int32_t size = 0;
+    auto insert = [&](int32_t score, int32_t id) -> int32_t {
+      // The first position whose score is below `score`, by a branch-free
+      // binary search (the comparisons are unpredictable).
+      int32_t lo = 0;
+      if (size > 0) {
+        const Node* at = pool;
+        for (int32_t len = size; len > 1;) {
+          const int32_t half = len / 2;
+          at = at[half].first >= score ? at + half : at;
+          len -= half;
+        }
+        lo = static_cast<int32_t>(at - pool) + (at->first >= score ? 1 : 0);
       }
-      std::pop_heap(s.candidates.begin(), s.candidates.end());
-      s.candidates.pop_back();
+      if (lo >= width) return width;
+      std::copy_backward(pool + lo, pool + size, pool + size + 1);
+      pool[lo] = Node(score, id);
+      if (size < width) ++size;
+      return lo;
+    };
+    auto next_unexpanded = [&](int32_t from) {
+      while (from < size && (pool[from].second & kExpanded) != 0) ++from;
+      return from;
+    };
+    s.stamp[cur] = s.generation;
+    insert(entry_score, static_cast<int32_t>(cur));
+    s.todo.resize(h_.m0);
+    s.sims.resize(h_.m0);
+    int32_t k = 0;
+    while (k < size) {
+      const int32_t c = pool[k].second;
+      pool[k].second |= kExpanded;
       // The next node to expand unless this one's neighbours beat it: start
       // loading its block while this one is scored.
-      int32_t prefetched = -1;
-      if (!s.candidates.empty()) {
-        prefetched = s.candidates.front().second;
-        PrefetchBlock(prefetched);
-      }
-      const char* block = Block(c.second);
+      const int32_t after = next_unexpanded(k + 1);
+      const int32_t prefetched = after < size ? pool[after].second : -1;
+      if (prefetched >= 0) PrefetchBlock(prefetched);
+      const char* block = Block(c);
       // 4-bit blocks pad with the node's own row, always visited already.
       uint32_t count = h_.m0;
       if (ids_offset_ != 0) {
@@ -340,39 +365,25 @@ class GraphItemIndex final : public ItemIndex {
         s.todo[todo++] = static_cast<int32_t>(j);
       }
       score_(codes, dim_, s.todo.data(), todo, s.w.data(), s.sims.data());
+      int32_t best_new = width;
       for (int32_t t = 0; t < todo; ++t) {
         const int32_t sim = s.sims[t];
-        const int32_t nb = static_cast<int32_t>(ids[s.todo[t]]);
-        if (static_cast<int32_t>(s.results.size()) < width || sim > s.results.front().first) {
-          s.candidates.emplace_back(sim, nb);
-          std::push_heap(s.candidates.begin(), s.candidates.end());
-          if (allowed(nb)) {
-            s.results.emplace_back(sim, nb);
-            std::push_heap(s.results.begin(), s.results.end(), MinFirst());
-            if (static_cast<int32_t>(s.results.size()) > width) {
-              std::pop_heap(s.results.begin(), s.results.end(), MinFirst());
-              s.results.pop_back();
-            }
-          }
-        }
+        if (size == width && sim <= pool[width - 1].first) continue;
+        best_new = std::min(best_new, insert(sim, static_cast<int32_t>(ids[s.todo[t]])));
       }
-      // A neighbour just pushed leads the queue now: load its block instead.
-      if (!s.candidates.empty() && s.candidates.front().second != prefetched) {
-        PrefetchBlock(s.candidates.front().second);
-      }
+      k = best_new <= k ? best_new : next_unexpanded(k + 1);
+      // A neighbour just inserted leads now: load its block instead.
+      if (k < size && pool[k].second != prefetched) PrefetchBlock(pool[k].second);
     }
     // Exact re-rank on the float vectors of the best RerankCount(want)
-    // nodes of the beam by code score (the set is unique: ties go to the
-    // lower id). The codes order the beam well enough that its tail
-    // almost never reaches the top k, and each re-ranked row is a random
-    // read of dim * 4 bytes.
-    const size_t keep = std::min(s.results.size(), RerankCount(want));
-    if (keep < s.results.size()) {
-      std::nth_element(s.results.begin(), s.results.begin() + keep, s.results.end(),
-                       [](const Node& a, const Node& b) {
-                         return a.first != b.first ? a.first > b.first : a.second < b.second;
-                       });
-      s.results.resize(keep);
+    // allowed nodes of the beam by code score. The codes order the beam
+    // well enough that its tail almost never reaches the top k, and each
+    // re-ranked row is a random read of dim * 4 bytes.
+    s.results.clear();
+    const size_t keep = RerankCount(want);
+    for (int32_t j = 0; j < size && s.results.size() < keep; ++j) {
+      const int32_t id = pool[j].second & ~kExpanded;
+      if (allowed(id)) s.results.emplace_back(pool[j].first, id);
     }
     for (const Node& r : s.results) {
       const char* row = reinterpret_cast<const char*>(vectors_ + static_cast<int64_t>(r.second) * dim_);
