@@ -21,7 +21,6 @@
 #endif
 #endif
 #include <hnswlib/hnswlib.h>
-#include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -36,13 +35,16 @@
 #include "absl/strings/str_format.h"
 #include "proto/core/file_util.h"
 #include "proto/core/status_macros.h"
+#include "retrieval/graph_kernels.h"
 #include "retrieval/index_factory.h"
 #include "retrieval/scan.h"
 
 namespace recbandit::retrieval {
 namespace {
 
-constexpr uint32_t kGraphVersion = 1;
+// Version 2 added code_bits (4-bit codes); a version-1 file holds 8-bit codes
+// and zero in that field, and still loads.
+constexpr uint32_t kGraphVersion = 2;
 constexpr uint64_t kAlign = 64;
 
 // The fixed header at the start of an image (little-endian, 128 bytes).
@@ -60,14 +62,21 @@ struct GraphHeader {
   uint64_t upper_links;   // uint32 words in the upper link array
   uint64_t block_bytes;   // bytes per level-0 block
   char factory[32];       // NUL-padded factory string
-  uint8_t reserved[28];    // zero
+  uint32_t code_bits;     // 8 or 4 (version 2; zero in version 1, meaning 8)
+  uint8_t reserved[24];   // zero
   uint32_t crc;           // CRC-32C of the header before this field, then the body
 };
 static_assert(sizeof(GraphHeader) == 128, "graph header is 128 bytes");
 
 uint64_t AlignUp(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-uint64_t BlockBytes(uint64_t m0, uint64_t dim) { return AlignUp(4 + 4 * m0 + m0 * dim); }
+// 8-bit blocks: u32 count, u32 ids[m0], codes; 4-bit blocks: u32 ids[m0]
+// (slots past the neighbours hold the node's own row), codes.
+uint64_t BlockBytes(uint64_t m0, uint64_t dim, uint32_t bits) {
+  const uint64_t row = static_cast<uint64_t>(CodeRowBytes(static_cast<int32_t>(bits),
+                                                          static_cast<int32_t>(dim)));
+  return AlignUp((bits == 4 ? 0 : 4) + 4 * m0 + m0 * row);
+}
 
 // Byte offsets of the sections, derived from the header alone.
 struct Layout {
@@ -86,106 +95,30 @@ Layout ComputeLayout(const GraphHeader& h) {
   return l;
 }
 
-// ----------------------------------------------------------- SQ8 kernels
-
-// Writes out[t] = sum_j codes[pos[t] * stride + j] * w[j] for t < count.
-using ScoreFn = void (*)(const uint8_t* codes, int32_t dim, const int32_t* pos, int32_t count,
-                         const int16_t* w, int32_t* out);
-
-void ScoreDefault(const uint8_t* codes, int32_t dim, const int32_t* pos, int32_t count,
-                  const int16_t* w, int32_t* out) {
-  for (int32_t t = 0; t < count; ++t) {
-    const uint8_t* c = codes + static_cast<int64_t>(pos[t]) * dim;
-    int32_t s = 0;
-    for (int32_t j = 0; j < dim; ++j) s += static_cast<int32_t>(c[j]) * w[j];
-    out[t] = s;
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx2"))) void ScoreAvx2(const uint8_t* codes, int32_t dim,
-                                               const int32_t* pos, int32_t count,
-                                               const int16_t* w, int32_t* out) {
-  for (int32_t t = 0; t < count; ++t) {
-    const uint8_t* c = codes + static_cast<int64_t>(pos[t]) * dim;
-    __m256i acc = _mm256_setzero_si256();
-    int32_t j = 0;
-    for (; j + 16 <= dim; j += 16) {
-      const __m256i cc =
-          _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + j)));
-      const __m256i ww = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + j));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(cc, ww));
-    }
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-    int32_t s = _mm_cvtsi128_si32(s4);
-    for (; j < dim; ++j) s += static_cast<int32_t>(c[j]) * w[j];
-    out[t] = s;
-  }
-}
-
-__attribute__((target("avx512f,avx512bw"))) void ScoreAvx512(const uint8_t* codes, int32_t dim,
-                                                            const int32_t* pos, int32_t count,
-                                                            const int16_t* w, int32_t* out) {
-  for (int32_t t = 0; t < count; ++t) {
-    const uint8_t* c = codes + static_cast<int64_t>(pos[t]) * dim;
-    __m512i acc = _mm512_setzero_si512();
-    int32_t j = 0;
-    for (; j + 32 <= dim; j += 32) {
-      const __m512i cc =
-          _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + j)));
-      const __m512i ww = _mm512_loadu_si512(w + j);
-      acc = _mm512_add_epi32(acc, _mm512_madd_epi16(cc, ww));
-    }
-    // (Lanes summed through memory: GCC 12 warns inside the reduce and
-    // extract intrinsics.)
-    alignas(64) int32_t lanes[16];
-    _mm512_store_si512(lanes, acc);
-    int32_t s = 0;
-    for (int32_t lane : lanes) s += lane;
-    for (; j < dim; ++j) s += static_cast<int32_t>(c[j]) * w[j];
-    out[t] = s;
-  }
-}
-#endif
-
-// The widest kernel this CPU runs, chosen once (manual dispatch keeps the
-// binary portable; target_clones cannot wrap intrinsics).
-ScoreFn PickScoreFn() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw")) return ScoreAvx512;
-  if (__builtin_cpu_supports("avx2")) return ScoreAvx2;
-#endif
-  return ScoreDefault;
-}
-
-const ScoreFn kScore = PickScoreFn();
-
-inline uint8_t Encode(float x, float lo, float scale) {
+// Returns x's code in [0, max_code] under the range (lo, scale).
+inline uint8_t Encode(float x, float lo, float scale, int32_t max_code) {
   const float c = std::nearbyint((x - lo) / scale);
-  return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, c)));
+  return static_cast<uint8_t>(std::min(static_cast<float>(max_code), std::max(0.0f, c)));
 }
 
 // ------------------------------------------------------------- the index
 
 using Node = std::pair<int32_t, int32_t>;  // (quantised score, id)
 
-struct MinFirst {
-  bool operator()(const Node& a, const Node& b) const { return a > b; }
-};
+// Set in a beam entry's id once the node is expanded (ids are < 2^31).
+constexpr int32_t kExpanded = std::numeric_limits<int32_t>::min();
 
 // Per-thread buffers reused across queries (nothing allocated per search
 // once they have grown).
 struct Scratch {
   std::vector<uint16_t> stamp;  // visited when stamp[id] == generation
   uint16_t generation = 0;
-  std::vector<Node> candidates;  // max-heap: nodes to expand
-  std::vector<Node> results;     // min-heap: the best `width` allowed nodes
+  std::vector<Node> pool;        // the beam, best first (Walk)
+  std::vector<Node> results;     // the allowed nodes re-ranked exactly
   std::vector<int32_t> todo;     // positions of unvisited neighbours in a block
   std::vector<int32_t> sims;
-  std::vector<int16_t> w;        // the query, quantised for the codes
+  std::vector<int16_t> wdim;     // the query, quantised for the codes, per dimension
+  std::vector<int16_t> w;        // the same in the kernel's order (graph_kernels.h)
   std::vector<std::pair<float, int32_t>> reranked;
 
   void ResetVisited(size_t n) {
@@ -216,6 +149,12 @@ class GraphItemIndex final : public ItemIndex {
     upper_ids_ = reinterpret_cast<const uint32_t*>(base + l.upper_ids);
     upper_offsets_ = reinterpret_cast<const uint32_t*>(base + l.upper_offsets);
     upper_links_ = reinterpret_cast<const uint32_t*>(base + l.upper_links);
+    code_bits_ = h_.version == 1 ? 8 : static_cast<int32_t>(h_.code_bits);
+    max_code_ = (1 << code_bits_) - 1;
+    row_bytes_ = CodeRowBytes(code_bits_, dim_);
+    ids_offset_ = code_bits_ == 4 ? 0 : 4;
+    codes_offset_ = ids_offset_ + 4 * static_cast<int32_t>(h_.m0);
+    score_ = BestCodeScoreFn(code_bits_);
   }
 
   absl::Status Search(absl::Span<const float> query, int32_t k,
@@ -332,15 +271,21 @@ class GraphItemIndex final : public ItemIndex {
     // ranked by sum_j w_j c_j with w_j = q_j scale_j quantised to int16
     // (bounded so that the int32 sum cannot overflow).
     // (Doubles: q_j scale_j cannot overflow; the query is finite.)
-    s.w.resize(dim_);
     double wmax = 0;
     for (int32_t j = 0; j < dim_; ++j) {
       wmax = std::max(wmax, std::fabs(static_cast<double>(q[j]) * sq_scale_[j]));
     }
-    const double limit = std::min(32767.0, std::floor(2147483647.0 / (255.0 * dim_)));
+    const double limit = std::min(32767.0, std::floor(2147483647.0 / (static_cast<double>(max_code_) * dim_)));
     const double wq = wmax > 0 ? limit / wmax : 0;
+    s.wdim.resize(dim_);
     for (int32_t j = 0; j < dim_; ++j) {
-      s.w[j] = static_cast<int16_t>(std::nearbyint(static_cast<double>(q[j]) * sq_scale_[j] * wq));
+      s.wdim[j] = static_cast<int16_t>(std::nearbyint(static_cast<double>(q[j]) * sq_scale_[j] * wq));
+    }
+    if (code_bits_ == 4) {  // even dimensions' weights, then odd ones' (zero past dim)
+      s.w.assign(2 * static_cast<size_t>(row_bytes_), 0);
+      for (int32_t j = 0; j < dim_; ++j) s.w[(j % 2) * row_bytes_ + j / 2] = s.wdim[j];
+    } else {
+      s.w = s.wdim;
     }
     auto allowed = [&](int32_t id) {
       return exclude.empty() || !std::binary_search(exclude.begin(), exclude.end(), id);
@@ -350,38 +295,68 @@ class GraphItemIndex final : public ItemIndex {
     {
       const float* x = vectors_ + static_cast<int64_t>(cur) * dim_;
       for (int32_t j = 0; j < dim_; ++j) {
-        entry_score += static_cast<int32_t>(Encode(x[j], sq_min_[j], sq_scale_[j])) * s.w[j];
+        entry_score +=
+            static_cast<int32_t>(Encode(x[j], sq_min_[j], sq_scale_[j], max_code_)) * s.wdim[j];
       }
     }
+    // The beam: the best `width` nodes seen so far by code score, sorted
+    // best first (ties: earlier insertion first), each flagged once expanded
+    // (kExpanded in the id). The walk always expands the best unexpanded
+    // node and stops when every node of the beam is expanded: hnswlib's
+    // search with its two heaps replaced by one sorted array (an insertion
+    // is a binary search and a short memmove; no heap sift per push/pop).
+    // Excluded nodes stay in the beam (the walk passes through them); the
+    // results are the beam's allowed nodes, and Search widens the beam when
+    // they are fewer than `want`.
     const int32_t width = std::max(ef, want);
-    s.candidates.clear();
-    s.results.clear();
-    s.stamp[cur] = s.generation;
-    s.candidates.emplace_back(entry_score, static_cast<int32_t>(cur));
-    if (allowed(static_cast<int32_t>(cur))) s.results.emplace_back(entry_score, cur);
-    const int32_t m0 = static_cast<int32_t>(h_.m0);
-    s.todo.resize(m0);
-    s.sims.resize(m0);
-    while (!s.candidates.empty()) {
-      const Node c = s.candidates.front();
-      if (static_cast<int32_t>(s.results.size()) >= width && c.first < s.results.front().first) {
-        break;
+    s.pool.resize(static_cast<size_t>(width) + 1);
+    Node* pool = s.pool.data();
+    int32_t size = 0;
+    auto insert = [&](int32_t score, int32_t id) -> int32_t {
+      // The first position whose score is below `score`, by a branch-free
+      // binary search (the comparisons are unpredictable).
+      int32_t lo = 0;
+      if (size > 0) {
+        const Node* at = pool;
+        for (int32_t len = size; len > 1;) {
+          const int32_t half = len / 2;
+          at = at[half].first >= score ? at + half : at;
+          len -= half;
+        }
+        lo = static_cast<int32_t>(at - pool) + (at->first >= score ? 1 : 0);
       }
-      std::pop_heap(s.candidates.begin(), s.candidates.end());
-      s.candidates.pop_back();
+      if (lo >= width) return width;
+      std::copy_backward(pool + lo, pool + size, pool + size + 1);
+      pool[lo] = Node(score, id);
+      if (size < width) ++size;
+      return lo;
+    };
+    auto next_unexpanded = [&](int32_t from) {
+      while (from < size && (pool[from].second & kExpanded) != 0) ++from;
+      return from;
+    };
+    s.stamp[cur] = s.generation;
+    insert(entry_score, static_cast<int32_t>(cur));
+    s.todo.resize(h_.m0);
+    s.sims.resize(h_.m0);
+    int32_t k = 0;
+    while (k < size) {
+      const int32_t c = pool[k].second;
+      pool[k].second |= kExpanded;
       // The next node to expand unless this one's neighbours beat it: start
       // loading its block while this one is scored.
-      int32_t prefetched = -1;
-      if (!s.candidates.empty()) {
-        prefetched = s.candidates.front().second;
-        PrefetchBlock(prefetched);
+      const int32_t after = next_unexpanded(k + 1);
+      const int32_t prefetched = after < size ? pool[after].second : -1;
+      if (prefetched >= 0) PrefetchBlock(prefetched);
+      const char* block = Block(c);
+      // 4-bit blocks pad with the node's own row, always visited already.
+      uint32_t count = h_.m0;
+      if (ids_offset_ != 0) {
+        std::memcpy(&count, block, 4);
+        count = std::min<uint32_t>(count, h_.m0);
       }
-      const char* block = Block(c.second);
-      uint32_t count;
-      std::memcpy(&count, block, 4);
-      count = std::min<uint32_t>(count, h_.m0);
-      const uint32_t* ids = reinterpret_cast<const uint32_t*>(block + 4);
-      const uint8_t* codes = reinterpret_cast<const uint8_t*>(block + 4 + 4 * m0);
+      const uint32_t* ids = reinterpret_cast<const uint32_t*>(block + ids_offset_);
+      const uint8_t* codes = reinterpret_cast<const uint8_t*>(block + codes_offset_);
       int32_t todo = 0;
       for (uint32_t j = 0; j < count; ++j) {
         uint16_t& st = s.stamp[ids[j]];
@@ -389,40 +364,26 @@ class GraphItemIndex final : public ItemIndex {
         st = s.generation;
         s.todo[todo++] = static_cast<int32_t>(j);
       }
-      kScore(codes, dim_, s.todo.data(), todo, s.w.data(), s.sims.data());
+      score_(codes, dim_, s.todo.data(), todo, s.w.data(), s.sims.data());
+      int32_t best_new = width;
       for (int32_t t = 0; t < todo; ++t) {
         const int32_t sim = s.sims[t];
-        const int32_t nb = static_cast<int32_t>(ids[s.todo[t]]);
-        if (static_cast<int32_t>(s.results.size()) < width || sim > s.results.front().first) {
-          s.candidates.emplace_back(sim, nb);
-          std::push_heap(s.candidates.begin(), s.candidates.end());
-          if (allowed(nb)) {
-            s.results.emplace_back(sim, nb);
-            std::push_heap(s.results.begin(), s.results.end(), MinFirst());
-            if (static_cast<int32_t>(s.results.size()) > width) {
-              std::pop_heap(s.results.begin(), s.results.end(), MinFirst());
-              s.results.pop_back();
-            }
-          }
-        }
+        if (size == width && sim <= pool[width - 1].first) continue;
+        best_new = std::min(best_new, insert(sim, static_cast<int32_t>(ids[s.todo[t]])));
       }
-      // A neighbour just pushed leads the queue now: load its block instead.
-      if (!s.candidates.empty() && s.candidates.front().second != prefetched) {
-        PrefetchBlock(s.candidates.front().second);
-      }
+      k = best_new <= k ? best_new : next_unexpanded(k + 1);
+      // A neighbour just inserted leads now: load its block instead.
+      if (k < size && pool[k].second != prefetched) PrefetchBlock(pool[k].second);
     }
     // Exact re-rank on the float vectors of the best RerankCount(want)
-    // nodes of the beam by code score (the set is unique: ties go to the
-    // lower id). The codes order the beam well enough that its tail
-    // almost never reaches the top k, and each re-ranked row is a random
-    // read of dim * 4 bytes.
-    const size_t keep = std::min(s.results.size(), RerankCount(want));
-    if (keep < s.results.size()) {
-      std::nth_element(s.results.begin(), s.results.begin() + keep, s.results.end(),
-                       [](const Node& a, const Node& b) {
-                         return a.first != b.first ? a.first > b.first : a.second < b.second;
-                       });
-      s.results.resize(keep);
+    // allowed nodes of the beam by code score. The codes order the beam
+    // well enough that its tail almost never reaches the top k, and each
+    // re-ranked row is a random read of dim * 4 bytes.
+    s.results.clear();
+    const size_t keep = RerankCount(want);
+    for (int32_t j = 0; j < size && s.results.size() < keep; ++j) {
+      const int32_t id = pool[j].second & ~kExpanded;
+      if (allowed(id)) s.results.emplace_back(pool[j].first, id);
     }
     for (const Node& r : s.results) {
       const char* row = reinterpret_cast<const char*>(vectors_ + static_cast<int64_t>(r.second) * dim_);
@@ -456,6 +417,12 @@ class GraphItemIndex final : public ItemIndex {
   const uint32_t* upper_ids_ = nullptr;
   const uint32_t* upper_offsets_ = nullptr;
   const uint32_t* upper_links_ = nullptr;
+  int32_t code_bits_ = 8;     // 8 or 4
+  int32_t max_code_ = 255;    // 2^code_bits - 1
+  int32_t row_bytes_ = 0;     // bytes of one code row
+  int32_t ids_offset_ = 4;    // of the neighbour ids in a block
+  int32_t codes_offset_ = 0;  // of the code rows in a block
+  CodeScoreFn score_ = nullptr;
 };
 
 // ------------------------------------------------------------- building
@@ -490,13 +457,16 @@ uint32_t ImageCrc(absl::string_view bytes) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ItemIndex>> BuildGraphIndex(const std::string& factory,
-                                                           int32_t m,
+                                                           int32_t m, int32_t code_bits,
                                                            absl::Span<const float> vectors,
                                                            int32_t dim,
                                                            const IndexBuildOptions& options) {
   const int64_t n = static_cast<int64_t>(vectors.size()) / dim;
   if (n > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError("a graph index holds at most 2^31 - 1 items");
+  }
+  if (code_bits != 8 && code_bits != 4) {
+    return absl::InvalidArgumentError(absl::StrCat("graph codes are 8 or 4 bits, got ", code_bits));
   }
   if (factory.size() >= sizeof(GraphHeader::factory)) {
     return absl::InvalidArgumentError("graph factory string too long");
@@ -547,9 +517,10 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildGraphIndex(const std::string& fa
       hi[j] = std::max(hi[j], vectors[i * dim + j]);
     }
   }
+  const int32_t max_code = (1 << code_bits) - 1;
   std::vector<float> scale(dim);
   for (int32_t j = 0; j < dim; ++j) {
-    scale[j] = (hi[j] - lo[j]) / 255.0f;
+    scale[j] = (hi[j] - lo[j]) / static_cast<float>(max_code);
     if (!(std::isfinite(scale[j]) && scale[j] > 0)) scale[j] = 1.0f;  // constant or vast range
   }
 
@@ -577,7 +548,8 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildGraphIndex(const std::string& fa
   uint64_t links = 0;
   for (const auto& u : upper) links += static_cast<uint64_t>(g->element_levels_[u.second]) * (h.m + 1);
   h.upper_links = links;
-  h.block_bytes = BlockBytes(h.m0, h.dim);
+  h.code_bits = static_cast<uint32_t>(code_bits);
+  h.block_bytes = BlockBytes(h.m0, h.dim, h.code_bits);
   std::memcpy(h.factory, factory.data(), factory.size());
   const Layout l = ComputeLayout(h);
   auto image = std::make_shared<std::string>(l.end, '\0');
@@ -585,22 +557,35 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildGraphIndex(const std::string& fa
   std::memcpy(base + l.vectors, vectors.data(), vectors.size() * sizeof(float));
   std::memcpy(base + l.sq, lo.data(), dim * sizeof(float));
   std::memcpy(base + l.sq + dim * sizeof(float), scale.data(), dim * sizeof(float));
-  // Codes of every item once, then copied beside each adjacency.
-  std::vector<uint8_t> codes(static_cast<size_t>(n) * dim);
+  // Codes of every item once (4 bits: dimension 2b in byte b's low nibble,
+  // 2b+1 in its high one), then copied beside each adjacency.
+  const size_t row = static_cast<size_t>(CodeRowBytes(code_bits, dim));
+  std::vector<uint8_t> codes(static_cast<size_t>(n) * row, 0);
   for (int64_t i = 0; i < n; ++i) {
-    for (int32_t j = 0; j < dim; ++j) codes[i * dim + j] = Encode(vectors[i * dim + j], lo[j], scale[j]);
+    for (int32_t j = 0; j < dim; ++j) {
+      const uint8_t c = Encode(vectors[i * dim + j], lo[j], scale[j], max_code);
+      if (code_bits == 4) {
+        codes[i * row + j / 2] |= static_cast<uint8_t>(c << (4 * (j % 2)));
+      } else {
+        codes[i * row + j] = c;
+      }
+    }
   }
+  const size_t ids_offset = code_bits == 4 ? 0 : 4;
   for (int64_t i = 0; i < n; ++i) {
     hnswlib::linklistsizeint* ll = g->get_linklist0(static_cast<hnswlib::tableint>(i));
     const uint32_t count = std::min<uint32_t>(g->getListCount(ll), h.m0);
     const hnswlib::tableint* nbs = reinterpret_cast<const hnswlib::tableint*>(ll + 1);
     char* block = base + l.blocks + label[i] * h.block_bytes;
-    std::memcpy(block, &count, 4);
-    uint32_t* ids = reinterpret_cast<uint32_t*>(block + 4);
-    uint8_t* block_codes = reinterpret_cast<uint8_t*>(block + 4 + 4 * h.m0);
+    if (code_bits == 8) std::memcpy(block, &count, 4);
+    uint32_t* ids = reinterpret_cast<uint32_t*>(block + ids_offset);
+    uint8_t* block_codes = reinterpret_cast<uint8_t*>(block + ids_offset + 4 * h.m0);
     for (uint32_t j = 0; j < count; ++j) {
       ids[j] = label[nbs[j]];
-      std::memcpy(block_codes + static_cast<size_t>(j) * dim, codes.data() + ids[j] * static_cast<size_t>(dim), dim);
+      std::memcpy(block_codes + j * row, codes.data() + ids[j] * row, row);
+    }
+    if (code_bits == 4) {
+      for (uint32_t j = count; j < h.m0; ++j) ids[j] = label[i];
     }
   }
   uint32_t* upper_ids = reinterpret_cast<uint32_t*>(base + l.upper_ids);
@@ -641,9 +626,14 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadGraphIndex(const std::string& nam
   GraphHeader h;
   std::memcpy(&h, bytes.data(), sizeof(h));
   if (std::memcmp(h.magic, kGraphMagic, sizeof(h.magic)) != 0) return loss("bad magic");
-  if (h.version != kGraphVersion) {
-    return loss(absl::StrCat("version ", h.version, " (this build reads ", kGraphVersion, ")"));
+  if (h.version != 1 && h.version != kGraphVersion) {
+    return loss(absl::StrCat("version ", h.version, " (this build reads 1 and ", kGraphVersion, ")"));
   }
+  if (h.version == 1 ? h.code_bits != 0 : (h.code_bits != 8 && h.code_bits != 4)) {
+    return loss(absl::StrCat("code bits ", h.code_bits, " (version ", h.version,
+                             " holds 8 or 4; 0 in version 1)"));
+  }
+  const uint32_t bits = h.version == 1 ? 8 : h.code_bits;
   if (h.dim < 1 || h.dim > static_cast<uint32_t>(kMaxIndexDim)) return loss("dimension out of range");
   if (h.n < 1 || h.n > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
     return loss("item count out of range");
@@ -654,7 +644,7 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadGraphIndex(const std::string& nam
   }
   if (h.max_level > 64 || h.entry >= h.n || h.upper_count > h.n) return loss("levels out of range");
   if (h.ef_search < 1 || h.ef_search > static_cast<uint32_t>(kMaxBeam)) return loss("bad ef_search");
-  if (h.block_bytes != BlockBytes(h.m0, h.dim)) return loss("bad block size");
+  if (h.block_bytes != BlockBytes(h.m0, h.dim, bits)) return loss("bad block size");
   if (h.upper_links > (uint64_t{1} << 32) - 1 ||
       h.upper_links > static_cast<uint64_t>(h.upper_count) * 65 * (h.m + 1)) {
     return loss("upper links out of range");
@@ -662,7 +652,7 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadGraphIndex(const std::string& nam
   const std::string factory(h.factory, strnlen(h.factory, sizeof(h.factory)));
   absl::StatusOr<IndexSpec> spec = ParseIndexFactory(factory, static_cast<int32_t>(h.dim));
   if (!spec.ok() || spec->kind != IndexSpec::Kind::kGraph ||
-      spec->hnsw_m != static_cast<int32_t>(h.m)) {
+      spec->hnsw_m != static_cast<int32_t>(h.m) || spec->sq_type != absl::StrCat(bits)) {
     return loss("bad factory string");
   }
   const Layout l = ComputeLayout(h);
@@ -683,10 +673,10 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> LoadGraphIndex(const std::string& nam
   const char* base = bytes.data();
   for (uint64_t i = 0; i < h.n; ++i) {
     const char* block = base + l.blocks + i * h.block_bytes;
-    uint32_t count;
-    std::memcpy(&count, block, 4);
+    uint32_t count = h.m0;  // 4-bit blocks: every slot holds a row
+    if (bits == 8) std::memcpy(&count, block, 4);
     if (count > h.m0) return loss("level-0 neighbour count out of range");
-    const uint32_t* ids = reinterpret_cast<const uint32_t*>(block + 4);
+    const uint32_t* ids = reinterpret_cast<const uint32_t*>(block + (bits == 8 ? 4 : 0));
     for (uint32_t j = 0; j < count; ++j) {
       if (ids[j] >= h.n) return loss("level-0 neighbour id out of range");
     }

@@ -1,7 +1,8 @@
-// The "Graph<M>[,SQ8]" item index: an HNSW graph built with hnswlib's
+// The "Graph<M>[,SQ8|,SQ4]" item index: an HNSW graph built with hnswlib's
 // inserter, then laid out in our own flat image (each node's level-0
-// neighbour ids with the neighbours' 8-bit scalar-quantised codes beside
-// them), searched on the codes and re-ranked exactly on float32 vectors.
+// neighbour ids with the neighbours' 8-bit or 4-bit scalar-quantised codes
+// beside them), searched on the codes and re-ranked exactly on float32 vectors.
+// Code kernels: retrieval/graph_kernels.h.
 // The image is the file: Save writes it, Load maps it without copying.
 // Byte format: retrieval/graph_format.md.
 #ifndef RECBANDIT_RETRIEVAL_GRAPH_INDEX_H_
@@ -21,14 +22,14 @@ namespace recbandit::retrieval {
 // The first 8 bytes of a saved graph index.
 inline constexpr char kGraphMagic[8] = {'R', 'B', 'G', 'R', 'A', 'P', 'H', '1'};
 
-// Returns a graph index of degree `m` (level 0 holds up to 2m neighbours)
-// over `vectors` (n x dim, row-major, finite; checked by the caller), built
+// Returns a graph index of degree `m` (level 0 holds up to 2m neighbours),
+// walked on `code_bits` (8 or 4) scalar codes, over `vectors` (n x dim, row-major, finite; checked by the caller), built
 // on options.threads threads with beam options.hnsw_ef_construction and
 // level draws seeded by options.seed. One thread gives the same index for
 // the same inputs; more threads insert concurrently and the graph depends
 // on their timing (as FAISS's and hnswlib's do).
 absl::StatusOr<std::unique_ptr<ItemIndex>> BuildGraphIndex(const std::string& factory,
-                                                           int32_t m,
+                                                           int32_t m, int32_t code_bits,
                                                            absl::Span<const float> vectors,
                                                            int32_t dim,
                                                            const IndexBuildOptions& options);

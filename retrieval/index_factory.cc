@@ -33,7 +33,7 @@ bool ConsumeNumber(absl::string_view* s, int32_t* out) {
 absl::Status Bad(absl::string_view factory, absl::string_view why) {
   return absl::InvalidArgumentError(
       absl::StrCat("index factory ", Quote(factory), ": ", why,
-                   " (accepted: Exact, Flat, HNSW<M>, Graph<M>[,SQ8], IVF<nlist>,Flat, IVF<nlist>,PQ<m>[x<nbits>], "
+                   " (accepted: Exact, Flat, HNSW<M>, Graph<M>[,SQ8|,SQ4], IVF<nlist>,Flat, IVF<nlist>,PQ<m>[x<nbits>], "
                    "IVF<nlist>,SQ8, PQ<m>[x<nbits>], SQ8)"));
 }
 
@@ -120,10 +120,11 @@ absl::StatusOr<IndexSpec> ParseIndexFactory(absl::string_view factory, int32_t d
       return Bad(factory, absl::StrCat("Graph's M must be in [", kMinHnswM, ", ", kMaxHnswM,
                                        "], got ", m));
     }
-    if (parts.size() == 2 && parts[1] != "SQ8") {
-      return Bad(factory, "Graph walks 8-bit codes only (Graph<M> or Graph<M>,SQ8)");
+    if (parts.size() == 2 && parts[1] != "SQ8" && parts[1] != "SQ4") {
+      return Bad(factory, "Graph walks 8-bit or 4-bit codes (Graph<M>, Graph<M>,SQ8 or Graph<M>,SQ4)");
     }
     spec.kind = IndexSpec::Kind::kGraph;
+    spec.sq_type = parts.size() == 2 && parts[1] == "SQ4" ? "4" : "8";
     spec.hnsw_m = m;
     return spec;
   }

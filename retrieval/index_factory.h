@@ -23,9 +23,10 @@ inline constexpr int32_t kMaxBeam = 4096;  // efConstruction, efSearch
 // One parsed factory string. The grammar (every number decimal, no sign):
 //   Exact | Flat | HNSW<M>[,Flat] | PQ<m>[x<nbits>] | SQ4 | SQ6 | SQ8 | SQfp16
 //   | IVF<nlist>,(Flat | PQ<m>[x<nbits>] | SQ4 | SQ6 | SQ8 | SQfp16)
-//   | Graph<M>[,SQ8]
+//   | Graph<M>[,SQ8 | ,SQ4]
 // with M in [4, 128] (Graph<M> is our own graph index, retrieval/graph_index.h,
-// walked on 8-bit codes and re-ranked exactly; ",SQ8" names that default), nlist in [1, 65536] (and at most the number of items),
+// walked on 8-bit codes (",SQ8", the default; sq_type "8") or 4-bit codes
+// (",SQ4"; sq_type "4") and re-ranked exactly), nlist in [1, 65536] (and at most the number of items),
 // m dividing the dimension, nbits in [1, 12] (2^nbits at most the number of
 // items, which k-means needs to train the codebooks).
 struct IndexSpec {
@@ -36,7 +37,7 @@ struct IndexSpec {
   Kind fine = Kind::kFlat;  // kIvf: kFlat, kPq or kSq
   int32_t pq_m = 0;      // kPq, or kIvf with fine kPq
   int32_t pq_bits = 8;
-  std::string sq_type;   // "4", "6", "8", "fp16"
+  std::string sq_type;   // "4", "6", "8", "fp16"; kGraph: "8" or "4"
 };
 
 // Returns the parsed spec when `factory` follows the grammar above for

@@ -424,7 +424,8 @@ absl::StatusOr<std::unique_ptr<ItemIndex>> BuildItemIndex(
   ASSIGN_OR_RETURN(const IndexSpec spec, ParseIndexFactory(factory, dim, n));
   RETURN_IF_ERROR(CheckBuildOptions(options));
   if (spec.kind == IndexSpec::Kind::kGraph) {
-    return BuildGraphIndex(factory, spec.hnsw_m, vectors, dim, options);
+    return BuildGraphIndex(factory, spec.hnsw_m, spec.sq_type == "4" ? 4 : 8, vectors, dim,
+                           options);
   }
   std::unique_ptr<faiss::Index> index;
   try {
