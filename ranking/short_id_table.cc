@@ -29,7 +29,7 @@ int32_t ShortIdTable::FindOrInsert(const Key& key, uint64_t hash, int32_t value,
 }
 
 void ShortIdTable::Grow() {
-  std::vector<Bucket> old(std::max<size_t>(4, 2 * buckets_.size()), Bucket{});
+  std::vector<Bucket> old(std::max<size_t>(1, 2 * buckets_.size()), Bucket{});
   old.swap(buckets_);
   for (const Bucket& bucket : old) {
     for (int e = 0; e < kEntries && bucket.value_plus1[e] != 0; ++e) {

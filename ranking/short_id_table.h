@@ -38,8 +38,9 @@ class ShortIdTable {
 
   // Returns the key of `id`: its bytes zero padded to 15, then its length
   // (little-endian words). Loads whole words (overlapping for lengths not a
-  // power of two) rather than copying bytes to a buffer and reading it back,
-  // which would stall on store forwarding. REQUIRES: id.size() <= kMaxKeyBytes.
+  // power of two) rather than copying bytes to a buffer and reading it back
+  // (a likely store-forwarding stall; bench/RESULTS.md, branch loader2).
+  // REQUIRES: id.size() <= kMaxKeyBytes.
   static Key KeyOf(std::string_view id) {
     static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "words hold bytes in order");
     const char* p = id.data();
@@ -149,7 +150,8 @@ class ShortIdTable {
       if (++b == buckets_.size()) b = 0;
     }
   }
-  // Doubles the bucket count (4 at first) and reinserts every key.
+  // Doubles the bucket count (1 at first: a map of 2 ids takes 64 bytes)
+  // and reinserts every key.
   void Grow();
 
   std::vector<Bucket> buckets_;  // 64-byte aligned (C++17 aligned new)

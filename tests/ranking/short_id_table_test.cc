@@ -106,7 +106,7 @@ TEST(ShortIdTableTest, MatchesUnorderedMapOnRandomKeysWithDuplicates) {
 }
 
 // Every key met so far is found after each insertion, so each growth
-// (4, 8, 16, ... buckets; at 3/4 of the entries) is crossed with all keys
+// (1, 2, 4, ... buckets; at 3/4 of the entries) is crossed with all keys
 // checked on both sides of it.
 TEST(ShortIdTableTest, EveryKeyFoundAcrossEachGrowth) {
   std::vector<std::string> keys;
@@ -130,6 +130,20 @@ TEST(ShortIdTableTest, CollidingKeysStayDistinct) {
     ShortIdTable t = ShortIdTable::WithHashMaskForTesting(0, or_bits);
     InsertAndCheck(keys, t, /*check_all=*/true);
     EXPECT_EQ(t.size(), 303);
+  }
+}
+
+// Small maps stay small (models hold two IdMaps; their size counts against
+// the server's model memory budget): one bucket for 2 keys, two for 3 to 4.
+TEST(ShortIdTableTest, SmallTablesTakeOneBucketPerFewKeys) {
+  ShortIdTable t;
+  bool inserted;
+  const std::vector<std::pair<std::string, size_t>> steps = {
+      {"a", 64}, {"b", 64}, {"c", 128}, {"d", 128}, {"e", 256}};
+  for (const auto& [id, bytes] : steps) {
+    const ShortIdTable::Key key = ShortIdTable::KeyOf(id);
+    t.FindOrInsert(key, t.Hash(key), t.size(), &inserted);
+    EXPECT_EQ(t.MemoryBytes(), bytes) << id;
   }
 }
 
