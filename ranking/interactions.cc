@@ -1,6 +1,7 @@
 // Interactions: the file parser (memory-mapped, a one-pass fast path for plain
-// lines, from_chars numbers), id maps (short ids keyed inline) and the CSR
-// builder (two counting sorts, duplicates summed).
+// lines that looks ids up a few lines after prefetching them, from_chars
+// numbers), id maps (short ids in a ShortIdTable) and the CSR builder (two
+// counting sorts, duplicates summed).
 #include "ranking/interactions.h"
 
 #include <algorithm>
@@ -30,10 +31,9 @@ IdMap::IdMap(const IdMap& other) { *this = other; }
 IdMap& IdMap::operator=(const IdMap& other) {
   if (this == &other) return *this;
   names_.clear();
-  short_index_.clear();
+  short_index_.Clear();
   index_.clear();
   numeric_.clear();
-  short_index_.reserve(other.short_index_.size());
   index_.reserve(other.index_.size());
   for (const std::string& name : other.names_) GetOrAdd(name);
   return *this;
@@ -50,34 +50,54 @@ int64_t IdMap::NumericValue(std::string_view id) {
   return v < kMaxNumericId ? v : -1;
 }
 
-IdMap::ShortKey IdMap::MakeShortKey(std::string_view id) {
-  char bytes[16] = {};
-  if (!id.empty()) std::memcpy(bytes, id.data(), id.size());  // data() may be null
-  bytes[15] = static_cast<char>(id.size());
-  ShortKey key;
-  std::memcpy(&key.lo, bytes, 8);
-  std::memcpy(&key.hi, bytes + 8, 8);
-  return key;
+IdMap::Probe& IdMap::Hashed(Probe& probe) const {  // REQUIRES: a short id
+  if (!probe.hashed) {
+    probe.key = internal::ShortIdTable::KeyOf(probe.id);
+    probe.hash = short_index_.Hash(probe.key);
+    probe.hashed = true;
+  }
+  return probe;
 }
 
-int32_t IdMap::FindHashed(std::string_view id) const {
-  if (id.size() <= kMaxShortKey) {
-    if (short_index_.empty()) return -1;
-    auto it = short_index_.find(MakeShortKey(id));
-    return it == short_index_.end() ? -1 : it->second;
+int32_t IdMap::FindHashed(Probe probe) const {
+  if (probe.id.size() <= kMaxShortKey) {
+    Hashed(probe);
+    return short_index_.Find(probe.key, probe.hash);
   }
   if (index_.empty()) return -1;
-  auto it = index_.find(ToAbsl(id));
+  auto it = index_.find(ToAbsl(probe.id));
   return it == index_.end() ? -1 : it->second;
 }
 
+IdMap::Probe IdMap::Prefetch(std::string_view id) const {
+  Probe probe;
+  probe.id = id;
+  probe.numeric = NumericValue(id);
+  if (probe.numeric >= 0 && static_cast<size_t>(probe.numeric) < numeric_.size()) {
+    __builtin_prefetch(numeric_.data() + probe.numeric);
+  } else if (id.size() <= kMaxShortKey) {
+    short_index_.Prefetch(Hashed(probe).hash);
+  } else if (!index_.empty()) {
+    index_.prefetch(ToAbsl(id));
+  }
+  return probe;
+}
+
 int32_t IdMap::GetOrAdd(std::string_view id) {
-  const int64_t numeric = NumericValue(id);
+  Probe probe;
+  probe.id = id;
+  probe.numeric = NumericValue(id);
+  return GetOrAdd(probe);
+}
+
+int32_t IdMap::GetOrAdd(const Probe& probe) {
+  const std::string_view id = probe.id;
+  const int64_t numeric = probe.numeric;
   if (numeric >= 0) {
     if (static_cast<size_t>(numeric) < numeric_.size() && numeric_[numeric] != 0) {
       return numeric_[numeric] - 1;
     }
-    if (const int32_t hashed = FindHashed(id); hashed >= 0) return hashed;
+    if (const int32_t hashed = FindHashed(probe); hashed >= 0) return hashed;
     const int64_t limit = kNumericSlack * (static_cast<int64_t>(names_.size()) + 4096);
     if (numeric < limit) {
       if (static_cast<size_t>(numeric) >= numeric_.size()) {
@@ -91,10 +111,16 @@ int32_t IdMap::GetOrAdd(std::string_view id) {
   }
   const int32_t next = static_cast<int32_t>(names_.size());
   if (id.size() <= kMaxShortKey) {
-    const auto [it, added] = short_index_.try_emplace(MakeShortKey(id), next);
-    if (!added) return it->second;
-    names_.emplace_back(id);
-    return next;
+    internal::ShortIdTable::Key key = probe.key;
+    uint64_t hash = probe.hash;
+    if (!probe.hashed) {
+      key = internal::ShortIdTable::KeyOf(id);
+      hash = short_index_.Hash(key);
+    }
+    bool added;
+    const int32_t got = short_index_.FindOrInsert(key, hash, next, &added);
+    if (added) names_.emplace_back(id);
+    return got;
   }
   auto it = index_.find(ToAbsl(id));
   if (it != index_.end()) return it->second;
@@ -109,11 +135,13 @@ int32_t IdMap::Find(std::string_view id) const {
       numeric_[numeric] != 0) {
     return numeric_[numeric] - 1;
   }
-  return FindHashed(id);
+  Probe probe;
+  probe.id = id;
+  return FindHashed(probe);
 }
 
 size_t IdMap::MemoryBytes() const {
-  size_t bytes = short_index_.capacity() * (sizeof(ShortKey) + sizeof(int32_t) + 1) +
+  size_t bytes = short_index_.MemoryBytes() +
                  index_.capacity() * (sizeof(absl::string_view) + sizeof(int32_t) + 1) +
                  numeric_.capacity() * sizeof(int32_t);
   for (const std::string& s : names_) {
@@ -404,42 +432,81 @@ absl::StatusOr<InteractionLog> ParseInteractions(std::string_view contents,
 
   std::unique_ptr<PlainLineScanner> scanner;
   std::array<std::string_view, kMaxFields> plain;
+  // Plain lines parsed ahead of their id lookups: each line's ids are
+  // prefetched when it is parsed and looked up kAhead lines later, so the
+  // hash buckets' cache misses (200k users: megabytes of table) overlap with
+  // parsing instead of stalling each line in turn.
+  struct PlainRow {
+    IdMap::Probe user, item;
+    float weight;
+    int64_t ts;
+    int16_t type;
+    bool has_ts;
+  };
+  constexpr int64_t kAhead = 8;  // 4 to 16 measured alike (bench/RESULTS.md)
+  std::array<PlainRow, kAhead> ahead;
   while (pos < size) {
     // After the header question is settled, plain lines take the fast path;
     // the first line that is not plain falls through to the general one.
     if (fast_path && !first_data_line && (delim == ',' || delim == '\t')) {
       if (scanner == nullptr) scanner = std::make_unique<PlainLineScanner>(delim);
       const char* const end = contents.data() + size;
-      while (pos < size) {
-        int n = 0;
-        const char* next = scanner->Scan(contents.data() + pos, end, plain.data(), &n);
-        if (next == nullptr) break;
-        float weight = 1.0f;
-        if (n >= 3 && !ParseSimpleDecimal(plain[2], &weight) &&
-            (!ParseFloat(plain[2], &weight) || !std::isfinite(weight) || weight < 0)) {
-          break;
+      const char* scan = contents.data() + pos;  // the next line to parse
+      int64_t parsed = 0, done = 0;
+      bool more = true;
+      for (;;) {
+        while (more && parsed - done < kAhead) {
+          int n = 0;
+          const char* next = scan < end ? scanner->Scan(scan, end, plain.data(), &n) : nullptr;
+          if (next == nullptr) {
+            more = false;
+            break;
+          }
+          PlainRow& row = ahead[parsed % kAhead];
+          row.weight = 1.0f;
+          if (n >= 3 && !ParseSimpleDecimal(plain[2], &row.weight) &&
+              (!ParseFloat(plain[2], &row.weight) || !std::isfinite(row.weight) ||
+               row.weight < 0)) {
+            more = false;
+            break;
+          }
+          row.ts = 0;
+          if (n >= 4 && !ParseTimestamp(plain[3], &row.ts)) {
+            more = false;
+            break;
+          }
+          row.type = -1;
+          if (n == 5) {  // a type met before; a new one is checked by the general path
+            if (plain[4] != last_type || last_type_id < 0) {
+              more = false;
+              break;
+            }
+            row.type = static_cast<int16_t>(last_type_id);
+          }
+          row.has_ts = n >= 4;
+          row.user = log.users.Prefetch(plain[0]);
+          row.item = log.items.Prefetch(plain[1]);
+          ++parsed;
+          scan = next;
         }
-        int64_t ts = 0;
-        if (n >= 4 && !ParseTimestamp(plain[3], &ts)) break;
-        int16_t type = -1;
-        if (n == 5) {  // a type met before; a new one is checked by the general path
-          if (plain[4] != last_type || last_type_id < 0) break;
-          type = static_cast<int16_t>(last_type_id);
+        if (done == parsed) break;
+        const PlainRow& row = ahead[done % kAhead];
+        ++done;
+        if (row.has_ts) log.has_timestamps = true;
+        if (row.user.id != last_user || last_user_id < 0) {
+          last_user_id = log.users.GetOrAdd(row.user);
+          last_user = row.user.id;
         }
-        if (n >= 4) log.has_timestamps = true;
-        if (plain[0] != last_user || last_user_id < 0) {
-          last_user_id = log.users.GetOrAdd(plain[0]);
-          last_user = plain[0];
+        if (row.item.id != last_item || last_item_id < 0) {
+          last_item_id = log.items.GetOrAdd(row.item);
+          last_item = row.item.id;
         }
-        if (plain[1] != last_item || last_item_id < 0) {
-          last_item_id = log.items.GetOrAdd(plain[1]);
-          last_item = plain[1];
-        }
-        log.Add(last_user_id, last_item_id, weight, ts, type);
-        ++st.lines;
-        ++line_no;
-        pos = static_cast<size_t>(next - contents.data());
+        log.Add(last_user_id, last_item_id, row.weight, row.ts, row.type);
       }
+      // Every line parsed was added: resume after the last one.
+      st.lines += done;
+      line_no += done;
+      pos = static_cast<size_t>(scan - contents.data());
       if (pos >= size) break;
     }
     const void* nl = std::memchr(contents.data() + pos, '\n', size - pos);

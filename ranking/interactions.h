@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "ranking/short_id_table.h"
 
 namespace recbandit::ranking {
 
@@ -33,6 +34,24 @@ class IdMap {
   int32_t GetOrAdd(std::string_view id);
   // Returns the dense id of `id`, or -1 when unknown.
   int32_t Find(std::string_view id) const;
+
+  // An id prepared for a later GetOrAdd: its key and hash computed once. It
+  // stays valid while ids are added (the hash does not depend on the table's
+  // size) and borrows the id's bytes. See Prefetch.
+  struct Probe {
+    std::string_view id;
+    int64_t numeric = -1;  // NumericValue(id)
+    bool hashed = false;   // key and hash are set
+    internal::ShortIdTable::Key key;
+    uint64_t hash = 0;
+  };
+  // Returns `id` prepared, and starts loading what its lookup will read (its
+  // hash bucket), so that a GetOrAdd(probe) some lines later does not wait on
+  // memory. The loader calls it a few lines ahead.
+  Probe Prefetch(std::string_view id) const;
+  // Returns GetOrAdd(probe.id). REQUIRES: `probe` came from this map's
+  // Prefetch (or a copy's: equal hashes) and its id's bytes are alive.
+  int32_t GetOrAdd(const Probe& probe);
   // Returns the external id of dense id `i`. REQUIRES: 0 <= i < size().
   const std::string& Name(int32_t i) const { return names_[i]; }
   int32_t size() const { return static_cast<int32_t>(names_.size()); }
@@ -48,30 +67,20 @@ class IdMap {
   // (plus kNumericSlack * 4096): one large id ("67108863") alone is hashed
   // instead of costing a 256 MB table.
   static constexpr int64_t kNumericSlack = 16;
-  // Returns the dense id of `id` in the hash indexes, or -1.
-  int32_t FindHashed(std::string_view id) const;
+  // Returns `probe` with its key and hash set, for an id of at most
+  // kMaxShortKey bytes.
+  Probe& Hashed(Probe& probe) const;
+  // Returns the dense id of `probe.id` in the hash indexes, or -1.
+  int32_t FindHashed(Probe probe) const;
 
-  // An id of at most 15 bytes held inline: its bytes, zero padded, with the
-  // length in the last byte. A probe then compares two words instead of
-  // reading the name (a cache miss per lookup on large maps).
-  struct ShortKey {
-    uint64_t lo = 0, hi = 0;
-    bool operator==(const ShortKey& o) const { return lo == o.lo && hi == o.hi; }
-    template <typename H>
-    friend H AbslHashValue(H h, const ShortKey& k) {
-      return H::combine(std::move(h), k.lo, k.hi);
-    }
-  };
-  static constexpr size_t kMaxShortKey = 15;
-  // Returns the key of `id`. REQUIRES: id.size() <= kMaxShortKey.
-  static ShortKey MakeShortKey(std::string_view id);
+  static constexpr size_t kMaxShortKey = internal::ShortIdTable::kMaxKeyBytes;
 
   std::deque<std::string> names_;  // stable addresses for the index keys
   // Numeric ids (MovieLens-style) skip hashing: numeric_[value] = dense id + 1
   // (0: not in the table; the id may still be in index_, see kNumericSlack).
   std::vector<int32_t> numeric_;
-  // Ids of at most kMaxShortKey bytes.
-  absl::flat_hash_map<ShortKey, int32_t> short_index_;
+  // Ids of at most kMaxShortKey bytes, keyed inline.
+  internal::ShortIdTable short_index_;
   // Longer ids. absl::string_view keys: hashed with absl's fast hash
   // (std::string_view would fall back to std::hash in Debian's abseil build).
   absl::flat_hash_map<absl::string_view, int32_t> index_;

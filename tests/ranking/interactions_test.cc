@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -123,6 +124,43 @@ TEST(IdMapTest, ManyIdsKeepStableLookups) {
   IdMap m;
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.GetOrAdd("id" + std::to_string(i)), i);
   for (int i = 0; i < 10000; ++i) ASSERT_EQ(m.Find("id" + std::to_string(i)), i);
+}
+
+// Ids of every kind (integer, short, 15/16 bytes, long, NUL bytes) against
+// an unordered_map oracle, half of them through probes (IdMap::Prefetch) made
+// before the tables grew many times; copies agree.
+TEST(IdMapTest, MatchesOracleWithPrefetchAcrossGrowth) {
+  Rng rng(7);
+  std::vector<std::string> ids;
+  for (int k = 0; k < 30000; ++k) {
+    const uint64_t shape = rng.UniformInt(4);
+    std::string s = shape == 0 ? std::to_string(rng.UniformInt(40000)) : "";
+    if (shape != 0) {
+      const size_t length = shape == 1 ? 15 + rng.UniformInt(2) : rng.UniformInt(24);
+      for (size_t c = 0; c < length; ++c) s += "\0ab"[rng.UniformInt(3)];
+    }
+    ids.push_back(s);
+  }
+  IdMap m;
+  // Probes of even ids made while the map is empty, used after it grew; odd
+  // ids added by name.
+  std::vector<IdMap::Probe> probes;
+  for (size_t k = 0; k < ids.size(); k += 2) probes.push_back(m.Prefetch(ids[k]));
+  std::unordered_map<std::string, int32_t> oracle;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const int32_t expected =
+        oracle.count(ids[k]) ? oracle[ids[k]] : static_cast<int32_t>(oracle.size());
+    oracle.emplace(ids[k], expected);
+    ASSERT_EQ(k % 2 == 0 ? m.GetOrAdd(probes[k / 2]) : m.GetOrAdd(ids[k]), expected) << k;
+  }
+  ASSERT_EQ(m.size(), static_cast<int32_t>(oracle.size()));
+  const IdMap copy = m;
+  for (const auto& [id, dense] : oracle) {
+    ASSERT_EQ(m.Find(id), dense);
+    ASSERT_EQ(copy.Find(id), dense);
+    ASSERT_EQ(m.Name(dense), id);
+  }
+  EXPECT_EQ(m.Find("zzz"), -1);
 }
 
 TEST(ParseInteractionsTest, CsvWithHeaderAndStringIds) {
@@ -434,6 +472,48 @@ TEST(ParseInteractionsTest, FastPathMatchesGeneralPathOnRandomFiles) {
       ASSERT_EQ(Outcome(text, skip, /*fast_path=*/true), Outcome(text, skip, false))
           << "file " << file << ": " << absl::CEscape(text) << " skip: " << skip;
     }
+  }
+}
+
+// Long files through the fast path's look-ahead (ids prefetched and looked up
+// several lines later): thousands of distinct ids of 1 to 20 bytes (the
+// 15/16-byte boundary, NUL bytes, integer and string ids) grow the id tables
+// many times, repeated ids and runs of one user meet the remembered previous
+// ids, and non-plain lines every few dozen lines (quoted, a bad weight, a new
+// event type) leave the fast path with lines parsed ahead. Same result as the
+// general path (seeded).
+TEST(ParseInteractionsTest, FastPathMatchesGeneralPathOnLongFilesOfManyIds) {
+  Rng rng(20261208);
+  const auto id = [&](char prefix) {
+    const uint64_t shape = rng.UniformInt(6);
+    if (shape == 0) return std::to_string(rng.UniformInt(5000));  // integer ids
+    std::string s(1, prefix);
+    const size_t length = shape == 1 ? 14 + rng.UniformInt(3) : 1 + rng.UniformInt(20);
+    while (s.size() < length) s += static_cast<char>('a' + rng.UniformInt(3));
+    if (rng.UniformInt(50) == 0) s[s.size() / 2] = '\0';  // general path: still ids
+    return s;
+  };
+  for (int file = 0; file < 6; ++file) {
+    std::string text = file % 2 == 0 ? "user,item,weight,timestamp\n" : "";
+    std::string user = id('u');
+    for (int line = 0; line < 8000; ++line) {
+      if (rng.UniformInt(3) != 0) user = id('u');  // else a run of one user
+      text += user + "," + id('i') + "," + std::to_string(rng.UniformInt(5)) + "." +
+              std::to_string(rng.UniformInt(100)) + "," + std::to_string(line);
+      const uint64_t odd = rng.UniformInt(40);
+      if (odd == 0) text += ",\"q\"";
+      if (odd == 1) text += "x";
+      if (odd == 2) text += ",type" + std::to_string(rng.UniformInt(3));
+      text += "\n";
+    }
+    for (const bool skip : {false, true}) {
+      ASSERT_EQ(Outcome(text, skip, /*fast_path=*/true), Outcome(text, skip, false))
+          << "file " << file << " skip: " << skip;
+    }
+    LoadOptions options;
+    options.skip_bad_lines = true;
+    ASSERT_OK_AND_ASSIGN(InteractionLog log, ParseInteractions(text, "f.csv", options));
+    EXPECT_GT(log.users.size(), 4000);
   }
 }
 

@@ -181,7 +181,7 @@ TEST(ServerTest, ModelsLoadOnDemandWithinTheMemoryBudget) {
   options.port = 0;
   options.data_dir = dir.path();
   options.metrics_port = -1;
-  options.model_memory_budget = 480;  // one tiny model (318 bytes), not two
+  options.model_memory_budget = 480;  // one tiny model (384 bytes), not two
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(options));
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()),
                                      grpc::InsecureChannelCredentials());
@@ -211,7 +211,7 @@ TEST(ServerTest, ModelsLoadOnDemandWithinTheMemoryBudget) {
   // failed to load and evicted nothing.
   for (const char* line :
        {"\nrecbandit_models_resident 1\n", "\nrecbandit_model_evictions_total 3\n",
-        "\nrecbandit_model_load_seconds_count 4\n", "\nrecbandit_model_resident_bytes 318\n"}) {
+        "\nrecbandit_model_load_seconds_count 4\n", "\nrecbandit_model_resident_bytes 384\n"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line;
   }
   server->Shutdown(absl::Seconds(1));
