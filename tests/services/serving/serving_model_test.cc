@@ -281,14 +281,20 @@ TEST(ServingModelTest, LoadsModelDirectoryWithItsIndex) {
 
 // ---- stored events folded in with the model's event weights
 
-// ALS with alpha 2, lambda 0.1 and event weights click 1, purchase 5, view 0.
-TrainParams TypedAls() {
+// ALS with `alpha`, `lambda` and event weights click 1, purchase 5.
+TrainParams ClickPurchaseAls(double alpha, double lambda) {
   TrainParams params;
   params.set_algo(ALS);
-  params.mutable_als()->set_alpha(2);
-  params.mutable_als()->set_regularization(0.1);
+  params.mutable_als()->set_alpha(alpha);
+  params.mutable_als()->set_regularization(lambda);
   (*params.mutable_event_weights())["click"] = 1;
   (*params.mutable_event_weights())["purchase"] = 5;
+  return params;
+}
+
+// ALS with alpha 2, lambda 0.1 and event weights click 1, purchase 5, view 0.
+TrainParams TypedAls() {
+  TrainParams params = ClickPurchaseAls(2, 0.1);
   (*params.mutable_event_weights())["view"] = 0;
   return params;
 }
@@ -400,12 +406,7 @@ std::shared_ptr<const ServingModel> TwoItems(const TrainParams& params) {
 
 // ALS, alpha 1, lambda 1, click 1, purchase 5, and `min_weight`, `binary`.
 TrainParams ClickPurchase(float min_weight = 0, bool binary = false) {
-  TrainParams params;
-  params.set_algo(ALS);
-  params.mutable_als()->set_alpha(1);
-  params.mutable_als()->set_regularization(1);
-  (*params.mutable_event_weights())["click"] = 1;
-  (*params.mutable_event_weights())["purchase"] = 5;
+  TrainParams params = ClickPurchaseAls(1, 1);
   params.set_min_weight(min_weight);
   params.set_binary(binary);
   return params;
